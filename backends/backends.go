@@ -1,0 +1,176 @@
+// Package backends opens archive storage by URL. A backend package registers
+// its URL scheme in init, the way database/sql drivers and golang-migrate
+// drivers do; the archiver core only ever sees a *blob.Bucket, so every
+// backend gets gocloud.dev's portable readers, writers, listing and error
+// codes for free.
+package backends
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"gocloud.dev/blob"
+)
+
+// Backend describes one registered storage scheme. The descriptive fields
+// feed `archiver backends` and error messages.
+type Backend struct {
+	Scheme      string               // URL scheme, e.g. "s3"
+	Description string               // one line: what it stores to
+	Example     string               // a URL that works once credentials are set
+	Credentials []string             // environment variables it reads
+	Opener      blob.BucketURLOpener // opens the bucket
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Backend{}
+)
+
+// Register makes a backend available by its scheme. Like sql.Register it
+// panics on a duplicate, since that is a programming error found at start-up.
+func Register(b Backend) {
+	mu.Lock()
+	defer mu.Unlock()
+	if b.Scheme == "" || b.Opener == nil {
+		panic("backends: Register needs a scheme and an opener")
+	}
+	if _, dup := registry[b.Scheme]; dup {
+		panic("backends: scheme registered twice: " + b.Scheme)
+	}
+	registry[b.Scheme] = b
+}
+
+// List returns the registered backends sorted by scheme.
+func List() []Backend {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]Backend, 0, len(registry))
+	for _, b := range registry {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Scheme < out[j].Scheme })
+	return out
+}
+
+// Schemes returns the registered schemes, sorted.
+func Schemes() []string {
+	var s []string
+	for _, b := range List() {
+		s = append(s, b.Scheme)
+	}
+	return s
+}
+
+// Lookup returns the backend registered for the scheme of rawURL.
+func Lookup(rawURL string) (Backend, *url.URL, error) {
+	u, err := Parse(rawURL)
+	if err != nil {
+		return Backend{}, nil, err
+	}
+	mu.RLock()
+	b, ok := registry[u.Scheme]
+	mu.RUnlock()
+	if !ok {
+		return Backend{}, nil, fmt.Errorf("unknown storage scheme %q in bucket URL %s (known schemes: %s)",
+			u.Scheme, Redact(rawURL), strings.Join(Schemes(), ", "))
+	}
+	return b, u, nil
+}
+
+// Parse checks that rawURL is an absolute URL with a scheme; the error never
+// repeats credentials that may be embedded in it.
+func Parse(rawURL string) (*url.URL, error) {
+	if strings.TrimSpace(rawURL) == "" {
+		return nil, fmt.Errorf("empty bucket URL (set --bucket or ARCHIVER_BUCKET, e.g. file:///var/archives; known schemes: %s)",
+			strings.Join(Schemes(), ", "))
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("malformed bucket URL %s: expected scheme://bucket[/path][?options] (known schemes: %s)",
+			Redact(rawURL), strings.Join(Schemes(), ", "))
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("bucket URL %s has no scheme: expected scheme://bucket (known schemes: %s)",
+			Redact(rawURL), strings.Join(Schemes(), ", "))
+	}
+	return u, nil
+}
+
+// Open opens the bucket named by rawURL with the backend registered for its
+// scheme.
+func Open(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+	b, u, err := Lookup(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	bucket, err := b.Opener.OpenBucketURL(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("open %s bucket %s: %s", b.Scheme, Redact(rawURL), redactString(err.Error(), u))
+	}
+	return bucket, nil
+}
+
+// secretParams are query parameters that may carry credentials in some
+// backends' URLs; their values are never shown.
+var secretParams = []string{"token", "secret", "password", "sig", "signature", "key", "access_key", "secret_key", "sas", "credentials"}
+
+// Redact returns rawURL with any user info password and credential-like query
+// values replaced, for logs, errors and manifests.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// Do not echo something we cannot parse: it may hold a secret.
+		return "<unparsable URL>"
+	}
+	return redactURL(u)
+}
+
+func redactURL(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		if _, has := c.User.Password(); has {
+			c.User = url.UserPassword(c.User.Username(), "xxxxx")
+		}
+	}
+	q := c.Query()
+	changed := false
+	for k := range q {
+		for _, s := range secretParams {
+			if strings.EqualFold(k, s) || strings.Contains(strings.ToLower(k), s) {
+				q.Set(k, "xxxxx")
+				changed = true
+			}
+		}
+	}
+	if changed {
+		c.RawQuery = q.Encode()
+	}
+	return c.String()
+}
+
+// redactString removes the secret parts of u from a message produced by a
+// third-party opener, which may quote the URL it was given.
+func redactString(msg string, u *url.URL) string {
+	if u.User != nil {
+		if p, has := u.User.Password(); has && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+		}
+	}
+	for k, vs := range u.Query() {
+		for _, s := range secretParams {
+			if strings.Contains(strings.ToLower(k), s) {
+				for _, v := range vs {
+					if v != "" {
+						msg = strings.ReplaceAll(msg, v, "xxxxx")
+					}
+				}
+			}
+		}
+	}
+	return msg
+}
