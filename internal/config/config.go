@@ -1,0 +1,160 @@
+// Package config holds the archiver's settings and how they are layered:
+// compiled-in defaults < YAML file (--config) < environment < flags.
+//
+// Every setting is described once, in the settings table (settings.go), with
+// its YAML key, environment variables and flag; flags, --help, the YAML
+// loader and config.example.yaml are all checked against that one table, so
+// they cannot drift apart.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of one archiver invocation.
+type Config struct {
+	Database DatabaseConfig `yaml:"database"`
+	Storage  StorageConfig  `yaml:"storage"`
+	Raw      RawConfig      `yaml:"raw"`
+	Clean    CleanConfig    `yaml:"clean"`
+	Archive  ArchiveConfig  `yaml:"archive"`
+	Restore  RestoreConfig  `yaml:"restore"`
+	Log      LogConfig      `yaml:"log"`
+	Metrics  MetricsConfig  `yaml:"metrics"`
+	DryRun   bool           `yaml:"dry_run"`
+}
+
+// DatabaseConfig says where PostgreSQL is and where the archiver keeps its
+// own table.
+type DatabaseConfig struct {
+	URL            string        `yaml:"url"`
+	ManifestSchema string        `yaml:"manifest_schema"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// StorageConfig says where archives go.
+type StorageConfig struct {
+	Bucket string `yaml:"bucket"`
+	Prefix string `yaml:"prefix"`
+}
+
+// RawConfig describes the raw measurements table, which is purged, never
+// archived.
+type RawConfig struct {
+	Table         string `yaml:"table"`
+	TimeColumn    string `yaml:"time_column"`
+	RetentionDays int    `yaml:"retention_days"`
+	BatchSize     int    `yaml:"batch_size"`
+}
+
+// CleanConfig describes the clean measurements table, which is archived.
+type CleanConfig struct {
+	Table         string  `yaml:"table"`
+	RetentionDays int     `yaml:"retention_days"`
+	Columns       Columns `yaml:"columns"`
+}
+
+// Columns names the clean table's columns that map to the archive fields.
+type Columns struct {
+	Sensor     string `yaml:"sensor"`
+	Time       string `yaml:"time"`
+	Value      string `yaml:"value"`
+	QCFlags    string `yaml:"qc_flags"`
+	Imputation string `yaml:"imputation_method"`
+}
+
+// ArchiveConfig tunes the archive run.
+type ArchiveConfig struct {
+	Concurrency int `yaml:"concurrency"`
+	GzipLevel   int `yaml:"gzip_level"`
+}
+
+// RestoreConfig bounds what a restore will accept from storage, so that a
+// corrupt or hostile object cannot exhaust memory or disk.
+type RestoreConfig struct {
+	MaxUncompressedBytes int64 `yaml:"max_uncompressed_bytes"`
+	MaxReadings          int64 `yaml:"max_readings"`
+}
+
+// LogConfig selects log verbosity and shape.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// MetricsConfig says where run metrics go, if anywhere.
+type MetricsConfig struct {
+	PushURL string `yaml:"push_url"`
+	File    string `yaml:"file"`
+}
+
+// Default returns the configuration with every default applied. The defaults
+// of settings the original service had are the original's.
+func Default() Config {
+	var c Config
+	for _, s := range Settings() {
+		if s.Default == "" {
+			continue
+		}
+		if err := s.set(&c, s.Default); err != nil {
+			panic(fmt.Sprintf("config: bad default for %s: %v", s.Key, err))
+		}
+	}
+	return c
+}
+
+// LoadFile applies a YAML file over c. Unknown keys are errors: a misspelt
+// setting that silently falls back to its default is how data gets archived
+// (and deleted) with the wrong retention.
+func LoadFile(c *Config, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file is a valid, empty configuration
+		}
+		return fmt.Errorf("config file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
+}
+
+// Validate checks every setting and names the first bad one together with
+// how to set it.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, s := range Settings() {
+		if s.validate == nil {
+			continue
+		}
+		if err := s.validate(c); err != nil {
+			errs = append(errs, &SettingError{Setting: s, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SettingError is a configuration problem with one setting. Its message names
+// the YAML key, the environment variable and the flag, so that the operator
+// can find where the bad value came from.
+type SettingError struct {
+	Setting Setting
+	Err     error
+}
+
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("invalid setting %s: %v (set with %s)", e.Setting.Key, e.Err, e.Setting.Sources())
+}
+
+func (e *SettingError) Unwrap() error { return e.Err }

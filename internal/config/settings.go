@@ -1,0 +1,318 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scope says which commands a setting concerns, and so which commands show
+// its flag.
+type Scope uint8
+
+const (
+	ScopeDatabase Scope = 1 << iota // every command that talks to PostgreSQL
+	ScopeStorage                    // every command that talks to storage
+	ScopeTables                     // commands that read or write measurement tables
+	ScopeArchive                    // archive only
+	ScopeRestore                    // restore and verify
+	ScopeLog                        // every command
+	ScopeMetrics                    // archive and restore
+	ScopeWrite                      // commands that change something (dry run)
+)
+
+// Setting describes one configuration value and every way to set it.
+type Setting struct {
+	Key     string   // YAML path, e.g. "raw.retention_days"
+	Env     []string // environment variables, first is the preferred name
+	Flag    string   // command-line flag name without dashes
+	Usage   string   // one line for --help and config.example.yaml
+	Default string   // compiled-in default, as text
+	Scope   Scope
+	Secret  bool // never shown (database URL)
+
+	kind     kind
+	field    func(c *Config) any // pointer to the field
+	validate func(c *Config) error
+}
+
+type kind uint8
+
+const (
+	kindString kind = iota
+	kindInt
+	kindInt64
+	kindBool
+	kindDuration
+)
+
+// Sources names where the setting can be set, for error messages.
+func (s Setting) Sources() string {
+	parts := []string{"YAML " + s.Key}
+	if len(s.Env) > 0 {
+		parts = append(parts, "env "+strings.Join(s.Env, " or "))
+	}
+	if s.Flag != "" {
+		parts = append(parts, "flag --"+s.Flag)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// IsBool reports whether the setting is a switch.
+func (s Setting) IsBool() bool { return s.kind == kindBool }
+
+// IsInt reports whether the setting is a whole number.
+func (s Setting) IsInt() bool { return s.kind == kindInt || s.kind == kindInt64 }
+
+// IsDuration reports whether the setting is a Go duration.
+func (s Setting) IsDuration() bool { return s.kind == kindDuration }
+
+// Set parses text into the setting's field of c.
+func (s Setting) Set(c *Config, text string) error { return s.set(c, text) }
+
+func (s Setting) set(c *Config, text string) error {
+	switch p := s.field(c).(type) {
+	case *string:
+		*p = text
+	case *int:
+		n, err := strconv.Atoi(strings.TrimSpace(text))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", text)
+		}
+		*p = n
+	case *int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", text)
+		}
+		*p = n
+	case *bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(text))
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean (use true or false)", text)
+		}
+		*p = b
+	case *time.Duration:
+		d, err := time.ParseDuration(strings.TrimSpace(text))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (e.g. 10s, 5m)", text)
+		}
+		*p = d
+	default:
+		panic("config: unsupported field type for " + s.Key)
+	}
+	return nil
+}
+
+// Get returns the setting's current value in c as text.
+func (s Setting) Get(c *Config) string {
+	switch p := s.field(c).(type) {
+	case *string:
+		return *p
+	case *int:
+		return strconv.Itoa(*p)
+	case *int64:
+		return strconv.FormatInt(*p, 10)
+	case *bool:
+		return strconv.FormatBool(*p)
+	case *time.Duration:
+		return p.String()
+	}
+	return ""
+}
+
+// Settings returns the table of every setting, in documentation order.
+func Settings() []Setting {
+	return []Setting{
+		{
+			Key: "database.url", Env: []string{"DATABASE_URL"}, Flag: "database-url", Scope: ScopeDatabase, Secret: true,
+			Usage: "PostgreSQL connection URL (postgres://user:password@host:5432/db)",
+			field: func(c *Config) any { return &c.Database.URL },
+		},
+		{
+			Key: "database.manifest_schema", Env: []string{"ARCHIVER_MANIFEST_SCHEMA"}, Flag: "manifest-schema", Scope: ScopeDatabase,
+			Usage: "schema that holds the archive_runs manifest table and the migration state", Default: "archiver",
+			field: func(c *Config) any { return &c.Database.ManifestSchema }, validate: nonEmpty(func(c *Config) string { return c.Database.ManifestSchema }),
+		},
+		{
+			Key: "database.connect_timeout", Env: []string{"ARCHIVER_CONNECT_TIMEOUT"}, Flag: "connect-timeout", Scope: ScopeDatabase, kind: kindDuration,
+			Usage: "how long to wait for PostgreSQL to accept a connection", Default: "15s",
+			field:    func(c *Config) any { return &c.Database.ConnectTimeout },
+			validate: func(c *Config) error { return positiveDuration(c.Database.ConnectTimeout) },
+		},
+		{
+			Key: "storage.bucket", Env: []string{"ARCHIVER_BUCKET"}, Flag: "bucket", Scope: ScopeStorage,
+			Usage: "archive storage URL (vercelblob://, s3://, gs://, azblob://, file://, mem://); empty with VERCEL_BLOB_RW_TOKEN set means Vercel Blob",
+			field: func(c *Config) any { return &c.Storage.Bucket },
+		},
+		{
+			Key: "storage.prefix", Env: []string{"ARCHIVER_PREFIX"}, Flag: "prefix", Scope: ScopeStorage,
+			Usage: "key prefix of the archive objects: <prefix>/YYYY/MM/archive-YYYY-MM-DD.json.gz", Default: "archives",
+			field: func(c *Config) any { return &c.Storage.Prefix }, validate: func(c *Config) error {
+				if strings.Contains(c.Storage.Prefix, "//") {
+					return errors.New(`must not contain "//"`)
+				}
+				return nil
+			},
+		},
+		{
+			Key: "raw.table", Env: []string{"ARCHIVER_RAW_TABLE"}, Flag: "raw-table", Scope: ScopeArchive,
+			Usage: "raw measurements table, [schema.]table", Default: "shizuku.raw_measurements",
+			field: func(c *Config) any { return &c.Raw.Table }, validate: tableName(func(c *Config) string { return c.Raw.Table }),
+		},
+		{
+			Key: "raw.time_column", Env: []string{"ARCHIVER_RAW_TIME_COLUMN"}, Flag: "raw-time-column", Scope: ScopeArchive,
+			Usage: "time column of the raw table", Default: "ts",
+			field: func(c *Config) any { return &c.Raw.TimeColumn }, validate: nonEmpty(func(c *Config) string { return c.Raw.TimeColumn }),
+		},
+		{
+			Key: "raw.retention_days", Env: []string{"ARCHIVER_RAW_RETENTION_DAYS"}, Flag: "raw-retention-days", Scope: ScopeArchive, kind: kindInt,
+			Usage: "days to keep raw measurements; older ones are deleted", Default: "1",
+			field:    func(c *Config) any { return &c.Raw.RetentionDays },
+			validate: func(c *Config) error { return between(c.Raw.RetentionDays, 1, 36500) },
+		},
+		{
+			Key: "raw.batch_size", Env: []string{"ARCHIVER_BATCH_SIZE"}, Flag: "batch-size", Scope: ScopeArchive, kind: kindInt,
+			Usage: "raw rows deleted per transaction during the purge", Default: "1000",
+			field:    func(c *Config) any { return &c.Raw.BatchSize },
+			validate: func(c *Config) error { return between(c.Raw.BatchSize, 1, 10_000_000) },
+		},
+		{
+			Key: "clean.table", Env: []string{"ARCHIVER_CLEAN_TABLE"}, Flag: "clean-table", Scope: ScopeTables,
+			Usage: "clean measurements table, [schema.]table", Default: "shizuku.clean_measurements",
+			field: func(c *Config) any { return &c.Clean.Table }, validate: tableName(func(c *Config) string { return c.Clean.Table }),
+		},
+		{
+			Key: "clean.retention_days", Env: []string{"ARCHIVER_CLEAN_RETENTION_DAYS"}, Flag: "clean-retention-days", Scope: ScopeArchive, kind: kindInt,
+			Usage: "days before clean measurements are archived; a UTC day is archived once all of it is older", Default: "30",
+			field:    func(c *Config) any { return &c.Clean.RetentionDays },
+			validate: func(c *Config) error { return between(c.Clean.RetentionDays, 1, 36500) },
+		},
+		column("sensor", "sensor id column", "sensor_id", func(c *Config) *string { return &c.Clean.Columns.Sensor }),
+		column("time", "reading time column (timestamptz or timestamp in UTC)", "ts", func(c *Config) *string { return &c.Clean.Columns.Time }),
+		column("value", "measurement value column", "value_mm", func(c *Config) *string { return &c.Clean.Columns.Value }),
+		column("qc_flags", "quality-control flags column", "qc_flags", func(c *Config) *string { return &c.Clean.Columns.QCFlags }),
+		column("imputation_method", "imputation method column", "imputation_method", func(c *Config) *string { return &c.Clean.Columns.Imputation }),
+		{
+			Key: "archive.concurrency", Env: []string{"ARCHIVER_CONCURRENCY"}, Flag: "concurrency", Scope: ScopeArchive, kind: kindInt,
+			Usage: "days archived in parallel", Default: "2",
+			field:    func(c *Config) any { return &c.Archive.Concurrency },
+			validate: func(c *Config) error { return between(c.Archive.Concurrency, 1, 64) },
+		},
+		{
+			Key: "archive.gzip_level", Env: []string{"ARCHIVER_GZIP_LEVEL"}, Flag: "gzip-level", Scope: ScopeArchive, kind: kindInt,
+			Usage: "gzip compression level, 1 (fastest) to 9 (smallest)", Default: "6",
+			field:    func(c *Config) any { return &c.Archive.GzipLevel },
+			validate: func(c *Config) error { return between(c.Archive.GzipLevel, 1, 9) },
+		},
+		{
+			Key: "restore.max_uncompressed_bytes", Env: []string{"ARCHIVER_RESTORE_MAX_BYTES"}, Flag: "max-uncompressed-bytes", Scope: ScopeRestore, kind: kindInt64,
+			Usage: "refuse an archive that decompresses to more bytes than this", Default: "4294967296",
+			field:    func(c *Config) any { return &c.Restore.MaxUncompressedBytes },
+			validate: func(c *Config) error { return between64(c.Restore.MaxUncompressedBytes, 1, 1<<50) },
+		},
+		{
+			Key: "restore.max_readings", Env: []string{"ARCHIVER_RESTORE_MAX_READINGS"}, Flag: "max-readings", Scope: ScopeRestore, kind: kindInt64,
+			Usage: "refuse an archive with more readings than this in one day", Default: "50000000",
+			field:    func(c *Config) any { return &c.Restore.MaxReadings },
+			validate: func(c *Config) error { return between64(c.Restore.MaxReadings, 1, 1<<50) },
+		},
+		{
+			Key: "dry_run", Env: []string{"ARCHIVER_DRY_RUN"}, Flag: "dry-run", Scope: ScopeWrite, kind: kindBool,
+			Usage: "say what would be done; write nothing to the database or storage", Default: "false",
+			field: func(c *Config) any { return &c.DryRun },
+		},
+		{
+			Key: "log.level", Env: []string{"ARCHIVER_LOG_LEVEL"}, Flag: "log-level", Scope: ScopeLog,
+			Usage: "debug, info, warn or error", Default: "info",
+			field: func(c *Config) any { return &c.Log.Level }, validate: oneOf(func(c *Config) string { return c.Log.Level }, "debug", "info", "warn", "error"),
+		},
+		{
+			Key: "log.format", Env: []string{"ARCHIVER_LOG_FORMAT"}, Flag: "log-format", Scope: ScopeLog,
+			Usage: "text (readable, with the run summary) or json (one object per line, for log shippers)", Default: "text",
+			field: func(c *Config) any { return &c.Log.Format }, validate: oneOf(func(c *Config) string { return c.Log.Format }, "text", "json"),
+		},
+		{
+			Key: "metrics.push_url", Env: []string{"ARCHIVER_METRICS_PUSH_URL"}, Flag: "metrics-push-url", Scope: ScopeMetrics,
+			Usage: "Prometheus Pushgateway URL to push run metrics to at the end of a run",
+			field: func(c *Config) any { return &c.Metrics.PushURL },
+		},
+		{
+			Key: "metrics.file", Env: []string{"ARCHIVER_METRICS_FILE"}, Flag: "metrics-file", Scope: ScopeMetrics,
+			Usage: "node_exporter textfile to write run metrics to (written atomically)",
+			field: func(c *Config) any { return &c.Metrics.File },
+		},
+	}
+}
+
+// Lookup returns the setting with the given YAML key.
+func Lookup(key string) (Setting, bool) {
+	for _, s := range Settings() {
+		if s.Key == key {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}
+
+func column(name, usage, def string, f func(c *Config) *string) Setting {
+	return Setting{
+		Key:   "clean.columns." + name,
+		Env:   []string{"ARCHIVER_CLEAN_" + strings.ToUpper(name) + "_COLUMN"},
+		Flag:  "clean-" + strings.ReplaceAll(name, "_", "-") + "-column",
+		Scope: ScopeTables, Usage: "clean table " + usage, Default: def,
+		field:    func(c *Config) any { return f(c) },
+		validate: nonEmpty(func(c *Config) string { return *f(c) }),
+	}
+}
+
+func nonEmpty(get func(*Config) string) func(*Config) error {
+	return func(c *Config) error {
+		if strings.TrimSpace(get(c)) == "" {
+			return errors.New("must not be empty")
+		}
+		return nil
+	}
+}
+
+func tableName(get func(*Config) string) func(*Config) error {
+	return func(c *Config) error {
+		_, err := ParseTable(get(c))
+		return err
+	}
+}
+
+func oneOf(get func(*Config) string, allowed ...string) func(*Config) error {
+	return func(c *Config) error {
+		v := get(c)
+		for _, a := range allowed {
+			if v == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+}
+
+func between(v, lo, hi int) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("%d is out of range: must be between %d and %d", v, lo, hi)
+	}
+	return nil
+}
+
+func between64(v, lo, hi int64) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("%d is out of range: must be between %d and %d", v, lo, hi)
+	}
+	return nil
+}
+
+func positiveDuration(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s must be positive", d)
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+// Package manifest holds the archive_runs table: the record of every archive
+// object written, every raw purge and every restore. It owns the table's
+// migrations and is the only code that reads or writes it.
+package manifest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Kinds of manifest rows.
+const (
+	KindArchive = "archive"
+	KindPurge   = "purge"
+	KindRestore = "restore"
+	KindAdopt   = "adopt"
+)
+
+// Statuses of manifest rows.
+const (
+	StatusCommitted = "committed"
+	StatusFailed    = "failed"
+	StatusSkipped   = "skipped"
+)
+
+// Entry is one row of archive_runs. Zero numbers and empty strings are stored
+// as NULL where the column is nullable, except counts that are meaningful at
+// zero (set the pointer fields for those).
+type Entry struct {
+	ID            int64
+	RunID         string
+	Kind          string
+	Status        string
+	Day           *time.Time // UTC midnight; nil for a purge
+	SourceTable   string
+	ObjectKey     string
+	Location      string
+	PublicURL     string
+	Readings      *int64
+	Sensors       *int64
+	RowsDeleted   *int64
+	RowsInserted  *int64
+	RowsPresent   *int64
+	Bytes         *int64
+	SHA256        string
+	MinTime       *time.Time
+	MaxTime       *time.Time
+	FormatVersion *int64
+	Error         string
+	Host          string
+	OSUser        string
+	StartedAt     time.Time
+	FinishedAt    time.Time
+}
+
+// Int64 returns a pointer to n, for the optional count fields.
+func Int64(n int64) *int64 { return &n }
+
+// Querier is what the store needs from a pool, a connection or a
+// transaction, so that manifest rows can be written in the same transaction
+// as the deletes they describe.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Store reads and writes archive_runs in one schema.
+type Store struct {
+	table string // sanitized, schema-qualified
+	host  string
+	user  string
+}
+
+// NewStore returns a store for archive_runs in schema.
+func NewStore(schema string) *Store {
+	host, _ := os.Hostname()
+	who := ""
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	return &Store{table: pgx.Identifier{schema, "archive_runs"}.Sanitize(), host: host, user: who}
+}
+
+const columns = `run_id, kind, status, day, source_table, object_key, location, public_url,
+	readings, sensors, rows_deleted, rows_inserted, rows_present, bytes, sha256,
+	min_time, max_time, format_version, error, host, os_user, started_at, finished_at`
+
+// Insert records e and sets its ID. FinishedAt defaults to now.
+func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
+	if e.FinishedAt.IsZero() {
+		e.FinishedAt = time.Now().UTC()
+	}
+	if e.Host == "" {
+		e.Host = s.host
+	}
+	if e.OSUser == "" {
+		e.OSUser = s.user
+	}
+	err := q.QueryRow(ctx, `INSERT INTO `+s.table+` (`+columns+`)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
+		RETURNING id`,
+		e.RunID, e.Kind, e.Status, dateArg(e.Day), nullString(e.SourceTable), nullString(e.ObjectKey),
+		nullString(e.Location), nullString(e.PublicURL), e.Readings, e.Sensors, e.RowsDeleted,
+		e.RowsInserted, e.RowsPresent, e.Bytes, nullString(e.SHA256), e.MinTime, e.MaxTime,
+		e.FormatVersion, nullString(e.Error), nullString(e.Host), nullString(e.OSUser),
+		e.StartedAt, e.FinishedAt,
+	).Scan(&e.ID)
+	if err != nil {
+		return fmt.Errorf("record %s manifest in %s: %w", e.Kind, s.table, err)
+	}
+	return nil
+}
+
+// LatestCommitted returns the newest committed archive or adopt row for an
+// object key at a storage location, or nil if there is none. It is the
+// manifest that the object must still satisfy.
+func (s *Store) LatestCommitted(ctx context.Context, q Querier, location, key string) (*Entry, error) {
+	rows, err := q.Query(ctx, `SELECT id, `+columns+` FROM `+s.table+`
+		WHERE kind IN ('archive', 'adopt') AND status = 'committed' AND object_key = $1 AND location = $2
+		ORDER BY finished_at DESC, id DESC LIMIT 1`, key, location)
+	if err != nil {
+		return nil, fmt.Errorf("look up manifest of %s: %w", key, err)
+	}
+	entries, err := scanEntries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("look up manifest of %s: %w", key, err)
+	}
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	return &entries[0], nil
+}
+
+// Filter selects manifest rows for List.
+type Filter struct {
+	Kinds    []string   // empty: all kinds
+	From, To *time.Time // inclusive day bounds; nil: open
+	Location string     // empty: any location
+	Status   string     // empty: any status
+	Limit    int        // 0: no limit
+}
+
+// List returns manifest rows matching f, oldest day first, then in the order
+// they were written.
+func (s *Store) List(ctx context.Context, q Querier, f Filter) ([]Entry, error) {
+	sql := `SELECT id, ` + columns + ` FROM ` + s.table + ` WHERE true`
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if len(f.Kinds) > 0 {
+		sql += ` AND kind = ANY(` + arg(f.Kinds) + `)`
+	}
+	if f.From != nil {
+		sql += ` AND day >= ` + arg(dateArg(f.From))
+	}
+	if f.To != nil {
+		sql += ` AND day <= ` + arg(dateArg(f.To))
+	}
+	if f.Location != "" {
+		sql += ` AND location = ` + arg(f.Location)
+	}
+	if f.Status != "" {
+		sql += ` AND status = ` + arg(f.Status)
+	}
+	sql += ` ORDER BY day NULLS FIRST, finished_at, id`
+	if f.Limit > 0 {
+		sql += ` LIMIT ` + arg(f.Limit)
+	}
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list manifests: %w", err)
+	}
+	entries, err := scanEntries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list manifests: %w", err)
+	}
+	return entries, nil
+}
+
+func scanEntries(rows pgx.Rows) ([]Entry, error) {
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var e Entry
+		var day *time.Time
+		var src, key, loc, pub, sha, errText, host, who *string
+		if err := rows.Scan(&e.ID, &e.RunID, &e.Kind, &e.Status, &day, &src, &key, &loc, &pub,
+			&e.Readings, &e.Sensors, &e.RowsDeleted, &e.RowsInserted, &e.RowsPresent, &e.Bytes, &sha,
+			&e.MinTime, &e.MaxTime, &e.FormatVersion, &errText, &host, &who, &e.StartedAt, &e.FinishedAt); err != nil {
+			return nil, err
+		}
+		if day != nil {
+			d := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
+			e.Day = &d
+		}
+		e.SourceTable, e.ObjectKey, e.Location, e.PublicURL = deref(src), deref(key), deref(loc), deref(pub)
+		e.SHA256, e.Error, e.Host, e.OSUser = deref(sha), deref(errText), deref(host), deref(who)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// dateArg passes a day as text so that PostgreSQL never shifts it by a
+// session time zone.
+func dateArg(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().Format(time.DateOnly)
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// ErrNotMigrated means archive_runs is missing or older than this binary
+// expects; the fix is `archiver migrate up`.
+var ErrNotMigrated = errors.New("database is not migrated")
