@@ -1,0 +1,200 @@
+// Package metrics records what an archiver run did as Prometheus metrics and
+// hands them to the monitoring system the way a batch job has to: a cron job
+// or CronJob pod is gone before any scraper could reach it, so the numbers are
+// either written to a node_exporter textfile or pushed to a Pushgateway at the
+// end of the run.
+//
+// A nil *Recorder is a valid no-op, so callers that run without metrics need
+// no conditionals.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace = "archiver"
+
+// commandArchive is the scheduled command: the one the alerts watch.
+const commandArchive = "archive"
+
+// Recorder holds one run's metrics in a registry of its own, so that nothing
+// another library registers on the global default registry leaks into the
+// pushed or written metrics, and so that tests can use many recorders.
+type Recorder struct {
+	command string
+	reg     *prometheus.Registry
+
+	purged, archived, deleted, restored prometheus.Counter
+	archivesWritten, bytesUploaded      prometheus.Counter
+	daysFailed                          prometheus.Counter
+	daysPending                         prometheus.Gauge
+	upload                              prometheus.Observer
+
+	// Vectors, not plain gauges, for the run-level series: a series that was
+	// never set is then absent instead of 0. For last_success that matters:
+	// exporting 0 after a failed run would read as "last success in 1970"
+	// and overwrite the real timestamp the staleness alert relies on.
+	runDuration, lastRun, lastSuccess, lastRunSuccess *prometheus.GaugeVec
+
+	now func() time.Time
+}
+
+// New returns a Recorder for the scheduled `archive` command that uploads to
+// the storage backend named by backendScheme (the bucket URL's scheme, e.g.
+// "s3", "vercelblob", "file").
+func New(backendScheme string) *Recorder {
+	return NewFor(commandArchive, backendScheme)
+}
+
+// NewFor returns a Recorder for another command, such as "restore". Its
+// run-level series carry command=<command>, so they never stand in for the
+// archive run's.
+func NewFor(command, backendScheme string) *Recorder {
+	if backendScheme == "" {
+		backendScheme = "unknown"
+	}
+	r := &Recorder{command: command, reg: prometheus.NewRegistry(), now: time.Now}
+
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help})
+		r.reg.MustRegister(c)
+		return c
+	}
+	gaugeVec := func(name, help string) *prometheus.GaugeVec {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, []string{"command"})
+		r.reg.MustRegister(g)
+		return g
+	}
+
+	r.purged = counter("readings_purged_total", "Raw readings deleted because they were older than the raw retention.")
+	r.archived = counter("readings_archived_total", "Clean readings written to archives and verified.")
+	r.deleted = counter("readings_deleted_total", "Archived clean readings deleted from the database.")
+	r.restored = counter("readings_restored_total", "Readings inserted back into the database from archives.")
+	r.archivesWritten = counter("archives_written_total", "Day archives uploaded and verified.")
+	r.bytesUploaded = counter("bytes_uploaded_total", "Compressed archive bytes uploaded.")
+
+	failed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "days_failed_total",
+		Help: "Days whose archive or restore failed in this run.",
+	}, []string{"command"})
+	r.reg.MustRegister(failed)
+	// Created at 0 so that increase() has a starting point and a run without
+	// failures still reports the series.
+	r.daysFailed = failed.WithLabelValues(command)
+
+	pending := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "days_pending",
+		Help: "Days old enough to archive that are still in the database.",
+	})
+	r.reg.MustRegister(pending)
+	r.daysPending = pending
+
+	upload := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "upload_duration_seconds",
+		Help: "Time to upload one day archive.",
+		// A day file is a few hundred kB to a few hundred MB; uploads range
+		// from tens of milliseconds (file://) to minutes (large S3 uploads).
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+	}, []string{"backend"})
+	r.reg.MustRegister(upload)
+	r.upload = upload.WithLabelValues(backendScheme)
+
+	r.runDuration = gaugeVec("run_duration_seconds", "Wall time of the last run.")
+	r.lastRun = gaugeVec("last_run_timestamp_seconds", "Unix time the last run finished, successful or not.")
+	r.lastSuccess = gaugeVec("last_success_timestamp_seconds", "Unix time the last successful run finished.")
+	r.lastRunSuccess = gaugeVec("last_run_success", "1 if the last run succeeded for every day, else 0.")
+	return r
+}
+
+// Gatherer exposes the recorder's registry, e.g. to serve it over HTTP.
+func (r *Recorder) Gatherer() prometheus.Gatherer {
+	if r == nil {
+		return prometheus.Gatherers{}
+	}
+	return r.reg
+}
+
+// AddPurged counts raw readings deleted by retention.
+func (r *Recorder) AddPurged(n int64) {
+	if r != nil {
+		addInt(r.purged, n)
+	}
+}
+
+// AddArchived counts readings written to verified archives.
+func (r *Recorder) AddArchived(n int64) {
+	if r != nil {
+		addInt(r.archived, n)
+	}
+}
+
+// AddDeleted counts archived readings deleted from the database.
+func (r *Recorder) AddDeleted(n int64) {
+	if r != nil {
+		addInt(r.deleted, n)
+	}
+}
+
+// AddRestored counts readings restored into the database.
+func (r *Recorder) AddRestored(n int64) {
+	if r != nil {
+		addInt(r.restored, n)
+	}
+}
+
+// ArchiveWritten records one uploaded day archive of the given compressed
+// size and upload time.
+func (r *Recorder) ArchiveWritten(bytes int64, upload time.Duration) {
+	if r == nil {
+		return
+	}
+	r.archivesWritten.Inc()
+	addInt(r.bytesUploaded, bytes)
+	r.upload.Observe(upload.Seconds())
+}
+
+// DayFailed counts one day that could not be archived or restored.
+func (r *Recorder) DayFailed() {
+	if r != nil {
+		r.daysFailed.Inc()
+	}
+}
+
+// SetDaysPending reports how many archivable days remain in the database.
+func (r *Recorder) SetDaysPending(n int) {
+	if r != nil {
+		r.daysPending.Set(float64(n))
+	}
+}
+
+// Finish records the end of a run that started at start. success means every
+// day succeeded: a partial failure (exit code 1) is not a success, so the
+// last-success timestamp keeps pointing at the last complete run.
+func (r *Recorder) Finish(start time.Time, success bool) {
+	if r == nil {
+		return
+	}
+	now := r.now()
+	r.runDuration.WithLabelValues(r.command).Set(now.Sub(start).Seconds())
+	r.lastRun.WithLabelValues(r.command).Set(unixSeconds(now))
+	ok := 0.0
+	if success {
+		ok = 1
+		r.lastSuccess.WithLabelValues(r.command).Set(unixSeconds(now))
+	}
+	r.lastRunSuccess.WithLabelValues(r.command).Set(ok)
+}
+
+// addInt ignores negative n: Counter.Add panics on it, and a miscounted
+// metric must never take the run down.
+func addInt(c prometheus.Counter, n int64) {
+	if n > 0 {
+		c.Add(float64(n))
+	}
+}
+
+func unixSeconds(t time.Time) float64 {
+	return float64(t.UnixNano()) / 1e9
+}
