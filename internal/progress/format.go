@@ -1,0 +1,87 @@
+package progress
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Count shortens a count to three significant digits with an SI suffix:
+// 999, 1.23k, 12.3k, 123k, 1.73M, 2.50G.
+func Count(n int64) string {
+	if n < 0 {
+		return "-" + count(uint64(-(n+1))+1)
+	}
+	return count(uint64(n))
+}
+
+// count takes the magnitude unsigned so that math.MinInt64 has one.
+func count(n uint64) string {
+	if n < 1000 {
+		return strconv.FormatUint(n, 10)
+	}
+	const suffixes = "kMGTPE"
+	v := float64(n)
+	i := -1
+	for v >= 999.5 && i < len(suffixes)-1 {
+		v /= 1000
+		i++
+	}
+	return threeDigits(v) + suffixes[i:i+1]
+}
+
+// threeDigits prints v (1 <= v < 1000) with three significant digits.
+func threeDigits(v float64) string {
+	switch {
+	case v < 9.995:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	case v < 99.95:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+}
+
+// Bytes formats a byte count in binary units with one decimal: 512 B,
+// 1.5 KiB, 164.2 MiB. Binary units because that is what ls -h, du -h and
+// object-store consoles show for the same files.
+func Bytes(n int64) string {
+	if n < 0 {
+		return "-" + byteSize(uint64(-(n+1))+1)
+	}
+	return byteSize(uint64(n))
+}
+
+func byteSize(n uint64) string {
+	if n < 1024 {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	const units = "KMGTPE"
+	v := float64(n)
+	i := -1
+	for v >= 1023.95 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, units[i])
+}
+
+// Duration formats d coarsely for a human: 0s, 45s, 1m12s, 2h03m. Below an
+// hour seconds matter; above it they are noise in an estimate.
+func Duration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	d = d.Round(time.Second)
+	h := d / time.Hour
+	m := (d % time.Hour) / time.Minute
+	s := (d % time.Minute) / time.Second
+	switch {
+	case h > 0:
+		return fmt.Sprintf("%dh%02dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm%02ds", m, s)
+	default:
+		return fmt.Sprintf("%ds", s)
+	}
+}
