@@ -1,0 +1,98 @@
+package archivefile
+
+import (
+	"database/sql"
+	"math"
+)
+
+var (
+	nan    = math.NaN()
+	posInf = math.Inf(1)
+	negInf = math.Inf(-1)
+)
+
+func nullF(f float64) sql.NullFloat64 { return sql.NullFloat64{Float64: f, Valid: true} }
+
+// parseTime reads the timestamps both services wrote, by hand because
+// time.Parse is several times slower and this runs once per reading:
+//
+//	YYYY-MM-DD('T'|'t'|' ')HH:MM:SS[.f{1,9}][Z|z|±HH:MM]
+//
+// A missing offset is UTC: the original service wrote naive timestamps
+// from a UTC database session as well as aware ones.
+func parseTime(b []byte) (sec int64, nsec int, ok bool) {
+	if len(b) < 19 || b[4] != '-' || b[7] != '-' || b[13] != ':' || b[16] != ':' {
+		return 0, 0, false
+	}
+	if c := b[10]; c != 'T' && c != 't' && c != ' ' {
+		return 0, 0, false
+	}
+	y, ok1 := digitsB(b[0:4])
+	mo, ok2 := digitsB(b[5:7])
+	d, ok3 := digitsB(b[8:10])
+	h, ok4 := digitsB(b[11:13])
+	mi, ok5 := digitsB(b[14:16])
+	s, ok6 := digitsB(b[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+		mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || s > 59 {
+		return 0, 0, false
+	}
+	i := 19
+	if i < len(b) && b[i] == '.' {
+		i++
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			if i-j < 9 {
+				nsec = nsec*10 + int(b[i]-'0')
+			}
+			i++
+		}
+		nd := i - j
+		if nd == 0 || nd > 9 {
+			// More than nanoseconds would be silently truncated.
+			return 0, 0, false
+		}
+		for ; nd < 9; nd++ {
+			nsec *= 10
+		}
+	}
+	off := 0
+	if i < len(b) {
+		switch b[i] {
+		case 'Z', 'z':
+			i++
+		case '+', '-':
+			if len(b) < i+6 || b[i+3] != ':' {
+				return 0, 0, false
+			}
+			oh, okh := digitsB(b[i+1 : i+3])
+			om, okm := digitsB(b[i+4 : i+6])
+			if !okh || !okm || oh > 23 || om > 59 {
+				return 0, 0, false
+			}
+			off = oh*3600 + om*60
+			if b[i] == '-' {
+				off = -off
+			}
+			i += 6
+		default:
+			return 0, 0, false
+		}
+	}
+	if i != len(b) {
+		return 0, 0, false
+	}
+	sec = daysFromCivil(int64(y), mo, d)*secondsPerDay + int64(h*3600+mi*60+s-off)
+	return sec, nsec, true
+}
+
+func digitsB(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}

@@ -1,0 +1,172 @@
+package archivefile
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// appendPyFloat appends f exactly as Python's json.dumps writes a float:
+// repr() digits (shortest round-trip), fixed notation with a ".0" when the
+// decimal exponent is in [-4, 16), exponent notation ("1e-05", "1e+16")
+// otherwise, and the bare NaN/Infinity/-Infinity tokens. -0 is written as
+// 0.0 because Compare treats it as equal to 0 and equal readings must give
+// equal bytes.
+func appendPyFloat(dst []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(dst, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(dst, "-Infinity"...)
+	case f == 0:
+		return append(dst, "0.0"...)
+	}
+	// Go's shortest formatting picks the same digits as Python's repr
+	// (both: shortest string that round-trips, closest to the true value);
+	// only the layout differs, so format once in 'e' form and re-lay it.
+	var tmp [32]byte
+	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, 64)
+	neg := e[0] == '-'
+	if neg {
+		e = e[1:]
+	}
+	// e is "d[.ddd]e±XX[X]".
+	mant := e
+	var exp int
+	for i := 0; i < len(e); i++ {
+		if e[i] == 'e' {
+			mant = e[:i]
+			x := 0
+			for _, c := range e[i+2:] {
+				x = x*10 + int(c-'0')
+			}
+			if e[i+1] == '-' {
+				x = -x
+			}
+			exp = x
+			break
+		}
+	}
+	if neg {
+		dst = append(dst, '-')
+	}
+	if exp < -4 || exp >= 16 {
+		// Python's exponent layout matches Go's 'e' output: at least two
+		// exponent digits, explicit sign, no ".0" on a single digit.
+		dst = append(dst, mant...)
+		dst = append(dst, e[len(mant):]...)
+		return dst
+	}
+	// Collect the significant digits without the point.
+	var dig [24]byte
+	nd := 0
+	for _, c := range mant {
+		if c != '.' {
+			dig[nd] = c
+			nd++
+		}
+	}
+	if exp < 0 {
+		dst = append(dst, '0', '.')
+		for i := 0; i < -exp-1; i++ {
+			dst = append(dst, '0')
+		}
+		return append(dst, dig[:nd]...)
+	}
+	intDigits := exp + 1
+	if nd <= intDigits {
+		dst = append(dst, dig[:nd]...)
+		for i := nd; i < intDigits; i++ {
+			dst = append(dst, '0')
+		}
+		return append(dst, '.', '0')
+	}
+	dst = append(dst, dig[:intDigits]...)
+	dst = append(dst, '.')
+	return append(dst, dig[intDigits:nd]...)
+}
+
+// appendClock appends "HH:MM:SS[.fffffffff]" for a second-of-day and
+// nanosecond, trimming trailing fractional zeros like time.RFC3339Nano.
+func appendClock(dst []byte, sod int64, nsec int) []byte {
+	h := int(sod / 3600)
+	m := int(sod / 60 % 60)
+	s := int(sod % 60)
+	dst = append(dst, byte('0'+h/10), byte('0'+h%10), ':',
+		byte('0'+m/10), byte('0'+m%10), ':',
+		byte('0'+s/10), byte('0'+s%10))
+	if nsec == 0 {
+		return dst
+	}
+	var frac [10]byte
+	frac[0] = '.'
+	for i := 9; i >= 1; i-- {
+		frac[i] = byte('0' + nsec%10)
+		nsec /= 10
+	}
+	n := 10
+	for frac[n-1] == '0' {
+		n--
+	}
+	return append(dst, frac[:n]...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as Python's json.dumps does with its default
+// ensure_ascii=True: printable ASCII as is, the short escapes for \" \\ \b
+// \f \n \r \t, everything else as lowercase \uXXXX (surrogate pairs above
+// U+FFFF). The output is pure ASCII, so it does not depend on how any
+// consumer treats UTF-8. s must be valid UTF-8 (the Writer checks).
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"':
+				dst = append(dst, '\\', '"')
+			case '\\':
+				dst = append(dst, '\\', '\\')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = appendU(dst, rune(c))
+			}
+			i++
+		} else {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r >= 0x10000 {
+				r1, r2 := utf16.EncodeRune(r)
+				dst = appendU(appendU(dst, r1), r2)
+			} else {
+				dst = appendU(dst, r)
+			}
+			i += size
+		}
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func appendU(dst []byte, r rune) []byte {
+	return append(dst, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+}

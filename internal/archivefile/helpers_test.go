@@ -1,0 +1,112 @@
+package archivefile
+
+import (
+	"bytes"
+	"database/sql"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+func mustDay(t testing.TB, s string) Day {
+	t.Helper()
+	d, err := ParseDay(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func fl(f float64) sql.NullFloat64 { return sql.NullFloat64{Float64: f, Valid: true} }
+func qc(v int64) sql.NullInt64     { return sql.NullInt64{Int64: v, Valid: true} }
+func imp(s string) sql.NullString  { return sql.NullString{String: s, Valid: true} }
+
+func ts(t testing.TB, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.UTC()
+}
+
+// encode writes rs (already canonical) as an archive of day.
+func encode(t testing.TB, day Day, rs []Reading) ([]byte, Stats) {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, day, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rs {
+		if err := w.Write(&rs[i]); err != nil {
+			t.Fatalf("Write #%d: %v", i, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), w.Stats()
+}
+
+// decode reads every reading of an archive, or the first error.
+func decode(data []byte, lim Limits) ([]Reading, *Reader, error) {
+	r, err := NewReader(bytes.NewReader(data), lim)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	var out []Reading
+	for {
+		rd, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out, r, nil
+		}
+		if err != nil {
+			return out, r, err
+		}
+		out = append(out, *rd)
+	}
+}
+
+func gz(t testing.TB, s string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := io.WriteString(w, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func gunzip(t testing.TB, b []byte) string {
+	t.Helper()
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// sameReadings compares with Compare, so NaN == NaN and -0 == 0.
+func sameReadings(t testing.TB, got, want []Reading) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d readings, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if Compare(&got[i], &want[i]) != 0 {
+			t.Fatalf("reading %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

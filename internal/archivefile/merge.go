@@ -1,0 +1,166 @@
+package archivefile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// Source yields readings one at a time and io.EOF at the end. *Reader is a
+// Source. The returned Reading may be reused by the next call.
+type Source interface {
+	Next() (*Reading, error)
+}
+
+// MergeStats counts the distinct readings Merge emitted by origin.
+type MergeStats struct {
+	FromA, FromB, Both int64
+}
+
+// Total is the number of readings emitted.
+func (m MergeStats) Total() int64 { return m.FromA + m.FromB + m.Both }
+
+// mergeInput holds one side's current reading as a copy, since the source
+// may overwrite what it returned, and enforces the order merging relies on.
+type mergeInput struct {
+	name string
+	src  Source
+	cur  Reading
+	ok   bool // cur is valid
+	n    int64
+}
+
+func (m *mergeInput) advance() error {
+	for {
+		r, err := m.src.Next()
+		if errors.Is(err, io.EOF) {
+			m.ok = false
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("archivefile: merge: source %s: %w", m.name, err)
+		}
+		m.n++
+		if m.ok {
+			switch c := Compare(&m.cur, r); {
+			case c == 0:
+				continue // a duplicate inside one source counts once
+			case c > 0:
+				m.ok = false
+				return fmt.Errorf("archivefile: merge: source %s reading #%d (sensor %q, time %s) sorts before the previous one (sensor %q, time %s): %w",
+					m.name, m.n, r.Sensor, fmtTime(r.Time), m.cur.Sensor, fmtTime(m.cur.Time), ErrOutOfOrder)
+			}
+		}
+		m.cur = *r
+		m.ok = true
+		return nil
+	}
+}
+
+// Merge streams the union of a and b, both in canonical order, to emit in
+// canonical order with each distinct reading once, so that re-archiving a
+// day never loses or duplicates a reading. When a reading is in both, a's
+// copy is emitted (they differ at most in the sign of a zero value). A
+// source out of order is an error wrapping ErrOutOfOrder rather than wrong
+// output; wrap such a source in SortedSource first. The Reading passed to
+// emit is only valid during the call.
+func Merge(a, b Source, emit func(*Reading) error) (MergeStats, error) {
+	var st MergeStats
+	A := &mergeInput{name: "A", src: a}
+	B := &mergeInput{name: "B", src: b}
+	if err := A.advance(); err != nil {
+		return st, err
+	}
+	if err := B.advance(); err != nil {
+		return st, err
+	}
+	for A.ok || B.ok {
+		var c int
+		switch {
+		case !B.ok:
+			c = -1
+		case !A.ok:
+			c = 1
+		default:
+			c = Compare(&A.cur, &B.cur)
+		}
+		var from *mergeInput
+		switch {
+		case c < 0:
+			st.FromA++
+			from = A
+		case c > 0:
+			st.FromB++
+			from = B
+		default:
+			st.Both++
+			from = A
+		}
+		if err := emit(&from.cur); err != nil {
+			return st, fmt.Errorf("archivefile: merge: %w", err)
+		}
+		if c <= 0 {
+			if err := A.advance(); err != nil {
+				return st, err
+			}
+		}
+		if c >= 0 {
+			if err := B.advance(); err != nil {
+				return st, err
+			}
+		}
+	}
+	return st, nil
+}
+
+// sliceSource yields readings from memory.
+type sliceSource struct {
+	rs  []Reading
+	i   int
+	cur Reading
+}
+
+// SliceSource returns a Source over rs in the given order, without sorting
+// or copying rs.
+func SliceSource(rs []Reading) Source { return &sliceSource{rs: rs} }
+
+func (s *sliceSource) Next() (*Reading, error) {
+	if s.i >= len(s.rs) {
+		return nil, io.EOF
+	}
+	// Hand out a copy so a caller that edits it cannot change rs.
+	s.cur = s.rs[s.i]
+	s.i++
+	return &s.cur, nil
+}
+
+// SortedSource drains src into memory and returns its readings sorted by
+// Compare with duplicates dropped. It is for archives the original service
+// wrote, whose readings are not in canonical order; max bounds how many
+// readings it will hold (max <= 0: no bound), beyond which it fails with an
+// error wrapping ErrLimit rather than exhaust memory.
+func SortedSource(src Source, max int64) (Source, error) {
+	var rs []Reading
+	for {
+		r, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("archivefile: sorting source: %w", err)
+		}
+		if max > 0 && int64(len(rs)) >= max {
+			return nil, fmt.Errorf("archivefile: sorting source: more than %d readings to hold in memory: %w", max, ErrLimit)
+		}
+		rs = append(rs, *r)
+	}
+	return SliceSource(SortReadings(rs)), nil
+}
+
+// SortReadings sorts rs by Compare in place, drops duplicates, and returns
+// the shortened slice: the canonical order a Writer needs.
+func SortReadings(rs []Reading) []Reading {
+	slices.SortFunc(rs, func(a, b Reading) int { return Compare(&a, &b) })
+	return slices.CompactFunc(rs, func(a, b Reading) bool { return Compare(&a, &b) == 0 })
+}

@@ -1,0 +1,267 @@
+package archivefile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// Errors callers may want to tell apart with errors.Is.
+var (
+	// ErrOutOfOrder: readings were not in canonical order (Writer, Merge).
+	ErrOutOfOrder = errors.New("readings out of canonical order")
+	// ErrOutsideDay: a reading's time is not within the archive's day.
+	ErrOutsideDay = errors.New("reading time outside the archive day")
+	// ErrCorrupt: the archive is not a well-formed day archive.
+	ErrCorrupt = errors.New("corrupt archive")
+	// ErrLimit: the archive exceeds a configured Limits value.
+	ErrLimit = errors.New("archive exceeds limit")
+)
+
+// Stats describes what a Writer wrote or a Reader read.
+type Stats struct {
+	Readings     int64     // distinct readings written / readings read
+	Sensors      int64     // sensor groups holding at least one reading
+	MinTime      time.Time // zero if no readings
+	MaxTime      time.Time // zero if no readings
+	Bytes        int64     // compressed bytes written to / consumed from the stream
+	SHA256       string    // hex sha256 of those compressed bytes
+	Uncompressed int64     // JSON bytes
+
+	// ContentSHA256 is the hex sha256 of the uncompressed JSON. Unlike
+	// SHA256 it does not depend on the gzip implementation or level, so it
+	// identifies a reading set even across compressor upgrades.
+	ContentSHA256 string
+}
+
+// flushSize is how much JSON is gathered before one gzip Write: large
+// writes keep the compressor's per-call overhead negligible.
+const flushSize = 64 << 10
+
+// Writer encodes one day archive in canonical form. Readings must be given
+// in Compare order; an exact repeat of the previous reading is skipped so
+// callers can feed query results that may overlap.
+//
+// A Writer is not safe for concurrent use.
+type Writer struct {
+	day      Day
+	dayStart int64 // unix seconds
+	dayStr   []byte
+
+	out   countHashWriter // the caller's writer, counted and hashed
+	gz    *gzip.Writer
+	csum  hash.Hash // sha256 of the JSON
+	buf   []byte
+	ucomp int64
+
+	prev    Reading
+	have    bool // prev is set
+	sensors int64
+	n       int64
+	minT    time.Time
+	maxT    time.Time
+
+	err    error // sticky: once broken, the output is unusable
+	closed bool
+}
+
+// countHashWriter counts and hashes what reaches the destination so the
+// checksum is of exactly the stored object.
+type countHashWriter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (c *countHashWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	return n, err
+}
+
+// NewWriter starts an archive for day on w with the given gzip level:
+// -1 (default, currently 6), 0 (stored, no compression) or 1 (fastest)
+// through 9 (smallest). The compressed bytes, and so the SHA256, depend on
+// the level and on the compressor version; ContentSHA256 does not.
+//
+// Close must be called to finish the archive; it does not close w.
+func NewWriter(w io.Writer, day Day, level int) (*Writer, error) {
+	if day.IsZero() {
+		return nil, errors.New("archivefile: NewWriter: zero Day")
+	}
+	if level < gzip.DefaultCompression || level > gzip.BestCompression {
+		return nil, fmt.Errorf("archivefile: NewWriter: invalid gzip level %d: want -1 (default) or 0..9", level)
+	}
+	wr := &Writer{
+		day:      day,
+		dayStart: day.n * secondsPerDay,
+		dayStr:   day.appendTo(nil),
+		csum:     sha256.New(),
+		buf:      make([]byte, 0, flushSize+4096),
+	}
+	wr.out = countHashWriter{w: w, h: sha256.New()}
+	gz, err := gzip.NewWriterLevel(&wr.out, level)
+	if err != nil {
+		return nil, fmt.Errorf("archivefile: NewWriter: %w", err)
+	}
+	wr.gz = gz
+	wr.buf = append(wr.buf, `{"day": "`...)
+	wr.buf = append(wr.buf, wr.dayStr...)
+	wr.buf = append(wr.buf, `", "data": [`...)
+	return wr, nil
+}
+
+// Write appends one reading. It fails if r is outside the day, sorts before
+// the previous reading, or carries invalid UTF-8 (which could not
+// round-trip); an exact duplicate of the previous reading is dropped.
+// r is not retained beyond its string fields.
+func (w *Writer) Write(r *Reading) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return errors.New("archivefile: Write after Close")
+	}
+	if w.have {
+		c := Compare(&w.prev, r)
+		if c == 0 {
+			return nil
+		}
+		if c > 0 {
+			return fmt.Errorf("archivefile: writing %s: reading %d (sensor %q, time %s) sorts before the previous one (sensor %q, time %s): %w",
+				w.day, w.n+1, r.Sensor, fmtTime(r.Time), w.prev.Sensor, fmtTime(w.prev.Time), ErrOutOfOrder)
+		}
+	}
+	sec := r.Time.Unix()
+	sod := sec - w.dayStart
+	if sod < 0 || sod >= secondsPerDay {
+		return fmt.Errorf("archivefile: writing %s: reading %d (sensor %q): time %s: %w",
+			w.day, w.n+1, r.Sensor, fmtTime(r.Time), ErrOutsideDay)
+	}
+	newSensor := !w.have || r.Sensor != w.prev.Sensor
+	if newSensor && !utf8.ValidString(r.Sensor) {
+		return fmt.Errorf("archivefile: writing %s: sensor %q is not valid UTF-8", w.day, r.Sensor)
+	}
+	if r.Imputation.Valid && !utf8.ValidString(r.Imputation.String) {
+		return fmt.Errorf("archivefile: writing %s: reading %d (sensor %q): imputation_method %q is not valid UTF-8",
+			w.day, w.n+1, r.Sensor, r.Imputation.String)
+	}
+
+	b := w.buf
+	if newSensor {
+		if w.have {
+			b = append(b, "]}, "...)
+		}
+		b = append(b, `{"sensor": `...)
+		b = appendJSONString(b, r.Sensor)
+		b = append(b, `, "measurements": [`...)
+		w.sensors++
+	} else {
+		b = append(b, ", "...)
+	}
+	b = append(b, `{"time": "`...)
+	b = append(b, w.dayStr...)
+	b = append(b, 'T')
+	b = appendClock(b, sod, r.Time.Nanosecond())
+	b = append(b, `Z", "measurement": `...)
+	if r.Value.Valid {
+		b = appendPyFloat(b, r.Value.Float64)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `, "qc_flags": `...)
+	if r.QCFlags.Valid {
+		b = strconv.AppendInt(b, r.QCFlags.Int64, 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `, "imputation_method": `...)
+	if r.Imputation.Valid {
+		b = appendJSONString(b, r.Imputation.String)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, '}')
+	w.buf = b
+
+	if !w.have || r.Time.Before(w.minT) {
+		w.minT = r.Time.UTC()
+	}
+	if !w.have || r.Time.After(w.maxT) {
+		w.maxT = r.Time.UTC()
+	}
+	w.prev = *r
+	w.have = true
+	w.n++
+	if len(w.buf) >= flushSize {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *Writer) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	w.csum.Write(w.buf)
+	w.ucomp += int64(len(w.buf))
+	if _, err := w.gz.Write(w.buf); err != nil {
+		w.err = fmt.Errorf("archivefile: writing %s: %w", w.day, err)
+		return w.err
+	}
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// Close finishes the JSON document and the gzip stream. It does not close
+// the underlying writer. Stats are final after Close.
+func (w *Writer) Close() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if w.have {
+		w.buf = append(w.buf, "]}"...)
+	}
+	w.buf = append(w.buf, "]}"...)
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if err := w.gz.Close(); err != nil {
+		w.err = fmt.Errorf("archivefile: finishing %s: %w", w.day, err)
+		return w.err
+	}
+	return nil
+}
+
+// Stats reports what has been written; Bytes, SHA256 and ContentSHA256
+// describe the complete object only after Close.
+func (w *Writer) Stats() Stats {
+	return Stats{
+		Readings:      w.n,
+		Sensors:       w.sensors,
+		MinTime:       w.minT,
+		MaxTime:       w.maxT,
+		Bytes:         w.out.n,
+		SHA256:        hex.EncodeToString(w.out.h.Sum(nil)),
+		Uncompressed:  w.ucomp,
+		ContentSHA256: hex.EncodeToString(w.csum.Sum(nil)),
+	}
+}
+
+// fmtTime formats t for error messages, in UTC like the archive.
+func fmtTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}
