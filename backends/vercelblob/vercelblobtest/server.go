@@ -1,0 +1,1007 @@
+// Package vercelblobtest is an in-memory fake of the Vercel Blob API as the
+// official @vercel/blob 2.8.0 SDK uses it (see the project's protocol note),
+// with fault injection for tests. It serves the content URLs it hands out,
+// so that reads work end to end.
+//
+// The API answers both under /api/blob (use APIURL) and at the root (use
+// URL): the SDK builds request URLs by plain concatenation, so /api/blob?…,
+// /api/blob/?…, /api/blob/delete, /?…, /delete and so on all arrive.
+// Content lives under /content/<access>/<pathname>.
+package vercelblobtest
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Request kinds, for faults and counters.
+const (
+	KindPut         = "put"
+	KindCopy        = "copy"
+	KindRename      = "rename"
+	KindHead        = "head"
+	KindList        = "list"
+	KindDelete      = "delete"
+	KindMPUCreate   = "mpu-create"
+	KindMPUUpload   = "mpu-upload"
+	KindMPUComplete = "mpu-complete"
+	KindDownload    = "download"
+	KindUnknown     = "unknown"
+)
+
+// DefaultMinPartSize is the service's minimum size of all parts but the last.
+const DefaultMinPartSize = 5 << 20
+
+const (
+	defaultMaxAge  = 2592000 // one month, the service default
+	maxPathnameLen = 950
+)
+
+var tokenRE = regexp.MustCompile(`^vercel_blob_rw_([A-Za-z0-9]+)_([A-Za-z0-9_]+)$`)
+
+type object struct {
+	pathname    string
+	data        []byte
+	contentType string
+	maxAge      int
+	access      string
+	etag        string
+	uploadedAt  time.Time
+}
+
+type part struct {
+	data []byte
+	etag string
+}
+
+type upload struct {
+	key, id  string
+	pathname string
+	access   string
+	opts     writeOpts
+	parts    map[int]part
+}
+
+// writeOpts are the §2 headers of a write.
+type writeOpts struct {
+	access       string
+	contentType  string
+	randomSuffix bool
+	overwrite    bool
+	overwriteSet bool
+	maxAge       int
+	ifMatch      string
+}
+
+// Request is one request as the server saw it.
+type Request struct {
+	Kind      string
+	Method    string
+	Pathname  string
+	RequestID string // x-api-blob-request-id
+	Attempt   string // x-api-blob-request-attempt
+	Status    int
+}
+
+// Server is the fake. Its methods are safe for concurrent use.
+type Server struct {
+	ts      *httptest.Server
+	URL     string // root of the server; the API also answers here
+	APIURL  string // URL + "/api/blob": what to set as VERCEL_BLOB_API_URL
+	token   string
+	storeID string
+
+	mu          sync.Mutex
+	objects     map[string]*object
+	uploads     map[string]*upload // by upload id
+	faults      []*Fault
+	counts      map[string]int
+	log         []Request
+	minPartSize int64
+	lastTime    time.Time
+}
+
+// NewServer starts a fake on a local port for token, which must look like
+// vercel_blob_rw_<storeId>_<secret>. Close it when done.
+func NewServer(token string) *Server {
+	s := New(token)
+	s.ts = httptest.NewServer(s)
+	s.SetURL(s.ts.URL)
+	return s
+}
+
+// New returns a fake that is not listening yet; serve it yourself and call
+// SetURL with the address clients reach it at.
+func New(token string) *Server {
+	m := tokenRE.FindStringSubmatch(token)
+	if m == nil {
+		panic("vercelblobtest: token must look like vercel_blob_rw_<storeId>_<secret>")
+	}
+	return &Server{
+		token:       token,
+		storeID:     m[1],
+		objects:     map[string]*object{},
+		uploads:     map[string]*upload{},
+		counts:      map[string]int{},
+		minPartSize: DefaultMinPartSize,
+	}
+}
+
+// SetURL sets the root URL under which the server is reachable; content
+// URLs are built from it.
+func (s *Server) SetURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.URL = strings.TrimRight(u, "/")
+	s.APIURL = s.URL + "/api/blob"
+}
+
+// Close stops a server started by NewServer.
+func (s *Server) Close() {
+	if s.ts != nil {
+		s.ts.Close()
+	}
+}
+
+// Client returns an HTTP client for the server (a plain one if it was not
+// started by NewServer).
+func (s *Server) Client() *http.Client {
+	if s.ts != nil {
+		return s.ts.Client()
+	}
+	return &http.Client{}
+}
+
+// StoreID is the store id taken from the token.
+func (s *Server) StoreID() string { return s.storeID }
+
+// SetMinPartSize changes the minimum multipart part size (all but the last).
+func (s *Server) SetMinPartSize(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.minPartSize = n
+}
+
+// Count returns how many requests of kind arrived (including ones a fault
+// answered).
+func (s *Server) Count(kind string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[kind]
+}
+
+// Counts returns a copy of all counters.
+func (s *Server) Counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.counts))
+	for k, v := range s.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCounts zeroes the counters and the request log.
+func (s *Server) ResetCounts() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts = map[string]int{}
+	s.log = nil
+}
+
+// Requests returns the request log.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.log...)
+}
+
+// Pathnames lists every stored pathname, sorted.
+func (s *Server) Pathnames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.objects))
+	for p := range s.objects {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Object returns the content stored at pathname.
+func (s *Server) Object(pathname string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[pathname]
+	if !ok {
+		return nil, false
+	}
+	return append([]byte(nil), o.data...), true
+}
+
+// PendingUploads is the number of multipart uploads created and not
+// completed.
+func (s *Server) PendingUploads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.uploads)
+}
+
+// --- HTTP ----------------------------------------------------------------
+
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func errf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": e.message}})
+}
+
+// classify names the request and extracts the pathname it is about.
+func (s *Server) classify(r *http.Request) (kind, pathname string) {
+	p := r.URL.Path
+	if rest, ok := strings.CutPrefix(p, "/content/"); ok {
+		if _, pn, ok := strings.Cut(rest, "/"); ok {
+			return KindDownload, pn
+		}
+		return KindDownload, ""
+	}
+	rest := p
+	if r2, ok := strings.CutPrefix(p, "/api/blob"); ok {
+		rest = r2
+	}
+	q := r.URL.Query()
+	switch {
+	case rest == "" || rest == "/":
+		switch r.Method {
+		case http.MethodPut:
+			if q.Has("fromUrl") {
+				return KindCopy, q.Get("pathname")
+			}
+			return KindPut, q.Get("pathname")
+		case http.MethodGet:
+			if q.Has("url") {
+				return KindHead, s.pathnameOf(q.Get("url"))
+			}
+			return KindList, q.Get("prefix")
+		}
+	case rest == "/delete" && r.Method == http.MethodPost:
+		return KindDelete, ""
+	case rest == "/rename" && r.Method == http.MethodPost:
+		return KindRename, q.Get("pathname")
+	case rest == "/mpu" && r.Method == http.MethodPost:
+		switch r.Header.Get("X-Mpu-Action") {
+		case "create":
+			return KindMPUCreate, q.Get("pathname")
+		case "upload":
+			return KindMPUUpload, q.Get("pathname")
+		case "complete":
+			return KindMPUComplete, q.Get("pathname")
+		}
+	}
+	return KindUnknown, ""
+}
+
+// statusWriter remembers the status for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	kind, pathname := s.classify(r)
+	s.mu.Lock()
+	s.counts[kind]++
+	idx := len(s.log)
+	s.log = append(s.log, Request{Kind: kind, Method: r.Method, Pathname: pathname,
+		RequestID: r.Header.Get("X-Api-Blob-Request-Id"), Attempt: r.Header.Get("X-Api-Blob-Request-Attempt")})
+	f := s.matchFault(kind, r.Method, pathname)
+	s.mu.Unlock()
+
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		s.mu.Lock()
+		if idx < len(s.log) {
+			s.log[idx].Status = sw.status
+		}
+		s.mu.Unlock()
+	}()
+	if f != nil {
+		if handled := s.applyFault(f, sw, r, kind); handled {
+			return
+		}
+	}
+	s.serve(sw, r, kind)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind string) {
+	if kind == KindDownload {
+		s.download(w, r)
+		return
+	}
+	if e := s.checkAPIRequest(r); e != nil {
+		writeError(w, e)
+		return
+	}
+	var (
+		out any
+		e   *apiError
+	)
+	switch kind {
+	case KindPut:
+		out, e = s.put(r)
+	case KindCopy:
+		out, e = s.copy(r, false)
+	case KindRename:
+		out, e = s.copy(r, true)
+	case KindHead:
+		out, e = s.head(r)
+	case KindList:
+		out, e = s.list(r)
+	case KindDelete:
+		out, e = s.del(r)
+	case KindMPUCreate:
+		out, e = s.mpuCreate(r)
+	case KindMPUUpload:
+		out, e = s.mpuUpload(r)
+	case KindMPUComplete:
+		out, e = s.mpuComplete(r)
+	default:
+		e = errf(http.StatusNotFound, "not_found", "no such API route: %s %s", r.Method, r.URL.Path)
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// checkAPIRequest enforces authentication and the headers the SDK sends on
+// every API request.
+func (s *Server) checkAPIRequest(r *http.Request) *apiError {
+	if e := s.checkAuth(r); e != nil {
+		return e
+	}
+	v := r.Header.Get("X-Api-Version")
+	if n, err := strconv.Atoi(v); err != nil || n < 1 {
+		return errf(http.StatusBadRequest, "bad_request", "missing or invalid x-api-version header")
+	}
+	if id := r.Header.Get("X-Vercel-Blob-Store-Id"); id != "" && id != s.storeID {
+		return errf(http.StatusBadRequest, "bad_request", "x-vercel-blob-store-id does not match the token")
+	}
+	if id := r.Header.Get("X-Api-Blob-Request-Id"); id != "" && !strings.HasPrefix(id, s.storeID+":") {
+		return errf(http.StatusBadRequest, "bad_request", "x-api-blob-request-id must start with the store id")
+	}
+	if a := r.Header.Get("X-Api-Blob-Request-Attempt"); a != "" {
+		if n, err := strconv.Atoi(a); err != nil || n < 0 {
+			return errf(http.StatusBadRequest, "bad_request", "invalid x-api-blob-request-attempt header")
+		}
+	}
+	return nil
+}
+
+func (s *Server) checkAuth(r *http.Request) *apiError {
+	auth := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || tok == "" {
+		return errf(http.StatusForbidden, "forbidden", "Access denied, please provide a valid token for this resource.")
+	}
+	if tok == s.token {
+		return nil
+	}
+	if m := tokenRE.FindStringSubmatch(tok); m != nil && m[1] != s.storeID {
+		return errf(http.StatusForbidden, "store_not_found", "This store does not exist.")
+	}
+	return errf(http.StatusForbidden, "forbidden", "Access denied, please provide a valid token for this resource.")
+}
+
+func validatePathname(p string) *apiError {
+	switch {
+	case p == "":
+		return errf(http.StatusBadRequest, "bad_request", "pathname is required")
+	case len(p) > maxPathnameLen:
+		return errf(http.StatusBadRequest, "bad_request", "pathname is too long (maximum %d characters)", maxPathnameLen)
+	case strings.Contains(p, "//"):
+		return errf(http.StatusBadRequest, "bad_request", `pathname cannot contain "//"`)
+	}
+	return nil
+}
+
+func parseWriteOpts(r *http.Request) (writeOpts, *apiError) {
+	var o writeOpts
+	o.access = r.Header.Get("X-Vercel-Blob-Access")
+	if o.access != "public" && o.access != "private" {
+		return o, errf(http.StatusBadRequest, "bad_request", `access must be "public" or "private"`)
+	}
+	o.contentType = r.Header.Get("X-Content-Type")
+	switch v := r.Header.Get("X-Add-Random-Suffix"); v {
+	case "", "0":
+	case "1":
+		o.randomSuffix = true
+	default:
+		return o, errf(http.StatusBadRequest, "bad_request", "invalid x-add-random-suffix %q", v)
+	}
+	switch v := r.Header.Get("X-Allow-Overwrite"); v {
+	case "":
+	case "0":
+		o.overwriteSet = true
+	case "1":
+		o.overwrite, o.overwriteSet = true, true
+	default:
+		return o, errf(http.StatusBadRequest, "bad_request", "invalid x-allow-overwrite %q", v)
+	}
+	o.maxAge = defaultMaxAge
+	if v := r.Header.Get("X-Cache-Control-Max-Age"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 60 {
+			return o, errf(http.StatusBadRequest, "bad_request", "x-cache-control-max-age must be an integer of at least 60")
+		}
+		o.maxAge = n
+	}
+	o.ifMatch = r.Header.Get("X-If-Match")
+	if o.ifMatch != "" && o.overwriteSet && !o.overwrite {
+		return o, errf(http.StatusBadRequest, "bad_request", "ifMatch cannot be used with allowOverwrite: false")
+	}
+	return o, nil
+}
+
+func randomAlnum(n int) string {
+	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		k, _ := rand.Int(rand.Reader, big.NewInt(int64(len(chars))))
+		b[i] = chars[k.Int64()]
+	}
+	return string(b)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func withRandomSuffix(p string) string {
+	dir, file := path.Split(p)
+	ext := path.Ext(file)
+	stem := strings.TrimSuffix(file, ext)
+	return dir + stem + "-" + randomAlnum(30) + ext
+}
+
+// checkWrite applies the overwrite and if-match rules; s.mu must be held.
+func (s *Server) checkWrite(p string, o writeOpts) *apiError {
+	existing := s.objects[p]
+	if o.ifMatch != "" {
+		if existing == nil || existing.etag != o.ifMatch {
+			return errf(http.StatusPreconditionFailed, "precondition_failed", "The provided ifMatch does not match the current ETag.")
+		}
+		return nil
+	}
+	if existing != nil && !o.overwrite {
+		return errf(http.StatusBadRequest, "bad_request",
+			"This blob already exists, use `allowOverwrite: true` if you want to overwrite it. Or `addRandomSuffix: true` to generate a unique filename.")
+	}
+	return nil
+}
+
+// now returns a strictly increasing millisecond time; s.mu must be held.
+func (s *Server) now() time.Time {
+	t := time.Now().UTC().Truncate(time.Millisecond)
+	if !t.After(s.lastTime) {
+		t = s.lastTime.Add(time.Millisecond)
+	}
+	s.lastTime = t
+	return t
+}
+
+func etagOf(data []byte) string {
+	sum := md5.Sum(data)
+	return `"` + hex.EncodeToString(sum[:]) + `"`
+}
+
+func inferContentType(p, given string) string {
+	if given != "" {
+		return given
+	}
+	if t := mime.TypeByExtension(path.Ext(p)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// store creates or replaces an object; s.mu must be held.
+func (s *Server) store(p string, data []byte, o writeOpts) *object {
+	obj := &object{
+		pathname:    p,
+		data:        data,
+		contentType: inferContentType(p, o.contentType),
+		maxAge:      o.maxAge,
+		access:      o.access,
+		etag:        etagOf(data),
+		uploadedAt:  s.now(),
+	}
+	s.objects[p] = obj
+	return obj
+}
+
+func escapeURLPath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		segs[i] = url.PathEscape(seg)
+	}
+	return strings.Join(segs, "/")
+}
+
+// blobURL is where the server serves the content of o.
+func (s *Server) blobURL(o *object) string {
+	return s.URL + "/content/" + o.access + "/" + escapeURLPath(o.pathname)
+}
+
+// pathnameOf accepts a blob URL (any host: clients may reach us under
+// another name) or a bare pathname.
+func (s *Server) pathnameOf(v string) string {
+	if u, err := url.Parse(v); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		if rest, ok := strings.CutPrefix(u.Path, "/content/"); ok {
+			if _, p, ok := strings.Cut(rest, "/"); ok {
+				return p
+			}
+		}
+		return strings.TrimPrefix(u.Path, "/")
+	}
+	return v
+}
+
+func disposition(p string, attachment bool) string {
+	kind := "inline"
+	if attachment {
+		kind = "attachment"
+	}
+	return fmt.Sprintf(`%s; filename="%s"`, kind, path.Base(p))
+}
+
+type putResult struct {
+	URL                string `json:"url"`
+	DownloadURL        string `json:"downloadUrl"`
+	Pathname           string `json:"pathname"`
+	ContentType        string `json:"contentType"`
+	ContentDisposition string `json:"contentDisposition"`
+	ETag               string `json:"etag"`
+}
+
+func (s *Server) putResult(o *object) putResult {
+	u := s.blobURL(o)
+	return putResult{URL: u, DownloadURL: u + "?download=1", Pathname: o.pathname,
+		ContentType: o.contentType, ContentDisposition: disposition(o.pathname, false), ETag: o.etag}
+}
+
+type headResult struct {
+	URL                string `json:"url"`
+	DownloadURL        string `json:"downloadUrl"`
+	Pathname           string `json:"pathname"`
+	Size               int64  `json:"size"`
+	UploadedAt         string `json:"uploadedAt"`
+	ContentType        string `json:"contentType"`
+	ContentDisposition string `json:"contentDisposition"`
+	CacheControl       string `json:"cacheControl"`
+	ETag               string `json:"etag"`
+}
+
+func (s *Server) headResult(o *object) headResult {
+	u := s.blobURL(o)
+	return headResult{URL: u, DownloadURL: u + "?download=1", Pathname: o.pathname, Size: int64(len(o.data)),
+		UploadedAt: o.uploadedAt.Format("2006-01-02T15:04:05.000Z07:00"), ContentType: o.contentType,
+		ContentDisposition: disposition(o.pathname, false), CacheControl: fmt.Sprintf("public, max-age=%d", o.maxAge), ETag: o.etag}
+}
+
+func readBody(r *http.Request) ([]byte, *apiError) {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, errf(http.StatusBadRequest, "bad_request", "could not read the body: %v", err)
+	}
+	if v := r.Header.Get("X-Content-Length"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n != len(data) {
+			return nil, errf(http.StatusBadRequest, "bad_request", "x-content-length %q does not match the body (%d bytes)", v, len(data))
+		}
+	}
+	return data, nil
+}
+
+func (s *Server) put(r *http.Request) (any, *apiError) {
+	p := r.URL.Query().Get("pathname")
+	if e := validatePathname(p); e != nil {
+		return nil, e
+	}
+	o, e := parseWriteOpts(r)
+	if e != nil {
+		return nil, e
+	}
+	data, e := readBody(r)
+	if e != nil {
+		return nil, e
+	}
+	if o.randomSuffix {
+		p = withRandomSuffix(p)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.checkWrite(p, o); e != nil {
+		return nil, e
+	}
+	return s.putResult(s.store(p, data, o)), nil
+}
+
+func (s *Server) copy(r *http.Request, rename bool) (any, *apiError) {
+	q := r.URL.Query()
+	to := q.Get("pathname")
+	if e := validatePathname(to); e != nil {
+		return nil, e
+	}
+	if !q.Has("fromUrl") || q.Get("fromUrl") == "" {
+		return nil, errf(http.StatusBadRequest, "bad_request", "fromUrl is required")
+	}
+	from := s.pathnameOf(q.Get("fromUrl"))
+	o, e := parseWriteOpts(r)
+	if e != nil {
+		return nil, e
+	}
+	if o.randomSuffix {
+		to = withRandomSuffix(to)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	src := s.objects[from]
+	if src == nil {
+		return nil, errf(http.StatusNotFound, "not_found", "The requested blob does not exist")
+	}
+	if e := s.checkWrite(to, o); e != nil {
+		return nil, e
+	}
+	if o.contentType == "" {
+		o.contentType = src.contentType
+	}
+	obj := s.store(to, append([]byte(nil), src.data...), o)
+	if rename && from != to {
+		delete(s.objects, from)
+	}
+	return s.putResult(obj), nil
+}
+
+func (s *Server) head(r *http.Request) (any, *apiError) {
+	p := s.pathnameOf(r.URL.Query().Get("url"))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[p]
+	if o == nil {
+		return nil, errf(http.StatusNotFound, "not_found", "The requested blob does not exist")
+	}
+	return s.headResult(o), nil
+}
+
+type listBlob struct {
+	URL                string `json:"url"`
+	DownloadURL        string `json:"downloadUrl"`
+	Pathname           string `json:"pathname"`
+	Size               int64  `json:"size"`
+	UploadedAt         string `json:"uploadedAt"`
+	ETag               string `json:"etag"`
+	ContentType        string `json:"contentType"`
+	ContentDisposition string `json:"contentDisposition"`
+}
+
+type listResult struct {
+	Blobs   []listBlob `json:"blobs"`
+	Cursor  string     `json:"cursor,omitempty"`
+	HasMore bool       `json:"hasMore"`
+	Folders []string   `json:"folders,omitempty"`
+}
+
+func (s *Server) list(r *http.Request) (any, *apiError) {
+	q := r.URL.Query()
+	limit := 1000
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, errf(http.StatusBadRequest, "bad_request", "limit must be between 1 and 1000")
+		}
+		limit = n
+	}
+	prefix := q.Get("prefix")
+	mode := q.Get("mode")
+	if mode != "" && mode != "expanded" && mode != "folded" {
+		return nil, errf(http.StatusBadRequest, "bad_request", `mode must be "expanded" or "folded"`)
+	}
+	after := ""
+	if c := q.Get("cursor"); c != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil {
+			return nil, errf(http.StatusBadRequest, "bad_request", "invalid cursor")
+		}
+		after = string(raw)
+	}
+	type entry struct {
+		name string
+		obj  *object
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var entries []entry
+	folders := map[string]bool{}
+	for p, o := range s.objects {
+		if !strings.HasPrefix(p, prefix) {
+			continue
+		}
+		if mode == "folded" {
+			rest := p[len(prefix):]
+			if i := strings.Index(rest, "/"); i >= 0 {
+				f := prefix + rest[:i+1]
+				if !folders[f] {
+					folders[f] = true
+					entries = append(entries, entry{name: f})
+				}
+				continue
+			}
+		}
+		entries = append(entries, entry{name: p, obj: o})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	res := listResult{Blobs: []listBlob{}}
+	if mode == "folded" {
+		res.Folders = []string{}
+	}
+	n := 0
+	for i, en := range entries {
+		if en.name <= after {
+			continue
+		}
+		if n == limit {
+			res.HasMore = true
+			res.Cursor = base64.RawURLEncoding.EncodeToString([]byte(entries[i-1].name))
+			break
+		}
+		n++
+		if en.obj == nil {
+			res.Folders = append(res.Folders, en.name)
+			continue
+		}
+		u := s.blobURL(en.obj)
+		res.Blobs = append(res.Blobs, listBlob{URL: u, DownloadURL: u + "?download=1", Pathname: en.name,
+			Size: int64(len(en.obj.data)), UploadedAt: en.obj.uploadedAt.Format("2006-01-02T15:04:05.000Z07:00"),
+			ETag: en.obj.etag, ContentType: en.obj.contentType, ContentDisposition: disposition(en.name, false)})
+	}
+	return res, nil
+}
+
+func (s *Server) del(r *http.Request) (any, *apiError) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		return nil, errf(http.StatusBadRequest, "bad_request", "content-type must be application/json")
+	}
+	data, e := readBody(r)
+	if e != nil {
+		return nil, e
+	}
+	var body struct {
+		URLs []string `json:"urls"`
+	}
+	if err := json.Unmarshal(data, &body); err != nil || len(body.URLs) == 0 {
+		return nil, errf(http.StatusBadRequest, "bad_request", `body must be {"urls":[…]} with at least one URL`)
+	}
+	ifMatch := r.Header.Get("X-If-Match")
+	if ifMatch != "" && len(body.URLs) != 1 {
+		return nil, errf(http.StatusBadRequest, "bad_request", "ifMatch can only be used when deleting a single blob")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ifMatch != "" {
+		o := s.objects[s.pathnameOf(body.URLs[0])]
+		if o == nil || o.etag != ifMatch {
+			return nil, errf(http.StatusPreconditionFailed, "precondition_failed", "The provided ifMatch does not match the current ETag.")
+		}
+	}
+	for _, u := range body.URLs {
+		// A missing blob is not an error, as the service behaves.
+		delete(s.objects, s.pathnameOf(u))
+	}
+	// Any JSON will do for the SDK; null is what its own tests mock.
+	return nil, nil
+}
+
+func (s *Server) mpuCreate(r *http.Request) (any, *apiError) {
+	p := r.URL.Query().Get("pathname")
+	if e := validatePathname(p); e != nil {
+		return nil, e
+	}
+	o, e := parseWriteOpts(r)
+	if e != nil {
+		return nil, e
+	}
+	if o.randomSuffix {
+		p = withRandomSuffix(p)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.checkWrite(p, o); e != nil {
+		return nil, e
+	}
+	// The key is opaque to clients; this one needs URL-encoding, which the
+	// client must apply in x-mpu-key.
+	up := &upload{key: "mpu/" + p + "#" + randomHex(4), id: randomHex(16), pathname: p, access: o.access, opts: o, parts: map[int]part{}}
+	s.uploads[up.id] = up
+	return map[string]string{"key": up.key, "uploadId": up.id}, nil
+}
+
+// findUpload checks the x-mpu-* headers; s.mu must be held.
+func (s *Server) findUpload(r *http.Request) (*upload, *apiError) {
+	id := r.Header.Get("X-Mpu-Upload-Id")
+	rawKey := r.Header.Get("X-Mpu-Key")
+	key, err := url.PathUnescape(rawKey)
+	if id == "" || rawKey == "" || err != nil {
+		return nil, errf(http.StatusBadRequest, "bad_request", "missing or malformed x-mpu-key / x-mpu-upload-id")
+	}
+	up := s.uploads[id]
+	if up == nil || up.key != key {
+		return nil, errf(http.StatusNotFound, "not_found", "The specified multipart upload does not exist")
+	}
+	return up, nil
+}
+
+func (s *Server) mpuUpload(r *http.Request) (any, *apiError) {
+	if _, e := parseWriteOpts(r); e != nil {
+		return nil, e
+	}
+	n, err := strconv.Atoi(r.Header.Get("X-Mpu-Part-Number"))
+	if err != nil || n < 1 || n > 10000 {
+		return nil, errf(http.StatusBadRequest, "bad_request", "x-mpu-part-number must be between 1 and 10000")
+	}
+	data, e := readBody(r)
+	if e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	up, e := s.findUpload(r)
+	if e != nil {
+		return nil, e
+	}
+	pt := part{data: data, etag: etagOf(data)}
+	up.parts[n] = pt
+	return map[string]string{"etag": pt.etag}, nil
+}
+
+func (s *Server) mpuComplete(r *http.Request) (any, *apiError) {
+	o, e := parseWriteOpts(r)
+	if e != nil {
+		return nil, e
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		return nil, errf(http.StatusBadRequest, "bad_request", "content-type must be application/json")
+	}
+	data, e := readBody(r)
+	if e != nil {
+		return nil, e
+	}
+	var parts []struct {
+		PartNumber int    `json:"partNumber"`
+		ETag       string `json:"etag"`
+	}
+	if err := json.Unmarshal(data, &parts); err != nil {
+		return nil, errf(http.StatusBadRequest, "bad_request", "body must be a JSON array of {partNumber, etag}")
+	}
+	// Clients send parts in completion order.
+	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	up, e := s.findUpload(r)
+	if e != nil {
+		return nil, e
+	}
+	var buf bytes.Buffer
+	for i, p := range parts {
+		if i > 0 && parts[i-1].PartNumber == p.PartNumber {
+			return nil, errf(http.StatusBadRequest, "bad_request", "part %d listed twice", p.PartNumber)
+		}
+		pt, ok := up.parts[p.PartNumber]
+		if !ok || pt.etag != p.ETag {
+			return nil, errf(http.StatusBadRequest, "bad_request", "part %d was not uploaded or its etag does not match", p.PartNumber)
+		}
+		if i < len(parts)-1 && int64(len(pt.data)) < s.minPartSize {
+			return nil, errf(http.StatusBadRequest, "bad_request", "part %d is %d bytes; every part but the last must be at least %d bytes", p.PartNumber, len(pt.data), s.minPartSize)
+		}
+		buf.Write(pt.data)
+	}
+	// Overwrite and if-match are checked again: the blob may have appeared
+	// since create.
+	o.contentType = up.opts.contentType
+	if e := s.checkWrite(up.pathname, o); e != nil {
+		return nil, e
+	}
+	delete(s.uploads, up.id)
+	return s.putResult(s.store(up.pathname, buf.Bytes(), o)), nil
+}
+
+// download serves content URLs, with Range, conditional requests and
+// ?download=1.
+func (s *Server) download(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	rest := strings.TrimPrefix(r.URL.Path, "/content/")
+	access, p, _ := strings.Cut(rest, "/")
+	s.mu.Lock()
+	o := s.objects[p]
+	var cp object
+	if o != nil {
+		cp = *o
+	}
+	s.mu.Unlock()
+	if o == nil || cp.access != access {
+		http.Error(w, "The requested blob does not exist", http.StatusNotFound)
+		return
+	}
+	if access == "private" {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok != s.token {
+			http.Error(w, "Forbidden", http.StatusForbidden)
+			return
+		}
+	}
+	h := w.Header()
+	h.Set("ETag", cp.etag)
+	h.Set("Content-Type", cp.contentType)
+	vis := "public"
+	if access == "private" {
+		vis = "private"
+	}
+	h.Set("Cache-Control", fmt.Sprintf("%s, max-age=%d", vis, cp.maxAge))
+	h.Set("Content-Disposition", disposition(p, r.URL.Query().Get("download") == "1"))
+	http.ServeContent(w, r, "", cp.uploadedAt, bytes.NewReader(cp.data))
+}
