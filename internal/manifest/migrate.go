@@ -43,6 +43,7 @@ func LatestVersion() uint {
 type Migrator struct {
 	m      *migrate.Migrate
 	schema string
+	pool   *pgxpool.Pool
 }
 
 // NewMigrator connects a migrator to the manifest schema of the database
@@ -55,13 +56,23 @@ func NewMigrator(ctx context.Context, pool *pgxpool.Pool, schema string, createS
 			return nil, fmt.Errorf("create manifest schema %q: %w", schema, err)
 		}
 	}
-	db := stdlib.OpenDBFromPool(pool)
+	// The migration files use unqualified names; a pool of our own whose
+	// sessions have search_path set to the schema puts them in it.
+	cfg := pool.Config().Copy()
+	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
+	cfg.MaxConns = 2
+	mpool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect for migrations: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(mpool)
 	driver, err := migratepgx.WithInstance(db, &migratepgx.Config{
 		MigrationsTable: MigrationsTable,
 		SchemaName:      schema,
 	})
 	if err != nil {
 		db.Close()
+		mpool.Close()
 		return nil, fmt.Errorf("prepare migrations in schema %q: %w", schema, err)
 	}
 	src, err := iofs.New(migrations.FS, ".")
@@ -72,7 +83,7 @@ func NewMigrator(ctx context.Context, pool *pgxpool.Pool, schema string, createS
 	if err != nil {
 		return nil, fmt.Errorf("prepare migrations: %w", err)
 	}
-	return &Migrator{m: m, schema: schema}, nil
+	return &Migrator{m: m, schema: schema, pool: mpool}, nil
 }
 
 // Up applies all pending migrations. Nothing to do is not an error.
@@ -102,6 +113,7 @@ func (g *Migrator) Version() (uint, bool, error) {
 // Close releases the migrator's connection.
 func (g *Migrator) Close() error {
 	srcErr, dbErr := g.m.Close()
+	g.pool.Close()
 	return errors.Join(srcErr, dbErr)
 }
 

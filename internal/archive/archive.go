@@ -1,0 +1,261 @@
+// Package archive runs one archive job: purge old raw rows, then for every
+// UTC day of clean rows older than the retention, write the day's archive
+// (merged with any archive already in storage), read it back, verify it, and
+// only then delete the rows and record the manifest, in one transaction.
+//
+// The order of those steps is the product's safety promise (DESIGN.md
+// I1-I7); each is commented where it happens.
+package archive
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"gocloud.dev/blob"
+
+	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/postgres"
+)
+
+// Options tune one run.
+type Options struct {
+	RawRetentionDays   int
+	CleanRetentionDays int
+	BatchSize          int // raw rows per purge transaction
+	Concurrency        int // days in parallel
+	GzipLevel          int
+	DryRun             bool
+	Prefix             string             // object key prefix
+	Location           string             // bucket URL without credentials, recorded in manifests
+	Limits             archivefile.Limits // for reading existing archives back
+}
+
+// Observer is told about progress as it happens, for metrics and the
+// progress display. Calls may come from several goroutines.
+type Observer interface {
+	Planned(days int)
+	Purged(rows int64)
+	DayDone(r DayResult)
+}
+
+// Runner holds what a run needs. Build one per run.
+type Runner struct {
+	Pool      *pgxpool.Pool
+	Bucket    *blob.Bucket
+	Raw       postgres.RawTable
+	Clean     postgres.CleanTable
+	Manifests *manifest.Store
+	Schema    string // manifest schema, checked for migrations
+	Log       *slog.Logger
+	Observer  Observer // optional
+	Opts      Options
+}
+
+// Status of one day in a run.
+type Status string
+
+const (
+	StatusArchived Status = "archived" // archive written, verified, rows deleted
+	StatusFailed   Status = "failed"   // nothing deleted; see Err
+	StatusLocked   Status = "locked"   // another run holds the day; skipped
+	StatusNothing  Status = "nothing"  // no rows left for the day when we got to it
+	StatusDryRun   Status = "dry-run"  // would have been archived
+)
+
+// DayResult is what happened to one day.
+type DayResult struct {
+	Day          archivefile.Day
+	Status       Status
+	Key          string
+	RowsRead     int64 // rows of the day read from the database
+	RowsDeleted  int64
+	Readings     int64 // readings in the archive object written
+	NewReadings  int64 // readings that were not yet in storage
+	PrevReadings int64 // readings of the existing object merged in
+	Sensors      int64
+	Bytes        int64
+	SHA256       string
+	Upload       time.Duration
+	Err          error
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	RunID           string
+	Started         time.Time
+	Finished        time.Time
+	DryRun          bool
+	RawCutoff       time.Time
+	CleanEnd        archivefile.Day // days before this one were due
+	RawPurged       int64           // in a dry run: rows that would be purged
+	PurgeErr        error
+	Days            []DayResult
+	RowsArchived    int64 // database rows moved into archives
+	RowsDeleted     int64
+	ArchivesWritten int
+	BytesWritten    int64
+	Failed          int
+	Locked          int
+}
+
+// ErrDaysFailed is returned (wrapped) when a run finished but some days
+// failed; their rows are still in the database and the next run retries them.
+var ErrDaysFailed = errors.New("some days failed")
+
+// Run performs the job. It returns a summary even on error. Failing days do
+// not stop the run; a failed purge or a failed precondition (tables,
+// migrations) does.
+func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
+	s = Summary{RunID: newRunID(), Started: time.Now().UTC(), DryRun: r.Opts.DryRun}
+	defer func() { s.Finished = time.Now().UTC() }()
+	log := r.Log.With("run_id", s.RunID)
+
+	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
+		return s, err
+	}
+	if err := r.Raw.Check(ctx, r.Pool); err != nil {
+		return s, err
+	}
+	if err := r.Clean.Check(ctx, r.Pool); err != nil {
+		return s, err
+	}
+	// Cutoffs come from the database's clock, the clock the readings were
+	// stamped with; a host clock running ahead cannot make us archive early.
+	now, err := postgres.Now(ctx, r.Pool)
+	if err != nil {
+		return s, err
+	}
+	s.RawCutoff = now.Add(-time.Duration(r.Opts.RawRetentionDays) * 24 * time.Hour)
+	s.CleanEnd = archivefile.DayOf(now.Add(-time.Duration(r.Opts.CleanRetentionDays) * 24 * time.Hour))
+	if s.CleanEnd.Start().After(now) || s.RawCutoff.After(now) {
+		return s, fmt.Errorf("cutoff lies in the future (database clock %s): refusing to run", now.Format(time.RFC3339))
+	}
+
+	log.Info("Step 1: Deleting old raw measurements...", "table", r.Raw.String(), "older_than", s.RawCutoff.Format(time.RFC3339))
+	if err := r.purge(ctx, log, &s); err != nil {
+		s.PurgeErr = err
+		return s, err
+	}
+
+	log.Info("Step 2: Archiving old clean measurements...", "table", r.Clean.String(), "before", s.CleanEnd.String())
+	days, err := r.Clean.Days(ctx, r.Pool, s.CleanEnd)
+	if err != nil {
+		return s, err
+	}
+	if r.Observer != nil {
+		r.Observer.Planned(len(days))
+	}
+	if len(days) == 0 {
+		log.Info("No clean measurements to archive", "before", s.CleanEnd.String())
+	} else {
+		log.Info(fmt.Sprintf("Archiving measurements from %s to %s", days[0], days[len(days)-1]), "days", len(days))
+	}
+	s.Days = r.processDays(ctx, log, s.RunID, days)
+
+	for _, d := range s.Days {
+		switch d.Status {
+		case StatusArchived:
+			s.RowsArchived += d.RowsRead
+			s.RowsDeleted += d.RowsDeleted
+			s.ArchivesWritten++
+			s.BytesWritten += d.Bytes
+		case StatusFailed:
+			s.Failed++
+		case StatusLocked:
+			s.Locked++
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return s, fmt.Errorf("run interrupted: %w", err)
+	}
+	if s.Failed > 0 {
+		return s, fmt.Errorf("%w: %d of %d days failed; their rows are still in the database and the next run retries them",
+			ErrDaysFailed, s.Failed, len(s.Days))
+	}
+	return s, nil
+}
+
+func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error {
+	if r.Opts.DryRun {
+		n, err := r.Raw.CountRawBefore(ctx, r.Pool, s.RawCutoff)
+		if err != nil {
+			return err
+		}
+		s.RawPurged = n
+		log.Info(fmt.Sprintf("Dry run: would delete %d raw measurements older than %s", n, s.RawCutoff.Format(time.RFC3339)))
+		return nil
+	}
+	started := time.Now().UTC()
+	n, err := r.Raw.PurgeRaw(ctx, r.Pool, s.RawCutoff, r.Opts.BatchSize, func(total int64) {
+		if r.Observer != nil {
+			r.Observer.Purged(total)
+		}
+	})
+	s.RawPurged = n
+	e := manifest.Entry{
+		RunID: s.RunID, Kind: manifest.KindPurge, Status: manifest.StatusCommitted, SourceTable: r.Raw.String(),
+		RowsDeleted: manifest.Int64(n), MaxTime: &s.RawCutoff, StartedAt: started,
+	}
+	if err != nil {
+		e.Status, e.Error = manifest.StatusFailed, err.Error()
+	}
+	if merr := r.Manifests.Insert(context.WithoutCancel(ctx), r.Pool, &e); merr != nil {
+		err = errors.Join(err, merr)
+	}
+	if err != nil {
+		log.Error("raw purge failed; batches already committed stay deleted", "table", r.Raw.String(), "deleted", n, "err", err)
+		return err
+	}
+	log.Info(fmt.Sprintf("Deleted %d raw measurements older than %s", n, s.RawCutoff.Format(time.RFC3339)), "table", r.Raw.String())
+	return nil
+}
+
+// processDays runs the days through Concurrency workers and returns their
+// results in day order.
+func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string, days []archivefile.Day) []DayResult {
+	results := make([]DayResult, len(days))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	workers := max(1, min(r.Opts.Concurrency, len(days)))
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				res := r.archiveDay(ctx, log, runID, days[i])
+				results[i] = res
+				if r.Observer != nil {
+					r.Observer.DayDone(res)
+				}
+			}
+		})
+	}
+	for i := range days {
+		if ctx.Err() != nil {
+			break // cancelled: days not started keep their rows and are not reported
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var done []DayResult
+	for _, res := range results {
+		if !res.Day.IsZero() {
+			done = append(done, res)
+		}
+	}
+	return done
+}
+
+func newRunID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

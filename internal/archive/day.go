@@ -1,0 +1,298 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"gocloud.dev/blob"
+
+	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/manifest"
+)
+
+// archiveDay archives one day. Everything it does to the database happens in
+// one REPEATABLE READ transaction: the rows it streams into the archive and
+// the rows it deletes are the same snapshot, so a row inserted or changed by
+// the application meanwhile is either in both or in neither (a concurrent
+// update of a row we read makes the DELETE fail with a serialization error,
+// and the day is retried by the next run).
+func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day) DayResult {
+	res := DayResult{Day: d, Key: archivefile.Key(r.Opts.Prefix, d)}
+	log = log.With("day", d.String(), "key", res.Key)
+	started := time.Now().UTC()
+
+	conn, err := r.Pool.Acquire(ctx)
+	if err != nil {
+		return r.fail(ctx, log, runID, started, res, fmt.Errorf("acquire connection: %w", err))
+	}
+	defer conn.Release()
+
+	// I6: one run per day. A second run skips the day and says so; the
+	// first run finishes it.
+	unlock, ok, err := r.Clean.TryLockDay(ctx, conn, d)
+	if err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
+	defer unlock()
+	if !ok {
+		res.Status = StatusLocked
+		log.Warn("day is being archived by another run; skipped")
+		return res
+	}
+
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		return r.fail(ctx, log, runID, started, res, fmt.Errorf("begin transaction: %w", err))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after commit
+	// The plan was made before we held the lock; another run may have
+	// archived the day since. Nothing to do then (I4).
+	n, err := r.Clean.CountDay(ctx, tx, d)
+	if err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
+	if n == 0 {
+		res.Status = StatusNothing
+		log.Debug("no rows left for the day")
+		return res
+	}
+	res.RowsRead = n
+
+	prev, err := r.Manifests.LatestCommitted(ctx, tx, r.Opts.Location, res.Key)
+	if err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
+	exists, err := r.Bucket.Exists(ctx, res.Key)
+	if err != nil {
+		return r.fail(ctx, log, runID, started, res, fmt.Errorf("check for existing archive %s: %w", res.Key, err))
+	}
+	if prev != nil && !exists {
+		// Writing a new object with only the rows still in the database would
+		// hide that the readings of the earlier archive are gone.
+		return r.fail(ctx, log, runID, started, res, fmt.Errorf(
+			"archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage; refusing to write over lost data: restore the object or investigate with `archiver verify`",
+			res.Key, prev.ID, prev.RunID, deref(prev.Readings)))
+	}
+
+	if r.Opts.DryRun {
+		res.Status = StatusDryRun
+		msg := fmt.Sprintf("Dry run: would archive %d rows of %s to %s", n, d, res.Key)
+		if exists {
+			msg += " (merged with the archive already there)"
+		}
+		log.Info(msg)
+		return res
+	}
+
+	sha, stats, ms, err := r.write(ctx, tx, d, res.Key, n, exists, prev)
+	res.Bytes, res.SHA256, res.Readings, res.Sensors = stats.Bytes, sha, stats.Readings, stats.Sensors
+	res.NewReadings, res.PrevReadings = ms.FromA, ms.FromB+ms.Both
+	if err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
+
+	// I1: read the object back from storage and check it before deleting
+	// anything it is meant to contain.
+	if err := r.verify(ctx, d, res.Key, sha, stats.Readings); err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
+
+	deleted, err := r.Clean.DeleteDay(ctx, tx, d)
+	if err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
+	if deleted != res.RowsRead {
+		return r.fail(ctx, log, runID, started, res, fmt.Errorf(
+			"would delete %d rows but archived %d: the day changed under the run; rolled back, nothing deleted", deleted, res.RowsRead))
+	}
+	res.RowsDeleted = deleted
+
+	e := r.entry(runID, started, res, manifest.StatusCommitted)
+	e.MinTime, e.MaxTime = &stats.MinTime, &stats.MaxTime
+	if err := r.Manifests.Insert(ctx, tx, &e); err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		res.RowsDeleted = 0
+		return r.fail(ctx, log, runID, started, res, fmt.Errorf("commit delete and manifest: %w", err))
+	}
+	res.Status = StatusArchived
+	log.Info(fmt.Sprintf("Created archive for %s: %s", d, res.Key),
+		"location", r.Opts.Location, "readings", res.Readings, "new", res.NewReadings, "merged", res.PrevReadings,
+		"sensors", res.Sensors, "bytes", res.Bytes, "deleted", res.RowsDeleted, "sha256", res.SHA256)
+	return res
+}
+
+// write streams the union of the day's rows and the existing archive (if
+// any) into a new object at key, and returns the checksum and counts of what
+// it wrote. The union is a superset of the existing object, so replacing it
+// keeps I2; if anything fails the writer's context is cancelled before Close,
+// so no partial object is ever published.
+func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key string, want int64, exists bool, prev *manifest.Entry) (string, archivefile.Stats, archivefile.MergeStats, error) {
+	var stats archivefile.Stats
+	var ms archivefile.MergeStats
+
+	rows, err := r.Clean.StreamDay(ctx, tx, d)
+	if err != nil {
+		return "", stats, ms, err
+	}
+	defer rows.Close()
+
+	var old archivefile.Source = emptySource{}
+	var oldReader *archivefile.Reader
+	if exists {
+		or, err := r.Bucket.NewReader(ctx, key, nil)
+		if err != nil {
+			return "", stats, ms, fmt.Errorf("open existing archive %s: %w", key, err)
+		}
+		defer or.Close()
+		oldReader, err = archivefile.NewReader(or, r.Opts.Limits)
+		if err != nil {
+			return "", stats, ms, fmt.Errorf("existing archive %s: %w", key, err)
+		}
+		old = oldReader
+		if prev == nil {
+			// Not written under a manifest of ours: the original service's
+			// archive (sensors in first-seen order) or a crashed run's. One
+			// day is held in memory to sort it; our own archives stream.
+			old, err = archivefile.SortedSource(oldReader, r.Opts.Limits.MaxReadings)
+			if err != nil {
+				return "", stats, ms, fmt.Errorf("existing archive %s: %w", key, err)
+			}
+		}
+	}
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := r.Bucket.NewWriter(wctx, key, &blob.WriterOptions{
+		ContentType:                 archivefile.ContentType,
+		DisableContentTypeDetection: true,
+		// A new day's key must still be free when the upload lands: if some
+		// other writer created it meanwhile, fail rather than overwrite.
+		IfNotExist: !exists,
+	})
+	if err != nil {
+		return "", stats, ms, fmt.Errorf("start upload of %s: %w", key, err)
+	}
+	aw, err := archivefile.NewWriter(w, d, r.Opts.GzipLevel)
+	if err == nil {
+		ms, err = archivefile.Merge(rows, old, aw.Write)
+	}
+	if err == nil {
+		err = aw.Close()
+	}
+	if err == nil && oldReader != nil {
+		err = checkExisting(d, key, oldReader, prev)
+	}
+	if err != nil {
+		cancel() // abort: the old object (if any) stays as it was
+		_ = w.Close()
+		return "", stats, ms, fmt.Errorf("write archive %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return "", stats, ms, fmt.Errorf("upload archive %s: %w", key, err)
+	}
+	stats = aw.Stats()
+	// Same snapshot, same predicate: the stream must have returned exactly
+	// the rows counted under the lock, or the DELETE check below means nothing.
+	if rows.Count() != want {
+		return "", stats, ms, fmt.Errorf("streamed %d rows of %s but counted %d in the same snapshot", rows.Count(), d, want)
+	}
+	return stats.SHA256, stats, ms, nil
+}
+
+// checkExisting refuses to replace an archive that no longer matches what
+// its manifest says in a way a crashed run of ours could not explain.
+func checkExisting(d archivefile.Day, key string, old *archivefile.Reader, prev *manifest.Entry) error {
+	if !old.Day().IsZero() && old.Day() != d {
+		return fmt.Errorf("existing archive %s is for day %s, not %s", key, old.Day(), d)
+	}
+	if prev == nil {
+		return nil
+	}
+	got := old.Stats()
+	// A crash after upload and before commit leaves a superset of the
+	// committed object: more readings, another checksum, which is fine. Fewer
+	// readings means someone replaced or truncated it.
+	if got.SHA256 != prev.SHA256 && got.Readings < deref(prev.Readings) {
+		return fmt.Errorf("existing archive %s holds %d readings but its manifest #%d recorded %d: it was changed outside the archiver; refusing to replace it (investigate with `archiver verify --deep`)",
+			key, got.Readings, prev.ID, deref(prev.Readings))
+	}
+	return nil
+}
+
+// verify reads the object back and checks checksum, reading count and day.
+func (r *Runner) verify(ctx context.Context, d archivefile.Day, key, sha string, readings int64) error {
+	rd, err := r.Bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", key, err)
+	}
+	defer rd.Close()
+	ar, err := archivefile.NewReader(rd, r.Opts.Limits)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", key, err)
+	}
+	for {
+		if _, err := ar.Next(); err == io.EOF {
+			break
+		} else if err != nil {
+			return fmt.Errorf("read back %s: %w", key, err)
+		}
+	}
+	got := ar.Stats()
+	switch {
+	case got.SHA256 != sha:
+		return fmt.Errorf("read back %s: sha256 %s, uploaded %s: storage returned other bytes than were written", key, got.SHA256, sha)
+	case got.Readings != readings:
+		return fmt.Errorf("read back %s: %d readings, uploaded %d", key, got.Readings, readings)
+	case ar.Day() != d:
+		return fmt.Errorf("read back %s: archive is for day %s, not %s", key, ar.Day(), d)
+	}
+	return nil
+}
+
+// fail records a failed day. Nothing of the day was deleted: the
+// transaction is rolled back by archiveDay's deferred Rollback.
+func (r *Runner) fail(ctx context.Context, log *slog.Logger, runID string, started time.Time, res DayResult, err error) DayResult {
+	res.Status, res.Err, res.RowsDeleted = StatusFailed, err, 0
+	log.Error("day failed; its rows stay in the database", "err", err)
+	// The run may be failing because ctx was cancelled; the failure must
+	// still be recorded.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	e := r.entry(runID, started, res, manifest.StatusFailed)
+	e.Error = err.Error()
+	if merr := r.Manifests.Insert(mctx, r.Pool, &e); merr != nil {
+		log.Error("could not record the failed day in archive_runs", "err", merr)
+	}
+	return res
+}
+
+func (r *Runner) entry(runID string, started time.Time, res DayResult, status string) manifest.Entry {
+	day := res.Day.Start()
+	e := manifest.Entry{
+		RunID: runID, Kind: manifest.KindArchive, Status: status, Day: &day,
+		SourceTable: r.Clean.String(), ObjectKey: res.Key, Location: r.Opts.Location,
+		RowsDeleted: manifest.Int64(res.RowsDeleted), SHA256: res.SHA256, StartedAt: started,
+		FormatVersion: manifest.Int64(archivefile.FormatVersion),
+	}
+	if res.SHA256 != "" {
+		e.Readings, e.Sensors, e.Bytes = manifest.Int64(res.Readings), manifest.Int64(res.Sensors), manifest.Int64(res.Bytes)
+	}
+	return e
+}
+
+type emptySource struct{}
+
+func (emptySource) Next() (*archivefile.Reading, error) { return nil, io.EOF }
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}

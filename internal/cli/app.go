@@ -1,0 +1,227 @@
+// Package cli is the archiver's command line: a thin urfave/cli layer that
+// turns flags, environment and the config file into a config.Config and
+// calls the core packages. Main is what cmd/archiver runs; tests call it in
+// process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/joho/godotenv"
+	"github.com/urfave/cli/v2"
+
+	"github.com/shizuku-labs/archiver/backends"
+	"github.com/shizuku-labs/archiver/internal/config"
+	"github.com/shizuku-labs/archiver/internal/logging"
+)
+
+// Exit codes. They are part of the interface: cron wrappers and alerting
+// tell a partial failure from a broken setup by them.
+const (
+	ExitOK          = 0 // everything done
+	ExitPartial     = 1 // the run finished but some days failed (or verify found problems)
+	ExitUsage       = 2 // bad flag, setting or config file; nothing was done
+	ExitUnavailable = 3 // cannot start: database or storage unreachable, not migrated, tables missing
+	ExitInterrupted = 4 // stopped by SIGINT/SIGTERM; finished days are kept, the rest retried next run
+)
+
+// Build describes the binary, set at build time with -ldflags.
+type Build struct {
+	Version string
+	Commit  string
+}
+
+// Main runs the archiver with args (args[0] is the program name) and returns
+// the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, build Build) int {
+	// Like the original service, read a .env file in the working directory
+	// if there is one. Variables already set win, as with python-dotenv.
+	if _, err := os.Stat(".env"); err == nil {
+		if err := godotenv.Load(".env"); err != nil {
+			fmt.Fprintf(stderr, "archiver: error: read .env: %v\n", err)
+			return ExitUsage
+		}
+	}
+	app := New(stdout, stderr, build)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "archiver: error: %v\n", err)
+	return exitCode(ctx, err)
+}
+
+// exitError carries an exit code through urfave/cli.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+func exitCode(ctx context.Context, err error) int {
+	var ee *exitError
+	switch {
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	// Errors urfave/cli itself raises are about flags and arguments.
+	return ExitUsage
+}
+
+// New builds the urfave/cli application.
+func New(stdout, stderr io.Writer, build Build) *cli.App {
+	app := &cli.App{
+		Name:  "archiver",
+		Usage: "keep a PostgreSQL measurement database small without losing a reading",
+		Description: `archiver purges old raw measurements, archives old clean measurements to blob
+storage as one gzipped JSON file per UTC day, deletes exactly what it archived
+(after reading the archive back and verifying it), records every archive in the
+archive_runs table, and restores archived days on demand.
+
+Settings come from defaults < YAML file (--config) < environment < flags.`,
+		Version:              fmt.Sprintf("%s (commit %s, %s)", build.Version, build.Commit, runtime.Version()),
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		HideVersion:          true,
+		Flags:                commonFlags(),
+		ExitErrHandler:       func(*cli.Context, error) {}, // Main prints and maps errors
+		Commands: []*cli.Command{
+			archiveCommand(),
+			migrateCommand(),
+			backendsCommand(),
+			versionCommand(build),
+		},
+	}
+	app.Commands = append(app.Commands, extraCommands...)
+	sort.Slice(app.Commands, func(i, j int) bool { return app.Commands[i].Name < app.Commands[j].Name })
+	return app
+}
+
+// extraCommands lets other files of this package add commands (restore,
+// verify, list) without touching New.
+var extraCommands []*cli.Command
+
+// commonScopes are the settings every command accepts, before or after the
+// command name.
+const commonScopes = config.ScopeDatabase | config.ScopeStorage | config.ScopeLog
+
+func commonFlags() []cli.Flag {
+	return append([]cli.Flag{&cli.StringFlag{
+		Name:    "config",
+		Usage:   "YAML configuration file (see config.example.yaml)",
+		EnvVars: []string{"ARCHIVER_CONFIG"},
+	}}, settingFlags(commonScopes)...)
+}
+
+// settingFlags makes one flag per setting in scopes. Environment variables
+// are read by config.Load (so that the file < env < flag order holds), and
+// only shown here in the usage text.
+func settingFlags(scopes config.Scope) []cli.Flag {
+	var out []cli.Flag
+	for _, s := range config.Settings() {
+		if s.Scope&scopes == 0 || s.Flag == "" {
+			continue
+		}
+		usage := s.Usage
+		if len(s.Env) > 0 {
+			usage += " [$" + strings.Join(s.Env, ", $") + "]"
+		}
+		def := s.Default
+		switch {
+		case s.IsBool():
+			out = append(out, &cli.BoolFlag{Name: s.Flag, Usage: usage, DefaultText: def})
+		case s.IsInt():
+			out = append(out, &cli.Int64Flag{Name: s.Flag, Usage: usage, DefaultText: def})
+		case s.IsDuration():
+			out = append(out, &cli.DurationFlag{Name: s.Flag, Usage: usage, DefaultText: def})
+		default:
+			out = append(out, &cli.StringFlag{Name: s.Flag, Usage: usage, DefaultText: def})
+		}
+	}
+	return out
+}
+
+func commandFlags(scopes config.Scope) []cli.Flag {
+	return append(commonFlags(), settingFlags(scopes&^commonScopes)...)
+}
+
+// env is the context a command action works in.
+type env struct {
+	cfg    config.Config
+	log    *slog.Logger
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// setup loads the configuration and builds the logger. Flags may be given
+// before or after the command name; the innermost wins.
+func setup(c *cli.Context) (*env, error) {
+	flags := map[string]string{}
+	file := ""
+	lineage := c.Lineage()
+	for i := len(lineage) - 1; i >= 0; i-- { // outermost (app) first
+		ctx := lineage[i]
+		if ctx.Command == nil && ctx.App == nil {
+			continue
+		}
+		for _, name := range ctx.LocalFlagNames() {
+			if name == "config" {
+				file = ctx.String("config")
+				continue
+			}
+			flags[name] = fmt.Sprint(ctx.Value(name))
+		}
+	}
+	if file == "" {
+		file = os.Getenv("ARCHIVER_CONFIG")
+	}
+	cfg, err := config.Load(config.Sources{File: file, Flags: flags})
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	log, err := logging.New(c.App.ErrWriter, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	return &env{cfg: cfg, log: log, stdout: c.App.Writer, stderr: c.App.ErrWriter}, nil
+}
+
+// bucketURL picks the storage: the configured URL, or Vercel Blob when only
+// the original service's token is set, as the original did.
+func (e *env) bucketURL() (string, error) {
+	u := strings.TrimSpace(e.cfg.Storage.Bucket)
+	if u == "" {
+		for _, name := range []string{"VERCEL_BLOB_RW_TOKEN", "BLOB_READ_WRITE_TOKEN"} {
+			if os.Getenv(name) != "" {
+				return "vercelblob://", nil
+			}
+		}
+		return "", withCode(ExitUsage, fmt.Errorf(
+			"no storage configured: set --bucket / ARCHIVER_BUCKET / storage.bucket (e.g. file:///var/archives), or VERCEL_BLOB_RW_TOKEN for Vercel Blob (known schemes: %s)",
+			strings.Join(backends.Schemes(), ", ")))
+	}
+	if _, _, err := backends.Lookup(u); err != nil {
+		return "", withCode(ExitUsage, fmt.Errorf("invalid setting storage.bucket: %w", err))
+	}
+	return u, nil
+}

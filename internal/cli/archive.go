@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/urfave/cli/v2"
+	"gocloud.dev/blob"
+
+	"github.com/shizuku-labs/archiver/backends"
+	"github.com/shizuku-labs/archiver/internal/archive"
+	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/config"
+	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/postgres"
+)
+
+func archiveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "archive",
+		Usage: "purge old raw rows, archive old clean rows per UTC day, delete what was archived",
+		Description: `Step 1 deletes raw measurements older than raw.retention_days, in batches.
+Step 2 archives every UTC day of clean measurements that lies wholly before
+now - clean.retention_days: the day's rows (merged with the day's existing
+archive, if any) are written to <prefix>/YYYY/MM/archive-YYYY-MM-DD.json.gz,
+read back and verified, and only then deleted, in the same transaction that
+records the manifest in archive_runs. A day that fails keeps all its rows;
+the run goes on with the other days and exits 1.
+
+Examples:
+   archiver archive --bucket file:///var/archives
+   archiver archive --dry-run
+   ARCHIVER_CLEAN_RETENTION_DAYS=60 archiver archive --concurrency 4`,
+		Flags:  commandFlags(config.ScopeTables | config.ScopeArchive | config.ScopeWrite | config.ScopeMetrics),
+		Action: runArchive,
+	}
+}
+
+func runArchive(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context
+	cfg := e.cfg
+	bucketURL, err := e.bucketURL()
+	if err != nil {
+		return err
+	}
+	pool, err := e.connect(ctx, cfg.Archive.Concurrency+2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	bucket, err := openBucket(ctx, bucketURL)
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
+
+	raw, clean, err := tables(cfg)
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	r := &archive.Runner{
+		Pool: pool, Bucket: bucket, Raw: raw, Clean: clean,
+		Manifests: manifest.NewStore(cfg.Database.ManifestSchema), Schema: cfg.Database.ManifestSchema,
+		Log: e.log,
+		Opts: archive.Options{
+			RawRetentionDays: cfg.Raw.RetentionDays, CleanRetentionDays: cfg.Clean.RetentionDays,
+			BatchSize: cfg.Raw.BatchSize, Concurrency: cfg.Archive.Concurrency, GzipLevel: cfg.Archive.GzipLevel,
+			DryRun: cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: backends.Redact(bucketURL),
+			Limits: archivefile.Limits{MaxUncompressedBytes: cfg.Restore.MaxUncompressedBytes, MaxReadings: cfg.Restore.MaxReadings},
+		},
+	}
+	e.banner("Starting Data Archiver Service", bucketURL)
+	s, err := r.Run(ctx)
+	e.summary(s)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, archive.ErrDaysFailed):
+		return withCode(ExitPartial, err)
+	case errors.Is(err, manifest.ErrNotMigrated):
+		return withCode(ExitUnavailable, err)
+	case ctx.Err() != nil:
+		return withCode(ExitInterrupted, err)
+	case s.PurgeErr != nil:
+		return withCode(ExitPartial, err)
+	}
+	return withCode(ExitUnavailable, err)
+}
+
+func (e *env) connect(ctx context.Context, maxConns int) (*pgxpool.Pool, error) {
+	pool, err := postgres.Connect(ctx, e.cfg.Database.URL, e.cfg.Database.ConnectTimeout, maxConns)
+	if err != nil {
+		return nil, withCode(ExitUnavailable, err)
+	}
+	return pool, nil
+}
+
+func openBucket(ctx context.Context, bucketURL string) (*blob.Bucket, error) {
+	b, err := backends.Open(ctx, bucketURL)
+	if err != nil {
+		return nil, withCode(ExitUnavailable, err)
+	}
+	return b, nil
+}
+
+func tables(cfg config.Config) (postgres.RawTable, postgres.CleanTable, error) {
+	rawName, err := config.ParseTable(cfg.Raw.Table)
+	if err != nil {
+		return postgres.RawTable{}, postgres.CleanTable{}, fmt.Errorf("invalid setting raw.table: %w", err)
+	}
+	cleanTable, err := cleanTableFor(cfg, cfg.Clean.Table)
+	return postgres.RawTable{Name: rawName, TimeColumn: cfg.Raw.TimeColumn}, cleanTable, err
+}
+
+// cleanTableFor is the clean table description with the configured columns,
+// for name (the clean table itself, or a restore target).
+func cleanTableFor(cfg config.Config, name string) (postgres.CleanTable, error) {
+	parts, err := config.ParseTable(name)
+	if err != nil {
+		return postgres.CleanTable{}, fmt.Errorf("invalid table %q: %w", name, err)
+	}
+	col := cfg.Clean.Columns
+	return postgres.CleanTable{Name: parts, Sensor: col.Sensor, Time: col.Time, Value: col.Value, QCFlags: col.QCFlags, Imputation: col.Imputation}, nil
+}
+
+const rule = "================================================================================"
+
+// banner logs the original service's start banner and configuration block.
+// In JSON mode the same facts are one record's fields.
+func (e *env) banner(title, bucketURL string) {
+	cfg := e.cfg
+	if cfg.Log.Format == "json" {
+		e.log.Info(title, "raw_retention_days", cfg.Raw.RetentionDays, "clean_retention_days", cfg.Clean.RetentionDays,
+			"batch_size", cfg.Raw.BatchSize, "concurrency", cfg.Archive.Concurrency, "dry_run", cfg.DryRun,
+			"bucket", backends.Redact(bucketURL), "prefix", cfg.Storage.Prefix)
+		return
+	}
+	for _, line := range []string{
+		rule, title, "Run time: " + time.Now().UTC().Format(time.RFC3339), rule, "Configuration:",
+		fmt.Sprintf("  Raw retention: %d days", cfg.Raw.RetentionDays),
+		fmt.Sprintf("  Clean retention: %d days", cfg.Clean.RetentionDays),
+		fmt.Sprintf("  Batch size: %d", cfg.Raw.BatchSize),
+		fmt.Sprintf("  Concurrency: %d", cfg.Archive.Concurrency),
+		fmt.Sprintf("  Dry run: %t", cfg.DryRun),
+		fmt.Sprintf("  Storage: %s (prefix %q)", backends.Redact(bucketURL), cfg.Storage.Prefix),
+	} {
+		e.log.Info(line)
+	}
+}
+
+// summary logs the original's statistics block, plus what the original did
+// not have: failed and skipped days.
+func (e *env) summary(s archive.Summary) {
+	var failed []string
+	for _, d := range s.Days {
+		if d.Status == archive.StatusFailed {
+			failed = append(failed, d.Day.String())
+		}
+	}
+	if e.cfg.Log.Format == "json" {
+		e.log.Info("Archiver Service Complete", "run_id", s.RunID, "dry_run", s.DryRun,
+			"raw_deleted", s.RawPurged, "clean_archived", s.RowsArchived, "clean_deleted", s.RowsDeleted,
+			"archives_created", s.ArchivesWritten, "bytes_written", s.BytesWritten, "days", len(s.Days),
+			"days_failed", s.Failed, "days_locked", s.Locked, "failed_days", failed,
+			"duration", s.Finished.Sub(s.Started))
+		return
+	}
+	if !s.DryRun {
+		e.log.Info("Step 3: Deleted archived measurements from database")
+		e.log.Info(fmt.Sprintf("Deleted %d archived clean measurements", s.RowsDeleted))
+	}
+	lines := []string{rule, "Archiver Service Complete", "Statistics:"}
+	if s.DryRun {
+		lines[1] = "Archiver Service Complete (dry run: nothing was changed)"
+		lines = append(lines, fmt.Sprintf("  Raw measurements that would be deleted: %d", s.RawPurged),
+			fmt.Sprintf("  Days that would be archived: %d", len(s.Days)))
+	} else {
+		lines = append(lines,
+			fmt.Sprintf("  Raw measurements deleted: %d", s.RawPurged),
+			fmt.Sprintf("  Clean measurements archived: %d", s.RowsArchived),
+			fmt.Sprintf("  Clean measurements deleted: %d", s.RowsDeleted),
+			fmt.Sprintf("  Archive files created: %d", s.ArchivesWritten))
+	}
+	if s.Failed > 0 {
+		lines = append(lines, fmt.Sprintf("  Days failed: %d (%s)", s.Failed, strings.Join(failed, ", ")))
+	}
+	if s.Locked > 0 {
+		lines = append(lines, fmt.Sprintf("  Days skipped (held by another run): %d", s.Locked))
+	}
+	lines = append(lines, fmt.Sprintf("  Duration: %s", s.Finished.Sub(s.Started).Round(time.Millisecond)), rule)
+	level := slog.LevelInfo
+	if s.Failed > 0 {
+		level = slog.LevelWarn
+	}
+	for _, l := range lines {
+		e.log.Log(context.Background(), level, l)
+	}
+}

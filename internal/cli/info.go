@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/shizuku-labs/archiver/backends"
+)
+
+func versionCommand(b Build) *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print version, commit and Go version",
+		Action: func(c *cli.Context) error {
+			fmt.Fprintf(c.App.Writer, "archiver %s\ncommit %s\n%s %s/%s\n", b.Version, b.Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
+}
+
+func backendsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "backends",
+		Usage: "list the storage backends, a URL example and the credentials each reads",
+		Description: `The bucket URL (--bucket, ARCHIVER_BUCKET, storage.bucket) picks the backend by
+its scheme. Credentials always come from the environment, never from the URL.
+With no bucket URL and VERCEL_BLOB_RW_TOKEN set, archives go to Vercel Blob.`,
+		Action: func(c *cli.Context) error {
+			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "SCHEME\tEXAMPLE\tCREDENTIALS\tDESCRIPTION")
+			for _, b := range backends.List() {
+				creds := strings.Join(b.Credentials, ", ")
+				if creds == "" {
+					creds = "-"
+				}
+				fmt.Fprintf(w, "%s://\t%s\t%s\t%s\n", b.Scheme, b.Example, creds, b.Description)
+			}
+			return w.Flush()
+		},
+	}
+}

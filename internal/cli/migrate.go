@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/shizuku-labs/archiver/internal/manifest"
+)
+
+func migrateCommand() *cli.Command {
+	flags := commandFlags(0)
+	return &cli.Command{
+		Name:  "migrate",
+		Usage: "create or update the archiver's own tables (archive_runs)",
+		Description: `Applies the SQL migrations embedded in this binary with golang-migrate, in the
+manifest schema (database.manifest_schema, default "archiver"). Run
+"archiver migrate up" on every deploy, on a direct connection to PostgreSQL
+(not through a transaction-pooling proxy: the migration lock is a session
+advisory lock). Two "migrate up" at once are safe: the second waits.
+
+Examples:
+   archiver migrate up
+   archiver migrate version
+   archiver migrate down 1
+   archiver migrate force 1`,
+		Subcommands: []*cli.Command{
+			{Name: "up", Usage: "apply all pending migrations", Flags: flags, Action: func(c *cli.Context) error {
+				return withMigrator(c, true, func(e *env, m *manifest.Migrator) error {
+					if err := m.Up(); err != nil {
+						return withCode(ExitUnavailable, err)
+					}
+					v, _, err := m.Version()
+					if err != nil {
+						return withCode(ExitUnavailable, err)
+					}
+					fmt.Fprintf(e.stdout, "schema %q is at version %d\n", e.cfg.Database.ManifestSchema, v)
+					return nil
+				})
+			}},
+			{Name: "down", Usage: "roll back N migrations (all if N is omitted)", ArgsUsage: "[N]", Flags: flags, Action: func(c *cli.Context) error {
+				n := 0
+				if c.Args().Present() {
+					v, err := strconv.Atoi(c.Args().First())
+					if err != nil || v < 1 {
+						return withCode(ExitUsage, fmt.Errorf("migrate down: N must be a positive whole number, got %q", c.Args().First()))
+					}
+					n = v
+				}
+				return withMigrator(c, false, func(e *env, m *manifest.Migrator) error {
+					if err := m.Down(n); err != nil {
+						return withCode(ExitUnavailable, err)
+					}
+					v, _, _ := m.Version()
+					fmt.Fprintf(e.stdout, "schema %q is at version %d\n", e.cfg.Database.ManifestSchema, v)
+					return nil
+				})
+			}},
+			{Name: "version", Usage: "print the applied migration version", Flags: flags, Action: func(c *cli.Context) error {
+				return withMigrator(c, false, func(e *env, m *manifest.Migrator) error {
+					v, dirty, err := m.Version()
+					if err != nil {
+						return withCode(ExitUnavailable, err)
+					}
+					state := ""
+					if dirty {
+						state = " (dirty: a migration failed halfway; repair it, then `archiver migrate force V`)"
+					}
+					fmt.Fprintf(e.stdout, "%d%s (this binary has migrations up to %d)\n", v, state, manifest.LatestVersion())
+					return nil
+				})
+			}},
+			{Name: "force", Usage: "set the recorded version without running migrations (after repairing a failed one)", ArgsUsage: "V", Flags: flags, Action: func(c *cli.Context) error {
+				v, err := strconv.Atoi(c.Args().First())
+				if err != nil || v < -1 {
+					return withCode(ExitUsage, fmt.Errorf("migrate force: V must be a version number, got %q", c.Args().First()))
+				}
+				return withMigrator(c, false, func(e *env, m *manifest.Migrator) error {
+					if err := m.Force(v); err != nil {
+						return withCode(ExitUnavailable, err)
+					}
+					fmt.Fprintf(e.stdout, "schema %q forced to version %d\n", e.cfg.Database.ManifestSchema, v)
+					return nil
+				})
+			}},
+		},
+	}
+}
+
+func withMigrator(c *cli.Context, create bool, fn func(*env, *manifest.Migrator) error) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	pool, err := e.connect(c.Context, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	m, err := manifest.NewMigrator(c.Context, pool, e.cfg.Database.ManifestSchema, create)
+	if err != nil {
+		return withCode(ExitUnavailable, err)
+	}
+	defer m.Close()
+	return fn(e, m)
+}

@@ -1,0 +1,117 @@
+// Package postgres holds every SQL statement the archiver runs against the
+// measurement tables. Table and column names come from configuration and are
+// always quoted identifiers: a name holding a quote or a semicolon is data,
+// never SQL.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Querier is what the statements here need: a pool, a connection or a
+// transaction.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Connect opens a connection pool and checks that the server answers within
+// timeout. Sessions run in UTC so that day boundaries are UTC days whether
+// the time columns are timestamptz or timestamp. Errors never contain the
+// password.
+func Connect(ctx context.Context, databaseURL string, timeout time.Duration, maxConns int) (*pgxpool.Pool, error) {
+	if strings.TrimSpace(databaseURL) == "" {
+		return nil, errors.New("no database URL: set DATABASE_URL, --database-url or database.url in the config file")
+	}
+	secrets := passwords(databaseURL)
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid database URL (DATABASE_URL): %s", scrub(err.Error(), secrets))
+	}
+	secrets = append(secrets, cfg.ConnConfig.Password)
+	cfg.ConnConfig.ConnectTimeout = timeout
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "archiver"
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(maxConns)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %s", scrub(err.Error(), secrets))
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, &ConnectError{msg: scrub(err.Error(), secrets), host: cfg.ConnConfig.Host, port: cfg.ConnConfig.Port, timeout: timeout}
+	}
+	return pool, nil
+}
+
+// ConnectError is a failure to reach or log in to PostgreSQL.
+type ConnectError struct {
+	msg     string
+	host    string
+	port    uint16
+	timeout time.Duration
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("cannot connect to PostgreSQL at %s:%d within %s: %s (check DATABASE_URL, that the server is running, and the credentials)",
+		e.host, e.port, e.timeout, e.msg)
+}
+
+// passwords finds the secrets in a connection string before pgx has parsed
+// it, so that even a parse error cannot echo them.
+func passwords(databaseURL string) []string {
+	var out []string
+	if u, err := url.Parse(databaseURL); err == nil {
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p, url.QueryEscape(p), url.PathEscape(p))
+		}
+		if p := u.Query().Get("password"); p != "" {
+			out = append(out, p)
+		}
+	}
+	for _, field := range strings.Fields(databaseURL) { // key=value form
+		if v, ok := strings.CutPrefix(field, "password="); ok {
+			out = append(out, strings.Trim(v, "'"))
+		}
+	}
+	return out
+}
+
+func scrub(msg string, secrets []string) string {
+	for _, s := range secrets {
+		if len(s) >= 1 {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// Now returns the database server's clock. Cutoffs are computed from it, so
+// a host with a wrong clock cannot archive (and delete) too early.
+func Now(ctx context.Context, q Querier) (time.Time, error) {
+	var t time.Time
+	if err := q.QueryRow(ctx, `SELECT now()`).Scan(&t); err != nil {
+		return t, fmt.Errorf("read database clock: %w", err)
+	}
+	return t.UTC(), nil
+}
+
+func ident(parts []string) string { return pgx.Identifier(parts).Sanitize() }
+
+func display(parts []string) string { return strings.Join(parts, ".") }

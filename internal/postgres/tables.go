@@ -1,0 +1,261 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/shizuku-labs/archiver/internal/archivefile"
+)
+
+// RawTable is the raw measurements table, which is only ever purged.
+type RawTable struct {
+	Name       []string
+	TimeColumn string
+}
+
+// CleanTable is the clean measurements table and the columns that map to
+// the archive's fields.
+type CleanTable struct {
+	Name                                    []string
+	Sensor, Time, Value, QCFlags, Imputation string
+}
+
+// String names the table as configured, for messages.
+func (t CleanTable) String() string { return display(t.Name) }
+
+// String names the table as configured, for messages.
+func (t RawTable) String() string { return display(t.Name) }
+
+// Check fails, before anything is changed, if the raw table or its time
+// column is missing.
+func (t RawTable) Check(ctx context.Context, q Querier) error {
+	return checkColumns(ctx, q, t.Name, "raw.table", map[string]string{t.TimeColumn: "raw.time_column"}, t.TimeColumn)
+}
+
+// Check fails, before anything is changed, if the clean table or one of its
+// configured columns is missing.
+func (t CleanTable) Check(ctx context.Context, q Querier) error {
+	return checkColumns(ctx, q, t.Name, "clean.table", map[string]string{
+		t.Sensor: "clean.columns.sensor", t.Time: "clean.columns.time", t.Value: "clean.columns.value",
+		t.QCFlags: "clean.columns.qc_flags", t.Imputation: "clean.columns.imputation_method",
+	}, t.Time)
+}
+
+func checkColumns(ctx context.Context, q Querier, table []string, tableKey string, want map[string]string, timeCol string) error {
+	var exists bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, ident(table)).Scan(&exists); err != nil {
+		return fmt.Errorf("check table %s: %w", display(table), err)
+	}
+	if !exists {
+		return fmt.Errorf("table %s does not exist (setting %s); create it or point the setting at the right table", display(table), tableKey)
+	}
+	rows, err := q.Query(ctx, `SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+		WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`, ident(table))
+	if err != nil {
+		return fmt.Errorf("check columns of %s: %w", display(table), err)
+	}
+	have := map[string]string{}
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			rows.Close()
+			return fmt.Errorf("check columns of %s: %w", display(table), err)
+		}
+		have[name] = typ
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check columns of %s: %w", display(table), err)
+	}
+	var missing []string
+	for col, key := range want {
+		if _, ok := have[col]; !ok {
+			missing = append(missing, fmt.Sprintf("%q (setting %s)", col, key))
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		var cols []string
+		for c := range have {
+			cols = append(cols, c)
+		}
+		sort.Strings(cols)
+		return fmt.Errorf("table %s has no column %s; its columns are: %s",
+			display(table), strings.Join(missing, ", "), strings.Join(cols, ", "))
+	}
+	if typ := have[timeCol]; !strings.HasPrefix(typ, "timestamp") {
+		return fmt.Errorf("column %q of %s is %s; the archiver needs timestamp with time zone (or timestamp in UTC)", timeCol, display(table), typ)
+	}
+	return nil
+}
+
+// PurgeRaw deletes raw rows older than cutoff, batch rows per transaction,
+// so that purging millions of rows never holds one long transaction or lock.
+// progress is called after every batch with the running total.
+func (t RawTable) PurgeRaw(ctx context.Context, q Querier, cutoff time.Time, batch int, progress func(int64)) (int64, error) {
+	tbl, col := ident(t.Name), pgx.Identifier{t.TimeColumn}.Sanitize()
+	// ctid is only unique within one partition, so the time predicate is
+	// repeated outside the subquery: a ctid that matches a row of another
+	// partition can then only match a row that is due for purging anyway.
+	sql := `DELETE FROM ` + tbl + ` WHERE ctid = ANY(ARRAY(SELECT ctid FROM ` + tbl + ` WHERE ` + col + ` < $1 LIMIT $2)) AND ` + col + ` < $1`
+	var total int64
+	for {
+		tag, err := q.Exec(ctx, sql, cutoff, batch)
+		if err != nil {
+			return total, fmt.Errorf("purge raw rows of %s older than %s: %w", t, cutoff.Format(time.RFC3339), err)
+		}
+		total += tag.RowsAffected()
+		if progress != nil {
+			progress(total)
+		}
+		if tag.RowsAffected() < int64(batch) {
+			return total, nil
+		}
+	}
+}
+
+// CountRawBefore counts raw rows older than cutoff, for a dry run.
+func (t RawTable) CountRawBefore(ctx context.Context, q Querier, cutoff time.Time) (int64, error) {
+	var n int64
+	err := q.QueryRow(ctx, `SELECT count(*) FROM `+ident(t.Name)+` WHERE `+pgx.Identifier{t.TimeColumn}.Sanitize()+` < $1`, cutoff).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count raw rows of %s: %w", t, err)
+	}
+	return n, nil
+}
+
+func (t CleanTable) timeCol() string { return pgx.Identifier{t.Time}.Sanitize() }
+
+// Days returns the UTC days before end that have rows, oldest first. It
+// probes the time index once per day that has data, so a sparse table with
+// years of history costs one index lookup per day, not a scan.
+func (t CleanTable) Days(ctx context.Context, q Querier, end archivefile.Day) ([]archivefile.Day, error) {
+	var days []archivefile.Day
+	sql := `SELECT min(` + t.timeCol() + `) FROM ` + ident(t.Name) + ` WHERE ` + t.timeCol() + ` < $1`
+	args := []any{end.Start()}
+	for {
+		var first *time.Time
+		if err := q.QueryRow(ctx, sql, args...).Scan(&first); err != nil {
+			return nil, fmt.Errorf("find days to archive in %s: %w", t, err)
+		}
+		if first == nil {
+			return days, nil
+		}
+		d := archivefile.DayOf(*first)
+		days = append(days, d)
+		sql = `SELECT min(` + t.timeCol() + `) FROM ` + ident(t.Name) + ` WHERE ` + t.timeCol() + ` >= $2 AND ` + t.timeCol() + ` < $1`
+		args = []any{end.Start(), d.End()}
+	}
+}
+
+// CountDay counts the rows of one day.
+func (t CleanTable) CountDay(ctx context.Context, q Querier, d archivefile.Day) (int64, error) {
+	var n int64
+	err := q.QueryRow(ctx, `SELECT count(*) FROM `+ident(t.Name)+` WHERE `+t.timeCol()+` >= $1 AND `+t.timeCol()+` < $2`,
+		d.Start(), d.End()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count rows of %s on %s: %w", t, d, err)
+	}
+	return n, nil
+}
+
+// DayRows streams the rows of one day in the archive's canonical order.
+type DayRows struct {
+	rows pgx.Rows
+	r    archivefile.Reading
+	n    int64
+}
+
+// StreamDay starts reading the rows of day d, in one query, sorted the way
+// archives are: sensor by byte order (COLLATE "C", whatever the database's
+// collation), then time, then the other fields, NULLs first, as
+// archivefile.Compare orders them.
+func (t CleanTable) StreamDay(ctx context.Context, q Querier, d archivefile.Day) (*DayRows, error) {
+	s, v, f, m := pgx.Identifier{t.Sensor}.Sanitize(), pgx.Identifier{t.Value}.Sanitize(),
+		pgx.Identifier{t.QCFlags}.Sanitize(), pgx.Identifier{t.Imputation}.Sanitize()
+	sql := `SELECT ` + s + `::text, ` + t.timeCol() + `, ` + v + `::float8, ` + f + `::int8, ` + m + `::text FROM ` + ident(t.Name) +
+		` WHERE ` + t.timeCol() + ` >= $1 AND ` + t.timeCol() + ` < $2` +
+		` ORDER BY ` + s + `::text COLLATE "C", ` + t.timeCol() + `, ` + v + `::float8 NULLS FIRST, ` + f + `::int8 NULLS FIRST, ` + m + `::text COLLATE "C" NULLS FIRST`
+	rows, err := q.Query(ctx, sql, d.Start(), d.End())
+	if err != nil {
+		return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
+	}
+	return &DayRows{rows: rows}, nil
+}
+
+// Next returns the next row, or io.EOF after the last. The reading is reused
+// by the following call.
+func (r *DayRows) Next() (*archivefile.Reading, error) {
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return nil, fmt.Errorf("read rows: %w", err)
+		}
+		return nil, io.EOF
+	}
+	var ts time.Time
+	if err := r.rows.Scan(&r.r.Sensor, &ts, &r.r.Value, &r.r.QCFlags, &r.r.Imputation); err != nil {
+		return nil, fmt.Errorf("read rows: %w", err)
+	}
+	r.r.Time = ts.UTC()
+	r.n++
+	return &r.r, nil
+}
+
+// Count is the number of rows returned so far.
+func (r *DayRows) Count() int64 { return r.n }
+
+// Close releases the query.
+func (r *DayRows) Close() { r.rows.Close() }
+
+// DeleteDay deletes the rows of day d with the same predicate StreamDay
+// read them with.
+func (t CleanTable) DeleteDay(ctx context.Context, q Querier, d archivefile.Day) (int64, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM `+ident(t.Name)+` WHERE `+t.timeCol()+` >= $1 AND `+t.timeCol()+` < $2`, d.Start(), d.End())
+	if err != nil {
+		return 0, fmt.Errorf("delete archived rows of %s on %s: %w", t, d, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// TryLockDay takes the advisory lock of day d of this table on conn, so
+// that two archiver runs (or an archive and a restore) never work on the
+// same day at once. It returns ok=false at once if another session holds it.
+//
+// The lock is session-level and must be taken before the day's transaction
+// begins: a REPEATABLE READ snapshot is taken by the transaction's first
+// statement, so a lock taken inside it could be granted only after another
+// run committed the day, leaving us a snapshot from before that commit.
+// unlock must be called when the day is done; if it cannot release the lock,
+// it closes the connection, which releases it too.
+func (t CleanTable) TryLockDay(ctx context.Context, conn *pgxpool.Conn, d archivefile.Day) (unlock func(), ok bool, err error) {
+	k1, k2 := t.lockKey(d)
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, k1, k2).Scan(&ok); err != nil {
+		return nil, false, fmt.Errorf("lock %s of %s: %w", d, t, err)
+	}
+	if !ok {
+		return func() {}, false, nil
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1, $2)`, k1, k2); err != nil {
+			_ = conn.Conn().Close(uctx) // a pooled session must not keep the lock
+		}
+	}, true, nil
+}
+
+// lockKey is (hash of the table, day number): the two-int advisory lock space
+// keeps our locks apart from golang-migrate's single-bigint lock.
+func (t CleanTable) lockKey(d archivefile.Day) (int32, int32) {
+	h := fnv.New32a()
+	h.Write([]byte("archiver day lock\x00" + ident(t.Name)))
+	return int32(h.Sum32()), int32(d.Start().Unix() / 86400)
+}
