@@ -24,7 +24,7 @@ type RawTable struct {
 // CleanTable is the clean measurements table and the columns that map to
 // the archive's fields.
 type CleanTable struct {
-	Name                                    []string
+	Name                                     []string
 	Sensor, Time, Value, QCFlags, Imputation string
 }
 
