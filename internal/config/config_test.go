@@ -1,0 +1,143 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite config.example.yaml from the settings table")
+
+const examplePath = "../../config.example.yaml"
+
+// TestExampleIsComplete: the example names every setting the loader knows
+// with its env var and flag, and the loader understands every key in it.
+func TestExampleIsComplete(t *testing.T) {
+	want := Example()
+	if *update {
+		if err := os.WriteFile(examplePath, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatalf("config.example.yaml is out of date with the settings table; run: go test ./internal/config -run TestExampleIsComplete -update")
+	}
+	for _, s := range Settings() {
+		for _, w := range append([]string{"--" + s.Flag, s.Key[strings.LastIndex(s.Key, ".")+1:] + ":"}, s.Env...) {
+			if !strings.Contains(string(got), w) {
+				t.Errorf("example lacks %q of setting %s", w, s.Key)
+			}
+		}
+	}
+	var c Config
+	if err := LoadFile(&c, examplePath); err != nil {
+		t.Fatalf("loader rejects the example: %v", err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("example values differ from the defaults:\n%+v\n%+v", c, Default())
+	}
+}
+
+func TestEverySettingIsReachable(t *testing.T) {
+	seenFlag, seenEnv := map[string]bool{}, map[string]bool{}
+	for _, s := range Settings() {
+		if s.Flag == "" || len(s.Env) == 0 || s.Usage == "" {
+			t.Errorf("%s lacks a flag, env var or usage", s.Key)
+		}
+		if seenFlag[s.Flag] {
+			t.Errorf("flag --%s used twice", s.Flag)
+		}
+		seenFlag[s.Flag] = true
+		for _, e := range s.Env {
+			if seenEnv[e] {
+				t.Errorf("env %s used twice", e)
+			}
+			seenEnv[e] = true
+		}
+		// Every setting round-trips through its text form.
+		c := Default()
+		if err := s.Set(&c, s.Get(&c)); err != nil {
+			t.Errorf("%s: %v", s.Key, err)
+		}
+	}
+}
+
+func TestOriginalVariablesKeepTheirDefaults(t *testing.T) {
+	c := Default()
+	if c.Raw.RetentionDays != 1 || c.Clean.RetentionDays != 30 || c.Raw.BatchSize != 1000 || c.DryRun {
+		t.Errorf("defaults differ from the original service: %+v", c)
+	}
+	env := map[string]string{
+		"DATABASE_URL": "postgres://u@h/db", "ARCHIVER_RAW_RETENTION_DAYS": "2", "ARCHIVER_CLEAN_RETENTION_DAYS": "60",
+		"ARCHIVER_BATCH_SIZE": "500", "ARCHIVER_DRY_RUN": "TRUE",
+	}
+	c, err := Load(Sources{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.URL != "postgres://u@h/db" || c.Raw.RetentionDays != 2 || c.Clean.RetentionDays != 60 || c.Raw.BatchSize != 500 || !c.DryRun {
+		t.Errorf("original variables not honoured: %+v", c)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte("raw:\n  retention_days: 3\n  batch_size: 7\narchive:\n  concurrency: 5\ndatabase:\n  connect_timeout: 3s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"ARCHIVER_BATCH_SIZE": "8", "ARCHIVER_CONCURRENCY": "6"}
+	c, err := Load(Sources{File: p, LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Flags: map[string]string{"concurrency": "9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Raw.RetentionDays != 3 || c.Raw.BatchSize != 8 || c.Archive.Concurrency != 9 || c.Database.ConnectTimeout != 3*time.Second {
+		t.Errorf("precedence wrong: retention %d (file 3) batch %d (env 8) concurrency %d (flag 9) timeout %s",
+			c.Raw.RetentionDays, c.Raw.BatchSize, c.Archive.Concurrency, c.Database.ConnectTimeout)
+	}
+}
+
+func TestValidationNamesTheSetting(t *testing.T) {
+	c := Default()
+	c.Clean.RetentionDays = 0
+	c.Log.Format = "xml"
+	err := c.Validate()
+	var se *SettingError
+	if !errors.As(err, &se) {
+		t.Fatalf("want a SettingError, got %v", err)
+	}
+	for _, w := range []string{"clean.retention_days", "ARCHIVER_CLEAN_RETENTION_DAYS", "--clean-retention-days", "log.format", `"xml"`} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+}
+
+func TestParseTable(t *testing.T) {
+	cases := map[string][]string{
+		"t":                       {"t"},
+		"s.t":                     {"s", "t"},
+		`"my.schema"."odd""name"`: {"my.schema", `odd"name`},
+		`s."x; DROP TABLE y"`:     {"s", "x; DROP TABLE y"},
+	}
+	for in, want := range cases {
+		got, err := ParseTable(in)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("ParseTable(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "a.b.c", ".t", "s.", `"open`} {
+		if _, err := ParseTable(bad); err == nil {
+			t.Errorf("ParseTable(%q) accepted", bad)
+		}
+	}
+}
