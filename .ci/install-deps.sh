@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs that `go test` cannot fetch itself:
+# the PostgreSQL server binaries (tests start throwaway clusters with
+# initdb/pg_ctl) and the npm-packaged emulators. Idempotent and quiet when
+# everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: PostgreSQL server binaries missing; run: sudo apt-get install postgresql" >&2
+        exit 1
+    fi
+    echo "install-deps: installing PostgreSQL server packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
+bash .ci/install-emulators.sh
