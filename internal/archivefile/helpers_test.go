@@ -110,3 +110,7 @@ func sameReadings(t testing.TB, got, want []Reading) {
 		}
 	}
 }
+
+func timeSec(n int) time.Duration { return time.Duration(n) * time.Second }
+
+func timeZone(hours int) *time.Location { return time.FixedZone("X", hours*3600) }

@@ -108,7 +108,7 @@ func NewReader(r io.Reader, lim Limits) (*Reader, error) {
 		return nil, fmt.Errorf("archivefile: not a gzip archive: %w: %w", ErrCorrupt, err)
 	}
 	rd.gz = gz
-	rd.s = scanner{r: gz, buf: make([]byte, 64<<10), max: lim.MaxUncompressedBytes, h: sha256.New()}
+	rd.s = scanner{r: gz, buf: make([]byte, 64<<10), max: lim.MaxUncompressedBytes}
 
 	c, ok := rd.s.peek()
 	if !ok {
@@ -142,14 +142,13 @@ func (r *Reader) Canonical() bool { return r.canonical }
 // whole object.
 func (r *Reader) Stats() Stats {
 	return Stats{
-		Readings:      r.n,
-		Sensors:       r.sensors,
-		MinTime:       r.minT,
-		MaxTime:       r.maxT,
-		Bytes:         r.src.n,
-		SHA256:        hex.EncodeToString(r.src.h.Sum(nil)),
-		Uncompressed:  r.s.total,
-		ContentSHA256: hex.EncodeToString(r.s.h.Sum(nil)),
+		Readings:     r.n,
+		Sensors:      r.sensors,
+		MinTime:      r.minT,
+		MaxTime:      r.maxT,
+		Bytes:        r.src.n,
+		SHA256:       hex.EncodeToString(r.src.h.Sum(nil)),
+		Uncompressed: r.s.total,
 	}
 }
 

@@ -2,7 +2,6 @@ package archivefile
 
 import (
 	"fmt"
-	"hash"
 	"io"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -20,7 +19,6 @@ type scanner struct {
 	off      int64 // stream offset of buf[0]
 	total    int64 // decompressed bytes read so far
 	max      int64 // 0 = unlimited
-	h        hash.Hash
 	err      error // why no more input: io.EOF or a failure
 	scratch  []byte
 	stack    []byte
@@ -53,7 +51,6 @@ func (s *scanner) more() bool {
 	for {
 		n, err := s.r.Read(s.buf[s.end:])
 		if n > 0 {
-			s.h.Write(s.buf[s.end : s.end+n])
 			s.end += n
 			s.total += int64(n)
 			if s.max > 0 && s.total > s.max {

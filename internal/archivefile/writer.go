@@ -35,11 +35,6 @@ type Stats struct {
 	Bytes        int64     // compressed bytes written to / consumed from the stream
 	SHA256       string    // hex sha256 of those compressed bytes
 	Uncompressed int64     // JSON bytes
-
-	// ContentSHA256 is the hex sha256 of the uncompressed JSON. Unlike
-	// SHA256 it does not depend on the gzip implementation or level, so it
-	// identifies a reading set even across compressor upgrades.
-	ContentSHA256 string
 }
 
 // flushSize is how much JSON is gathered before one gzip Write: large
@@ -58,7 +53,6 @@ type Writer struct {
 
 	out   countHashWriter // the caller's writer, counted and hashed
 	gz    *gzip.Writer
-	csum  hash.Hash // sha256 of the JSON
 	buf   []byte
 	ucomp int64
 
@@ -91,12 +85,19 @@ func (c *countHashWriter) Write(p []byte) (int, error) {
 // NewWriter starts an archive for day on w with the given gzip level:
 // -1 (default, currently 6), 0 (stored, no compression) or 1 (fastest)
 // through 9 (smallest). The compressed bytes, and so the SHA256, depend on
-// the level and on the compressor version; ContentSHA256 does not.
+// the level and on the compressor (github.com/klauspost/compress) version:
+// they are stable for one build, which is what checksums in manifests
+// need, but an upgrade of the compressor may change them for equal input.
 //
 // Close must be called to finish the archive; it does not close w.
 func NewWriter(w io.Writer, day Day, level int) (*Writer, error) {
 	if day.IsZero() {
 		return nil, errors.New("archivefile: NewWriter: zero Day")
+	}
+	if y, _, _ := civilFromDays(day.n); y < 0 || y > 9999 {
+		// The format's times have four-digit years; such a file could not
+		// be read back.
+		return nil, fmt.Errorf("archivefile: NewWriter: day %s is outside years 0000-9999", day)
 	}
 	if level < gzip.DefaultCompression || level > gzip.BestCompression {
 		return nil, fmt.Errorf("archivefile: NewWriter: invalid gzip level %d: want -1 (default) or 0..9", level)
@@ -105,7 +106,6 @@ func NewWriter(w io.Writer, day Day, level int) (*Writer, error) {
 		day:      day,
 		dayStart: day.n * secondsPerDay,
 		dayStr:   day.appendTo(nil),
-		csum:     sha256.New(),
 		buf:      make([]byte, 0, flushSize+4096),
 	}
 	wr.out = countHashWriter{w: w, h: sha256.New()}
@@ -113,6 +113,10 @@ func NewWriter(w io.Writer, day Day, level int) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("archivefile: NewWriter: %w", err)
 	}
+	// A zero Header would store the zero time's truncated seconds as MTIME;
+	// 0 is gzip's "no timestamp" and keeps the header independent of when
+	// the archive was written.
+	gz.ModTime = time.Unix(0, 0)
 	wr.gz = gz
 	wr.buf = append(wr.buf, `{"day": "`...)
 	wr.buf = append(wr.buf, wr.dayStr...)
@@ -124,6 +128,9 @@ func NewWriter(w io.Writer, day Day, level int) (*Writer, error) {
 // the previous reading, or carries invalid UTF-8 (which could not
 // round-trip); an exact duplicate of the previous reading is dropped.
 // r is not retained beyond its string fields.
+//
+// Any failure is final: later Writes and Close return the same error, so a
+// caller that overlooks one cannot publish an archive missing a reading.
 func (w *Writer) Write(r *Reading) error {
 	if w.err != nil {
 		return w.err
@@ -137,23 +144,23 @@ func (w *Writer) Write(r *Reading) error {
 			return nil
 		}
 		if c > 0 {
-			return fmt.Errorf("archivefile: writing %s: reading %d (sensor %q, time %s) sorts before the previous one (sensor %q, time %s): %w",
-				w.day, w.n+1, r.Sensor, fmtTime(r.Time), w.prev.Sensor, fmtTime(w.prev.Time), ErrOutOfOrder)
+			return w.fail(fmt.Errorf("archivefile: writing %s: reading #%d (sensor %q, time %s) sorts before the previous one (sensor %q, time %s): %w",
+				w.day, w.n+1, r.Sensor, fmtTime(r.Time), w.prev.Sensor, fmtTime(w.prev.Time), ErrOutOfOrder))
 		}
 	}
 	sec := r.Time.Unix()
 	sod := sec - w.dayStart
 	if sod < 0 || sod >= secondsPerDay {
-		return fmt.Errorf("archivefile: writing %s: reading %d (sensor %q): time %s: %w",
-			w.day, w.n+1, r.Sensor, fmtTime(r.Time), ErrOutsideDay)
+		return w.fail(fmt.Errorf("archivefile: writing %s: reading #%d (sensor %q): time %s: %w",
+			w.day, w.n+1, r.Sensor, fmtTime(r.Time), ErrOutsideDay))
 	}
 	newSensor := !w.have || r.Sensor != w.prev.Sensor
 	if newSensor && !utf8.ValidString(r.Sensor) {
-		return fmt.Errorf("archivefile: writing %s: sensor %q is not valid UTF-8", w.day, r.Sensor)
+		return w.fail(fmt.Errorf("archivefile: writing %s: sensor %q is not valid UTF-8", w.day, r.Sensor))
 	}
 	if r.Imputation.Valid && !utf8.ValidString(r.Imputation.String) {
-		return fmt.Errorf("archivefile: writing %s: reading %d (sensor %q): imputation_method %q is not valid UTF-8",
-			w.day, w.n+1, r.Sensor, r.Imputation.String)
+		return w.fail(fmt.Errorf("archivefile: writing %s: reading #%d (sensor %q): imputation_method %q is not valid UTF-8",
+			w.day, w.n+1, r.Sensor, r.Imputation.String))
 	}
 
 	b := w.buf
@@ -208,11 +215,15 @@ func (w *Writer) Write(r *Reading) error {
 	return nil
 }
 
+func (w *Writer) fail(err error) error {
+	w.err = err
+	return err
+}
+
 func (w *Writer) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	w.csum.Write(w.buf)
 	w.ucomp += int64(len(w.buf))
 	if _, err := w.gz.Write(w.buf); err != nil {
 		w.err = fmt.Errorf("archivefile: writing %s: %w", w.day, err)
@@ -246,18 +257,16 @@ func (w *Writer) Close() error {
 	return nil
 }
 
-// Stats reports what has been written; Bytes, SHA256 and ContentSHA256
-// describe the complete object only after Close.
+// Stats reports what has been written; Bytes and SHA256 describe the complete object only after Close.
 func (w *Writer) Stats() Stats {
 	return Stats{
-		Readings:      w.n,
-		Sensors:       w.sensors,
-		MinTime:       w.minT,
-		MaxTime:       w.maxT,
-		Bytes:         w.out.n,
-		SHA256:        hex.EncodeToString(w.out.h.Sum(nil)),
-		Uncompressed:  w.ucomp,
-		ContentSHA256: hex.EncodeToString(w.csum.Sum(nil)),
+		Readings:     w.n,
+		Sensors:      w.sensors,
+		MinTime:      w.minT,
+		MaxTime:      w.maxT,
+		Bytes:        w.out.n,
+		SHA256:       hex.EncodeToString(w.out.h.Sum(nil)),
+		Uncompressed: w.ucomp,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGolden(t *testing.T) {
@@ -109,7 +110,7 @@ func TestWriterDeterministic(t *testing.T) {
 	if !bytes.Equal(a, b) || sa != sb {
 		t.Fatalf("same readings gave different archives: %+v vs %+v", sa, sb)
 	}
-	if len(sa.SHA256) != 64 || len(sa.ContentSHA256) != 64 {
+	if len(sa.SHA256) != 64 {
 		t.Fatalf("bad checksums %+v", sa)
 	}
 }
@@ -124,6 +125,9 @@ func TestWriterErrors(t *testing.T) {
 	}
 	if _, err := NewWriter(io.Discard, Day{}, 6); err == nil {
 		t.Error("zero Day accepted")
+	}
+	if _, err := NewWriter(io.Discard, DayOf(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)), 6); err == nil {
+		t.Error("five-digit year accepted")
 	}
 	for _, lvl := range []int{-1, 0, 1, 9} {
 		if _, err := NewWriter(io.Discard, day, lvl); err != nil {
@@ -166,6 +170,10 @@ func TestWriterErrors(t *testing.T) {
 		err := w.Write(&c[1])
 		if !errors.Is(err, ErrOutOfOrder) || !strings.Contains(err.Error(), "sorts before") {
 			t.Errorf("case %d: %v", i, err)
+		}
+		// A rejected reading must not leave a closable, incomplete archive.
+		if cerr := w.Close(); !errors.Is(cerr, ErrOutOfOrder) {
+			t.Errorf("case %d: Close after a rejected Write: %v", i, cerr)
 		}
 	}
 
@@ -218,5 +226,13 @@ func TestWriterPropagatesWriteError(t *testing.T) {
 	}
 	if err2 := w.Close(); err2 == nil {
 		t.Error("Close after failure succeeded")
+	}
+}
+
+func TestGzipHeader(t *testing.T) {
+	data, _ := encode(t, mustDay(t, "2025-01-15"), nil)
+	// ID1 ID2 CM FLG MTIME(4) XFL OS: no name, no timestamp, OS unknown.
+	if want := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0}; !bytes.Equal(data[:8], want) || data[9] != 255 {
+		t.Errorf("gzip header % x", data[:10])
 	}
 }

@@ -1,0 +1,159 @@
+package archivefile
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// benchReadings is a realistic day: 100 sensors at 10-second resolution for
+// the first ~8 hours, microsecond times, one reading in 20 imputed.
+func benchReadings(day Day, n int) []Reading {
+	rng := newRand(1)
+	rs := make([]Reading, 0, n)
+	sensors := 100
+	per := n / sensors
+	for s := 0; s < sensors; s++ {
+		name := fmt.Sprintf("station-%03d/temperature", s)
+		for i := 0; i < per; i++ {
+			r := Reading{
+				Sensor:  name,
+				Time:    day.Start().Add(time.Duration(i)*10*time.Second + time.Duration(rng.Intn(1e6))*time.Microsecond),
+				Value:   fl(math.Round((15+10*rng.NormFloat64())*100) / 100),
+				QCFlags: qc(int64(rng.Intn(3))),
+			}
+			if i%20 == 0 {
+				r.Imputation = imp("ARIMA")
+			}
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// reportPerReading adds ns/reading and allocs/reading, which unlike the
+// per-op figures do not depend on the size of the benchmark day.
+func reportPerReading(b *testing.B, perOp int, before *runtime.MemStats) {
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	total := float64(b.N) * float64(perOp)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/total, "ns/reading")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/reading")
+}
+
+func BenchmarkWriter(b *testing.B) {
+	day, _ := ParseDay("2025-01-15")
+	rs := benchReadings(day, 200000)
+	for _, level := range []int{0, 1, 6} {
+		b.Run(fmt.Sprintf("level=%d", level), func(b *testing.B) {
+			b.ReportAllocs()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			var size int64
+			for b.Loop() {
+				w, err := NewWriter(io.Discard, day, level)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i := range rs {
+					if err := w.Write(&rs[i]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+				size = w.Stats().Bytes
+			}
+			reportPerReading(b, len(rs), &ms)
+			b.ReportMetric(float64(size)/float64(len(rs)), "bytes/reading")
+		})
+	}
+}
+
+func BenchmarkReader(b *testing.B) {
+	day, _ := ParseDay("2025-01-15")
+	rs := benchReadings(day, 200000)
+	for _, level := range []int{0, 1, 6} {
+		b.Run(fmt.Sprintf("level=%d", level), func(b *testing.B) {
+			var buf bytes.Buffer
+			w, _ := NewWriter(&buf, day, level)
+			for i := range rs {
+				w.Write(&rs[i])
+			}
+			w.Close()
+			data := buf.Bytes()
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			for b.Loop() {
+				r, err := NewReader(bytes.NewReader(data), Limits{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				n := 0
+				for {
+					_, err := r.Next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				if n != len(rs) {
+					b.Fatalf("read %d readings, want %d", n, len(rs))
+				}
+				r.Close()
+			}
+			reportPerReading(b, len(rs), &ms)
+		})
+	}
+}
+
+func BenchmarkMerge(b *testing.B) {
+	day, _ := ParseDay("2025-01-15")
+	rs := benchReadings(day, 200000)
+	half := rs[:len(rs)/2]
+	b.ReportAllocs()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	for b.Loop() {
+		if _, err := Merge(SliceSource(rs), SliceSource(half), func(*Reading) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerReading(b, len(rs), &ms)
+}
+
+func TestWriterAllocsPerReading(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures allocations")
+	}
+	day := mustDay(t, "2025-01-15")
+	rs := benchReadings(day, 20000)
+	w, err := NewWriter(io.Discard, day, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Warm up the buffers, then count allocations in steady state.
+	for i := 0; i < 1000; i++ {
+		w.Write(&rs[i])
+	}
+	i := 1000
+	allocs := testing.AllocsPerRun(10000, func() {
+		if err := w.Write(&rs[i]); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	})
+	if allocs != 0 {
+		t.Errorf("Writer.Write allocates %.2f times per reading in steady state", allocs)
+	}
+}

@@ -1,0 +1,258 @@
+package archivefile
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math"
+	"strings"
+	"testing"
+)
+
+func collect(t *testing.T, a, b Source) ([]Reading, MergeStats, error) {
+	t.Helper()
+	var out []Reading
+	st, err := Merge(a, b, func(r *Reading) error {
+		out = append(out, *r)
+		return nil
+	})
+	return out, st, err
+}
+
+func TestMerge(t *testing.T) {
+	day := mustDay(t, "2025-01-15")
+	at := func(s string, sec int, v float64) Reading {
+		return Reading{Sensor: s, Time: day.Start().Add(timeSec(sec)), Value: fl(v)}
+	}
+	x1, x2, x3, y1 := at("x", 1, 1), at("x", 2, 2), at("x", 3, 3), at("y", 1, 1)
+	cases := []struct {
+		name string
+		a, b []Reading
+		want []Reading
+		ms   MergeStats
+	}{
+		{"both empty", nil, nil, nil, MergeStats{}},
+		{"a empty", nil, []Reading{x1, y1}, []Reading{x1, y1}, MergeStats{FromB: 2}},
+		{"b empty", []Reading{x1, y1}, nil, []Reading{x1, y1}, MergeStats{FromA: 2}},
+		{"disjoint", []Reading{x1, x3}, []Reading{x2, y1}, []Reading{x1, x2, x3, y1}, MergeStats{FromA: 2, FromB: 2}},
+		{"overlap", []Reading{x1, x2}, []Reading{x2, x3}, []Reading{x1, x2, x3}, MergeStats{FromA: 1, FromB: 1, Both: 1}},
+		{"identical", []Reading{x1, x2, y1}, []Reading{x1, x2, y1}, []Reading{x1, x2, y1}, MergeStats{Both: 3}},
+		{"dups in a", []Reading{x1, x1, x2, x2, x2}, []Reading{x3}, []Reading{x1, x2, x3}, MergeStats{FromA: 2, FromB: 1}},
+		{"dups in both", []Reading{x1, x1, x2}, []Reading{x1, x2, x2, y1, y1}, []Reading{x1, x2, y1}, MergeStats{Both: 2, FromB: 1}},
+		{"same time other value", []Reading{at("x", 1, 1)}, []Reading{at("x", 1, 2)}, []Reading{at("x", 1, 1), at("x", 1, 2)}, MergeStats{FromA: 1, FromB: 1}},
+		{"NaN and zero signs", []Reading{at("x", 1, math.Copysign(0, -1)), at("x", 1, math.NaN())}, []Reading{at("x", 1, 0), at("x", 1, math.NaN())},
+			[]Reading{at("x", 1, 0), at("x", 1, math.NaN())}, MergeStats{Both: 2}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, ms, err := collect(t, SliceSource(c.a), SliceSource(c.b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameReadings(t, got, c.want)
+			if ms != c.ms || ms.Total() != int64(len(c.want)) {
+				t.Errorf("stats %+v, want %+v", ms, c.ms)
+			}
+		})
+	}
+}
+
+func TestMergeOutOfOrder(t *testing.T) {
+	day := mustDay(t, "2025-01-15")
+	r1 := Reading{Sensor: "a", Time: day.Start().Add(timeSec(2))}
+	r2 := Reading{Sensor: "a", Time: day.Start().Add(timeSec(1))}
+	for _, swap := range []bool{false, true} {
+		a, b := SliceSource([]Reading{r1, r2}), SliceSource(nil)
+		name := "A"
+		if swap {
+			a, b, name = b, a, "B"
+		}
+		_, _, err := collect(t, a, b)
+		if !errors.Is(err, ErrOutOfOrder) || !strings.Contains(err.Error(), "source "+name+" reading #2") {
+			t.Errorf("swap=%v: %v", swap, err)
+		}
+	}
+}
+
+func TestMergeErrors(t *testing.T) {
+	day := mustDay(t, "2025-01-15")
+	rs := []Reading{{Sensor: "a", Time: day.Start()}, {Sensor: "b", Time: day.Start()}}
+	boom := errors.New("boom")
+	_, _, err := collect(t, SliceSource(rs), &failingSource{err: boom})
+	if !errors.Is(err, boom) {
+		t.Errorf("source error: %v", err)
+	}
+	n := 0
+	_, err = Merge(SliceSource(rs), SliceSource(nil), func(*Reading) error {
+		n++
+		return boom
+	})
+	if !errors.Is(err, boom) || n != 1 {
+		t.Errorf("emit error: %v after %d", err, n)
+	}
+}
+
+type failingSource struct{ err error }
+
+func (f *failingSource) Next() (*Reading, error) { return nil, f.err }
+
+// reusingSource hands out one Reading it overwrites each time, as Reader
+// and database row iterators do; Merge must not be confused by it.
+type reusingSource struct {
+	rs  []Reading
+	cur Reading
+}
+
+func (s *reusingSource) Next() (*Reading, error) {
+	if len(s.rs) == 0 {
+		return nil, io.EOF
+	}
+	s.cur, s.rs = s.rs[0], s.rs[1:]
+	return &s.cur, nil
+}
+
+func TestMergeRandomAgainstSort(t *testing.T) {
+	for seed := int64(1); seed <= 30; seed++ {
+		rng := newRand(seed)
+		day := mustDay(t, "2025-01-15")
+		all := randomReadings(rng, day, 400)
+		var a, b []Reading
+		for _, r := range all {
+			switch rng.Intn(4) {
+			case 0:
+				a = append(a, r)
+			case 1:
+				b = append(b, r)
+			case 2:
+				a, b = append(a, r), append(b, r)
+			case 3:
+				a = append(a, r, r)
+			}
+		}
+		want := SortReadings(append(append([]Reading(nil), a...), b...))
+		got, ms, err := collect(t, &reusingSource{rs: a}, &reusingSource{rs: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameReadings(t, got, want)
+		if ms.Total() != int64(len(want)) {
+			t.Fatalf("stats %+v for %d readings", ms, len(want))
+		}
+	}
+}
+
+func TestMergeArchivesEndToEnd(t *testing.T) {
+	// Merging an archive with new rows and writing the result is how a day
+	// gets re-archived; reading it back must give the exact union.
+	day := mustDay(t, "2025-01-15")
+	rng := newRand(42)
+	old := randomReadings(rng, day, 3000)
+	fresh := randomReadings(rng, day, 3000)
+	fresh = append(fresh, old[:100]...)
+	fresh = SortReadings(fresh)
+	oldData, _ := encode(t, day, old)
+	or, err := NewReader(bytes.NewReader(oldData), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, _ := NewWriter(&buf, day, 6)
+	ms, err := Merge(SliceSource(fresh), or, w.Write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := SortReadings(append(append([]Reading(nil), old...), fresh...))
+	got, _, err := decode(buf.Bytes(), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameReadings(t, got, want)
+	if ms.Both < 100 || ms.Total() != int64(len(want)) || w.Stats().Readings != int64(len(want)) {
+		t.Errorf("stats %+v, writer %+v, want %d", ms, w.Stats(), len(want))
+	}
+	// The old reader was read to the end, so its checksum is the object's.
+	if !or.Canonical() || or.Stats().Bytes != int64(len(oldData)) {
+		t.Errorf("old reader stats %+v", or.Stats())
+	}
+}
+
+func TestSortedSource(t *testing.T) {
+	day := mustDay(t, "2025-01-15")
+	want := randomReadings(newRand(9), day, 500)
+	shuffled := append(append([]Reading(nil), want...), want[:50]...)
+	newRand(10).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	src, err := SortedSource(&reusingSource{rs: shuffled}, int64(len(shuffled)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := collect(t, src, SliceSource(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameReadings(t, got, want)
+
+	if _, err := SortedSource(SliceSource(shuffled), int64(len(shuffled)-1)); !errors.Is(err, ErrLimit) {
+		t.Errorf("over the bound: %v", err)
+	}
+	boom := errors.New("boom")
+	if _, err := SortedSource(&failingSource{err: boom}, 0); !errors.Is(err, boom) {
+		t.Errorf("source error: %v", err)
+	}
+}
+
+func TestCompare(t *testing.T) {
+	day := mustDay(t, "2025-01-15")
+	base := Reading{Sensor: "s", Time: day.Start()}
+	// Strictly ascending.
+	seq := []Reading{
+		{Sensor: "", Time: day.End()},
+		{Sensor: "S", Time: day.Start()},
+		base,
+		{Sensor: "s", Time: day.Start(), Value: fl(math.Inf(-1))},
+		{Sensor: "s", Time: day.Start(), Value: fl(-1e300)},
+		{Sensor: "s", Time: day.Start(), Value: fl(0)},
+		{Sensor: "s", Time: day.Start(), Value: fl(0), QCFlags: qc(math.MinInt64)},
+		{Sensor: "s", Time: day.Start(), Value: fl(0), QCFlags: qc(0)},
+		{Sensor: "s", Time: day.Start(), Value: fl(0), QCFlags: qc(0), Imputation: imp("")},
+		{Sensor: "s", Time: day.Start(), Value: fl(0), QCFlags: qc(0), Imputation: imp("B")},
+		{Sensor: "s", Time: day.Start(), Value: fl(0), QCFlags: qc(0), Imputation: imp("a")},
+		{Sensor: "s", Time: day.Start(), Value: fl(5e-324)},
+		{Sensor: "s", Time: day.Start(), Value: fl(math.Inf(1))},
+		{Sensor: "s", Time: day.Start(), Value: fl(math.NaN())},
+		{Sensor: "s", Time: day.Start().Add(1)},
+		{Sensor: "s\x00", Time: day.Start()},
+		{Sensor: "é", Time: day.Start()},
+	}
+	for i := range seq {
+		for j := range seq {
+			want := 0
+			if i < j {
+				want = -1
+			} else if i > j {
+				want = 1
+			}
+			if got := Compare(&seq[i], &seq[j]); got != want {
+				t.Errorf("Compare(#%d, #%d) = %d, want %d", i, j, got, want)
+			}
+		}
+	}
+	negz := Reading{Sensor: "s", Time: day.Start(), Value: fl(math.Copysign(0, -1))}
+	z := Reading{Sensor: "s", Time: day.Start(), Value: fl(0)}
+	if Compare(&negz, &z) != 0 {
+		t.Error("-0 != 0")
+	}
+	nan2 := Reading{Sensor: "s", Time: day.Start(), Value: fl(math.Float64frombits(0x7ff8000000000123))}
+	nan1 := Reading{Sensor: "s", Time: day.Start(), Value: fl(math.NaN())}
+	if Compare(&nan1, &nan2) != 0 {
+		t.Error("NaN payloads differ")
+	}
+	// Equal instants in other locations are the same reading.
+	loc := base
+	loc.Time = base.Time.In(timeZone(5))
+	if Compare(&base, &loc) != 0 {
+		t.Error("location matters")
+	}
+}
