@@ -548,7 +548,8 @@ func (b *bucket) ListPaged(ctx context.Context, opts *driver.ListOptions) (*driv
 		if !page.HasMore || page.Cursor == "" {
 			return out, nil
 		}
-		cursor, after = page.Cursor, ""
+		// after stays: entries up to it were dealt with on an earlier page.
+		cursor = page.Cursor
 		if len(out.Objects) == pageSize {
 			out.NextPageToken, _ = json.Marshal(pageToken{Cursor: cursor})
 			return out, nil
