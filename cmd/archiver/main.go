@@ -8,7 +8,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	_ "github.com/shizuku-labs/archiver/backends/cloud"
+	_ "github.com/shizuku-labs/archiver/backends/cloud"      // s3, gs, azblob, file, mem
+	_ "github.com/shizuku-labs/archiver/backends/vercelblob" // vercelblob, the default
 	"github.com/shizuku-labs/archiver/internal/cli"
 )
 

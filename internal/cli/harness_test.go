@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	_ "github.com/shizuku-labs/archiver/backends/cloud"
+	_ "github.com/shizuku-labs/archiver/backends/vercelblob"
 	"github.com/shizuku-labs/archiver/internal/cli"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 )
@@ -58,7 +59,7 @@ func (h *harness) run(args ...string) result {
 	full := append([]string{"archiver"}, args...)
 	if len(args) > 0 && args[0] != "version" && args[0] != "backends" {
 		full = append(full, "--database-url", h.dbURL)
-		if args[0] != "migrate" && !slices.Contains(args, "--bucket") {
+		if args[0] != "migrate" && !slices.Contains(args, "--bucket") && h.bucket != "" {
 			full = append(full, "--bucket", h.bucket)
 		}
 	}
