@@ -141,3 +141,18 @@ func TestParseTable(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEListsEverySetting keeps the README's configuration table in
+// step with the settings table.
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Settings() {
+		row := "| `" + s.Key + "` | `" + strings.Join(s.Env, "`, `") + "` | `--" + s.Flag + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README configuration table lacks the row for %s: %s", s.Key, row)
+		}
+	}
+}
