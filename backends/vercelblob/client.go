@@ -523,6 +523,10 @@ func (c *client) download(ctx context.Context, op, pathname, rawURL, rangeHdr st
 			if ctx.Err() != nil {
 				return nil, nil, &Error{Op: op, Pathname: pathname, Err: ctx.Err(), Attempts: attempt + 1}
 			}
+			if !stopped {
+				// Our timer cancelled the request: a timeout, not a cancel.
+				err = fmt.Errorf("no response within %v: %w", c.reqTimeout, context.DeadlineExceeded)
+			}
 			e = &Error{Op: op, Pathname: pathname, Code: CodeNetwork, Err: c.redactErr(err)}
 		case !stopped:
 			// The timer fired just as headers arrived; the body is unusable.

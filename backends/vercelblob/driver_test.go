@@ -895,3 +895,53 @@ func TestURLOpenerAndRegistry(t *testing.T) {
 		t.Error("vercelblob not registered")
 	}
 }
+
+// A resumed read must not splice two versions of a blob together.
+func TestResumeRefusesChangedBlob(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	if err := f.b.WriteAll(ctx, archiveKey, randomBytes(t, 100_000), nil); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindDownload, Times: 1, Truncate: true})
+	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindDownload, Times: 1, Delay: 500 * time.Millisecond})
+	go func() {
+		time.Sleep(150 * time.Millisecond)
+		_ = f.b.WriteAll(ctx, archiveKey, randomBytes(t, 100_000), nil)
+	}()
+	_, err := f.b.ReadAll(ctx, archiveKey)
+	if gcerrors.Code(err) != gcerrors.FailedPrecondition {
+		t.Fatalf("read across an overwrite: %v, want FailedPrecondition", err)
+	}
+}
+
+func TestDownloadHeaderTimeout(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.RequestTimeout = 100 * time.Millisecond; o.Retries = 1 })
+	ctx := context.Background()
+	if err := f.b.WriteAll(ctx, archiveKey, []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindDownload, Delay: time.Second})
+	_, err := f.b.NewReader(ctx, archiveKey, nil)
+	if gcerrors.Code(err) != gcerrors.DeadlineExceeded {
+		t.Fatalf("slow content host: %v, want DeadlineExceeded", err)
+	}
+	if n := f.srv.Count(vercelblobtest.KindDownload); n != 2 {
+		t.Errorf("%d download attempts, want 2", n)
+	}
+}
+
+func TestPutRetriedAfterDroppedRequest(t *testing.T) {
+	f := newFixture(t, nil)
+	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindPut, Times: 1, Drop: vercelblobtest.DropRequest})
+	data := randomBytes(t, 64<<10)
+	if err := f.b.WriteAll(context.Background(), archiveKey, data, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.srv.Object(archiveKey); !bytes.Equal(got, data) {
+		t.Error("content mismatch after a replayed body")
+	}
+	if n := f.srv.Count(vercelblobtest.KindPut); n != 2 {
+		t.Errorf("%d puts, want 2", n)
+	}
+}

@@ -44,7 +44,6 @@ func (b *bucket) NewRangeReader(ctx context.Context, key string, offset, length 
 		}
 		b.learnBase(info)
 		r.attrs = driver.ReaderAttributes{ContentType: info.ContentType, ModTime: info.UploadedAt, Size: info.Size}
-		r.etag = info.ETag
 		return r, nil
 	}
 	var info *BlobInfo
@@ -64,7 +63,7 @@ func (b *bucket) NewRangeReader(ctx context.Context, key string, offset, length 
 		return nil, err
 	}
 	b.learnBase(info)
-	r.url, r.etag = info.URL, info.ETag
+	r.url = info.URL
 	r.headInfo = info
 	if offset >= info.Size {
 		r.attrs = driver.ReaderAttributes{ContentType: info.ContentType, ModTime: info.UploadedAt, Size: info.Size}
@@ -122,13 +121,15 @@ func (r *reader) open(first bool) error {
 		}
 		return err
 	}
+	// Resumes compare the content host's ETag with its own earlier answer:
+	// the API's ETag need not be formatted the same way.
 	etag := resp.Header.Get("ETag")
 	if !first && r.etag != "" && etag != "" && etag != r.etag {
 		resp.Body.Close()
 		cancel()
 		return &Error{Op: "read", Pathname: r.p, Code: CodePreconditionFailed, Message: "the blob changed while it was being read"}
 	}
-	if r.etag == "" {
+	if first {
 		r.etag = etag
 	}
 	var body io.Reader = resp.Body
