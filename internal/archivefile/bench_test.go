@@ -133,9 +133,6 @@ func BenchmarkMerge(b *testing.B) {
 }
 
 func TestWriterAllocsPerReading(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measures allocations")
-	}
 	day := mustDay(t, "2025-01-15")
 	rs := benchReadings(day, 20000)
 	w, err := NewWriter(io.Discard, day, 1)

@@ -105,7 +105,11 @@ func NewReader(r io.Reader, lim Limits) (*Reader, error) {
 	rd.src = countHashReader{r: r, h: sha256.New()}
 	gz, err := gzip.NewReader(&rd.src)
 	if err != nil {
-		return nil, fmt.Errorf("archivefile: not a gzip archive: %w: %w", ErrCorrupt, err)
+		if errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("archivefile: not a gzip archive: %w: %w", ErrCorrupt, err)
+		}
+		// The store failed, not the object: keep it distinguishable.
+		return nil, fmt.Errorf("archivefile: reading archive: %w", err)
 	}
 	rd.gz = gz
 	rd.s = scanner{r: gz, buf: make([]byte, 64<<10), max: lim.MaxUncompressedBytes}

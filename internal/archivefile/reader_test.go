@@ -331,11 +331,21 @@ func TestReaderErrors(t *testing.T) {
 		{"read error", nil, Limits{}, nil, "connection reset"},
 	}
 	cases[len(cases)-1].data = good // wrapped below
+	cases = append(cases, struct {
+		name string
+		data []byte
+		lim  Limits
+		is   error
+		msg  string
+	}{"read error in header", good[:4], Limits{}, nil, "connection reset"})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var src io.Reader = bytes.NewReader(c.data)
-			if c.name == "read error" {
+			switch c.name {
+			case "read error":
 				src = &errAfter{r: bytes.NewReader(c.data[:len(c.data)/2]), err: errors.New("connection reset")}
+			case "read error in header":
+				src = &errAfter{r: bytes.NewReader(c.data), err: errors.New("connection reset")}
 			}
 			var err error
 			r, err := NewReader(src, c.lim)
@@ -354,6 +364,9 @@ func TestReaderErrors(t *testing.T) {
 			}
 			if c.is != nil && !errors.Is(err, c.is) {
 				t.Errorf("error %q is not %v", err, c.is)
+			}
+			if c.is == nil && errors.Is(err, ErrCorrupt) {
+				t.Errorf("I/O failure %q blamed on the archive", err)
 			}
 			if !strings.Contains(err.Error(), c.msg) {
 				t.Errorf("error %q does not mention %q", err, c.msg)
