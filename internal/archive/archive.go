@@ -20,6 +20,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
@@ -193,10 +194,11 @@ func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error 
 		return nil
 	}
 	started := time.Now().UTC()
-	n, err := r.Raw.PurgeRaw(ctx, r.Pool, s.RawCutoff, r.Opts.BatchSize, func(total int64) {
+	n, err := r.Raw.PurgeRaw(ctx, r.Pool, s.RawCutoff, r.Opts.BatchSize, func(total int64) error {
 		if r.Observer != nil {
 			r.Observer.Purged(total)
 		}
+		return failpoint.Inject("purge.after-batch")
 	})
 	s.RawPurged = n
 	e := manifest.Entry{

@@ -11,6 +11,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 )
 
@@ -61,6 +62,9 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		return res
 	}
 	res.RowsRead = n
+	if err := failpoint.Inject("archive.after-read"); err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
 
 	prev, err := r.Manifests.LatestCommitted(ctx, tx, r.Opts.Location, res.Key)
 	if err != nil {
@@ -95,9 +99,16 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		return r.fail(ctx, log, runID, started, res, err)
 	}
 
+	if err := failpoint.Inject("archive.after-upload"); err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
+
 	// I1: read the object back from storage and check it before deleting
 	// anything it is meant to contain.
 	if err := r.verify(ctx, d, res.Key, sha, stats.Readings); err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
+	if err := failpoint.Inject("archive.after-verify"); err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
 	}
 
@@ -110,10 +121,16 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 			"would delete %d rows but archived %d: the day changed under the run; rolled back, nothing deleted", deleted, res.RowsRead))
 	}
 	res.RowsDeleted = deleted
+	if err := failpoint.Inject("archive.after-delete"); err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
 
 	e := r.entry(runID, started, res, manifest.StatusCommitted)
 	e.MinTime, e.MaxTime = &stats.MinTime, &stats.MaxTime
 	if err := r.Manifests.Insert(ctx, tx, &e); err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
+	if err := failpoint.Inject("archive.before-commit"); err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -121,6 +138,7 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		return r.fail(ctx, log, runID, started, res, fmt.Errorf("commit delete and manifest: %w", err))
 	}
 	res.Status = StatusArchived
+	_ = failpoint.Inject("archive.after-commit") // only kill/sleep make sense here
 	log.Info(fmt.Sprintf("Created archive for %s: %s", d, res.Key),
 		"location", r.Opts.Location, "readings", res.Readings, "new", res.NewReadings, "merged", res.PrevReadings,
 		"sensors", res.Sensors, "bytes", res.Bytes, "deleted", res.RowsDeleted, "sha256", res.SHA256)
@@ -178,7 +196,7 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 	if err != nil {
 		return "", stats, ms, fmt.Errorf("start upload of %s: %w", key, err)
 	}
-	aw, err := archivefile.NewWriter(w, d, r.Opts.GzipLevel)
+	aw, err := archivefile.NewWriter(&midUpload{w: w}, d, r.Opts.GzipLevel)
 	if err == nil {
 		ms, err = archivefile.Merge(rows, old, aw.Write)
 	}
@@ -284,6 +302,22 @@ func (r *Runner) entry(runID string, started time.Time, res DayResult, status st
 		e.Readings, e.Sensors, e.Bytes = manifest.Int64(res.Readings), manifest.Int64(res.Sensors), manifest.Int64(res.Bytes)
 	}
 	return e
+}
+
+// midUpload fires the archive.mid-upload failpoint once the first bytes
+// have gone to storage, so a crash test can kill an upload half done.
+type midUpload struct {
+	w     io.Writer
+	fired bool
+}
+
+func (m *midUpload) Write(p []byte) (int, error) {
+	n, err := m.w.Write(p)
+	if err == nil && !m.fired {
+		m.fired = true
+		err = failpoint.Inject("archive.mid-upload")
+	}
+	return n, err
 }
 
 type emptySource struct{}

@@ -99,8 +99,9 @@ func checkColumns(ctx context.Context, q Querier, table []string, tableKey strin
 
 // PurgeRaw deletes raw rows older than cutoff, batch rows per transaction,
 // so that purging millions of rows never holds one long transaction or lock.
-// progress is called after every batch with the running total.
-func (t RawTable) PurgeRaw(ctx context.Context, q Querier, cutoff time.Time, batch int, progress func(int64)) (int64, error) {
+// afterBatch is called after every committed batch with the running total;
+// an error from it stops the purge.
+func (t RawTable) PurgeRaw(ctx context.Context, q Querier, cutoff time.Time, batch int, afterBatch func(int64) error) (int64, error) {
 	tbl, col := ident(t.Name), pgx.Identifier{t.TimeColumn}.Sanitize()
 	// ctid is only unique within one partition, so the time predicate is
 	// repeated outside the subquery: a ctid that matches a row of another
@@ -113,8 +114,10 @@ func (t RawTable) PurgeRaw(ctx context.Context, q Querier, cutoff time.Time, bat
 			return total, fmt.Errorf("purge raw rows of %s older than %s: %w", t, cutoff.Format(time.RFC3339), err)
 		}
 		total += tag.RowsAffected()
-		if progress != nil {
-			progress(total)
+		if afterBatch != nil {
+			if err := afterBatch(total); err != nil {
+				return total, err
+			}
 		}
 		if tag.RowsAffected() < int64(batch) {
 			return total, nil
