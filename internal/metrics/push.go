@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -60,7 +59,7 @@ func (r *Recorder) Push(ctx context.Context, pushURL, job string) error {
 		defer cancel()
 	}
 
-	p := push.New(target, job).Gatherer(r.reg).Grouping("instance", host).Client(http.DefaultClient)
+	p := push.New(target, job).Gatherer(r.reg).Grouping("instance", host)
 	if user != "" || password != "" {
 		p = p.BasicAuth(user, password)
 	}

@@ -207,6 +207,7 @@ func TestEnabledRejectsNonTerminal(t *testing.T) {
 	}
 	defer f.Close()
 	t.Setenv("TERM", "xterm-256color")
+	t.Setenv("CI", "") // restores CI after the test
 	os.Unsetenv("CI")
 	if Enabled(f, false) {
 		t.Error("Enabled on a regular file")
