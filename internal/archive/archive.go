@@ -83,7 +83,7 @@ type DayResult struct {
 	Sensors      int64
 	Bytes        int64
 	SHA256       string
-	Upload       time.Duration
+	Upload       time.Duration // writing the object: encoding and upload overlap, so this is both
 	Err          error
 }
 

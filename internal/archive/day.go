@@ -92,7 +92,9 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		return res
 	}
 
+	writeStart := time.Now()
 	sha, stats, ms, err := r.write(ctx, tx, d, res.Key, n, exists, prev)
+	res.Upload = time.Since(writeStart)
 	res.Bytes, res.SHA256, res.Readings, res.Sensors = stats.Bytes, sha, stats.Readings, stats.Sensors
 	res.NewReadings, res.PrevReadings = ms.FromA, ms.FromB+ms.Both
 	if err != nil {

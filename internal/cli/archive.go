@@ -78,8 +78,11 @@ func runArchive(c *cli.Context) error {
 			Limits: archivefile.Limits{MaxUncompressedBytes: cfg.Restore.MaxUncompressedBytes, MaxReadings: cfg.Restore.MaxReadings},
 		},
 	}
+	obs := e.newObserver("archive", bucketURL)
+	r.Observer = obs
 	e.banner("Starting Data Archiver Service", bucketURL)
 	s, err := r.Run(ctx)
+	obs.finish(ctx, e, s.Started, err == nil)
 	e.summary(s)
 	switch {
 	case err == nil:

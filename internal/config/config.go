@@ -86,8 +86,9 @@ type RestoreConfig struct {
 
 // LogConfig selects log verbosity and shape.
 type LogConfig struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
+	Level      string `yaml:"level"`
+	Format     string `yaml:"format"`
+	NoProgress bool   `yaml:"no_progress"`
 }
 
 // MetricsConfig says where run metrics go, if anywhere.

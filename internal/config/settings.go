@@ -235,6 +235,11 @@ func Settings() []Setting {
 			field: func(c *Config) any { return &c.Log.Format }, validate: oneOf(func(c *Config) string { return c.Log.Format }, "text", "json"),
 		},
 		{
+			Key: "log.no_progress", Env: []string{"ARCHIVER_NO_PROGRESS"}, Flag: "no-progress", Scope: ScopeMetrics, kind: kindBool,
+			Usage: "never show the live progress line (it is shown only when stderr is a terminal)", Default: "false",
+			field: func(c *Config) any { return &c.Log.NoProgress },
+		},
+		{
 			Key: "metrics.push_url", Env: []string{"ARCHIVER_METRICS_PUSH_URL"}, Flag: "metrics-push-url", Scope: ScopeMetrics,
 			Usage: "Prometheus Pushgateway URL to push run metrics to at the end of a run",
 			field: func(c *Config) any { return &c.Metrics.PushURL },
