@@ -205,11 +205,16 @@ type objectMeta struct {
 	Annotations map[string]string `yaml:"annotations"`
 }
 
-type cronJob struct {
+// typeMeta is the header every API object shares.
+type typeMeta struct {
 	APIVersion string     `yaml:"apiVersion"`
 	Kind       string     `yaml:"kind"`
 	Metadata   objectMeta `yaml:"metadata"`
-	Spec       struct {
+}
+
+type cronJob struct {
+	typeMeta `yaml:",inline"`
+	Spec     struct {
 		Schedule                   string `yaml:"schedule"`
 		TimeZone                   string `yaml:"timeZone"`
 		ConcurrencyPolicy          string `yaml:"concurrencyPolicy"`
@@ -225,10 +230,8 @@ type cronJob struct {
 }
 
 type job struct {
-	APIVersion string     `yaml:"apiVersion"`
-	Kind       string     `yaml:"kind"`
-	Metadata   objectMeta `yaml:"metadata"`
-	Spec       jobSpec    `yaml:"spec"`
+	typeMeta `yaml:",inline"`
+	Spec     jobSpec `yaml:"spec"`
 }
 
 type jobSpec struct {
@@ -304,25 +307,19 @@ type container struct {
 }
 
 type configMap struct {
-	APIVersion string            `yaml:"apiVersion"`
-	Kind       string            `yaml:"kind"`
-	Metadata   objectMeta        `yaml:"metadata"`
-	Data       map[string]string `yaml:"data"`
+	typeMeta `yaml:",inline"`
+	Data     map[string]string `yaml:"data"`
 }
 
 type secret struct {
-	APIVersion string            `yaml:"apiVersion"`
-	Kind       string            `yaml:"kind"`
-	Metadata   objectMeta        `yaml:"metadata"`
+	typeMeta   `yaml:",inline"`
 	Type       string            `yaml:"type"`
 	StringData map[string]string `yaml:"stringData"`
 }
 
 type prometheusRule struct {
-	APIVersion string     `yaml:"apiVersion"`
-	Kind       string     `yaml:"kind"`
-	Metadata   objectMeta `yaml:"metadata"`
-	Spec       struct {
+	typeMeta `yaml:",inline"`
+	Spec     struct {
 		Groups []struct {
 			Name     string `yaml:"name"`
 			Interval string `yaml:"interval"`
@@ -382,13 +379,7 @@ func loadYAML(p string) ([]object, []error) {
 }
 
 func decodeObject(file string, n *yaml.Node) (object, error) {
-	var head struct {
-		APIVersion string `yaml:"apiVersion"`
-		Kind       string `yaml:"kind"`
-		Metadata   struct {
-			Name string `yaml:"name"`
-		} `yaml:"metadata"`
-	}
+	var head typeMeta
 	if err := n.Decode(&head); err != nil {
 		return object{}, err
 	}
