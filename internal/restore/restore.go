@@ -1,0 +1,631 @@
+// Package restore brings archived days back into a PostgreSQL table: it
+// finds each day's archive through its manifest (or, for archives of the
+// original Python service, by the key convention), streams it from storage
+// through the archive decoder into COPY, and inserts only the readings the
+// table does not hold yet, in one transaction per day. A corrupt or
+// mismatching archive imports nothing.
+package restore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/postgres"
+)
+
+// Restorer holds what a restore needs. Build one per run.
+type Restorer struct {
+	Pool      *pgxpool.Pool
+	Bucket    *blob.Bucket
+	Target    postgres.CleanTable // where readings go (the clean table or another one with its columns)
+	Manifests *manifest.Store
+	Schema    string // manifest schema, checked for migrations
+	Location  string // bucket URL without credentials, as recorded in manifests
+	Prefix    string // object key prefix
+	Limits    archivefile.Limits
+	Log       *slog.Logger
+
+	// LockWait is how long to wait for a day that another run (an archive
+	// or another restore) holds; zero means DefaultLockWait.
+	LockWait time.Duration
+}
+
+// DefaultLockWait is how long a restore waits for a day held by another run.
+const DefaultLockWait = 30 * time.Second
+
+// Options select what Run restores.
+type Options struct {
+	Days []archivefile.Day
+	// DryRun downloads, decodes and verifies each archive and counts its
+	// readings; it writes nothing to the database (not even a manifest row).
+	DryRun bool
+	// IgnoreChecksum restores an archive whose sha256 or reading count
+	// differs from its manifest. The mismatch is logged as an error and
+	// recorded in the restore's manifest row.
+	IgnoreChecksum bool
+}
+
+// Status of one day of a restore.
+type Status string
+
+const (
+	StatusRestored Status = "restored" // loaded; see Inserted and Present
+	StatusDryRun   Status = "dry-run"  // verified, nothing written
+	StatusFailed   Status = "failed"   // nothing imported; see Err
+)
+
+// DayResult is what happened to one day.
+type DayResult struct {
+	Day        archivefile.Day
+	Status     Status
+	Key        string
+	ManifestID int64 // the committed manifest the archive was found by; 0 if by key convention
+	Readings   int64 // readings in the archive
+	Sensors    int64
+	Bytes      int64
+	SHA256     string
+	Inserted   int64 // readings inserted into the target
+	Present    int64 // distinct readings the target already held
+	// ChecksumIgnored describes the manifest mismatch that IgnoreChecksum
+	// let through; empty when there was none.
+	ChecksumIgnored string
+	Err             error
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	RunID    string
+	Started  time.Time
+	Finished time.Time
+	DryRun   bool
+	Target   string
+	Days     []DayResult
+	Readings int64
+	Inserted int64
+	Present  int64
+	Restored int // days restored (or verified, in a dry run)
+	Failed   int
+}
+
+var (
+	// ErrDaysFailed is returned (wrapped) when some days could not be
+	// restored; nothing of those days was imported.
+	ErrDaysFailed = errors.New("some days failed")
+	// ErrNoArchive: the day has neither a manifest nor an object at its key.
+	ErrNoArchive = errors.New("no archive for the day")
+	// ErrChecksum: the archive differs from what its manifest recorded.
+	ErrChecksum = errors.New("archive does not match its manifest")
+	// ErrLocked: another run held the day for longer than LockWait.
+	ErrLocked = errors.New("day is held by another run")
+)
+
+// Run restores the days in opts. Days are independent: a failing day is
+// reported and the others go on. It returns a summary even on error.
+func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error) {
+	s = Summary{RunID: newRunID(), Started: time.Now().UTC(), DryRun: opts.DryRun, Target: r.Target.String()}
+	defer func() { s.Finished = time.Now().UTC() }()
+	log := r.Log.With("run_id", s.RunID)
+
+	days := slices.Clone(opts.Days)
+	slices.SortFunc(days, archivefile.Day.Compare)
+	days = slices.Compact(days)
+	if len(days) == 0 {
+		return s, errors.New("no days to restore")
+	}
+	for _, d := range days {
+		if d.IsZero() {
+			return s, errors.New("cannot restore the zero day")
+		}
+	}
+	// Preconditions, before anything is read or written.
+	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
+		return s, err
+	}
+	if err := r.Target.Check(ctx, r.Pool); err != nil {
+		return s, fmt.Errorf("restore target %s: %w", r.Target, err)
+	}
+
+	for _, d := range days {
+		if ctx.Err() != nil {
+			break
+		}
+		res := r.restoreDay(ctx, log, s.RunID, d, opts)
+		s.Days = append(s.Days, res)
+		switch res.Status {
+		case StatusFailed:
+			s.Failed++
+		default:
+			s.Restored++
+			s.Readings += res.Readings
+			s.Inserted += res.Inserted
+			s.Present += res.Present
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return s, fmt.Errorf("restore interrupted: %w", err)
+	}
+	if s.Failed > 0 {
+		return s, fmt.Errorf("%w: %d of %d days could not be restored; nothing of them was imported",
+			ErrDaysFailed, s.Failed, len(days))
+	}
+	return s, nil
+}
+
+// restoreDay restores one day: locate, lock, then download, decode,
+// verify, COPY and insert in one transaction.
+func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day, opts Options) DayResult {
+	res := DayResult{Day: d, Key: archivefile.Key(r.Prefix, d)}
+	log = log.With("day", d.String(), "key", res.Key)
+	started := time.Now().UTC()
+	fail := func(err error) DayResult { return r.fail(ctx, log, runID, started, res, opts, err) }
+
+	m, err := r.locate(ctx, log, d, res.Key)
+	if err != nil {
+		return fail(err)
+	}
+	if m != nil {
+		res.ManifestID = m.ID
+	}
+
+	conn, err := r.Pool.Acquire(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("acquire connection: %w", err))
+	}
+	defer conn.Release()
+	// I6: the same day lock as the archive run, on the target table, taken
+	// before the transaction (see TryLockDay). A restore into the clean
+	// table thus never interleaves with an archive of the same day.
+	unlock, err := r.lock(ctx, log, conn, d)
+	if err != nil {
+		return fail(err)
+	}
+	defer unlock()
+
+	if opts.DryRun {
+		return r.dryRun(ctx, log, d, m, res, opts)
+	}
+
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("begin transaction: %w", err))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after commit
+
+	ld, err := r.load(ctx, tx, d, m, res.Key, opts)
+	res.fill(ld)
+	if err != nil {
+		return fail(err)
+	}
+	if ld.mismatch != "" {
+		log.Error("CHECKSUM MISMATCH IGNORED (--ignore-checksum): restoring an archive that differs from its manifest", "mismatch", ld.mismatch)
+	}
+	e := r.entry(runID, started, res, manifest.StatusCommitted)
+	e.MinTime, e.MaxTime = timePtr(ld.stats.MinTime), timePtr(ld.stats.MaxTime)
+	if ld.mismatch != "" {
+		e.Error = "restored with --ignore-checksum: " + ld.mismatch
+	}
+	if err := r.Manifests.Insert(ctx, tx, &e); err != nil {
+		return fail(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		res.Inserted, res.Present = 0, 0
+		return fail(fmt.Errorf("commit restore: %w", err))
+	}
+	res.Status = StatusRestored
+	log.Info(fmt.Sprintf("Restored %s into %s: %d readings inserted, %d already present", d, r.Target, res.Inserted, res.Present),
+		"readings", res.Readings, "sensors", res.Sensors, "bytes", res.Bytes, "sha256", res.SHA256, "manifest_id", res.ManifestID)
+	return res
+}
+
+// locate finds the day's archive: the latest committed manifest at this
+// location, or else an object at the key convention. It returns the
+// manifest (nil when found by convention).
+func (r *Restorer) locate(ctx context.Context, log *slog.Logger, d archivefile.Day, key string) (*manifest.Entry, error) {
+	m, err := r.Manifests.LatestCommitted(ctx, r.Pool, r.Location, key)
+	if err != nil {
+		return nil, err
+	}
+	if m != nil {
+		log.Info(fmt.Sprintf("Found archive for %s through manifest #%d", d, m.ID),
+			"run", m.RunID, "kind", m.Kind, "readings", deref(m.Readings), "sha256", m.SHA256)
+		return m, nil
+	}
+	exists, err := r.Bucket.Exists(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("look for archive %s: %w", key, err)
+	}
+	if !exists {
+		return nil, r.noArchive(ctx, d, key)
+	}
+	log.Warn(fmt.Sprintf("No manifest for %s in archive_runs: restoring %s found by the key convention (an archive of the original service?); there is no recorded checksum or count to verify it against, only its own gzip CRC and structure", d, key))
+	return nil, nil
+}
+
+// noArchive explains a day without an archive and names the archived days
+// nearest to it.
+func (r *Restorer) noArchive(ctx context.Context, d archivefile.Day, key string) error {
+	msg := fmt.Sprintf("%v %s: no manifest in archive_runs and no object at %s (location %s)", ErrNoArchive, d, key, r.Location)
+	days, err := r.ArchivedDays(ctx, archivefile.Day{}, archivefile.Day{})
+	if err != nil {
+		return fmt.Errorf("%s (could not list archived days: %v): %w", msg, err, ErrNoArchive)
+	}
+	near := nearest(days, d, 2)
+	if len(near) == 0 {
+		return fmt.Errorf("%s; no day is archived at this location under prefix %q: %w", msg, r.Prefix, ErrNoArchive)
+	}
+	s := make([]string, len(near))
+	for i, n := range near {
+		s[i] = n.String()
+	}
+	return fmt.Errorf("%s; nearest archived days: %s: %w", msg, strings.Join(s, ", "), ErrNoArchive)
+}
+
+// nearest returns up to n archived days on each side of d, ascending.
+func nearest(days []archivefile.Day, d archivefile.Day, n int) []archivefile.Day {
+	i, _ := slices.BinarySearchFunc(days, d, archivefile.Day.Compare)
+	lo := max(0, i-n)
+	j := i
+	if j < len(days) && days[j] == d {
+		j++
+	}
+	hi := min(len(days), j+n)
+	out := slices.Clone(days[lo:i])
+	return append(out, days[j:hi]...)
+}
+
+// ArchivedDays lists the days in [from, to] (a zero bound is open) that
+// have an archive at this location: a committed archive or adopt manifest,
+// or an object under the prefix whose key follows the convention. Days are
+// ascending and unique.
+func (r *Restorer) ArchivedDays(ctx context.Context, from, to archivefile.Day) ([]archivefile.Day, error) {
+	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt}, Status: manifest.StatusCommitted, Location: r.Location}
+	if !from.IsZero() {
+		t := from.Start()
+		f.From = &t
+	}
+	if !to.IsZero() {
+		t := to.Start()
+		f.To = &t
+	}
+	entries, err := r.Manifests.List(ctx, r.Pool, f)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[archivefile.Day]bool{}
+	var days []archivefile.Day
+	add := func(d archivefile.Day) {
+		if (!from.IsZero() && d.Before(from)) || (!to.IsZero() && d.After(to)) || seen[d] {
+			return
+		}
+		seen[d] = true
+		days = append(days, d)
+	}
+	for _, e := range entries {
+		if d, ok := archivefile.ParseKey(r.Prefix, e.ObjectKey); ok {
+			add(d)
+		}
+	}
+	prefix := strings.Trim(r.Prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	it := r.Bucket.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list archives under %q: %w", prefix, err)
+		}
+		if d, ok := archivefile.ParseKey(r.Prefix, obj.Key); ok {
+			add(d)
+		}
+	}
+	slices.SortFunc(days, archivefile.Day.Compare)
+	return days, nil
+}
+
+// lock takes the day lock, retrying with backoff for up to LockWait.
+func (r *Restorer) lock(ctx context.Context, log *slog.Logger, conn *pgxpool.Conn, d archivefile.Day) (func(), error) {
+	wait := r.LockWait
+	if wait <= 0 {
+		wait = DefaultLockWait
+	}
+	deadline := time.Now().Add(wait)
+	delay := 100 * time.Millisecond
+	warned := false
+	for {
+		unlock, ok, err := r.Target.TryLockDay(ctx, conn, d)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return unlock, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("%w: %s of %s is being archived or restored by another archiver run; waited %s, try again when it has finished",
+				ErrLocked, d, r.Target, wait)
+		}
+		if !warned {
+			log.Warn(fmt.Sprintf("%s of %s is held by another archiver run; waiting up to %s", d, r.Target, wait))
+			warned = true
+		}
+		t := time.NewTimer(min(delay, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
+}
+
+// loaded is what load learned about an archive.
+type loaded struct {
+	complete  bool // the whole object was read: stats describe all of it
+	stats     archivefile.Stats
+	canonical bool
+	inserted  int64
+	present   int64
+	mismatch  string // manifest mismatch let through by IgnoreChecksum
+}
+
+func (res *DayResult) fill(ld loaded) {
+	if !ld.complete {
+		return // counts and checksum of part of an object mean nothing
+	}
+	res.Readings, res.Sensors, res.Bytes, res.SHA256 = ld.stats.Readings, ld.stats.Sensors, ld.stats.Bytes, ld.stats.SHA256
+	res.Inserted, res.Present, res.ChecksumIgnored = ld.inserted, ld.present, ld.mismatch
+}
+
+// tempTable is the per-transaction staging table; ON COMMIT DROP and a
+// rollback both remove it.
+const tempTable = "archiver_restore"
+
+// load streams the archive into a temporary table with COPY, checks it
+// against the day and the manifest, then inserts what the target lacks.
+// Every step runs in tx: any error leaves the target as it was.
+func (r *Restorer) load(ctx context.Context, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
+	var ld loaded
+	t := r.Target
+	cols := []string{t.Sensor, t.Time, t.Value, t.QCFlags, t.Imputation}
+	target := pgx.Identifier(t.Name).Sanitize()
+	q := func(c string) string { return pgx.Identifier{c}.Sanitize() }
+	colList := q(t.Sensor) + ", " + q(t.Time) + ", " + q(t.Value) + ", " + q(t.QCFlags) + ", " + q(t.Imputation)
+
+	// The staging table takes the target's column types, so COPY encodes
+	// straight into them and the comparison below is type for type.
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+tempTable+` ON COMMIT DROP AS SELECT `+colList+` FROM `+target+` WITH NO DATA`); err != nil {
+		return ld, fmt.Errorf("create staging table for %s: %w", r.Target, err)
+	}
+
+	ar, closeObj, err := r.open(ctx, d, key, m)
+	if err != nil {
+		return ld, err
+	}
+	defer closeObj()
+	src := newCopySource(ar)
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{tempTable}, cols, src)
+	ld.stats, ld.canonical = ar.Stats(), ar.Canonical()
+	if src.err != nil {
+		return ld, r.decodeErr(key, src.err)
+	}
+	if err != nil {
+		return ld, fmt.Errorf("load archive %s into a staging table (types of %s): %w", key, r.Target, err)
+	}
+	ld.complete = true
+	if ld.mismatch, err = r.check(d, key, ar, m, opts.IgnoreChecksum); err != nil {
+		return ld, err
+	}
+
+	// Statistics make the planner pick a hash anti-join for big days.
+	if _, err := tx.Exec(ctx, `ANALYZE `+tempTable); err != nil {
+		return ld, fmt.Errorf("analyze staging table: %w", err)
+	}
+	distinct := ld.stats.Readings
+	sel := `SELECT `
+	if !ld.canonical {
+		// Archives of the original service may repeat a reading; a reading
+		// is inserted once. Canonical archives hold each reading once.
+		sel = `SELECT DISTINCT `
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT `+colList+` FROM `+tempTable+`) s`).Scan(&distinct); err != nil {
+			return ld, fmt.Errorf("count distinct readings: %w", err)
+		}
+	}
+	// Identity is the whole reading, as in archivefile.Compare: a row that
+	// matches on all five fields (NULL matching NULL) is already there.
+	// The time range keeps the probe on the target's time index.
+	sql := `INSERT INTO ` + target + ` (` + colList + `) ` + sel +
+		`t.` + q(t.Sensor) + `, t.` + q(t.Time) + `, t.` + q(t.Value) + `, t.` + q(t.QCFlags) + `, t.` + q(t.Imputation) +
+		` FROM ` + tempTable + ` t WHERE NOT EXISTS (SELECT 1 FROM ` + target + ` x WHERE x.` + q(t.Time) + ` >= $1 AND x.` + q(t.Time) + ` < $2` +
+		` AND x.` + q(t.Sensor) + ` = t.` + q(t.Sensor) + ` AND x.` + q(t.Time) + ` = t.` + q(t.Time) +
+		` AND x.` + q(t.Value) + ` IS NOT DISTINCT FROM t.` + q(t.Value) +
+		` AND x.` + q(t.QCFlags) + ` IS NOT DISTINCT FROM t.` + q(t.QCFlags) +
+		` AND x.` + q(t.Imputation) + ` IS NOT DISTINCT FROM t.` + q(t.Imputation) + `)`
+	tag, err := tx.Exec(ctx, sql, d.Start(), d.End())
+	if err != nil {
+		return ld, fmt.Errorf("insert restored readings into %s: %w", r.Target, err)
+	}
+	ld.inserted = tag.RowsAffected()
+	ld.present = distinct - ld.inserted
+	return ld, nil
+}
+
+// dryRun downloads, decodes and verifies the archive and counts it.
+func (r *Restorer) dryRun(ctx context.Context, log *slog.Logger, d archivefile.Day, m *manifest.Entry, res DayResult, opts Options) DayResult {
+	ar, closeObj, err := r.open(ctx, d, res.Key, m)
+	if err != nil {
+		return r.dryFail(log, res, err)
+	}
+	defer closeObj()
+	for {
+		_, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return r.dryFail(log, res, r.decodeErr(res.Key, err))
+		}
+	}
+	ld := loaded{complete: true, stats: ar.Stats()}
+	ld.mismatch, err = r.check(d, res.Key, ar, m, opts.IgnoreChecksum)
+	res.fill(ld)
+	if err != nil {
+		return r.dryFail(log, res, err)
+	}
+	if ld.mismatch != "" {
+		log.Error("CHECKSUM MISMATCH would be ignored (--ignore-checksum)", "mismatch", ld.mismatch)
+	}
+	res.Status = StatusDryRun
+	log.Info(fmt.Sprintf("Dry run: would restore %d readings of %s into %s", res.Readings, d, r.Target),
+		"sensors", res.Sensors, "bytes", res.Bytes, "sha256", res.SHA256, "manifest_id", res.ManifestID)
+	return res
+}
+
+// dryFail reports a failed day of a dry run, which records nothing (I7).
+func (r *Restorer) dryFail(log *slog.Logger, res DayResult, err error) DayResult {
+	res.Status, res.Err = StatusFailed, err
+	log.Error("day cannot be restored", "err", err)
+	return res
+}
+
+// open starts reading the archive object.
+func (r *Restorer) open(ctx context.Context, d archivefile.Day, key string, m *manifest.Entry) (*archivefile.Reader, func(), error) {
+	br, err := r.Bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound && m != nil {
+			return nil, nil, fmt.Errorf("archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage: run `archiver verify` to see what else is missing",
+				key, m.ID, m.RunID, deref(m.Readings))
+		}
+		return nil, nil, fmt.Errorf("open archive %s: %w", key, err)
+	}
+	ar, err := archivefile.NewReader(br, r.Limits)
+	if err != nil {
+		br.Close()
+		return nil, nil, r.decodeErr(key, err)
+	}
+	// "day" usually comes first: refuse a misplaced archive before loading.
+	if got := ar.Day(); !got.IsZero() && got != d {
+		ar.Close()
+		br.Close()
+		return nil, nil, fmt.Errorf("archive %s says it is for day %s, but its key is for %s: refusing to restore a misplaced archive: %w",
+			key, got, d, archivefile.ErrCorrupt)
+	}
+	return ar, func() { ar.Close(); br.Close() }, nil
+}
+
+// decodeErr says which archive could not be read, with a hint for limits.
+func (r *Restorer) decodeErr(key string, err error) error {
+	if errors.Is(err, archivefile.ErrLimit) {
+		return fmt.Errorf("archive %s: %w (limits: restore.max_uncompressed_bytes=%d, restore.max_readings=%d; raise them with --max-uncompressed-bytes / --max-readings only if the archive is genuine)",
+			key, err, r.Limits.MaxUncompressedBytes, r.Limits.MaxReadings)
+	}
+	return fmt.Errorf("archive %s cannot be restored: %w", key, err)
+}
+
+// check verifies a fully read archive: its day and time bounds, and, when
+// a manifest describes it, sha256 and reading count. A manifest mismatch
+// is an error unless ignore is set; then it is returned as a description.
+func (r *Restorer) check(d archivefile.Day, key string, ar *archivefile.Reader, m *manifest.Entry, ignore bool) (string, error) {
+	st := ar.Stats()
+	if ar.Day() != d {
+		return "", fmt.Errorf("archive %s says it is for day %s, but its key is for %s: refusing to restore a misplaced archive: %w",
+			key, ar.Day(), d, archivefile.ErrCorrupt)
+	}
+	if st.Readings > 0 && (!d.Contains(st.MinTime) || !d.Contains(st.MaxTime)) {
+		return "", fmt.Errorf("archive %s has readings from %s to %s, outside %s: %w",
+			key, st.MinTime.Format(time.RFC3339Nano), st.MaxTime.Format(time.RFC3339Nano), d, archivefile.ErrOutsideDay)
+	}
+	if m == nil {
+		return "", nil
+	}
+	var diffs []string
+	if st.SHA256 != m.SHA256 {
+		diffs = append(diffs, fmt.Sprintf("sha256 %s, manifest #%d recorded %s", st.SHA256, m.ID, m.SHA256))
+	}
+	if m.Readings != nil && st.Readings != *m.Readings {
+		diffs = append(diffs, fmt.Sprintf("%d readings, manifest #%d recorded %d", st.Readings, m.ID, *m.Readings))
+	}
+	if len(diffs) == 0 {
+		return "", nil
+	}
+	msg := fmt.Sprintf("archive %s: %s", key, strings.Join(diffs, "; "))
+	if ignore {
+		return msg, nil
+	}
+	return "", fmt.Errorf("%s: %w; refusing to restore it (nothing was imported). Run `archiver verify --deep` to investigate; --ignore-checksum restores it anyway",
+		msg, ErrChecksum)
+}
+
+// fail records a failed day; the day's transaction (if any) is rolled back
+// by restoreDay's deferred Rollback, so nothing of the day was imported.
+func (r *Restorer) fail(ctx context.Context, log *slog.Logger, runID string, started time.Time, res DayResult, opts Options, err error) DayResult {
+	if opts.DryRun {
+		return r.dryFail(log, res, err)
+	}
+	res.Status, res.Err, res.Inserted, res.Present = StatusFailed, err, 0, 0
+	log.Error("day not restored; nothing of it was imported", "err", err)
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	e := r.entry(runID, started, res, manifest.StatusFailed)
+	e.Error = err.Error()
+	if merr := r.Manifests.Insert(mctx, r.Pool, &e); merr != nil {
+		log.Error("could not record the failed restore in archive_runs", "err", merr)
+	}
+	return res
+}
+
+func (r *Restorer) entry(runID string, started time.Time, res DayResult, status string) manifest.Entry {
+	day := res.Day.Start()
+	e := manifest.Entry{
+		RunID: runID, Kind: manifest.KindRestore, Status: status, Day: &day,
+		SourceTable: r.Target.String(), ObjectKey: res.Key, Location: r.Location,
+		SHA256: res.SHA256, StartedAt: started,
+	}
+	if status == manifest.StatusCommitted {
+		e.RowsInserted, e.RowsPresent = manifest.Int64(res.Inserted), manifest.Int64(res.Present)
+	}
+	if res.SHA256 != "" {
+		e.Readings, e.Sensors, e.Bytes = manifest.Int64(res.Readings), manifest.Int64(res.Sensors), manifest.Int64(res.Bytes)
+	}
+	return e
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func newRunID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

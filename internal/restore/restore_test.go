@@ -1,0 +1,385 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+
+	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/pgtest"
+	"github.com/shizuku-labs/archiver/internal/postgres"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const prefix = "archives"
+
+var clean = postgres.CleanTable{
+	Name: []string{"shizuku", "clean_measurements"}, Sensor: "sensor_id", Time: "ts",
+	Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method",
+}
+
+// env is a migrated database with the original schema and a file bucket.
+type env struct {
+	pool   *pgxpool.Pool
+	bucket *blob.Bucket
+	log    *bytes.Buffer
+}
+
+func newEnv(tb testing.TB) *env {
+	tb.Helper()
+	ctx := context.Background()
+	dbURL := pgtest.NewDatabase(tb)
+	pgtest.CreateSchema(tb, dbURL)
+	pool, err := postgres.Connect(ctx, dbURL, 30*time.Second, 4)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
+	mg, err := manifest.NewMigrator(ctx, pool, "archiver", true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := mg.Up(); err != nil {
+		tb.Fatal(err)
+	}
+	mg.Close()
+	bucket, err := fileblob.OpenBucket(tb.TempDir(), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { bucket.Close() })
+	return &env{pool: pool, bucket: bucket, log: &bytes.Buffer{}}
+}
+
+func (e *env) restorer() *Restorer {
+	return &Restorer{
+		Pool: e.pool, Bucket: e.bucket, Target: clean, Manifests: manifest.NewStore("archiver"), Schema: "archiver",
+		Location: "file:///test", Prefix: prefix, Log: slog.New(slog.NewTextHandler(e.log, nil)),
+		Limits: archivefile.Limits{MaxUncompressedBytes: 1 << 34, MaxReadings: 1 << 30},
+	}
+}
+
+// genReadings makes n readings of day d in canonical order: 100 sensors,
+// microsecond times, a NULL or an imputation method now and then.
+func genReadings(d archivefile.Day, n int, emit func(*archivefile.Reading) error) error {
+	const sensors = 100
+	per := (n + sensors - 1) / sensors
+	step := 24 * time.Hour / time.Duration(per)
+	done := 0
+	for s := 0; s < sensors && done < n; s++ {
+		r := archivefile.Reading{Sensor: fmt.Sprintf("station-%03d/rain", s)}
+		for i := 0; i < per && done < n; i++ {
+			r.Time = d.Start().Add(time.Duration(i)*step + time.Duration(i%997)*time.Microsecond)
+			r.Value = sql.NullFloat64{Float64: float64(i%5000) / 8, Valid: i%50 != 7}
+			r.QCFlags = sql.NullInt64{Int64: int64(i % 3), Valid: i%60 != 9}
+			r.Imputation = sql.NullString{String: "ARIMA", Valid: i%20 == 0}
+			if err := emit(&r); err != nil {
+				return err
+			}
+			done++
+		}
+	}
+	return nil
+}
+
+// putArchive writes a canonical archive of n generated readings at the
+// day's key and returns its stats.
+func (e *env) putArchive(tb testing.TB, d archivefile.Day, n int) archivefile.Stats {
+	tb.Helper()
+	ctx := context.Background()
+	w, err := e.bucket.NewWriter(ctx, archivefile.Key(prefix, d), &blob.WriterOptions{ContentType: archivefile.ContentType})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	aw, err := archivefile.NewWriter(w, d, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := genReadings(d, n, aw.Write); err != nil {
+		tb.Fatal(err)
+	}
+	if err := aw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return aw.Stats()
+}
+
+func (e *env) count(tb testing.TB, q string) int64 {
+	tb.Helper()
+	var n int64
+	if err := e.pool.QueryRow(context.Background(), q).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+func mustDay(tb testing.TB, s string) archivefile.Day {
+	d, err := archivefile.ParseDay(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// TestCopySourceDoesNotAllocate: the path from decoder to COPY encoding
+// allocates nothing per reading (the decoder itself is measured by the
+// archivefile benchmarks; here the source and pgx's binary encoders).
+func TestCopySourceDoesNotAllocate(t *testing.T) {
+	d := mustDay(t, "2025-01-15")
+	var buf bytes.Buffer
+	aw, err := archivefile.NewWriter(&buf, d, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50000
+	if err := genReadings(d, n, aw.Write); err != nil {
+		t.Fatal(err)
+	}
+	if err := aw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ar, err := archivefile.NewReader(bytes.NewReader(buf.Bytes()), archivefile.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newCopySource(ar)
+	m := pgtype.NewMap()
+	// The target's column types: text, timestamptz, float8, int4, text; and
+	// timestamp, float4, int8 for tables declared that way.
+	oids := [][5]uint32{
+		{pgtype.TextOID, pgtype.TimestamptzOID, pgtype.Float8OID, pgtype.Int4OID, pgtype.TextOID},
+		{pgtype.VarcharOID, pgtype.TimestampOID, pgtype.Float4OID, pgtype.Int8OID, pgtype.VarcharOID},
+	}
+	out := make([]byte, 0, 1<<16)
+	var encErr error
+	encode := func() {
+		vals, _ := src.Values()
+		for k := range oids {
+			out = out[:0]
+			for i, v := range vals {
+				b, err := m.Encode(oids[k][i], pgtype.BinaryFormatCode, v, out)
+				if err != nil && encErr == nil {
+					encErr = err
+				}
+				if b != nil { // nil means NULL, as in pgx's COPY
+					out = b
+				}
+			}
+		}
+	}
+	// Warm up: plans are memoized per type on first use.
+	if !src.Next() {
+		t.Fatal(src.Err())
+	}
+	encode()
+	allocs := testing.AllocsPerRun(n/2-10, func() {
+		src.Next()
+		encode()
+	})
+	if encErr != nil || src.Err() != nil {
+		t.Fatalf("encode: %v, source: %v", encErr, src.Err())
+	}
+	if src.n < n/2-10 {
+		t.Fatalf("source gave %d readings", src.n)
+	}
+	if allocs > 0.01 {
+		t.Errorf("%.3f allocations per reading from archive to COPY encoding, want 0", allocs)
+	}
+}
+
+// TestLockedDayWaitsThenFails: a day held by another run is waited for,
+// then refused with a message that says so; nothing is imported.
+func TestLockedDayWaitsThenFails(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	d := mustDay(t, "2024-03-01")
+	e.putArchive(t, d, 500)
+	conn, err := e.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, ok, err := clean.TryLockDay(ctx, conn, d)
+	if err != nil || !ok {
+		t.Fatalf("take lock: %v %v", ok, err)
+	}
+	r := e.restorer()
+	r.LockWait = 400 * time.Millisecond
+	s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}})
+	if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 1 || !errors.Is(s.Days[0].Err, ErrLocked) {
+		t.Fatalf("err %v, days %+v", err, s.Days)
+	}
+	if !strings.Contains(s.Days[0].Err.Error(), "another archiver run") || !strings.Contains(e.log.String(), "waiting up to") {
+		t.Errorf("message does not say another run holds the day: %v\nlog:\n%s", s.Days[0].Err, e.log)
+	}
+	if n := e.count(t, `SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+		t.Errorf("%d rows imported while the day was locked", n)
+	}
+
+	// Released while waiting: the restore goes ahead.
+	r.LockWait = 20 * time.Second
+	go func() { time.Sleep(300 * time.Millisecond); unlock(); conn.Release() }()
+	s, err = r.Run(ctx, Options{Days: []archivefile.Day{d}})
+	if err != nil || s.Inserted != 500 {
+		t.Fatalf("after release: %v, inserted %d", err, s.Inserted)
+	}
+}
+
+// TestNearest picks archived days on both sides of a missing one.
+func TestNearest(t *testing.T) {
+	var days []archivefile.Day
+	for _, s := range []string{"2025-01-01", "2025-01-03", "2025-01-04", "2025-01-09", "2025-01-10", "2025-01-11"} {
+		days = append(days, mustDay(t, s))
+	}
+	for _, c := range []struct{ day, want string }{
+		{"2025-01-05", "2025-01-03 2025-01-04 2025-01-09 2025-01-10"},
+		{"2024-12-01", "2025-01-01 2025-01-03"},
+		{"2025-02-01", "2025-01-10 2025-01-11"},
+		{"2025-01-04", "2025-01-01 2025-01-03 2025-01-09 2025-01-10"},
+	} {
+		var got []string
+		for _, d := range nearest(days, mustDay(t, c.day), 2) {
+			got = append(got, d.String())
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("nearest(%s) = %v, want %s", c.day, got, c.want)
+		}
+	}
+}
+
+// TestRestoreMemoryIsConstant restores days of 200k and 1M readings and
+// checks that the heap the restore needs does not grow with the day: the
+// archive is streamed from storage into COPY, never held.
+func TestRestoreMemoryIsConstant(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restores 1.2M readings")
+	}
+	e := newEnv(t)
+	d1, d2 := mustDay(t, "2024-05-01"), mustDay(t, "2024-05-02")
+	writeDay(t, e, d1, 200_000)
+	writeDay(t, e, d2, 1_000_000)
+	small := measureRestore(t, e, d1, 200_000)
+	large := measureRestore(t, e, d2, 1_000_000)
+	t.Logf("200k readings: peak heap growth %.1f MiB, %.4f allocs/reading", mib(small.peak), small.allocsPerReading)
+	t.Logf("1M readings:   peak heap growth %.1f MiB, %.4f allocs/reading", mib(large.peak), large.allocsPerReading)
+	// A day held in memory would take hundreds of MiB at 1M readings (the
+	// JSON alone is ~120 MiB); streaming needs a few buffers.
+	const bound = 48 << 20
+	if large.peak > bound {
+		t.Errorf("restoring 1M readings grew the heap by %.1f MiB, bound %.0f MiB", mib(large.peak), mib(bound))
+	}
+	if large.peak > 2*small.peak+16<<20 {
+		t.Errorf("heap growth rises with the day: %.1f MiB at 200k, %.1f MiB at 1M", mib(small.peak), mib(large.peak))
+	}
+	if large.allocsPerReading > 0.05 {
+		t.Errorf("%.4f allocations per reading restored, want ~0", large.allocsPerReading)
+	}
+}
+
+// BenchmarkRestoreDay restores one day of readings per iteration into an
+// empty table and reports allocations per reading and the peak heap growth.
+func BenchmarkRestoreDay(b *testing.B) {
+	for _, n := range []int{200_000, 1_000_000} {
+		b.Run(fmt.Sprintf("readings=%d", n), func(b *testing.B) {
+			e := newEnv(b)
+			d := mustDay(b, "2024-06-01")
+			writeDay(b, e, d, n)
+			var last memResult
+			for b.Loop() {
+				last = measureRestore(b, e, d, n)
+				b.StopTimer()
+				if _, err := e.pool.Exec(context.Background(), `TRUNCATE shizuku.clean_measurements`); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(last.allocsPerReading, "allocs/reading")
+			b.ReportMetric(mib(last.peak), "peak-heap-MiB")
+		})
+	}
+}
+
+type memResult struct {
+	peak             uint64 // highest HeapAlloc seen during the restore, above the baseline
+	allocsPerReading float64
+}
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+// writeDay stores an archive of n generated readings for day d.
+func writeDay(tb testing.TB, e *env, d archivefile.Day, n int) {
+	tb.Helper()
+	if st := e.putArchive(tb, d, n); st.Readings != int64(n) {
+		tb.Fatalf("wrote %d readings, want %d", st.Readings, n)
+	}
+}
+
+// measureRestore restores the n readings of day d into an empty table
+// while sampling the heap.
+func measureRestore(tb testing.TB, e *env, d archivefile.Day, n int) memResult {
+	tb.Helper()
+	r := e.restorer()
+	r.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+
+	var before runtime.MemStats
+	readMem(&before, true)
+	stop := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var top uint64
+		var ms runtime.MemStats
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				peak <- top
+				return
+			case <-tick.C:
+				readMem(&ms, false)
+				top = max(top, ms.HeapAlloc)
+			}
+		}
+	}()
+	s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}})
+	close(stop)
+	top := <-peak
+	var after runtime.MemStats
+	readMem(&after, false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if s.Inserted != int64(n) {
+		tb.Fatalf("inserted %d, want %d", s.Inserted, n)
+	}
+	var growth uint64
+	if top > before.HeapAlloc {
+		growth = top - before.HeapAlloc
+	}
+	return memResult{peak: growth, allocsPerReading: float64(after.Mallocs-before.Mallocs) / float64(n)}
+}
+
+func readMem(ms *runtime.MemStats, gc bool) {
+	if gc {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(ms)
+}
