@@ -110,6 +110,7 @@ Settings come from defaults < YAML file (--config) < environment < flags.`,
 			migrateCommand(),
 			backendsCommand(),
 			versionCommand(build),
+			completionCommand(),
 		},
 	}
 	app.Commands = append(app.Commands, extraCommands...)
