@@ -945,3 +945,25 @@ func TestPutRetriedAfterDroppedRequest(t *testing.T) {
 		t.Errorf("%d puts, want 2", n)
 	}
 }
+
+func TestLongKeys(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	long := strings.Repeat("k", 940)
+	if err := f.b.WriteAll(ctx, long, []byte("x"), nil); err != nil {
+		t.Fatalf("940-byte key: %v", err)
+	}
+	err := f.b.WriteAll(ctx, long, []byte("x"), &blob.WriterOptions{Metadata: map[string]string{"a": "b"}})
+	if gcerrors.Code(err) != gcerrors.InvalidArgument {
+		t.Fatalf("940-byte key with metadata: %v, want InvalidArgument", err)
+	}
+	if err := f.b.WriteAll(ctx, strings.Repeat("k", 951), []byte("x"), nil); gcerrors.Code(err) != gcerrors.InvalidArgument {
+		t.Fatalf("951-byte key: %v, want InvalidArgument", err)
+	}
+	if err := f.b.WriteAll(ctx, strings.Repeat("?", 400), []byte("x"), nil); gcerrors.Code(err) != gcerrors.InvalidArgument {
+		t.Fatalf("key whose escape exceeds the limit: %v, want InvalidArgument", err)
+	}
+	if n := f.srv.Count(vercelblobtest.KindPut); n != 1 {
+		t.Errorf("%d puts, want only the first", n)
+	}
+}

@@ -32,6 +32,12 @@ func (b *bucket) NewTypedWriter(ctx context.Context, key, contentType string, op
 		}
 		sc = nil
 	}
+	if sc != nil && len(sidecarPathname(p)) > maxPathnameLen {
+		// Refuse before writing rather than leave an object without its
+		// attributes.
+		return nil, &Error{Op: "write", Pathname: p, Code: CodeInvalidKey,
+			Message: "key too long to carry attributes: its sidecar pathname exceeds 950 bytes"}
+	}
 	ro := &RequestOptions{CacheControlMaxAge: maxAgeFrom(opts.CacheControl)}
 	if opts.BeforeWrite != nil {
 		if err := opts.BeforeWrite(asRequestOptions(ro)); err != nil {
