@@ -70,6 +70,8 @@ var (
 	stopMu sync.Mutex
 
 	dbSeq atomic.Int64
+
+	errStopped = errors.New("the PostgreSQL cluster was stopped (interrupted, or used after TestMain's m.Run returned)")
 )
 
 // URL returns the URL of a PostgreSQL server on which the caller may create
@@ -84,6 +86,9 @@ func URL(t testing.TB) string {
 		t.Fatalf("pgtest: this package's tests would leak a PostgreSQL cluster; add\n\tfunc TestMain(m *testing.M) { pgtest.Main(m) }\n(or set %s)", EnvURL)
 	}
 	startOnce.Do(func() { started, startErr = startCluster() })
+	if errors.Is(startErr, errStopped) {
+		t.Fatalf("pgtest: %v", startErr)
+	}
 	if startErr != nil {
 		t.Fatalf("pgtest: cannot start a throwaway PostgreSQL cluster: %v\nTo fix: %s", startErr, howToFix)
 	}
@@ -263,7 +268,7 @@ func stopCluster() {
 		return
 	}
 	started = nil
-	startErr = errors.New("cluster already stopped")
+	startErr = errStopped
 	c.stop()
 }
 
