@@ -117,7 +117,17 @@ func Open(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 
 // secretParams are query parameters that may carry credentials in some
 // backends' URLs; their values are never shown.
-var secretParams = []string{"token", "secret", "password", "sig", "signature", "key", "access_key", "secret_key", "sas", "credentials"}
+var secretParams = []string{"token", "secret", "password", "sig", "signature", "key", "sas", "credentials"}
+
+func isSecretParam(name string) bool {
+	name = strings.ToLower(name)
+	for _, s := range secretParams {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
 
 // Redact returns rawURL with any user info password and credential-like query
 // values replaced, for logs, errors and manifests.
@@ -140,11 +150,9 @@ func redactURL(u *url.URL) string {
 	q := c.Query()
 	changed := false
 	for k := range q {
-		for _, s := range secretParams {
-			if strings.EqualFold(k, s) || strings.Contains(strings.ToLower(k), s) {
-				q.Set(k, "xxxxx")
-				changed = true
-			}
+		if isSecretParam(k) {
+			q.Set(k, "xxxxx")
+			changed = true
 		}
 	}
 	if changed {
@@ -154,23 +162,38 @@ func redactURL(u *url.URL) string {
 }
 
 // redactString removes the secret parts of u from a message produced by a
-// third-party opener, which may quote the URL it was given.
+// third-party opener, which may quote the URL it was given as written
+// (percent-encoded) or decoded, so both forms are replaced.
 func redactString(msg string, u *url.URL) string {
-	if u.User != nil {
-		if p, has := u.User.Password(); has && p != "" {
-			msg = strings.ReplaceAll(msg, p, "xxxxx")
+	var secrets []string
+	add := func(v string) {
+		if v != "" {
+			secrets = append(secrets, v, url.QueryEscape(v), url.PathEscape(v))
 		}
 	}
-	for k, vs := range u.Query() {
-		for _, s := range secretParams {
-			if strings.Contains(strings.ToLower(k), s) {
-				for _, v := range vs {
-					if v != "" {
-						msg = strings.ReplaceAll(msg, v, "xxxxx")
-					}
-				}
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			add(p)
+			if _, raw, ok := strings.Cut(u.User.String(), ":"); ok {
+				add(raw) // as written in the URL
 			}
 		}
+	}
+	for _, kv := range strings.Split(u.RawQuery, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if !isSecretParam(k) {
+			continue
+		}
+		add(v)
+		if d, err := url.QueryUnescape(v); err == nil {
+			add(d)
+		}
+	}
+	// Longest first, so that a secret is never half replaced by a shorter
+	// form of itself.
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	for _, v := range secrets {
+		msg = strings.ReplaceAll(msg, v, "xxxxx")
 	}
 	return msg
 }

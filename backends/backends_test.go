@@ -134,6 +134,9 @@ func TestOpenErrorsDoNotContainSecrets(t *testing.T) {
 		{"leaky://bucket?token=TOKEN123&region=x", []string{"TOKEN123"}},
 		// A real opener: s3blob rejects the parameter and quotes the URL.
 		{"s3://bucket?secret_key=S3CR3T", []string{"S3CR3T"}},
+		// Percent-encoded secrets, which an opener may quote as written.
+		{"leaky://bucket?sas_token=sv%3D2022%26sig%3DSIG456", []string{"SIG456"}},
+		{"leaky://archiver:p%40ss@bucket", []string{"p%40ss", "p@ss"}},
 	} {
 		_, err := backends.Open(t.Context(), tc.url)
 		if err == nil {
