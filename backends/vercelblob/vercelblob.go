@@ -5,6 +5,10 @@
 //
 //	vercelblob://[label]?access=private|public
 //
+// Two more parameters bound how long a failing store can hold a run up (tests
+// use them to fail fast): retries=N (retries after the first attempt, 0 for
+// none; default 5) and request_timeout=D (each attempt, e.g. 30s; default 2m).
+//
 // The host part is a free label; the store is the one the token belongs to.
 // Credentials never go in the URL: the token comes from VERCEL_BLOB_RW_TOKEN
 // or, failing that, BLOB_READ_WRITE_TOKEN; VERCEL_BLOB_API_URL and
@@ -300,10 +304,25 @@ func (o *URLOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucket
 			default:
 				return nil, &Error{Code: CodeConfig, Message: fmt.Sprintf("invalid sidecars=%q: want on or off", v)}
 			}
+		case "retries":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 100 {
+				return nil, &Error{Code: CodeConfig, Message: fmt.Sprintf("invalid retries=%q: want a whole number from 0 to 100", v)}
+			}
+			opts.Retries = n
+			if n == 0 {
+				opts.Retries = -1 // Options: negative disables retrying, zero means the default
+			}
+		case "request_timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, &Error{Code: CodeConfig, Message: fmt.Sprintf("invalid request_timeout=%q: want a positive duration such as 30s", v)}
+			}
+			opts.RequestTimeout = d
 		case "token", "secret":
 			return nil, &Error{Code: CodeConfig, Message: "credentials do not belong in a vercelblob URL: set " + EnvToken}
 		default:
-			return nil, &Error{Code: CodeConfig, Message: fmt.Sprintf("unknown vercelblob URL parameter %q (known: access, sidecars)", k)}
+			return nil, &Error{Code: CodeConfig, Message: fmt.Sprintf("unknown vercelblob URL parameter %q (known: access, sidecars, retries, request_timeout)", k)}
 		}
 	}
 	return OpenBucket(ctx, &opts)
