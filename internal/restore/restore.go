@@ -159,8 +159,19 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 		return s, fmt.Errorf("restore interrupted: %w", err)
 	}
 	if s.Failed > 0 {
-		return s, fmt.Errorf("%w: %d of %d days could not be restored; nothing of them was imported",
-			ErrDaysFailed, s.Failed, len(days))
+		var first DayResult
+		for _, d := range s.Days {
+			if d.Status == StatusFailed {
+				first = d
+				break
+			}
+		}
+		more := ""
+		if s.Failed > 1 {
+			more = fmt.Sprintf(" (and %d more days, see above)", s.Failed-1)
+		}
+		return s, fmt.Errorf("%w: %d of %d days could not be restored, nothing of them was imported: %s: %v%s",
+			ErrDaysFailed, s.Failed, len(days), first.Day, first.Err, more)
 	}
 	return s, nil
 }
@@ -258,24 +269,31 @@ func (r *Restorer) locate(ctx context.Context, log *slog.Logger, d archivefile.D
 // noArchive explains a day without an archive and names the archived days
 // nearest to it.
 func (r *Restorer) noArchive(ctx context.Context, d archivefile.Day, key string) error {
-	msg := fmt.Sprintf("%v %s: no manifest in archive_runs and no object at %s (location %s)", ErrNoArchive, d, key, r.Location)
+	msg := fmt.Sprintf("no archive for %s: no manifest in archive_runs and no object at %s (location %s)", d, key, r.Location)
 	days, err := r.ArchivedDays(ctx, archivefile.Day{}, archivefile.Day{})
 	if err != nil {
-		return fmt.Errorf("%s (could not list archived days: %v): %w", msg, err, ErrNoArchive)
+		return &noArchiveError{fmt.Sprintf("%s (could not list archived days: %v)", msg, err)}
 	}
-	near := nearest(days, d, 2)
+	near := Nearest(days, d, 2)
 	if len(near) == 0 {
-		return fmt.Errorf("%s; no day is archived at this location under prefix %q: %w", msg, r.Prefix, ErrNoArchive)
+		return &noArchiveError{fmt.Sprintf("%s; no day is archived at this location under prefix %q", msg, r.Prefix)}
 	}
 	s := make([]string, len(near))
 	for i, n := range near {
 		s[i] = n.String()
 	}
-	return fmt.Errorf("%s; nearest archived days: %s: %w", msg, strings.Join(s, ", "), ErrNoArchive)
+	return &noArchiveError{fmt.Sprintf("%s; nearest archived days: %s", msg, strings.Join(s, ", "))}
 }
 
-// nearest returns up to n archived days on each side of d, ascending.
-func nearest(days []archivefile.Day, d archivefile.Day, n int) []archivefile.Day {
+// noArchiveError is ErrNoArchive with the day's explanation.
+type noArchiveError struct{ msg string }
+
+func (e *noArchiveError) Error() string        { return e.msg }
+func (e *noArchiveError) Is(target error) bool { return target == ErrNoArchive }
+
+// Nearest returns up to n of days (ascending) on each side of d, ascending,
+// leaving out d itself.
+func Nearest(days []archivefile.Day, d archivefile.Day, n int) []archivefile.Day {
 	i, _ := slices.BinarySearchFunc(days, d, archivefile.Day.Compare)
 	lo := max(0, i-n)
 	j := i

@@ -255,11 +255,11 @@ func TestNearest(t *testing.T) {
 		{"2025-01-04", "2025-01-01 2025-01-03 2025-01-09 2025-01-10"},
 	} {
 		var got []string
-		for _, d := range nearest(days, mustDay(t, c.day), 2) {
+		for _, d := range Nearest(days, mustDay(t, c.day), 2) {
 			got = append(got, d.String())
 		}
 		if strings.Join(got, " ") != c.want {
-			t.Errorf("nearest(%s) = %v, want %s", c.day, got, c.want)
+			t.Errorf("Nearest(%s) = %v, want %s", c.day, got, c.want)
 		}
 	}
 }
