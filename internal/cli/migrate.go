@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -58,7 +59,7 @@ Examples:
 				})
 			}},
 			{Name: "version", Usage: "print the applied migration version", Flags: flags, Action: func(c *cli.Context) error {
-				return withMigrator(c, false, func(e *env, m *manifest.Migrator) error {
+				err := withMigrator(c, false, func(e *env, m *manifest.Migrator) error {
 					v, dirty, err := m.Version()
 					if err != nil {
 						return withCode(ExitUnavailable, err)
@@ -70,6 +71,11 @@ Examples:
 					fmt.Fprintf(e.stdout, "%d%s (this binary has migrations up to %d)\n", v, state, manifest.LatestVersion())
 					return nil
 				})
+				if errors.Is(err, manifest.ErrNoSchema) {
+					fmt.Fprintf(c.App.Writer, "0 (no archiver schema yet; this binary has migrations up to %d: run `archiver migrate up`)\n", manifest.LatestVersion())
+					return nil
+				}
+				return err
 			}},
 			{Name: "force", Usage: "set the recorded version without running migrations (after repairing a failed one)", ArgsUsage: "V", Flags: flags, Action: func(c *cli.Context) error {
 				v, err := strconv.Atoi(c.Args().First())

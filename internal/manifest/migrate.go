@@ -43,7 +43,6 @@ func LatestVersion() uint {
 type Migrator struct {
 	m      *migrate.Migrate
 	schema string
-	pool   *pgxpool.Pool
 }
 
 // NewMigrator connects a migrator to the manifest schema of the database
@@ -55,24 +54,28 @@ func NewMigrator(ctx context.Context, pool *pgxpool.Pool, schema string, createS
 		if _, err := pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
 			return nil, fmt.Errorf("create manifest schema %q: %w", schema, err)
 		}
+	} else {
+		var exists bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
+			return nil, fmt.Errorf("look up manifest schema %q: %w", schema, err)
+		}
+		if !exists {
+			return nil, fmt.Errorf("%w: schema %q does not exist; run `archiver migrate up`", ErrNoSchema, schema)
+		}
 	}
-	// The migration files use unqualified names; a pool of our own whose
-	// sessions have search_path set to the schema puts them in it.
-	cfg := pool.Config().Copy()
-	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
-	cfg.MaxConns = 2
-	mpool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect for migrations: %w", err)
-	}
-	db := stdlib.OpenDBFromPool(mpool)
+	// The migration files use unqualified names; sessions whose search_path
+	// is the schema put them in it. A plain database/sql handle, not a pool:
+	// golang-migrate keeps a *sql.Conn that it does not give back when
+	// WithInstance fails, and a pool would wait for it forever on Close.
+	cc := pool.Config().ConnConfig.Copy()
+	cc.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
+	db := stdlib.OpenDB(*cc)
 	driver, err := migratepgx.WithInstance(db, &migratepgx.Config{
 		MigrationsTable: MigrationsTable,
 		SchemaName:      schema,
 	})
 	if err != nil {
 		db.Close()
-		mpool.Close()
 		return nil, fmt.Errorf("prepare migrations in schema %q: %w", schema, err)
 	}
 	src, err := iofs.New(migrations.FS, ".")
@@ -83,8 +86,11 @@ func NewMigrator(ctx context.Context, pool *pgxpool.Pool, schema string, createS
 	if err != nil {
 		return nil, fmt.Errorf("prepare migrations: %w", err)
 	}
-	return &Migrator{m: m, schema: schema, pool: mpool}, nil
+	return &Migrator{m: m, schema: schema}, nil
 }
+
+// ErrNoSchema means the manifest schema has not been created yet.
+var ErrNoSchema = errors.New("manifest schema missing")
 
 // Up applies all pending migrations. Nothing to do is not an error.
 func (g *Migrator) Up() error { return g.explain(g.m.Up()) }
@@ -113,7 +119,6 @@ func (g *Migrator) Version() (uint, bool, error) {
 // Close releases the migrator's connection.
 func (g *Migrator) Close() error {
 	srcErr, dbErr := g.m.Close()
-	g.pool.Close()
 	return errors.Join(srcErr, dbErr)
 }
 
