@@ -1,0 +1,576 @@
+// Package verify checks that the archive objects in storage are what the
+// manifests in archive_runs say they are, finds objects no manifest knows
+// (orphans, such as the original service's archives), and can adopt
+// orphans by recording manifests for them after validating them. It is
+// what an operator runs regularly to trust the archive.
+package verify
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/postgres"
+)
+
+// Verifier holds what a verification needs. Build one per run.
+type Verifier struct {
+	Pool      *pgxpool.Pool
+	Bucket    *blob.Bucket
+	Clean     postgres.CleanTable // the archived table: tells pending merges apart, and its day locks guard adoption
+	Manifests *manifest.Store
+	Schema    string // manifest schema, checked for migrations
+	Location  string // bucket URL without credentials, as recorded in manifests
+	Prefix    string // object key prefix
+	Limits    archivefile.Limits
+	GzipLevel int // for rewriting an adopted archive in canonical order
+	Log       *slog.Logger
+}
+
+// Options select what Run checks.
+type Options struct {
+	From, To archivefile.Day // inclusive; a zero bound is open
+	// Deep downloads every object and checks sha256, reading count, day
+	// and time bounds; without it only existence and size are checked.
+	Deep bool
+	// Adopt validates each orphan deeply and records an 'adopt' manifest
+	// for it, so that archive runs merge with it as with their own.
+	Adopt bool
+}
+
+// Status is the verdict on one object.
+type Status string
+
+const (
+	StatusOK      Status = "ok"
+	StatusMissing Status = "missing" // a committed manifest's object is gone (error)
+	StatusCorrupt Status = "corrupt" // the object is not what its manifest says, or unreadable (error)
+	StatusPending Status = "pending" // a verified superset awaiting an archive run's commit (warning)
+	StatusOrphan  Status = "orphan"  // an archive object no manifest knows (warning)
+	StatusStray   Status = "stray"   // an object under the prefix that is not a day archive key (warning)
+	StatusAdopted Status = "adopted" // an orphan validated and recorded by --adopt (info)
+	StatusSkipped Status = "skipped" // not adopted this time, see the message (warning)
+)
+
+// Severity of a status.
+func (s Status) Severity() string {
+	switch s {
+	case StatusMissing, StatusCorrupt:
+		return "error"
+	case StatusOK, StatusAdopted:
+		return "info"
+	}
+	return "warning"
+}
+
+// Finding is what verify has to say about one object.
+type Finding struct {
+	Day        archivefile.Day
+	Key        string
+	Status     Status
+	ManifestID int64 // the committed manifest checked (or recorded, for adopted); 0 if none
+	Readings   int64 // readings found in the object (deep checks only)
+	Message    string
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	RunID     string
+	Started   time.Time
+	Finished  time.Time
+	Options   Options
+	Manifests int // committed manifests checked (latest per object)
+	Objects   int // objects listed under the prefix
+	Counts    map[Status]int
+	Findings  []Finding // everything but StatusOK, in day order
+}
+
+// Failed reports whether the report holds errors: a missing or corrupt
+// object. Orphans fail only when strict is set.
+func (r Report) Failed(strict bool) bool {
+	if r.Counts[StatusMissing]+r.Counts[StatusCorrupt] > 0 {
+		return true
+	}
+	return strict && r.Counts[StatusOrphan]+r.Counts[StatusStray]+r.Counts[StatusSkipped] > 0
+}
+
+// Run verifies the archive. It returns an error only when it cannot do
+// its job (database, storage, migrations); what it finds is in the report.
+func (v *Verifier) Run(ctx context.Context, opts Options) (rep Report, err error) {
+	rep = Report{RunID: newRunID(), Started: time.Now().UTC(), Options: opts, Counts: map[Status]int{}}
+	defer func() {
+		rep.Finished = time.Now().UTC()
+		slices.SortStableFunc(rep.Findings, func(a, b Finding) int {
+			if c := a.Day.Compare(b.Day); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Key, b.Key)
+		})
+	}()
+	log := v.Log.With("run_id", rep.RunID)
+	if err := manifest.CheckMigrated(ctx, v.Pool, v.Schema); err != nil {
+		return rep, err
+	}
+	if err := v.Clean.Check(ctx, v.Pool); err != nil {
+		if opts.Adopt {
+			return rep, err
+		}
+		// Only needed to tell a pending merge from corruption; the check of
+		// the archive itself goes on.
+		log.Warn("cannot read the clean table; objects awaiting an archive run may be reported as corrupt or orphaned", "err", err)
+	}
+
+	f := manifest.Filter{Location: v.Location}
+	if !opts.From.IsZero() {
+		t := opts.From.Start()
+		f.From = &t
+	}
+	if !opts.To.IsZero() {
+		t := opts.To.Start()
+		f.To = &t
+	}
+	committed, failed, err := v.manifests(ctx, f)
+	if err != nil {
+		return rep, err
+	}
+	objects, err := v.list(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.Objects = len(objects)
+	add := func(fd Finding) {
+		rep.Counts[fd.Status]++
+		if fd.Status != StatusOK {
+			rep.Findings = append(rep.Findings, fd)
+			lvl := slog.LevelWarn
+			switch fd.Status.Severity() {
+			case "error":
+				lvl = slog.LevelError
+			case "info":
+				lvl = slog.LevelInfo
+			}
+			log.Log(ctx, lvl, fd.Message, "status", string(fd.Status), "key", fd.Key, "day", fd.Day.String())
+		}
+	}
+
+	// Every committed manifest: the object must be there and match.
+	for _, m := range committed {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		rep.Manifests++
+		size, listed := objects[m.ObjectKey]
+		add(v.checkManifest(ctx, m, size, listed, failed[m.ObjectKey], opts.Deep))
+	}
+
+	// Every object no committed manifest knows.
+	var keys []string
+	for k := range objects {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if _, known := committed[key]; known {
+			continue
+		}
+		d, ok := archivefile.ParseKey(v.Prefix, key)
+		if !ok {
+			if opts.From.IsZero() && opts.To.IsZero() {
+				add(Finding{Key: key, Status: StatusStray, Message: fmt.Sprintf(
+					"%s is under the archive prefix %q but is not a day archive key (<prefix>/YYYY/MM/archive-YYYY-MM-DD.json.gz); archiver ignores it", key, v.Prefix)})
+			}
+			continue
+		}
+		if (!opts.From.IsZero() && d.Before(opts.From)) || (!opts.To.IsZero() && d.After(opts.To)) {
+			continue
+		}
+		add(v.checkOrphan(ctx, log, rep.RunID, d, key, opts))
+	}
+	log.Info("verify finished", "manifests", rep.Manifests, "objects", rep.Objects, "ok", rep.Counts[StatusOK],
+		"missing", rep.Counts[StatusMissing], "corrupt", rep.Counts[StatusCorrupt], "pending", rep.Counts[StatusPending],
+		"orphans", rep.Counts[StatusOrphan], "adopted", rep.Counts[StatusAdopted])
+	return rep, nil
+}
+
+// manifests returns the latest committed archive/adopt manifest per object
+// key, and the failed archive rows per key.
+func (v *Verifier) manifests(ctx context.Context, f manifest.Filter) (map[string]*manifest.Entry, map[string][]manifest.Entry, error) {
+	f.Kinds, f.Status = []string{manifest.KindArchive, manifest.KindAdopt}, manifest.StatusCommitted
+	entries, err := v.Manifests.List(ctx, v.Pool, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	committed := map[string]*manifest.Entry{}
+	for i := range entries { // oldest first: the last one per key wins
+		committed[entries[i].ObjectKey] = &entries[i]
+	}
+	f.Kinds, f.Status = []string{manifest.KindArchive}, manifest.StatusFailed
+	entries, err = v.Manifests.List(ctx, v.Pool, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	failed := map[string][]manifest.Entry{}
+	for _, e := range entries {
+		failed[e.ObjectKey] = append(failed[e.ObjectKey], e)
+	}
+	return committed, failed, nil
+}
+
+// list returns the objects under the prefix with their sizes.
+func (v *Verifier) list(ctx context.Context) (map[string]int64, error) {
+	prefix := strings.Trim(v.Prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	out := map[string]int64{}
+	it := v.Bucket.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list objects under %q: %w", prefix, err)
+		}
+		if !obj.IsDir {
+			out[obj.Key] = obj.Size
+		}
+	}
+}
+
+func describe(m *manifest.Entry) string {
+	return fmt.Sprintf("manifest #%d (%s run %s, %s)", m.ID, m.Kind, m.RunID, m.FinishedAt.UTC().Format(time.RFC3339))
+}
+
+// checkManifest checks one committed manifest against its object.
+func (v *Verifier) checkManifest(ctx context.Context, m *manifest.Entry, size int64, found bool, failed []manifest.Entry, deep bool) Finding {
+	d, _ := archivefile.ParseKey(v.Prefix, m.ObjectKey)
+	if m.Day != nil {
+		d = archivefile.DayOf(*m.Day)
+	}
+	fd := Finding{Day: d, Key: m.ObjectKey, ManifestID: m.ID, Status: StatusOK}
+	if !found {
+		// Not in the listing: ask the object itself before calling it gone.
+		attrs, err := v.Bucket.Attributes(ctx, m.ObjectKey)
+		switch {
+		case err == nil:
+			size, found = attrs.Size, true
+		case gcerrors.Code(err) != gcerrors.NotFound:
+			fd.Status, fd.Message = StatusCorrupt, fmt.Sprintf("%s recorded by %s cannot be checked: %v", m.ObjectKey, describe(m), err)
+			return fd
+		}
+	}
+	if !found {
+		fd.Status = StatusMissing
+		fd.Message = fmt.Sprintf("%s recorded by %s (%d readings, sha256 %s) is missing from storage", m.ObjectKey, describe(m), deref(m.Readings), short(m.SHA256))
+		return fd
+	}
+	if !deep && m.Bytes != nil && size == *m.Bytes {
+		return fd
+	}
+	if m.Bytes != nil && size != *m.Bytes {
+		v.Log.Debug("size differs from the manifest; reading the object to tell a pending merge from corruption", "key", m.ObjectKey)
+	}
+	return v.deepCheck(ctx, fd, d, m, size, failed)
+}
+
+// deepCheck downloads the object and compares it with its manifest.
+func (v *Verifier) deepCheck(ctx context.Context, fd Finding, d archivefile.Day, m *manifest.Entry, size int64, failed []manifest.Entry) Finding {
+	st, _, day, err := v.read(ctx, m.ObjectKey)
+	fd.Readings = st.Readings
+	if err != nil {
+		fd.Status, fd.Message = StatusCorrupt, fmt.Sprintf("%s recorded by %s cannot be read: %v", m.ObjectKey, describe(m), err)
+		return fd
+	}
+	if day != d {
+		fd.Status, fd.Message = StatusCorrupt, fmt.Sprintf("%s recorded by %s holds the archive of %s, not %s", m.ObjectKey, describe(m), day, d)
+		return fd
+	}
+	if st.SHA256 == m.SHA256 {
+		var diffs []string
+		if m.Readings != nil && st.Readings != *m.Readings {
+			diffs = append(diffs, fmt.Sprintf("%d readings, manifest %d", st.Readings, *m.Readings))
+		}
+		if m.Bytes != nil && st.Bytes != *m.Bytes {
+			diffs = append(diffs, fmt.Sprintf("%d bytes, manifest %d", st.Bytes, *m.Bytes))
+		}
+		if m.MinTime != nil && st.Readings > 0 && !m.MinTime.Equal(st.MinTime) {
+			diffs = append(diffs, fmt.Sprintf("first reading %s, manifest %s", st.MinTime.Format(time.RFC3339Nano), m.MinTime.UTC().Format(time.RFC3339Nano)))
+		}
+		if m.MaxTime != nil && st.Readings > 0 && !m.MaxTime.Equal(st.MaxTime) {
+			diffs = append(diffs, fmt.Sprintf("last reading %s, manifest %s", st.MaxTime.Format(time.RFC3339Nano), m.MaxTime.UTC().Format(time.RFC3339Nano)))
+		}
+		if len(diffs) > 0 {
+			fd.Status, fd.Message = StatusCorrupt, fmt.Sprintf("%s matches the sha256 of %s but not its record: %s", m.ObjectKey, describe(m), strings.Join(diffs, "; "))
+		}
+		return fd
+	}
+
+	// Another checksum. A run that uploaded a merged archive (a verified
+	// superset of this one) and then failed or crashed before committing
+	// leaves exactly that; the next archive run of the day commits it.
+	for _, f := range failed {
+		if f.ID > m.ID && f.SHA256 == st.SHA256 {
+			fd.Status, fd.Message = StatusPending, fmt.Sprintf(
+				"%s is the archive uploaded by failed run %s (manifest row #%d, %s: %s), %d readings where %s recorded %d; the next archive run of %s merges the day's rows into it and commits it",
+				m.ObjectKey, f.RunID, f.ID, f.FinishedAt.UTC().Format(time.RFC3339), firstLine(f.Error), st.Readings, describe(m), deref(m.Readings), d)
+			return fd
+		}
+	}
+	if m.Readings == nil || st.Readings >= *m.Readings {
+		rows, err := v.Clean.CountDay(ctx, v.Pool, d)
+		if err == nil && rows > 0 {
+			fd.Status, fd.Message = StatusPending, fmt.Sprintf(
+				"%s has sha256 %s and %d readings where %s recorded %s and %d, and %s still has %d rows of %s: a run uploaded a merged archive and stopped before committing; the next archive run finishes it",
+				m.ObjectKey, short(st.SHA256), st.Readings, describe(m), short(m.SHA256), deref(m.Readings), v.Clean, rows, d)
+			return fd
+		}
+	}
+	fd.Status = StatusCorrupt
+	fd.Message = fmt.Sprintf("%s does not match %s: sha256 %s (recorded %s), %d readings (recorded %d), %d bytes (recorded %d)",
+		m.ObjectKey, describe(m), short(st.SHA256), short(m.SHA256), st.Readings, deref(m.Readings), size, deref(m.Bytes))
+	return fd
+}
+
+// read decodes a whole object and returns what it holds.
+func (v *Verifier) read(ctx context.Context, key string) (archivefile.Stats, bool, archivefile.Day, error) {
+	br, err := v.Bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return archivefile.Stats{}, false, archivefile.Day{}, fmt.Errorf("open: %w", err)
+	}
+	defer br.Close()
+	ar, err := archivefile.NewReader(br, v.Limits)
+	if err != nil {
+		return archivefile.Stats{}, false, archivefile.Day{}, err
+	}
+	defer ar.Close()
+	for {
+		_, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return ar.Stats(), false, ar.Day(), err
+		}
+	}
+	return ar.Stats(), ar.Canonical(), ar.Day(), nil
+}
+
+// checkOrphan classifies an archive object that no committed manifest
+// knows, and adopts it if asked.
+func (v *Verifier) checkOrphan(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day, key string, opts Options) Finding {
+	fd := Finding{Day: d, Key: key, Status: StatusOrphan}
+	rows, err := v.Clean.CountDay(ctx, v.Pool, d)
+	if err == nil && rows > 0 {
+		// The next archive run of the day merges the object with these rows
+		// and records a manifest; adopting it now would only race that run.
+		fd.Status, fd.Message = StatusPending, fmt.Sprintf(
+			"%s has no committed manifest, and %s still has %d rows of %s: the next archive run merges them into it and records a manifest",
+			key, v.Clean, rows, d)
+		return fd
+	}
+	if opts.Adopt {
+		return v.adopt(ctx, log, runID, fd)
+	}
+	fd.Message = fmt.Sprintf("%s is not recorded by any manifest (an archive of the original service?)", key)
+	if opts.Deep {
+		st, _, day, err := v.read(ctx, key)
+		fd.Readings = st.Readings
+		switch {
+		case err != nil:
+			fd.Status, fd.Message = StatusCorrupt, fmt.Sprintf("%s (no manifest) cannot be read: %v", key, err)
+			return fd
+		case day != d:
+			fd.Status, fd.Message = StatusCorrupt, fmt.Sprintf("%s (no manifest) holds the archive of %s, not %s", key, day, d)
+			return fd
+		}
+		fd.Message += fmt.Sprintf("; it reads fine: %d readings, %d sensors", st.Readings, st.Sensors)
+	}
+	fd.Message += "; `archiver verify --adopt` validates it and records a manifest for it"
+	return fd
+}
+
+// adopt validates an orphan and records an 'adopt' manifest for it. An
+// orphan whose readings are not in canonical order (the original service
+// wrote sensors in the order it met them) is first rewritten in canonical
+// order, same readings, so that archive runs can stream-merge with it.
+// The day lock keeps archive runs off the day meanwhile.
+func (v *Verifier) adopt(ctx context.Context, log *slog.Logger, runID string, fd Finding) Finding {
+	d, key := fd.Day, fd.Key
+	started := time.Now().UTC()
+	conn, err := v.Pool.Acquire(ctx)
+	if err != nil {
+		fd.Status, fd.Message = StatusSkipped, fmt.Sprintf("%s not adopted: acquire connection: %v", key, err)
+		return fd
+	}
+	defer conn.Release()
+	unlock, ok, err := v.Clean.TryLockDay(ctx, conn, d)
+	if err != nil || !ok {
+		fd.Status, fd.Message = StatusSkipped, fmt.Sprintf("%s not adopted: %s is held by another archiver run (or the lock failed: %v); run verify --adopt again later", key, d, err)
+		return fd
+	}
+	defer unlock()
+	// Under the lock, make sure it is still an orphan of an empty day.
+	if m, err := v.Manifests.LatestCommitted(ctx, conn, v.Location, key); err != nil || m != nil {
+		fd.Status, fd.Message = StatusSkipped, fmt.Sprintf("%s not adopted: it got a manifest meanwhile (or the lookup failed: %v)", key, err)
+		return fd
+	}
+
+	st, canonical, day, err := v.read(ctx, key)
+	fd.Readings = st.Readings
+	switch {
+	case err != nil:
+		fd.Status, fd.Message = StatusCorrupt, fmt.Sprintf("%s (no manifest) cannot be adopted: it cannot be read: %v", key, err)
+		return fd
+	case day != d:
+		fd.Status, fd.Message = StatusCorrupt, fmt.Sprintf("%s (no manifest) cannot be adopted: it holds the archive of %s, not %s", key, day, d)
+		return fd
+	case st.Readings > 0 && (!d.Contains(st.MinTime) || !d.Contains(st.MaxTime)):
+		fd.Status, fd.Message = StatusCorrupt, fmt.Sprintf("%s (no manifest) cannot be adopted: readings from %s to %s lie outside %s", key, st.MinTime, st.MaxTime, d)
+		return fd
+	}
+	var format *int64
+	note := ""
+	if !canonical {
+		before := st.Readings
+		st, err = v.canonicalize(ctx, d, key)
+		if err != nil {
+			fd.Status, fd.Message = StatusSkipped, fmt.Sprintf("%s not adopted: rewriting it in canonical order failed, the object is unchanged: %v", key, err)
+			return fd
+		}
+		format = manifest.Int64(archivefile.FormatVersion)
+		note = fmt.Sprintf("; rewritten in canonical order (%d readings read, %d distinct written)", before, st.Readings)
+	}
+	dayStart := d.Start()
+	e := manifest.Entry{
+		RunID: runID, Kind: manifest.KindAdopt, Status: manifest.StatusCommitted, Day: &dayStart,
+		ObjectKey: key, Location: v.Location, Readings: manifest.Int64(st.Readings), Sensors: manifest.Int64(st.Sensors),
+		Bytes: manifest.Int64(st.Bytes), SHA256: st.SHA256, FormatVersion: format, StartedAt: started,
+	}
+	if st.Readings > 0 {
+		e.MinTime, e.MaxTime = &st.MinTime, &st.MaxTime
+	}
+	if err := v.Manifests.Insert(ctx, conn, &e); err != nil {
+		fd.Status, fd.Message = StatusSkipped, fmt.Sprintf("%s not adopted: %v", key, err)
+		return fd
+	}
+	fd.Status, fd.ManifestID, fd.Readings = StatusAdopted, e.ID, st.Readings
+	fd.Message = fmt.Sprintf("%s adopted as manifest #%d: %d readings, %d sensors, sha256 %s%s", key, e.ID, st.Readings, st.Sensors, short(st.SHA256), note)
+	return fd
+}
+
+// canonicalize rewrites the object at key with the same readings in
+// canonical order, reads it back and checks it. The day is held in memory
+// to sort it, bounded by Limits.MaxReadings (as the archive run does for
+// such archives). The new object replaces the old one only on success.
+func (v *Verifier) canonicalize(ctx context.Context, d archivefile.Day, key string) (archivefile.Stats, error) {
+	var st archivefile.Stats
+	br, err := v.Bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return st, err
+	}
+	defer br.Close()
+	ar, err := archivefile.NewReader(br, v.Limits)
+	if err != nil {
+		return st, err
+	}
+	defer ar.Close()
+	sorted, err := archivefile.SortedSource(ar, v.Limits.MaxReadings)
+	if err != nil {
+		return st, err
+	}
+	level := v.GzipLevel
+	if level == 0 {
+		level = 6
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := v.Bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: archivefile.ContentType, DisableContentTypeDetection: true})
+	if err != nil {
+		return st, err
+	}
+	aw, err := archivefile.NewWriter(w, d, level)
+	if err == nil {
+		for {
+			r, nerr := sorted.Next()
+			if errors.Is(nerr, io.EOF) {
+				break
+			}
+			if nerr != nil {
+				err = nerr
+				break
+			}
+			if err = aw.Write(r); err != nil {
+				break
+			}
+		}
+	}
+	if err == nil {
+		err = aw.Close()
+	}
+	if err != nil {
+		cancel() // abort the upload: the old object stays
+		_ = w.Close()
+		return st, err
+	}
+	if err := w.Close(); err != nil {
+		return st, err
+	}
+	st = aw.Stats()
+	got, canonical, day, err := v.read(ctx, key)
+	switch {
+	case err != nil:
+		return st, fmt.Errorf("read back: %w", err)
+	case got.SHA256 != st.SHA256 || got.Readings != st.Readings || !canonical || day != d:
+		return st, fmt.Errorf("read back: sha256 %s, %d readings, canonical %t, day %s; wrote %s, %d readings", got.SHA256, got.Readings, canonical, day, st.SHA256, st.Readings)
+	}
+	return st, nil
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	if sha == "" {
+		return "-"
+	}
+	return sha
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func newRunID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
