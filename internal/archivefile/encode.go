@@ -24,6 +24,9 @@ func appendPyFloat(dst []byte, f float64) []byte {
 	case f == 0:
 		return append(dst, "0.0"...)
 	}
+	if d, ok := appendFewDecimals(dst, f); ok {
+		return d
+	}
 	// Go's shortest formatting picks the same digits as Python's repr
 	// (both: shortest string that round-trips, closest to the true value);
 	// only the layout differs, so format once in 'e' form and re-lay it.
@@ -87,6 +90,46 @@ func appendPyFloat(dst []byte, f float64) []byte {
 	dst = append(dst, dig[:intDigits]...)
 	dst = append(dst, '.')
 	return append(dst, dig[intDigits:nd]...)
+}
+
+// appendFewDecimals is appendPyFloat's fast path for the values
+// measurements usually hold: at most six decimals and magnitude in
+// [1e-4, 1e9). For such an f, m = round(f·10⁶) gives m/10⁶ == f exactly in
+// float64 arithmetic (checked, not assumed); m/10⁶ has at most 15
+// significant digits, and any two distinct decimals of at most 15
+// significant digits are distinct float64 values, so with its trailing
+// zeros trimmed it is the shortest decimal that round-trips, which is what
+// repr and strconv's shortest formatting produce; in [1e-4, 1e16) Python
+// lays it out in fixed notation. ok is false when f is not such a value.
+func appendFewDecimals(dst []byte, f float64) ([]byte, bool) {
+	a := math.Abs(f)
+	if a < 1e-4 || a >= 1e9 {
+		return dst, false
+	}
+	m := math.Round(a * 1e6)
+	if m/1e6 != a {
+		return dst, false
+	}
+	n := uint64(m)
+	ip, fp := n/1000000, n%1000000
+	if f < 0 {
+		dst = append(dst, '-')
+	}
+	dst = strconv.AppendUint(dst, ip, 10)
+	dst = append(dst, '.')
+	if fp == 0 {
+		return append(dst, '0'), true
+	}
+	var frac [6]byte
+	for i := 5; i >= 0; i-- {
+		frac[i] = byte('0' + fp%10)
+		fp /= 10
+	}
+	k := 6
+	for frac[k-1] == '0' {
+		k--
+	}
+	return append(dst, frac[:k]...), true
 }
 
 // appendClock appends "HH:MM:SS[.fffffffff]" for a second-of-day and

@@ -1,6 +1,7 @@
 package archivefile
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/flate"
@@ -103,7 +105,7 @@ func NewReader(r io.Reader, lim Limits) (*Reader, error) {
 		intern:    make(map[string]string),
 	}
 	rd.src = countHashReader{r: r, h: sha256.New()}
-	gz, err := gzip.NewReader(&rd.src)
+	gz, err := getGzipReader(&rd.src)
 	if err != nil {
 		if errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("archivefile: not a gzip archive: %w: %w", ErrCorrupt, err)
@@ -112,26 +114,48 @@ func NewReader(r io.Reader, lim Limits) (*Reader, error) {
 		return nil, fmt.Errorf("archivefile: reading archive: %w", err)
 	}
 	rd.gz = gz
-	rd.s = scanner{r: gz, buf: make([]byte, 64<<10), max: lim.MaxUncompressedBytes}
+	rd.s = scanner{r: gz, buf: getWindow(), max: lim.MaxUncompressedBytes}
 
 	c, ok := rd.s.peek()
 	if !ok {
-		gz.Close()
-		return nil, rd.syntaxErr(errEOF)
+		err := rd.syntaxErr(errEOF)
+		rd.Close()
+		return nil, err
 	}
 	if c != '{' {
-		gz.Close()
+		rd.Close()
 		return nil, rd.syntaxErr(syntaxf("archive is not a JSON object (starts with %q)", c))
 	}
 	rd.s.pos++
 	for rd.state == stTop && rd.day.IsZero() {
 		if err := rd.topStep(); err != nil {
-			gz.Close()
+			rd.Close()
 			return nil, err
 		}
 	}
 	return rd, nil
 }
+
+// gzipReaders and windows pool the decompressors and scanner windows of
+// closed Readers, so that reading many archives allocates them once.
+var (
+	gzipReaders sync.Pool
+	windows     = sync.Pool{New: func() any { b := make([]byte, windowSize); return &b }}
+)
+
+const windowSize = 64 << 10
+
+func getGzipReader(r io.Reader) (*gzip.Reader, error) {
+	if gz, ok := gzipReaders.Get().(*gzip.Reader); ok {
+		if err := gz.Reset(r); err != nil {
+			return nil, err // not worth keeping: its state is the failed header
+		}
+		return gz, nil
+	}
+	return gzip.NewReader(r)
+}
+
+func getWindow() []byte { return *windows.Get().(*[]byte) }
 
 // Day returns the archive's day; zero until the "day" key has been read.
 func (r *Reader) Day() Day { return r.day }
@@ -157,11 +181,24 @@ func (r *Reader) Stats() Stats {
 }
 
 // Close releases the decompressor. It does not close the underlying reader.
+// Stats and Day stay valid.
 func (r *Reader) Close() error {
 	if r.err == nil {
 		r.err = errors.New("archivefile: Reader is closed")
 	}
-	return r.gz.Close()
+	if r.gz == nil {
+		return nil
+	}
+	err := r.gz.Close()
+	_ = r.gz.Reset(bytes.NewReader(nil)) // drop the reference to the source; fails on the empty header, harmlessly
+	gzipReaders.Put(r.gz)
+	r.gz = nil
+	if len(r.s.buf) == windowSize {
+		w := r.s.buf
+		windows.Put(&w)
+	}
+	r.s.buf, r.s.r = nil, nil
+	return err
 }
 
 // Next returns the next reading in file order, or io.EOF after the last one
@@ -431,12 +468,15 @@ const (
 // readReading parses one reading object into r.cur and checks it.
 func (r *Reader) readReading() error {
 	s := &r.s
+	cur := &r.cur
+	sec, ok := r.readCanonical()
+	if ok {
+		return r.accept(sec)
+	}
 	if err := s.expect('{'); err != nil {
 		return r.readingErr(err)
 	}
-	cur := &r.cur
 	*cur = Reading{Sensor: r.sensor}
-	var sec int64
 	var seen int
 	first := true
 	for {
@@ -544,6 +584,13 @@ func (r *Reader) readReading() error {
 	if seen&hasTime == 0 {
 		return r.readingErr(syntaxf(`reading has no "time"`))
 	}
+	return r.accept(sec)
+}
+
+// accept checks the reading just parsed into r.cur (sec is its Unix time)
+// and counts it.
+func (r *Reader) accept(sec int64) error {
+	cur := &r.cur
 
 	idx := r.n + 1
 	if !r.day.IsZero() {

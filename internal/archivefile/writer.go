@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -53,6 +54,7 @@ type Writer struct {
 
 	out   countHashWriter // the caller's writer, counted and hashed
 	gz    *gzip.Writer
+	level int
 	buf   []byte
 	ucomp int64
 
@@ -106,10 +108,11 @@ func NewWriter(w io.Writer, day Day, level int) (*Writer, error) {
 		day:      day,
 		dayStart: day.n * secondsPerDay,
 		dayStr:   day.appendTo(nil),
-		buf:      make([]byte, 0, flushSize+4096),
+		buf:      getBuffer(),
+		level:    level,
 	}
 	wr.out = countHashWriter{w: w, h: sha256.New()}
-	gz, err := gzip.NewWriterLevel(&wr.out, level)
+	gz, err := getGzipWriter(&wr.out, level)
 	if err != nil {
 		return nil, fmt.Errorf("archivefile: NewWriter: %w", err)
 	}
@@ -254,7 +257,41 @@ func (w *Writer) Close() error {
 		w.err = fmt.Errorf("archivefile: finishing %s: %w", w.day, err)
 		return w.err
 	}
+	// The compressor (about 1 MB of tables at level 6) and the buffer are
+	// reused by the next Writer: a run of many days then allocates them
+	// once per concurrent day, not once per day.
+	putGzipWriter(w.gz, w.level)
+	putBuffer(w.buf)
+	w.gz, w.buf = nil, nil
 	return nil
+}
+
+// gzipWriters pools compressors by level (index level+1: -1 is default).
+var gzipWriters [gzip.BestCompression + 2]sync.Pool
+
+func getGzipWriter(w io.Writer, level int) (*gzip.Writer, error) {
+	if gz, ok := gzipWriters[level+1].Get().(*gzip.Writer); ok {
+		gz.Reset(w)
+		return gz, nil
+	}
+	return gzip.NewWriterLevel(w, level)
+}
+
+func putGzipWriter(gz *gzip.Writer, level int) {
+	gz.Reset(io.Discard) // drop the reference to the finished output
+	gzipWriters[level+1].Put(gz)
+}
+
+// buffers pools the JSON buffers of Writers.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, flushSize+4096); return &b }}
+
+func getBuffer() []byte { return (*buffers.Get().(*[]byte))[:0] }
+
+func putBuffer(b []byte) {
+	if cap(b) > 4*flushSize {
+		return // grown by an enormous sensor name: let it go
+	}
+	buffers.Put(&b)
 }
 
 // Stats reports what has been written; Bytes and SHA256 describe the complete object only after Close.
