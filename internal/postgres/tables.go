@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"sort"
 	"strings"
 	"time"
@@ -169,54 +168,6 @@ func (t CleanTable) CountDay(ctx context.Context, q Querier, d archivefile.Day) 
 	}
 	return n, nil
 }
-
-// DayRows streams the rows of one day in the archive's canonical order.
-type DayRows struct {
-	rows pgx.Rows
-	r    archivefile.Reading
-	n    int64
-}
-
-// StreamDay starts reading the rows of day d, in one query, sorted the way
-// archives are: sensor by byte order (COLLATE "C", whatever the database's
-// collation), then time, then the other fields, NULLs first, as
-// archivefile.Compare orders them.
-func (t CleanTable) StreamDay(ctx context.Context, q Querier, d archivefile.Day) (*DayRows, error) {
-	s, v, f, m := pgx.Identifier{t.Sensor}.Sanitize(), pgx.Identifier{t.Value}.Sanitize(),
-		pgx.Identifier{t.QCFlags}.Sanitize(), pgx.Identifier{t.Imputation}.Sanitize()
-	sql := `SELECT ` + s + `::text, ` + t.timeCol() + `, ` + v + `::float8, ` + f + `::int8, ` + m + `::text FROM ` + ident(t.Name) +
-		` WHERE ` + t.timeCol() + ` >= $1 AND ` + t.timeCol() + ` < $2` +
-		` ORDER BY ` + s + `::text COLLATE "C", ` + t.timeCol() + `, ` + v + `::float8 NULLS FIRST, ` + f + `::int8 NULLS FIRST, ` + m + `::text COLLATE "C" NULLS FIRST`
-	rows, err := q.Query(ctx, sql, d.Start(), d.End())
-	if err != nil {
-		return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
-	}
-	return &DayRows{rows: rows}, nil
-}
-
-// Next returns the next row, or io.EOF after the last. The reading is reused
-// by the following call.
-func (r *DayRows) Next() (*archivefile.Reading, error) {
-	if !r.rows.Next() {
-		if err := r.rows.Err(); err != nil {
-			return nil, fmt.Errorf("read rows: %w", err)
-		}
-		return nil, io.EOF
-	}
-	var ts time.Time
-	if err := r.rows.Scan(&r.r.Sensor, &ts, &r.r.Value, &r.r.QCFlags, &r.r.Imputation); err != nil {
-		return nil, fmt.Errorf("read rows: %w", err)
-	}
-	r.r.Time = ts.UTC()
-	r.n++
-	return &r.r, nil
-}
-
-// Count is the number of rows returned so far.
-func (r *DayRows) Count() int64 { return r.n }
-
-// Close releases the query.
-func (r *DayRows) Close() { r.rows.Close() }
 
 // DeleteDay deletes the rows of day d with the same predicate StreamDay
 // read them with.

@@ -1,0 +1,478 @@
+package postgres
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/shizuku-labs/archiver/internal/archivefile"
+)
+
+// MaxInMemoryDay is the largest day, in rows, that ReadDay sorts in memory
+// (about 37 bytes a row: some 37 MiB at the limit, 5 MiB for a day of 1000
+// sensors every 10 minutes). Larger days are sorted by PostgreSQL instead
+// (StreamDay), which costs the server more CPU but keeps the archiver's
+// memory flat whatever the size of a day.
+const MaxInMemoryDay = 1 << 20
+
+// DayRows yields the rows of one day in the archive's canonical order (see
+// archivefile.Compare), either streamed from a query that PostgreSQL sorted
+// (StreamDay) or from a day read in index order and sorted in memory
+// (ReadDay). Rows are decoded from the wire without allocating: strings
+// are interned, so the returned Reading's strings stay valid, but the
+// Reading itself is reused by the next call.
+type DayRows struct {
+	rows pgx.Rows // StreamDay: the open query; nil for ReadDay
+	dec  rowDecoder
+	r    archivefile.Reading
+	n    int64
+
+	buf *DayBuffer // ReadDay: the day, and its canonical order
+	i   int
+}
+
+// dayColumns is the select list of both day queries: the archive's five
+// fields, cast to the types the decoder reads (the time column is
+// timestamptz or timestamp already).
+func (t CleanTable) dayColumns() string {
+	s, v, f, m := pgx.Identifier{t.Sensor}.Sanitize(), pgx.Identifier{t.Value}.Sanitize(),
+		pgx.Identifier{t.QCFlags}.Sanitize(), pgx.Identifier{t.Imputation}.Sanitize()
+	return s + `::text, ` + t.timeCol() + `, ` + v + `::float8, ` + f + `::int8, ` + m + `::text`
+}
+
+func (t CleanTable) dayPredicate() string {
+	return ` WHERE ` + t.timeCol() + ` >= $1 AND ` + t.timeCol() + ` < $2`
+}
+
+// binaryResults asks for every column in binary format, so that rows can be
+// decoded from the raw bytes. Under the simple protocol (a connection
+// string with default_query_exec_mode=simple_protocol, for PgBouncer) the
+// server sends text instead; the decoder sees that and falls back to Scan.
+var binaryResults = pgx.QueryResultFormats{pgx.BinaryFormatCode, pgx.BinaryFormatCode, pgx.BinaryFormatCode, pgx.BinaryFormatCode, pgx.BinaryFormatCode}
+
+// StreamDay starts reading the rows of day d, in one query, sorted the way
+// archives are: sensor by byte order (COLLATE "C", whatever the database's
+// collation), then time, then the other fields, NULLs first, as
+// archivefile.Compare orders them. Memory stays constant whatever the size
+// of the day; PostgreSQL does the sorting.
+func (t CleanTable) StreamDay(ctx context.Context, q Querier, d archivefile.Day) (*DayRows, error) {
+	s, v, f, m := pgx.Identifier{t.Sensor}.Sanitize(), pgx.Identifier{t.Value}.Sanitize(),
+		pgx.Identifier{t.QCFlags}.Sanitize(), pgx.Identifier{t.Imputation}.Sanitize()
+	sql := `SELECT ` + t.dayColumns() + ` FROM ` + ident(t.Name) + t.dayPredicate() +
+		` ORDER BY ` + s + `::text COLLATE "C", ` + t.timeCol() + `, ` + v + `::float8 NULLS FIRST, ` + f + `::int8 NULLS FIRST, ` + m + `::text COLLATE "C" NULLS FIRST`
+	rows, err := q.Query(ctx, sql, binaryResults, d.Start(), d.End())
+	if err != nil {
+		return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
+	}
+	dr := &DayRows{rows: rows}
+	dr.dec.init(rows.FieldDescriptions())
+	return dr, nil
+}
+
+// ReadDay reads the rows of day d in time order (the time index's order,
+// which costs PostgreSQL next to nothing) into buf, and sorts them into the
+// archive's canonical order there: a counting sort by sensor that keeps the
+// time order, then a check of every sensor's run under the full
+// archivefile.Compare order (rows with equal times are sorted by their
+// other fields). Memory is bounded by the day: callers use it for days of
+// at most MaxInMemoryDay rows and StreamDay beyond. sizeHint, the expected
+// number of rows (CountDay), sizes buf once. buf is the caller's, reused
+// from day to day (one per concurrent day), and must not be used again
+// until the DayRows is closed.
+func (t CleanTable) ReadDay(ctx context.Context, q Querier, d archivefile.Day, buf *DayBuffer, sizeHint int64) (*DayRows, error) {
+	sql := `SELECT ` + t.dayColumns() + ` FROM ` + ident(t.Name) + t.dayPredicate() + ` ORDER BY ` + t.timeCol()
+	rows, err := q.Query(ctx, sql, binaryResults, d.Start(), d.End())
+	if err != nil {
+		return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
+	}
+	defer rows.Close()
+	buf.reset(int(min(max(sizeHint, 0), MaxInMemoryDay)))
+	dr := &DayRows{buf: buf}
+	dr.dec.init(rows.FieldDescriptions())
+	for rows.Next() {
+		if err := dr.dec.load(rows, buf); err != nil {
+			return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
+	}
+	buf.sort()
+	return dr, nil
+}
+
+// Next returns the next row, or io.EOF after the last. The reading is reused
+// by the following call.
+func (r *DayRows) Next() (*archivefile.Reading, error) {
+	if r.buf != nil {
+		if r.i >= len(r.buf.order) {
+			return nil, io.EOF
+		}
+		r.buf.reading(int(r.buf.order[r.i]), &r.r)
+		r.i++
+		r.n++
+		return &r.r, nil
+	}
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return nil, fmt.Errorf("read rows: %w", err)
+		}
+		return nil, io.EOF
+	}
+	if err := r.dec.decode(r.rows, &r.r); err != nil {
+		return nil, fmt.Errorf("read rows: %w", err)
+	}
+	r.n++
+	return &r.r, nil
+}
+
+// Count is the number of rows returned so far.
+func (r *DayRows) Count() int64 { return r.n }
+
+// Close releases the query, or the DayBuffer for the next day.
+func (r *DayRows) Close() {
+	if r.rows != nil {
+		r.rows.Close()
+	}
+	r.buf = nil
+}
+
+// rowDecoder turns a day query's raw column values into readings. With
+// every column in the binary layout it expects (what binaryResults asks
+// for) it reads the bytes directly and allocates only for a sensor or
+// method name it has not seen; otherwise it falls back to pgx's Scan.
+type rowDecoder struct {
+	raw bool
+	ts  time.Time
+
+	sensor lastString        // StreamDay: sensors come grouped
+	imp    map[string]string // the few distinct methods, bounded
+}
+
+func (d *rowDecoder) init(fds []pgconn.FieldDescription) {
+	d.imp = make(map[string]string)
+	d.raw = len(fds) == 5
+	for i, fd := range fds {
+		if !d.raw {
+			break
+		}
+		switch i {
+		case 0, 4:
+			// Text is the same bytes in both formats (client_encoding is
+			// UTF8 under pgx).
+			d.raw = fd.DataTypeOID == pgtype.TextOID
+		case 1:
+			d.raw = fd.Format == pgx.BinaryFormatCode && (fd.DataTypeOID == pgtype.TimestamptzOID || fd.DataTypeOID == pgtype.TimestampOID)
+		case 2:
+			d.raw = fd.Format == pgx.BinaryFormatCode && fd.DataTypeOID == pgtype.Float8OID
+		case 3:
+			d.raw = fd.Format == pgx.BinaryFormatCode && fd.DataTypeOID == pgtype.Int8OID
+		}
+	}
+}
+
+// PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
+const pgEpochMicros = 946684800 * 1e6
+
+func decodeTime(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("time value of %d bytes, want 8", len(b))
+	}
+	us := int64(binary.BigEndian.Uint64(b))
+	if us == math.MaxInt64 || us == math.MinInt64 {
+		return 0, fmt.Errorf("infinite time value cannot be archived")
+	}
+	return us + pgEpochMicros, nil
+}
+
+// fields decodes the non-string columns of a raw row.
+func fields(vals [][]byte) (us int64, v sqlFloat, q sqlInt, err error) {
+	if vals[1] == nil {
+		return 0, v, q, fmt.Errorf("NULL time")
+	}
+	if us, err = decodeTime(vals[1]); err != nil {
+		return 0, v, q, err
+	}
+	if b := vals[2]; b != nil {
+		if len(b) != 8 {
+			return 0, v, q, fmt.Errorf("float8 value of %d bytes", len(b))
+		}
+		v = sqlFloat{f: math.Float64frombits(binary.BigEndian.Uint64(b)), ok: true}
+	}
+	if b := vals[3]; b != nil {
+		if len(b) != 8 {
+			return 0, v, q, fmt.Errorf("int8 value of %d bytes", len(b))
+		}
+		q = sqlInt{n: int64(binary.BigEndian.Uint64(b)), ok: true}
+	}
+	return us, v, q, nil
+}
+
+type sqlFloat struct {
+	f  float64
+	ok bool
+}
+
+type sqlInt struct {
+	n  int64
+	ok bool
+}
+
+// decode reads the current row into r (StreamDay).
+func (d *rowDecoder) decode(rows pgx.Rows, r *archivefile.Reading) error {
+	if !d.raw {
+		if err := rows.Scan(&r.Sensor, &d.ts, &r.Value, &r.QCFlags, &r.Imputation); err != nil {
+			return err
+		}
+		r.Time = d.ts.UTC()
+		return nil
+	}
+	vals := rows.RawValues()
+	if vals[0] == nil {
+		return fmt.Errorf("NULL sensor")
+	}
+	us, v, q, err := fields(vals)
+	if err != nil {
+		return err
+	}
+	r.Sensor = d.sensor.get(vals[0])
+	r.Time = time.UnixMicro(us).UTC()
+	r.Value.Float64, r.Value.Valid = v.f, v.ok
+	r.QCFlags.Int64, r.QCFlags.Valid = q.n, q.ok
+	if vals[4] == nil {
+		r.Imputation.String, r.Imputation.Valid = "", false
+	} else {
+		r.Imputation.String, r.Imputation.Valid = d.method(vals[4]), true
+	}
+	return nil
+}
+
+// method interns an imputation method name; the table is bounded so that
+// odd data cannot grow it without limit.
+func (d *rowDecoder) method(b []byte) string {
+	if s, ok := d.imp[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(d.imp) < 256 && len(s) <= 64 {
+		d.imp[s] = s
+	}
+	return s
+}
+
+// load appends the current row to the day buffer (ReadDay).
+func (d *rowDecoder) load(rows pgx.Rows, b *DayBuffer) error {
+	if !d.raw {
+		var r archivefile.Reading
+		if err := rows.Scan(&r.Sensor, &d.ts, &r.Value, &r.QCFlags, &r.Imputation); err != nil {
+			return err
+		}
+		var imp []byte
+		if r.Imputation.Valid {
+			imp = []byte(r.Imputation.String)
+		}
+		b.add(b.sensors.id([]byte(r.Sensor)), d.ts.UnixMicro(),
+			sqlFloat{r.Value.Float64, r.Value.Valid}, sqlInt{r.QCFlags.Int64, r.QCFlags.Valid}, r.Imputation.Valid, imp)
+		return nil
+	}
+	vals := rows.RawValues()
+	if vals[0] == nil {
+		return fmt.Errorf("NULL sensor")
+	}
+	us, v, q, err := fields(vals)
+	if err != nil {
+		return err
+	}
+	b.add(b.sensors.id(vals[0]), us, v, q, vals[4] != nil, vals[4])
+	return nil
+}
+
+// lastString returns the previous string when the bytes repeat it, so
+// runs of one sensor cost one allocation.
+type lastString struct{ s string }
+
+func (l *lastString) get(b []byte) string {
+	if string(b) != l.s {
+		l.s = string(b)
+	}
+	return l.s
+}
+
+// interner numbers the distinct strings of one day in order of first
+// appearance.
+type interner struct {
+	ids   map[string]uint32
+	names []string
+	last  uint32
+}
+
+func (in *interner) id(b []byte) uint32 {
+	if len(in.names) > 0 && string(b) == in.names[in.last] {
+		return in.last
+	}
+	id, ok := in.ids[string(b)]
+	if !ok {
+		s := string(b)
+		id = uint32(len(in.names))
+		in.names = append(in.names, s)
+		in.ids[s] = id
+	}
+	in.last = id
+	return id
+}
+
+func (in *interner) reset() {
+	if in.ids == nil {
+		in.ids = make(map[string]uint32)
+	}
+	clear(in.ids)
+	clear(in.names) // let the strings go
+	in.names = in.names[:0]
+	in.last = 0
+}
+
+// DayBuffer holds one day in columns (about 37 bytes a row) and its
+// canonical order, for ReadDay. Keep one per concurrent day and reuse it:
+// a run of many days then allocates its memory once, and the garbage
+// collector has nothing to do. The zero value is ready to use.
+type DayBuffer struct {
+	sensors interner
+	methods interner
+
+	sensor []uint32
+	micros []int64
+	value  []float64
+	qc     []int64
+	method []uint32 // 0: NULL, else methods id + 1
+	valid  []uint8  // validValue | validQC
+
+	order []int32
+
+	rank, next []int32 // sort scratch, per sensor id
+}
+
+const (
+	validValue = 1 << iota
+	validQC
+)
+
+// reset empties b for a day of about n rows.
+func (b *DayBuffer) reset(n int) {
+	b.sensors.reset()
+	b.methods.reset()
+	if cap(b.micros) < n {
+		// The day's size plus a little, once: growing by appending would
+		// leave the day twice over in garbage, and the next, slightly
+		// larger day would grow it again.
+		n += n / 16
+		b.sensor, b.micros, b.value, b.qc = make([]uint32, 0, n), make([]int64, 0, n), make([]float64, 0, n), make([]int64, 0, n)
+		b.method, b.valid, b.order = make([]uint32, 0, n), make([]uint8, 0, n), make([]int32, 0, n)
+	}
+	b.sensor, b.micros, b.value, b.qc, b.method, b.valid, b.order =
+		b.sensor[:0], b.micros[:0], b.value[:0], b.qc[:0], b.method[:0], b.valid[:0], b.order[:0]
+}
+
+func (b *DayBuffer) add(sensor uint32, us int64, v sqlFloat, q sqlInt, hasMethod bool, method []byte) {
+	var flags uint8
+	if v.ok {
+		flags |= validValue
+	}
+	if q.ok {
+		flags |= validQC
+	}
+	var m uint32
+	if hasMethod {
+		m = b.methods.id(method) + 1
+	}
+	b.sensor = append(b.sensor, sensor)
+	b.micros = append(b.micros, us)
+	b.value = append(b.value, v.f)
+	b.qc = append(b.qc, q.n)
+	b.method = append(b.method, m)
+	b.valid = append(b.valid, flags)
+}
+
+// reading fills r with row i.
+func (b *DayBuffer) reading(i int, r *archivefile.Reading) {
+	r.Sensor = b.sensors.names[b.sensor[i]]
+	r.Time = time.UnixMicro(b.micros[i]).UTC()
+	f := b.valid[i]
+	r.Value.Float64, r.Value.Valid = b.value[i], f&validValue != 0
+	r.QCFlags.Int64, r.QCFlags.Valid = b.qc[i], f&validQC != 0
+	if m := b.method[i]; m != 0 {
+		r.Imputation.String, r.Imputation.Valid = b.methods.names[m-1], true
+	} else {
+		r.Imputation.String, r.Imputation.Valid = "", false
+	}
+}
+
+// compare orders rows i and j of the same sensor by archivefile.Compare.
+func (b *DayBuffer) compare(i, j int32) int {
+	if b.micros[i] != b.micros[j] {
+		if b.micros[i] < b.micros[j] {
+			return -1
+		}
+		return 1
+	}
+	var ri, rj archivefile.Reading
+	b.reading(int(i), &ri)
+	b.reading(int(j), &rj)
+	return archivefile.Compare(&ri, &rj)
+}
+
+// sort computes the canonical order: a stable counting sort by sensor
+// (byte order of the names), which keeps the rows of each sensor in the
+// order they were read; then each sensor's run is checked under the full
+// order, and sorted only if it is not already in it (equal times, or a
+// query that did not return time order).
+func (b *DayBuffer) sort() {
+	k := len(b.sensors.names)
+	byName := b.next[:0]
+	for id := range k {
+		byName = append(byName, int32(id))
+	}
+	names := b.sensors.names
+	slices.SortFunc(byName, func(x, y int32) int { return strings.Compare(names[x], names[y]) })
+	b.rank = slices.Grow(b.rank[:0], k)[:k]
+	for r, id := range byName {
+		b.rank[id] = int32(r)
+	}
+	// next[r] is where the next row of rank r goes.
+	b.next = slices.Grow(byName[:0], k+1)[:k+1]
+	clear(b.next)
+	for _, id := range b.sensor {
+		b.next[b.rank[id]+1]++
+	}
+	for r := 1; r <= k; r++ {
+		b.next[r] += b.next[r-1]
+	}
+	n := len(b.sensor)
+	b.order = slices.Grow(b.order[:0], n)[:n]
+	for i, id := range b.sensor {
+		r := b.rank[id]
+		b.order[b.next[r]] = int32(i)
+		b.next[r]++
+	}
+	// After placement next[r] is the end of rank r's run.
+	lo := int32(0)
+	for r := range k {
+		hi := b.next[r]
+		run := b.order[lo:hi]
+		for j := 1; j < len(run); j++ {
+			if b.compare(run[j-1], run[j]) > 0 {
+				slices.SortStableFunc(run, b.compare)
+				break
+			}
+		}
+		lo = hi
+	}
+}
