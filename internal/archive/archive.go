@@ -33,9 +33,15 @@ type Options struct {
 	Concurrency        int // days in parallel
 	GzipLevel          int
 	DryRun             bool
-	Prefix             string             // object key prefix
-	Location           string             // bucket URL without credentials, recorded in manifests
-	Limits             archivefile.Limits // for reading existing archives back
+	// DropPartitions is the partition fast path: a partition of the clean
+	// table lying wholly inside a day is emptied with TRUNCATE in the
+	// day's transaction instead of DELETE, and partitions that are empty
+	// and lie wholly inside archived days are detached and dropped after
+	// the days.
+	DropPartitions bool
+	Prefix         string             // object key prefix
+	Location       string             // bucket URL without credentials, recorded in manifests
+	Limits         archivefile.Limits // for reading existing archives back
 }
 
 // Observer is told about progress as it happens, for metrics and the
@@ -104,6 +110,9 @@ type Summary struct {
 	BytesWritten    int64
 	Failed          int
 	Locked          int
+	// PartitionsDropped counts the partitions detached and dropped
+	// (Options.DropPartitions).
+	PartitionsDropped int
 }
 
 // ErrDaysFailed is returned (wrapped) when a run finished but some days
@@ -117,6 +126,7 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	s = Summary{RunID: newRunID(), Started: time.Now().UTC(), DryRun: r.Opts.DryRun}
 	defer func() { s.Finished = time.Now().UTC() }()
 	log := r.Log.With("run_id", s.RunID)
+	defer startProfiles(log)()
 
 	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
 		return s, err
@@ -176,6 +186,9 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	if err := ctx.Err(); err != nil {
 		return s, fmt.Errorf("run interrupted: %w", err)
 	}
+	if r.Opts.DropPartitions && !r.Opts.DryRun {
+		s.PartitionsDropped = r.dropPartitions(ctx, log, s.CleanEnd)
+	}
 	if s.Failed > 0 {
 		return s, fmt.Errorf("%w: %d of %d days failed; their rows are still in the database and the next run retries them",
 			ErrDaysFailed, s.Failed, len(s.Days))
@@ -228,8 +241,9 @@ func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string
 	workers := max(1, min(r.Opts.Concurrency, len(days)))
 	for range workers {
 		wg.Go(func() {
+			var buf postgres.DayBuffer // this worker's days, one after the other
 			for i := range next {
-				res := r.archiveDay(ctx, log, runID, days[i])
+				res := r.archiveDay(ctx, log, runID, days[i], &buf)
 				results[i] = res
 				if r.Observer != nil {
 					r.Observer.DayDone(res)
@@ -260,4 +274,73 @@ func newRunID() string {
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// partitionDropWait bounds how long dropping one partition waits for its
+// ACCESS EXCLUSIVE lock on the clean table, which the application's
+// queries queue behind meanwhile; partitionDropTries is how often it tries.
+const (
+	partitionDropWait  = 500 * time.Millisecond
+	partitionDropTries = 3
+)
+
+// dropPartitions detaches and drops the partitions of the clean table that
+// lie wholly inside days before end, every one of which has a committed
+// archive at this location, and that hold no row (checked once detached,
+// when nothing can be added). They were emptied by this run's days or by
+// earlier runs (a weekly partition empties day by day), so no row leaves
+// the database here. A partition that cannot be dropped now is left for
+// the next run. It returns how many it dropped.
+func (r *Runner) dropPartitions(ctx context.Context, log *slog.Logger, end archivefile.Day) int {
+	parts, err := r.Clean.Partitions(ctx, r.Pool)
+	if err != nil {
+		log.Warn("cannot list the partitions of the clean table; none dropped", "err", err)
+		return 0
+	}
+	dropped := 0
+	for _, p := range parts {
+		if ctx.Err() != nil {
+			break
+		}
+		if p.To.After(end.Start()) {
+			continue // not wholly before the days due
+		}
+		ok, err := r.allArchived(ctx, p)
+		if err != nil {
+			log.Warn("cannot check the archives of a partition's days; not dropped", "partition", p.String(), "err", err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		for try := 1; ; try++ {
+			err = r.Clean.DropEmptyPartition(ctx, r.Pool, p, partitionDropWait)
+			if err == nil || !postgres.IsLockTimeout(err) || try == partitionDropTries {
+				break
+			}
+			time.Sleep(time.Duration(try) * partitionDropWait)
+		}
+		switch {
+		case err == nil:
+			dropped++
+			log.Info(fmt.Sprintf("Dropped partition %s", p), "from", p.From.Format(time.RFC3339), "to", p.To.Format(time.RFC3339))
+		case errors.Is(err, postgres.ErrNotEmpty):
+			log.Info("partition of archived days holds rows added since; kept, they are archived by the next run", "partition", p.String())
+		default:
+			log.Warn("could not drop an empty partition of archived days; the next run tries again", "partition", p.String(), "err", err)
+		}
+	}
+	return dropped
+}
+
+// allArchived reports whether every day p covers has a committed archive
+// at this location.
+func (r *Runner) allArchived(ctx context.Context, p postgres.Partition) (bool, error) {
+	for d := archivefile.DayOf(p.From); d.Start().Before(p.To); d = d.AddDays(1) {
+		m, err := r.Manifests.LatestCommitted(ctx, r.Pool, r.Opts.Location, archivefile.Key(r.Opts.Prefix, d))
+		if err != nil || m == nil {
+			return false, err
+		}
+	}
+	return true, nil
 }

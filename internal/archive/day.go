@@ -2,17 +2,21 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"gocloud.dev/blob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/postgres"
 )
 
 // archiveDay archives one day. Everything it does to the database happens in
@@ -21,7 +25,7 @@ import (
 // the application meanwhile is either in both or in neither (a concurrent
 // update of a row we read makes the DELETE fail with a serialization error,
 // and the day is retried by the next run).
-func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day) DayResult {
+func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day, buf *postgres.DayBuffer) DayResult {
 	res := DayResult{Day: d, Key: archivefile.Key(r.Opts.Prefix, d)}
 	log = log.With("day", d.String(), "key", res.Key)
 	started := time.Now().UTC()
@@ -45,7 +49,16 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		return res
 	}
 
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	// Partition fast path (opt-in): partitions lying wholly inside the day
+	// are locked before the transaction's snapshot is taken, so that they
+	// can later be emptied with TRUNCATE instead of DELETE (see deleteDay).
+	var parts []postgres.Partition
+	if r.Opts.DropPartitions && !r.Opts.DryRun {
+		if parts, err = r.Clean.DayPartitions(ctx, conn, d); err != nil {
+			return r.fail(ctx, log, runID, started, res, err)
+		}
+	}
+	tx, parts, err := r.begin(ctx, log, conn, d, parts)
 	if err != nil {
 		return r.fail(ctx, log, runID, started, res, fmt.Errorf("begin transaction: %w", err))
 	}
@@ -93,7 +106,7 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	}
 
 	writeStart := time.Now()
-	sha, stats, ms, err := r.write(ctx, tx, d, res.Key, n, exists, prev)
+	sha, stats, ms, err := r.write(ctx, tx, d, res.Key, n, exists, prev, buf)
 	res.Upload = time.Since(writeStart)
 	res.Bytes, res.SHA256, res.Readings, res.Sensors = stats.Bytes, sha, stats.Readings, stats.Sensors
 	res.NewReadings, res.PrevReadings = ms.FromA, ms.FromB+ms.Both
@@ -114,7 +127,7 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		return r.fail(ctx, log, runID, started, res, err)
 	}
 
-	deleted, err := r.Clean.DeleteDay(ctx, tx, d)
+	deleted, err := r.deleteDay(ctx, log, tx, d, parts)
 	if err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
 	}
@@ -147,16 +160,126 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	return res
 }
 
+// partitionLockWait bounds how long a day waits for the application's
+// writers to leave the day's partitions (partition fast path); the day
+// then goes on with a plain DELETE.
+const partitionLockWait = 5 * time.Second
+
+// begin opens the day's REPEATABLE READ transaction. With partitions to
+// empty, their SHARE locks are its first statement (before any snapshot:
+// see postgres.LockPartitions); if they cannot be had in time, the
+// transaction is opened again without them, and the day is deleted row by
+// row as usual. It returns the partitions it holds.
+func (r *Runner) begin(ctx context.Context, log *slog.Logger, conn *pgxpool.Conn, d archivefile.Day, parts []postgres.Partition) (pgx.Tx, []postgres.Partition, error) {
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead}
+	tx, err := conn.BeginTx(ctx, opts)
+	if err != nil || !r.Opts.DropPartitions {
+		return tx, nil, err
+	}
+	// A generic plan of a day's statement locks every partition of the
+	// table, the other days' too: two days each holding its own
+	// partitions for TRUNCATE would then deadlock on each other's. Plans
+	// made for the day's bounds lock only the day's partitions.
+	if err := postgres.CustomPlans(ctx, tx); err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
+		return nil, nil, err
+	}
+	if len(parts) == 0 {
+		return tx, nil, nil
+	}
+	lerr := postgres.LockPartitions(ctx, tx, parts, partitionLockWait)
+	if lerr == nil {
+		// The partitions were listed before the lock; now that they are
+		// locked they cannot be detached or re-bounded: list them again
+		// and keep those that are still the day's.
+		now, err := r.Clean.DayPartitions(ctx, tx, d)
+		if err != nil {
+			tx.Rollback(context.WithoutCancel(ctx))
+			return nil, nil, err
+		}
+		var keep []postgres.Partition
+		for _, p := range parts {
+			if slices.Contains(now, p) {
+				keep = append(keep, p)
+			}
+		}
+		return tx, keep, nil
+	}
+	tx.Rollback(context.WithoutCancel(ctx))
+	if ctx.Err() != nil {
+		return nil, nil, lerr
+	}
+	log.Warn("could not lock the day's partitions in time; deleting its rows instead of truncating", "err", lerr)
+	if tx, err = conn.BeginTx(ctx, opts); err != nil {
+		return nil, nil, err
+	}
+	if err := postgres.CustomPlans(ctx, tx); err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
+		return nil, nil, err
+	}
+	return tx, nil, nil
+}
+
+// deleteDay removes the day's rows in the day's transaction and returns how
+// many it removed; the caller checks that this is the number archived.
+// Partitions locked by begin are emptied with TRUNCATE: their rows are
+// counted first, in the transaction's snapshot, which holds every row they
+// have (begin locked out writers before the snapshot was taken), and all of
+// which were streamed into the archive (they lie inside the day). What the
+// partitions do not hold (other partitions, a DEFAULT partition) is
+// deleted row by row with the day's predicate. A partition that cannot be
+// truncated (say, a foreign key points at the table) is rolled back to
+// its savepoint and left to the DELETE.
+func (r *Runner) deleteDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d archivefile.Day, parts []postgres.Partition) (int64, error) {
+	var truncated int64
+	for _, p := range parts {
+		n, err := p.CountRows(ctx, tx)
+		if err != nil {
+			return 0, err
+		}
+		sp, err := tx.Begin(ctx) // savepoint
+		if err != nil {
+			return 0, fmt.Errorf("truncate partition %s: %w", p, err)
+		}
+		if err := p.Truncate(ctx, sp); err != nil {
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return 0, errors.Join(err, rerr)
+			}
+			log.Warn("cannot truncate the day's partition; deleting its rows instead", "partition", p.String(), "err", err)
+			continue
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return 0, fmt.Errorf("truncate partition %s: %w", p, err)
+		}
+		truncated += n
+		log.Debug("emptied partition", "partition", p.String(), "rows", n)
+	}
+	deleted, err := r.Clean.DeleteDay(ctx, tx, d)
+	if err != nil {
+		return 0, err
+	}
+	return truncated + deleted, nil
+}
+
 // write streams the union of the day's rows and the existing archive (if
 // any) into a new object at key, and returns the checksum and counts of what
 // it wrote. The union is a superset of the existing object, so replacing it
 // keeps I2; if anything fails the writer's context is cancelled before Close,
 // so no partial object is ever published.
-func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key string, want int64, exists bool, prev *manifest.Entry) (string, archivefile.Stats, archivefile.MergeStats, error) {
+func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key string, want int64, exists bool, prev *manifest.Entry, buf *postgres.DayBuffer) (string, archivefile.Stats, archivefile.MergeStats, error) {
 	var stats archivefile.Stats
 	var ms archivefile.MergeStats
 
-	rows, err := r.Clean.StreamDay(ctx, tx, d)
+	// A day of ordinary size is read in time-index order and sorted in
+	// memory, which costs PostgreSQL far less than sorting it; a huge day
+	// is sorted by PostgreSQL and streamed, in constant memory.
+	var rows *postgres.DayRows
+	var err error
+	if want <= postgres.MaxInMemoryDay {
+		rows, err = r.Clean.ReadDay(ctx, tx, d, buf, want)
+	} else {
+		rows, err = r.Clean.StreamDay(ctx, tx, d)
+	}
 	if err != nil {
 		return "", stats, ms, err
 	}
@@ -174,6 +297,7 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 		if err != nil {
 			return "", stats, ms, fmt.Errorf("existing archive %s: %w", key, err)
 		}
+		defer oldReader.Close()
 		old = oldReader
 		if prev == nil {
 			// Not written under a manifest of ours: the original service's
@@ -256,6 +380,7 @@ func (r *Runner) verify(ctx context.Context, d archivefile.Day, key, sha string,
 	if err != nil {
 		return fmt.Errorf("read back %s: %w", key, err)
 	}
+	defer ar.Close()
 	for {
 		if _, err := ar.Next(); err == io.EOF {
 			break

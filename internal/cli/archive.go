@@ -74,7 +74,8 @@ func runArchive(c *cli.Context) error {
 		Opts: archive.Options{
 			RawRetentionDays: cfg.Raw.RetentionDays, CleanRetentionDays: cfg.Clean.RetentionDays,
 			BatchSize: cfg.Raw.BatchSize, Concurrency: cfg.Archive.Concurrency, GzipLevel: cfg.Archive.GzipLevel,
-			DryRun: cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: backends.Redact(bucketURL),
+			DropPartitions: cfg.Archive.DropPartitions,
+			DryRun:         cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: backends.Redact(bucketURL),
 			Limits: archivefile.Limits{MaxUncompressedBytes: cfg.Restore.MaxUncompressedBytes, MaxReadings: cfg.Restore.MaxReadings},
 		},
 	}

@@ -73,8 +73,9 @@ type Columns struct {
 
 // ArchiveConfig tunes the archive run.
 type ArchiveConfig struct {
-	Concurrency int `yaml:"concurrency"`
-	GzipLevel   int `yaml:"gzip_level"`
+	Concurrency    int  `yaml:"concurrency"`
+	GzipLevel      int  `yaml:"gzip_level"`
+	DropPartitions bool `yaml:"drop_partitions"`
 }
 
 // RestoreConfig bounds what a restore will accept from storage, so that a

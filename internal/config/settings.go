@@ -208,6 +208,12 @@ func Settings() []Setting {
 			validate: func(c *Config) error { return between(c.Archive.GzipLevel, 1, 9) },
 		},
 		{
+			Key: "archive.drop_partitions", Env: []string{"ARCHIVER_DROP_PARTITIONS"}, Flag: "drop-partitions", Scope: ScopeArchive, kind: kindBool,
+			Usage:   "partition fast path, for a clean table range-partitioned on its time column: empty a partition lying wholly inside an archived day with TRUNCATE instead of DELETE (same transaction, same checks), then detach and drop partitions that are empty and wholly inside archived days",
+			Default: "false",
+			field:   func(c *Config) any { return &c.Archive.DropPartitions },
+		},
+		{
 			Key: "restore.max_uncompressed_bytes", Env: []string{"ARCHIVER_RESTORE_MAX_BYTES"}, Flag: "max-uncompressed-bytes", Scope: ScopeRestore, kind: kindInt64,
 			Usage: "refuse an archive that decompresses to more bytes than this", Default: "4294967296",
 			field:    func(c *Config) any { return &c.Restore.MaxUncompressedBytes },
