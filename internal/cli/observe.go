@@ -10,6 +10,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archive"
 	"github.com/shizuku-labs/archiver/internal/metrics"
 	"github.com/shizuku-labs/archiver/internal/progress"
+	"github.com/shizuku-labs/archiver/internal/restore"
 )
 
 // observer feeds a run's progress to the Prometheus recorder and the live
@@ -68,6 +69,18 @@ func (o *observer) DayDone(r archive.DayResult) {
 		o.rec.DayFailed()
 	}
 	o.disp.Add(1, r.RowsRead, r.Bytes)
+}
+
+// restoreObserver adapts the observer to a restore's events.
+type restoreObserver struct{ *observer }
+
+func (o restoreObserver) DayDone(r restore.DayResult) {
+	if r.Status == restore.StatusFailed {
+		o.rec.DayFailed()
+	} else if r.Status == restore.StatusRestored {
+		o.rec.AddRestored(r.Inserted)
+	}
+	o.disp.Add(1, r.Readings, r.Bytes)
 }
 
 // finish stops the display and delivers the metrics where configured. A

@@ -67,3 +67,25 @@ func keysOf[V any](m map[string]V) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// TestRestoreMetrics: a restore reports what it inserted, under its own
+// command label, so it never stands in for the archive run's series.
+func TestRestoreMetrics(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	rows := sample(h.today(), 33, 32, 2)
+	h.insertClean(rows)
+	h.mustRun("archive")
+	day := h.today().AddDate(0, 0, -33).Format("2006-01-02")
+	path := filepath.Join(t.TempDir(), "restore.prom")
+	h.mustRun("restore", "--day", day, "--metrics-file", path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"archiver_readings_restored_total 48", `archiver_last_success_timestamp_seconds{command="restore"}`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("restore metrics lack %q:\n%s", want, data)
+		}
+	}
+}

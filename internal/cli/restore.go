@@ -43,7 +43,7 @@ Examples:
    archiver restore --day 2025-01-15 --day 2025-01-17 --dry-run
    archiver restore --from 2025-01-01 --to 2025-01-31 --into analysis.january
    archiver restore --day 2025-01-15 --ignore-checksum   # a damaged archive, knowingly`,
-		Flags: append(commandFlags(config.ScopeTables|config.ScopeRestore|config.ScopeWrite),
+		Flags: append(commandFlags(config.ScopeTables|config.ScopeRestore|config.ScopeWrite|config.ScopeMetrics),
 			&cli.StringSliceFlag{Name: "day", Usage: "UTC day to restore, YYYY-MM-DD (repeatable)"},
 			&cli.StringFlag{Name: "from", Usage: "restore the archived days from this UTC day, YYYY-MM-DD (with --to)"},
 			&cli.StringFlag{Name: "to", Usage: "restore the archived days up to and including this UTC day, YYYY-MM-DD (with --from)"},
@@ -133,7 +133,10 @@ func runRestore(c *cli.Context) error {
 		e.log.Info(fmt.Sprintf("%d archived days between %s and %s", len(days), from, to))
 	}
 
+	obs := e.newObserver("restore", bucketURL)
+	r.Observer = restoreObserver{obs}
 	s, err := r.Run(ctx, restore.Options{Days: days, DryRun: cfg.DryRun, IgnoreChecksum: c.Bool("ignore-checksum")})
+	obs.finish(ctx, e, s.Started, err == nil)
 	printRestoreSummary(e, s)
 	switch {
 	case err == nil:

@@ -42,6 +42,16 @@ type Restorer struct {
 	// LockWait is how long to wait for a day that another run (an archive
 	// or another restore) holds; zero means DefaultLockWait.
 	LockWait time.Duration
+
+	// Observer, if set, is told about progress, for metrics and the
+	// progress display.
+	Observer Observer
+}
+
+// Observer is told about a restore's progress as it happens.
+type Observer interface {
+	Planned(days int)
+	DayDone(r DayResult)
 }
 
 // DefaultLockWait is how long a restore waits for a day held by another run.
@@ -139,11 +149,17 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 		return s, fmt.Errorf("restore target %s: %w", r.Target, err)
 	}
 
+	if r.Observer != nil {
+		r.Observer.Planned(len(days))
+	}
 	for _, d := range days {
 		if ctx.Err() != nil {
 			break
 		}
 		res := r.restoreDay(ctx, log, s.RunID, d, opts)
+		if r.Observer != nil {
+			r.Observer.DayDone(res)
+		}
 		s.Days = append(s.Days, res)
 		switch res.Status {
 		case StatusFailed:
