@@ -70,18 +70,60 @@ type Writer struct {
 }
 
 // countHashWriter counts and hashes what reaches the destination so the
-// checksum is of exactly the stored object.
+// checksum is of exactly the stored object. It gathers the compressor's
+// output, which comes in pieces of a few hundred bytes, into writes of
+// outSize: one system call (or upload part) per 64 KiB, not per piece.
 type countHashWriter struct {
-	w io.Writer
-	h hash.Hash
-	n int64
+	w   io.Writer
+	h   hash.Hash
+	n   int64
+	buf []byte
+	err error
 }
 
+const outSize = 64 << 10
+
 func (c *countHashWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if len(c.buf)+len(p) > cap(c.buf) {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+		if len(p) >= cap(c.buf) {
+			return c.write(p)
+		}
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+func (c *countHashWriter) write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.h.Write(p[:n])
 	c.n += int64(n)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		c.err = err
+	}
 	return n, err
+}
+
+// flush sends what is gathered to the destination.
+func (c *countHashWriter) flush() error {
+	if c.err != nil {
+		return c.err
+	}
+	if len(c.buf) > 0 {
+		if _, err := c.write(c.buf); err != nil {
+			return err
+		}
+		c.buf = c.buf[:0]
+	}
+	return nil
 }
 
 // NewWriter starts an archive for day on w with the given gzip level:
@@ -111,7 +153,7 @@ func NewWriter(w io.Writer, day Day, level int) (*Writer, error) {
 		buf:      getBuffer(),
 		level:    level,
 	}
-	wr.out = countHashWriter{w: w, h: sha256.New()}
+	wr.out = countHashWriter{w: w, h: sha256.New(), buf: getOutBuffer()}
 	gz, err := getGzipWriter(&wr.out, level)
 	if err != nil {
 		return nil, fmt.Errorf("archivefile: NewWriter: %w", err)
@@ -257,6 +299,12 @@ func (w *Writer) Close() error {
 		w.err = fmt.Errorf("archivefile: finishing %s: %w", w.day, err)
 		return w.err
 	}
+	if err := w.out.flush(); err != nil {
+		w.err = fmt.Errorf("archivefile: finishing %s: %w", w.day, err)
+		return w.err
+	}
+	putOutBuffer(w.out.buf)
+	w.out.buf = nil
 	// The compressor (about 1 MB of tables at level 6) and the buffer are
 	// reused by the next Writer: a run of many days then allocates them
 	// once per concurrent day, not once per day.
@@ -281,6 +329,13 @@ func putGzipWriter(gz *gzip.Writer, level int) {
 	gz.Reset(io.Discard) // drop the reference to the finished output
 	gzipWriters[level+1].Put(gz)
 }
+
+// outBuffers pools the output buffers of Writers.
+var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, outSize); return &b }}
+
+func getOutBuffer() []byte { return (*outBuffers.Get().(*[]byte))[:0] }
+
+func putOutBuffer(b []byte) { outBuffers.Put(&b) }
 
 // buffers pools the JSON buffers of Writers.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 0, flushSize+4096); return &b }}
