@@ -18,7 +18,7 @@ import (
 )
 
 // MaxInMemoryDay is the largest day, in rows, that ReadDay sorts in memory
-// (about 37 bytes a row: some 37 MiB at the limit, 5 MiB for a day of 1000
+// (28 bytes a row: some 28 MiB at the limit, 4 MiB for a day of 1000
 // sensors every 10 minutes). Larger days are sorted by PostgreSQL instead
 // (StreamDay), which costs the server more CPU but keeps the archiver's
 // memory flat whatever the size of a day.
@@ -95,7 +95,7 @@ func (t CleanTable) ReadDay(ctx context.Context, q Querier, d archivefile.Day, b
 		return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
 	}
 	defer rows.Close()
-	buf.reset(int(min(max(sizeHint, 0), MaxInMemoryDay)))
+	buf.reset(d, int(min(max(sizeHint, 0), MaxInMemoryDay)))
 	dr := &DayRows{buf: buf}
 	dr.dec.init(rows.FieldDescriptions())
 	for rows.Next() {
@@ -280,9 +280,8 @@ func (d *rowDecoder) load(rows pgx.Rows, b *DayBuffer) error {
 		if r.Imputation.Valid {
 			imp = []byte(r.Imputation.String)
 		}
-		b.add(b.sensors.id([]byte(r.Sensor)), d.ts.UnixMicro(),
+		return b.add(b.sensors.id([]byte(r.Sensor)), d.ts.UnixMicro(),
 			sqlFloat{r.Value.Float64, r.Value.Valid}, sqlInt{r.QCFlags.Int64, r.QCFlags.Valid}, r.Imputation.Valid, imp)
-		return nil
 	}
 	vals := rows.RawValues()
 	if vals[0] == nil {
@@ -292,8 +291,7 @@ func (d *rowDecoder) load(rows pgx.Rows, b *DayBuffer) error {
 	if err != nil {
 		return err
 	}
-	b.add(b.sensors.id(vals[0]), us, v, q, vals[4] != nil, vals[4])
-	return nil
+	return b.add(b.sensors.id(vals[0]), us, v, q, vals[4] != nil, vals[4])
 }
 
 // lastString returns the previous string when the bytes repeat it, so
@@ -340,20 +338,20 @@ func (in *interner) reset() {
 	in.last = 0
 }
 
-// DayBuffer holds one day in columns (about 37 bytes a row) and its
-// canonical order, for ReadDay. Keep one per concurrent day and reuse it:
-// a run of many days then allocates its memory once, and the garbage
-// collector has nothing to do. The zero value is ready to use.
+// DayBuffer holds one day in columns, 28 bytes a row, and its canonical
+// order, for ReadDay. Keep one per concurrent day and reuse it: a run of
+// many days then allocates its memory once, and the garbage collector has
+// nothing to do. The zero value is ready to use.
 type DayBuffer struct {
 	sensors interner
 	methods interner
 
-	sensor []uint32
-	micros []int64
-	value  []float64
-	qc     []int64
-	method []uint32 // 0: NULL, else methods id + 1
-	valid  []uint8  // validValue | validQC
+	day0  int64     // the day's first microsecond (Unix)
+	key   []uint64  // sensor id << timeBits | microseconds into the day
+	value []float64 //
+	qc    []int32   // qc_flags; see qcWide
+	meta  []uint32  // method id + 1 (0: NULL) | metaValue | metaQC | metaWide
+	wide  map[int32]int64
 
 	order []int32
 
@@ -361,55 +359,85 @@ type DayBuffer struct {
 }
 
 const (
-	validValue = 1 << iota
-	validQC
+	timeBits   = 40 // a day has 86.4e9 µs < 2^37
+	maxSensors = 1 << (64 - timeBits)
+
+	metaValue  = 1 << 31 // value not NULL
+	metaQC     = 1 << 30 // qc_flags not NULL
+	metaWide   = 1 << 29 // qc_flags outside int32: in wide
+	metaMethod = metaWide - 1
 )
 
-// reset empties b for a day of about n rows.
-func (b *DayBuffer) reset(n int) {
+// reset empties b for day d of about n rows.
+func (b *DayBuffer) reset(d archivefile.Day, n int) {
 	b.sensors.reset()
 	b.methods.reset()
-	if cap(b.micros) < n {
+	b.day0 = d.Start().UnixMicro()
+	clear(b.wide)
+	if cap(b.key) < n {
 		// The day's size plus a little, once: growing by appending would
-		// leave the day twice over in garbage, and the next, slightly
-		// larger day would grow it again.
+		// leave the day twice over in garbage behind, and the next,
+		// slightly larger day would grow it again. Drop the old arrays
+		// first so that they are not held while the new ones fill.
+		b.key, b.value, b.qc, b.meta, b.order = nil, nil, nil, nil, nil
 		n += n / 16
-		b.sensor, b.micros, b.value, b.qc = make([]uint32, 0, n), make([]int64, 0, n), make([]float64, 0, n), make([]int64, 0, n)
-		b.method, b.valid, b.order = make([]uint32, 0, n), make([]uint8, 0, n), make([]int32, 0, n)
+		b.key, b.value, b.qc, b.meta, b.order = make([]uint64, 0, n), make([]float64, 0, n), make([]int32, 0, n), make([]uint32, 0, n), make([]int32, 0, n)
 	}
-	b.sensor, b.micros, b.value, b.qc, b.method, b.valid, b.order =
-		b.sensor[:0], b.micros[:0], b.value[:0], b.qc[:0], b.method[:0], b.valid[:0], b.order[:0]
+	b.key, b.value, b.qc, b.meta, b.order = b.key[:0], b.value[:0], b.qc[:0], b.meta[:0], b.order[:0]
 }
 
-func (b *DayBuffer) add(sensor uint32, us int64, v sqlFloat, q sqlInt, hasMethod bool, method []byte) {
-	var flags uint8
-	if v.ok {
-		flags |= validValue
+func (b *DayBuffer) add(sensor uint32, us int64, v sqlFloat, q sqlInt, hasMethod bool, method []byte) error {
+	off := us - b.day0
+	if off < 0 || off >= 1<<timeBits {
+		return fmt.Errorf("row time %s is not in the day read", time.UnixMicro(us).UTC().Format(time.RFC3339Nano))
 	}
-	if q.ok {
-		flags |= validQC
+	if sensor >= maxSensors {
+		return fmt.Errorf("more than %d sensors in one day: too many to sort in memory", maxSensors)
 	}
-	var m uint32
+	var meta uint32
 	if hasMethod {
-		m = b.methods.id(method) + 1
+		m := b.methods.id(method) + 1
+		if m > metaMethod {
+			return fmt.Errorf("more than %d imputation methods in one day: too many to sort in memory", metaMethod-1)
+		}
+		meta = m
 	}
-	b.sensor = append(b.sensor, sensor)
-	b.micros = append(b.micros, us)
+	if v.ok {
+		meta |= metaValue
+	}
+	var qc int32
+	if q.ok {
+		meta |= metaQC
+		qc = int32(q.n)
+		if int64(qc) != q.n {
+			meta |= metaWide
+			if b.wide == nil {
+				b.wide = make(map[int32]int64)
+			}
+			b.wide[int32(len(b.key))] = q.n
+		}
+	}
+	b.key = append(b.key, uint64(sensor)<<timeBits|uint64(off))
 	b.value = append(b.value, v.f)
-	b.qc = append(b.qc, q.n)
-	b.method = append(b.method, m)
-	b.valid = append(b.valid, flags)
+	b.qc = append(b.qc, qc)
+	b.meta = append(b.meta, meta)
+	return nil
 }
+
+func (b *DayBuffer) sensor(i int) uint32 { return uint32(b.key[i] >> timeBits) }
 
 // reading fills r with row i.
 func (b *DayBuffer) reading(i int, r *archivefile.Reading) {
-	r.Sensor = b.sensors.names[b.sensor[i]]
-	r.Time = time.UnixMicro(b.micros[i]).UTC()
-	f := b.valid[i]
-	r.Value.Float64, r.Value.Valid = b.value[i], f&validValue != 0
-	r.QCFlags.Int64, r.QCFlags.Valid = b.qc[i], f&validQC != 0
-	if m := b.method[i]; m != 0 {
-		r.Imputation.String, r.Imputation.Valid = b.methods.names[m-1], true
+	k, m := b.key[i], b.meta[i]
+	r.Sensor = b.sensors.names[k>>timeBits]
+	r.Time = time.UnixMicro(b.day0 + int64(k&(1<<timeBits-1))).UTC()
+	r.Value.Float64, r.Value.Valid = b.value[i], m&metaValue != 0
+	r.QCFlags.Int64, r.QCFlags.Valid = int64(b.qc[i]), m&metaQC != 0
+	if m&metaWide != 0 {
+		r.QCFlags.Int64 = b.wide[int32(i)]
+	}
+	if id := m & metaMethod; id != 0 {
+		r.Imputation.String, r.Imputation.Valid = b.methods.names[id-1], true
 	} else {
 		r.Imputation.String, r.Imputation.Valid = "", false
 	}
@@ -417,8 +445,8 @@ func (b *DayBuffer) reading(i int, r *archivefile.Reading) {
 
 // compare orders rows i and j of the same sensor by archivefile.Compare.
 func (b *DayBuffer) compare(i, j int32) int {
-	if b.micros[i] != b.micros[j] {
-		if b.micros[i] < b.micros[j] {
+	if ki, kj := b.key[i], b.key[j]; ki != kj {
+		if ki < kj {
 			return -1
 		}
 		return 1
@@ -449,16 +477,16 @@ func (b *DayBuffer) sort() {
 	// next[r] is where the next row of rank r goes.
 	b.next = slices.Grow(byName[:0], k+1)[:k+1]
 	clear(b.next)
-	for _, id := range b.sensor {
-		b.next[b.rank[id]+1]++
+	for i := range b.key {
+		b.next[b.rank[b.sensor(i)]+1]++
 	}
 	for r := 1; r <= k; r++ {
 		b.next[r] += b.next[r-1]
 	}
-	n := len(b.sensor)
+	n := len(b.key)
 	b.order = slices.Grow(b.order[:0], n)[:n]
-	for i, id := range b.sensor {
-		r := b.rank[id]
+	for i := range b.key {
+		r := b.rank[b.sensor(i)]
 		b.order[b.next[r]] = int32(i)
 		b.next[r]++
 	}

@@ -213,3 +213,48 @@ func TestReadDayIgnoresAWrongHint(t *testing.T) {
 		}
 	}
 }
+
+// Values the in-memory layout keeps out of line: qc_flags beyond int32
+// (a bigint column) and many methods, on equal times so that they are
+// sorted by value.
+func TestReadDayWideValues(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range []string{
+		`CREATE TABLE w (sensor_id text NOT NULL, ts timestamptz NOT NULL, value_mm float8, qc_flags bigint, imputation_method text)`,
+		`INSERT INTO w SELECT 's' || (i % 3), '2025-01-15 12:00Z', i % 2, CASE i % 4 WHEN 0 THEN (1::bigint << 40) + i WHEN 1 THEN -(1::bigint << 40) - i WHEN 2 THEN NULL ELSE i END, 'm' || (i % 50)
+		 FROM generate_series(1, 400) i`,
+	} {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tbl := postgres.CleanTable{Name: []string{"w"}, Sensor: "sensor_id", Time: "ts", Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method"}
+	day, _ := archivefile.ParseDay("2025-01-15")
+	sr, err := tbl.StreamDay(ctx, conn, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamed := drain(t, sr)
+	var buf postgres.DayBuffer
+	rr, err := tbl.ReadDay(ctx, conn, day, &buf, 400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := drain(t, rr)
+	same(t, "ReadDay vs StreamDay", read, streamed)
+	wide := 0
+	for _, r := range read {
+		if r.QCFlags.Valid && (r.QCFlags.Int64 > math.MaxInt32 || r.QCFlags.Int64 < math.MinInt32) {
+			wide++
+		}
+	}
+	if wide != 200 {
+		t.Fatalf("%d readings with qc_flags beyond int32, want 200", wide)
+	}
+}
