@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build demo test deps vet bench
+.PHONY: build demo test deps vet bench bench-quick bench-go
 
 build: ## build bin/archiver
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/archiver ./cmd/archiver
@@ -20,3 +20,12 @@ vet:
 
 test: deps vet ## the whole test suite, as CI runs it
 	$(GO) test -count=1 -timeout 40m ./...
+
+bench: ## end-to-end benchmark vs COPY|gzip+DELETE on a throwaway PostgreSQL (1M and 10M readings; BENCH_N=1000000 for a quick run)
+	bash deploy/bench/run.sh
+
+bench-quick: ## the benchmark at 1M readings only
+	BENCH_N=1000000 bash deploy/bench/run.sh
+
+bench-go: ## encoder/decoder microbenchmarks (ns/reading, allocs/reading)
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/archivefile

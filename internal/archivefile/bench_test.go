@@ -48,7 +48,7 @@ func reportPerReading(b *testing.B, perOp int, before *runtime.MemStats) {
 func BenchmarkWriter(b *testing.B) {
 	day, _ := ParseDay("2025-01-15")
 	rs := benchReadings(day, 200000)
-	for _, level := range []int{0, 1, 6} {
+	for _, level := range []int{0, 1, 3, 6, 9} {
 		b.Run(fmt.Sprintf("level=%d", level), func(b *testing.B) {
 			b.ReportAllocs()
 			var ms runtime.MemStats

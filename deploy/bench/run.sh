@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# The archiver's end-to-end benchmark (issue 6), side by side with what
+# PostgreSQL itself does on the same rows and the same machine:
+#
+#   1. start a throwaway PostgreSQL 15 cluster in .tmp/bench/pg (stopped at the end),
+#   2. generate N clean readings once with generate_series (1000 sensors, one
+#      reading every 10 minutes, ~2% imputed, ~5% flagged) into a staging table,
+#   3. for each N: load the rows, run `archiver archive` to file:// under
+#      /usr/bin/time -v (purge, export, JSON, gzip, upload, read-back
+#      verification, delete, manifests); load the same rows again and run the
+#      reference pipeline: COPY (SELECT ... ORDER BY sensor_id, ts) TO STDOUT
+#      | gzip -6 > file, then the DELETE;
+#   4. gzip levels 1, 6, 9; the partition fast path (--drop-partitions) on a
+#      daily-partitioned table; the raw purge batch size; restore of the
+#      archived days vs psql \copy FROM of the same rows as CSV;
+#   5. print one table.
+#
+# Settings (environment):
+#   BENCH_N="1000000 10000000"  reading counts of the main table
+#   BENCH_EXTRA_N=1000000       readings for the gzip, partition, restore and purge sections
+#   BENCH_SECTIONS="main levels partitions purge restore"
+#   BENCH_REPEAT=1              runs of each measurement; the fastest is reported
+#   BENCH_PROFILE=1             write CPU and allocation profiles of every archiver run to .tmp/bench/profiles
+#   BENCH_PORT=54339            PostgreSQL port
+#   BENCH_ARGS=""               extra arguments for `archiver archive` (e.g. --concurrency 3)
+# Quick mode: BENCH_N=1000000 make bench (or make bench-quick).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+B=$ROOT/.tmp/bench # .tmp/ is git-ignored
+N_LIST=${BENCH_N:-"1000000 10000000"}
+EXTRA_N=${BENCH_EXTRA_N:-1000000}
+SECTIONS=${BENCH_SECTIONS:-"main levels partitions purge restore"}
+REPEAT=${BENCH_REPEAT:-1}
+PORT=${BENCH_PORT:-54339}
+read -r -a EXTRA_ARGS <<<"${BENCH_ARGS:-}"
+
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+find_pg_bin() {
+    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        [ -x "$d/initdb" ] && { echo "$d"; return; }
+    done
+    command -v initdb >/dev/null 2>&1 && dirname "$(command -v initdb)"
+}
+need_root_install() {
+    [ "$(id -u)" = 0 ] || die "$1 missing: install it (sudo apt-get install $2)"
+    log "installing $2"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+PGBIN=$(find_pg_bin || true)
+if [ -z "$PGBIN" ]; then need_root_install "PostgreSQL server" postgresql; PGBIN=$(find_pg_bin); fi
+[ -x /usr/bin/time ] || need_root_install /usr/bin/time time
+command -v psql >/dev/null || die "psql missing (apt-get install postgresql-client)"
+
+log "building archiver"
+mkdir -p "$B/bin" "$B/work" "$B/profiles"
+CGO_ENABLED=0 go build -trimpath -o "$B/bin/archiver" ./cmd/archiver
+ARCHIVER=$B/bin/archiver
+
+AS=()
+if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); fi
+rm -rf "$B/pg"
+mkdir -p "$B/pg"
+[ ${#AS[@]} -gt 0 ] && chown postgres "$B/pg"
+log "starting a throwaway PostgreSQL on port $PORT ($PGBIN)"
+"${AS[@]}" "$PGBIN/initdb" -D "$B/pg/data" -U postgres --auth=trust -E UTF8 --no-locale >/dev/null
+# Durability off as in the tests (a throwaway cluster); autovacuum off and
+# checkpoints far apart so that neither lands in the middle of one side of a
+# comparison: every measurement starts after VACUUM ANALYZE and CHECKPOINT.
+"${AS[@]}" "$PGBIN/pg_ctl" -D "$B/pg/data" -l "$B/pg/log" -w \
+    -o "-p $PORT -k $B/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off -c shared_buffers=256MB -c max_wal_size=8GB -c checkpoint_timeout=1h" \
+    start >/dev/null
+trap '"${AS[@]}" "$PGBIN/pg_ctl" -D "$B/pg/data" -m fast stop >/dev/null 2>&1 || true' EXIT
+
+export PGTZ=UTC PGOPTIONS="-c client_min_messages=warning"
+export DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL")
+psql1() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
+
+"${PSQL[@]}" -f internal/pgtest/schema.sql
+"$ARCHIVER" migrate up >/dev/null 2>&1 || die "archiver migrate up failed"
+
+# The archiver archives days wholly before now() - 30 days; the data ends at
+# the start of the day 31 days ago, so every generated row is due.
+CUTOFF=$(psql1 "SELECT to_char(date_trunc('day', now() AT TIME ZONE 'UTC') - interval '31 days', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+
+# generate N: staging table bench.src_N with N readings ending at CUTOFF,
+# in arrival order (time, then sensor), as an ingest would have written them.
+generate() {
+    local n=$1 t
+    t=$(( (n + 999) / 1000 ))
+    if [ "$(psql1 "SELECT to_regclass('bench.src_$n') IS NOT NULL")" = t ]; then return; fi
+    log "generating $n readings ($t times x 1000 sensors)"
+    "${PSQL[@]}" <<SQL
+CREATE SCHEMA IF NOT EXISTS bench;
+SELECT setseed(0.42);
+CREATE UNLOGGED TABLE bench.src_$n AS
+SELECT 'sensor_' || lpad(s::text, 4, '0') AS sensor_id,
+       ts,
+       round((random() * 20)::numeric, 2)::float8 AS value_mm,
+       CASE WHEN random() < 0.05 THEN 1 ELSE 0 END AS qc_flags,
+       CASE WHEN random() < 0.02 THEN 'ARIMA' END AS imputation_method
+FROM generate_series(timestamptz '$CUTOFF' - $t * interval '10 minutes', timestamptz '$CUTOFF' - interval '10 minutes', interval '10 minutes') ts,
+     generate_series(1, 1000) s
+ORDER BY ts, s
+LIMIT $n;
+SQL
+}
+
+# load N [partitioned]: the clean table holds exactly bench.src_N, vacuumed,
+# analyzed and checkpointed; manifests are emptied so that every run starts
+# from the same state.
+load() {
+    local n=$1 part=${2:-}
+    "${PSQL[@]}" -c "DROP TABLE IF EXISTS shizuku.clean_measurements CASCADE" -c "TRUNCATE archiver.archive_runs"
+    if [ -n "$part" ]; then
+        # Daily range partitions, as a large deployment would have them.
+        "${PSQL[@]}" <<SQL
+CREATE TABLE shizuku.clean_measurements (
+    id bigserial, sensor_id text NOT NULL, ts timestamptz NOT NULL,
+    value_mm double precision, qc_flags integer, imputation_method text,
+    PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts);
+CREATE INDEX clean_measurements_ts_idx ON shizuku.clean_measurements (ts);
+DO \$\$
+DECLARE d date;
+BEGIN
+  FOR d IN SELECT generate_series((SELECT min(ts) FROM bench.src_$n)::date, (timestamptz '$CUTOFF')::date, interval '1 day')::date LOOP
+    EXECUTE format('CREATE TABLE shizuku.clean_%s PARTITION OF shizuku.clean_measurements FOR VALUES FROM (%L) TO (%L)',
+                   to_char(d, 'YYYYMMDD'), d::timestamptz, (d + 1)::timestamptz);
+  END LOOP;
+END \$\$;
+SQL
+    else
+        "${PSQL[@]}" -f internal/pgtest/schema.sql
+    fi
+    "${PSQL[@]}" -c "INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm, qc_flags, imputation_method)
+                     SELECT sensor_id, ts, value_mm, qc_flags, imputation_method FROM bench.src_$n" \
+                 -c "VACUUM ANALYZE shizuku.clean_measurements" -c "CHECKPOINT"
+}
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# archive LABEL ARGS...: runs the archiver under /usr/bin/time -v; sets
+# A_SECS, A_RSS_KB, A_BYTES, A_DIR. Fails the benchmark if the run failed or
+# left rows behind.
+archive() {
+    local label=$1; shift
+    A_DIR=$B/work/$label
+    rm -rf "$A_DIR"; mkdir -p "$A_DIR"
+    local env=()
+    if [ "${BENCH_PROFILE:-}" = 1 ]; then
+        env=(ARCHIVER_CPUPROFILE="$B/profiles/$label.cpu.pprof" ARCHIVER_MEMPROFILE="$B/profiles/$label.mem.pprof")
+    fi
+    local t0 t1
+    t0=$(now)
+    if ! env "${env[@]}" /usr/bin/time -v -o "$B/work/$label.time" "$ARCHIVER" archive --bucket "file://$A_DIR" \
+        --no-progress --log-level warn "${EXTRA_ARGS[@]}" "$@" >"$B/work/$label.log" 2>&1; then
+        cat "$B/work/$label.log" >&2
+        die "archiver run $label failed"
+    fi
+    t1=$(now)
+    A_SECS=$(secs "$t0" "$t1")
+    A_RSS_KB=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$B/work/$label.time")
+    A_BYTES=$(find "$A_DIR" -name '*.json.gz' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+    local left
+    left=$(psql1 "SELECT count(*) FROM shizuku.clean_measurements")
+    [ "$left" = 0 ] || die "archiver run $label left $left rows"
+}
+
+# reference N: COPY ... ORDER BY sensor_id, ts | gzip -6 > file, then DELETE.
+reference() {
+    local label=$1 level=${2:-6} t0 t1
+    t0=$(now)
+    psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "COPY (SELECT sensor_id, ts, value_mm, qc_flags, imputation_method
+        FROM shizuku.clean_measurements WHERE ts < '$CUTOFF' ORDER BY sensor_id, ts) TO STDOUT" | gzip "-$level" >"$B/work/$label.tsv.gz"
+    psql1 "DELETE FROM shizuku.clean_measurements WHERE ts < '$CUTOFF'" >/dev/null
+    t1=$(now)
+    R_SECS=$(secs "$t0" "$t1")
+    R_BYTES=$(stat -c %s "$B/work/$label.tsv.gz")
+}
+
+best() { # best OLD NEW: the smaller
+    if [ -z "$1" ]; then echo "$2"; else awk -v a="$1" -v b="$2" 'BEGIN { print (b < a) ? b : a }'; fi
+}
+
+ROWS=()
+row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$@")"); }
+fmt_n() { awk -v n="$1" 'BEGIN { if (n >= 1e6) printf "%gM", n / 1e6; else if (n >= 1e3) printf "%gk", n / 1e3; else print n }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0) ? n / s : 0 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+declare -A MAIN_SECS MAIN_RSS
+if want main; then
+    for n in $N_LIST; do
+        generate "$n"
+        as="" ars="" ab="" rs="" rb=""
+        for i in $(seq "$REPEAT"); do
+            log "archiver archive, $n readings (run $i/$REPEAT)"
+            load "$n"
+            archive "main-$n"
+            as=$(best "$as" "$A_SECS"); ab=$A_BYTES
+            ars=$(best "$ars" "$A_RSS_KB")
+            log "  $A_SECS s, peak RSS $(mib "$A_RSS_KB"); reference pipeline (run $i/$REPEAT)"
+            load "$n"
+            reference "ref-$n"
+            rs=$(best "$rs" "$R_SECS"); rb=$R_BYTES
+            log "  $R_SECS s"
+        done
+        MAIN_SECS[$n]=$as; MAIN_RSS[$n]=$ars
+        row "$(fmt_n "$n")" "archiver archive (file://)" "$as" "$(rate "$n" "$as")" "$(mib "$ars")" "$(mb "$ab")" "**$(ratio "$as" "$rs")**"
+        row "$(fmt_n "$n")" "reference: COPY … ORDER BY sensor_id, ts \| gzip -6; DELETE" "$rs" "$(rate "$n" "$rs")" "–" "$(mb "$rb")" "1.00"
+    done
+fi
+
+if want levels; then
+    n=$EXTRA_N; generate "$n"
+    for level in 1 6 9; do
+        s=""
+        for i in $(seq "$REPEAT"); do
+            log "archiver archive --gzip-level $level, $n readings (run $i/$REPEAT)"
+            load "$n"
+            archive "level$level-$n" --gzip-level "$level"
+            s=$(best "$s" "$A_SECS")
+        done
+        LEVEL_SECS[$level]=$s; LEVEL_RSS[$level]=$A_RSS_KB; LEVEL_BYTES[$level]=$A_BYTES
+    done
+    for level in 1 6 9; do
+        row "$(fmt_n "$n")" "archiver archive --gzip-level $level" "${LEVEL_SECS[$level]}" "$(rate "$n" "${LEVEL_SECS[$level]}")" \
+            "$(mib "${LEVEL_RSS[$level]}")" "$(mb "${LEVEL_BYTES[$level]}")" "time $(ratio "${LEVEL_SECS[$level]}" "${LEVEL_SECS[6]}")×, size $(ratio "${LEVEL_BYTES[$level]}" "${LEVEL_BYTES[6]}")× of level 6"
+    done
+fi
+
+if want partitions; then
+    n=$EXTRA_N; generate "$n"
+    HAVE_DROP=0
+    "$ARCHIVER" archive --help 2>&1 | grep -q -- --drop-partitions && HAVE_DROP=1
+    ps="" fs="" rs=""
+    for i in $(seq "$REPEAT"); do
+        log "daily partitions: archiver archive, $n readings (run $i/$REPEAT)"
+        load "$n" partitioned
+        archive "part-delete-$n"
+        ps=$(best "$ps" "$A_SECS"); prss=$A_RSS_KB; pb=$A_BYTES
+        if [ "$HAVE_DROP" = 1 ]; then
+            log "daily partitions: archiver archive --drop-partitions (run $i/$REPEAT)"
+            load "$n" partitioned
+            archive "part-drop-$n" --drop-partitions
+            fs=$(best "$fs" "$A_SECS"); frss=$A_RSS_KB; fb=$A_BYTES
+            left=$(psql1 "SELECT count(*) FROM pg_inherits WHERE inhparent = 'shizuku.clean_measurements'::regclass")
+            log "  partitions left after --drop-partitions: $left"
+        fi
+        log "daily partitions: reference pipeline (run $i/$REPEAT)"
+        load "$n" partitioned
+        reference "part-ref-$n"
+        rs=$(best "$rs" "$R_SECS")
+    done
+    row "$(fmt_n "$n")" "daily partitions: archiver archive (DELETE)" "$ps" "$(rate "$n" "$ps")" "$(mib "$prss")" "$(mb "$pb")" "**$(ratio "$ps" "$rs")**"
+    [ "$HAVE_DROP" = 1 ] && row "$(fmt_n "$n")" "daily partitions: archiver archive --drop-partitions" "$fs" "$(rate "$n" "$fs")" "$(mib "$frss")" "$(mb "$fb")" "**$(ratio "$fs" "$rs")**"
+    row "$(fmt_n "$n")" "daily partitions: reference (COPY \| gzip -6; DELETE)" "$rs" "$(rate "$n" "$rs")" "–" "$(mb "$R_BYTES")" "1.00"
+fi
+
+if want purge; then
+    n=$EXTRA_N
+    # Raw rows older than the raw retention, with an empty clean table: the
+    # run is the purge alone. One plain DELETE is the reference.
+    load_raw() {
+        "${PSQL[@]}" -c "TRUNCATE shizuku.clean_measurements, shizuku.raw_measurements" -c "TRUNCATE archiver.archive_runs" \
+            -c "INSERT INTO shizuku.raw_measurements (sensor_id, ts, value_mm)
+                SELECT 'sensor_' || lpad((i % 1000)::text, 4, '0'), now() - interval '3 days' + (i / 1000) * interval '10 seconds', i % 97
+                FROM generate_series(0, $n - 1) i" \
+            -c "VACUUM ANALYZE shizuku.raw_measurements" -c "CHECKPOINT"
+    }
+    load "$n" # the plain clean table again, if partitions ran
+    ds=""
+    for i in $(seq "$REPEAT"); do
+        log "raw purge of $n rows: one DELETE (run $i/$REPEAT)"
+        load_raw
+        t0=$(now); psql1 "DELETE FROM shizuku.raw_measurements WHERE ts < now() - interval '1 day'" >/dev/null; t1=$(now)
+        ds=$(best "$ds" "$(secs "$t0" "$t1")")
+    done
+    for bs in 1000 10000 100000; do
+        s=""
+        for i in $(seq "$REPEAT"); do
+            log "raw purge of $n rows, --batch-size $bs (run $i/$REPEAT)"
+            load_raw
+            archive "purge-$bs" --batch-size "$bs"
+            s=$(best "$s" "$A_SECS")
+            left=$(psql1 "SELECT count(*) FROM shizuku.raw_measurements")
+            [ "$left" = 0 ] || die "purge left $left raw rows"
+        done
+        row "$(fmt_n "$n") raw" "raw purge (whole run), --batch-size $bs" "$s" "$(rate "$n" "$s")" "$(mib "$A_RSS_KB")" "–" "$(ratio "$s" "$ds")"
+    done
+    row "$(fmt_n "$n") raw" "reference: one DELETE" "$ds" "$(rate "$n" "$ds")" "–" "–" "1.00"
+fi
+
+if want restore; then
+    if ! "$ARCHIVER" restore --help >/dev/null 2>&1; then
+        log "archiver has no restore command yet: restore section skipped"
+    else
+        n=$EXTRA_N; generate "$n"
+        log "restore: archiving $n readings first"
+        load "$n"
+        archive "restore-src-$n"
+        src=$A_DIR
+        days=$(psql1 "SELECT string_agg(DISTINCT to_char(ts, 'YYYY-MM-DD'), ' ' ORDER BY to_char(ts, 'YYYY-MM-DD')) FROM bench.src_$n")
+        first=${days%% *}; last=${days##* }
+        psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "\\copy (SELECT sensor_id, ts, value_mm, qc_flags, imputation_method FROM bench.src_$n) TO '$B/work/restore-$n.csv' CSV"
+        rs="" cs=""
+        for i in $(seq "$REPEAT"); do
+            "${PSQL[@]}" -c "TRUNCATE shizuku.clean_measurements" -c "CHECKPOINT"
+            log "archiver restore $first..$last (run $i/$REPEAT)"
+            t0=$(now)
+            # shellcheck disable=SC2086
+            if ! /usr/bin/time -v -o "$B/work/restore.time" "$ARCHIVER" restore --bucket "file://$src" \
+                --log-level warn --from "$first" --to "$last" >"$B/work/restore.log" 2>&1; then
+                cat "$B/work/restore.log" >&2; die "archiver restore failed"
+            fi
+            t1=$(now)
+            rs=$(best "$rs" "$(secs "$t0" "$t1")")
+            rrss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$B/work/restore.time")
+            got=$(psql1 "SELECT count(*) FROM shizuku.clean_measurements")
+            [ "$got" = "$n" ] || die "restore loaded $got rows, want $n"
+            "${PSQL[@]}" -c "TRUNCATE shizuku.clean_measurements" -c "CHECKPOINT"
+            log "psql \\copy FROM CSV (run $i/$REPEAT)"
+            t0=$(now)
+            psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "\\copy shizuku.clean_measurements (sensor_id, ts, value_mm, qc_flags, imputation_method) FROM '$B/work/restore-$n.csv' CSV"
+            t1=$(now)
+            cs=$(best "$cs" "$(secs "$t0" "$t1")")
+        done
+        row "$(fmt_n "$n")" "archiver restore (file://)" "$rs" "$(rate "$n" "$rs")" "$(mib "$rrss")" "–" "**$(ratio "$rs" "$cs")**"
+        row "$(fmt_n "$n")" "reference: psql \\copy … FROM CSV" "$cs" "$(rate "$n" "$cs")" "–" "$(mb "$(stat -c %s "$B/work/restore-$n.csv")") CSV" "1.00"
+    fi
+fi
+
+echo
+echo "archiver benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }'), $(go version | awk '{ print $3 }'), load average $(cut -d' ' -f1-3 /proc/loadavg), best of $REPEAT"
+echo
+echo "| readings | pipeline | seconds | readings/s | peak RSS | bytes written | ratio |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
+if want main; then
+    set -- $N_LIST
+    if [ $# -ge 2 ]; then
+        lo=$1; hi=${!#}
+        echo
+        echo "scaling: $(fmt_n "$hi") / $(fmt_n "$lo") time = $(ratio "${MAIN_SECS[$hi]}" "${MAIN_SECS[$lo]}") (readings ×$(( hi / lo ))); peak RSS $(fmt_n "$hi") / $(fmt_n "$lo") = $(ratio "${MAIN_RSS[$hi]}" "${MAIN_RSS[$lo]}")"
+    fi
+fi
+if [ "${BENCH_PROFILE:-}" = 1 ]; then
+    echo
+    echo "profiles: $B/profiles (go tool pprof -top $ARCHIVER $B/profiles/main-N.cpu.pprof)"
+fi
