@@ -15,7 +15,13 @@ package cloud
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/storage"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/azureblob"
@@ -47,6 +53,74 @@ func (defaultOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucke
 	return blob.DefaultURLMux().OpenBucketURL(ctx, u)
 }
 
+// DefaultGCSRetries is how many times a failing GCS request is retried
+// after the first attempt, unless the URL says retries=N.
+const DefaultGCSRetries = 5
+
+// gcsOpener opens gs:// URLs with gocloud's opener, then bounds the storage
+// client's retries. Left alone, the client retries an idempotent request (a
+// conditional upload, which is how every new day is written) for as long as
+// the store keeps failing: a store answering 503 forever would hang the run,
+// and the hung run would hold its days' locks so that every later run skips
+// them. Uploads ignore the client's attempt limit, so a retry budget bounds
+// them: at most `retries` retried failures per minute across the bucket's
+// requests; past that, failures are returned at once (the day fails, keeps
+// its rows, and the next run retries it).
+type gcsOpener struct{}
+
+func (gcsOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
+	retries := DefaultGCSRetries
+	if q := u.Query(); q.Has("retries") {
+		n, err := strconv.Atoi(q.Get("retries"))
+		if err != nil || n < 0 || n > 100 {
+			return nil, fmt.Errorf("invalid retries=%q: want a whole number from 0 to 100", q.Get("retries"))
+		}
+		retries = n
+		q.Del("retries")
+		cp := *u
+		cp.RawQuery = q.Encode()
+		u = &cp
+	}
+	b, err := blob.DefaultURLMux().OpenBucketURL(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	var c *storage.Client
+	if !b.As(&c) {
+		b.Close()
+		return nil, fmt.Errorf("gs bucket does not expose its storage client; cannot bound its retries")
+	}
+	c.SetRetry(storage.WithMaxAttempts(retries+1), storage.WithErrorFunc(retryBudget(retries, time.Minute)))
+	return b, nil
+}
+
+// retryBudget allows a retry of a retryable error only while fewer than n
+// retries were allowed in the last window.
+func retryBudget(n int, window time.Duration) func(error) bool {
+	var mu sync.Mutex
+	var recent []time.Time
+	return func(err error) bool {
+		if !storage.ShouldRetry(err) {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		kept := recent[:0]
+		for _, t := range recent {
+			if now.Sub(t) < window {
+				kept = append(kept, t)
+			}
+		}
+		recent = kept
+		if len(recent) >= n {
+			return false
+		}
+		recent = append(recent, now)
+		return true
+	}
+}
+
 func register(scheme string, opener blob.BucketURLOpener, b backends.Backend) {
 	mux.RegisterBucket(scheme, opener)
 	b.Scheme = scheme
@@ -76,9 +150,11 @@ func init() {
 			"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
 		},
 	})
-	register(gcsblob.Scheme, defaultOpener{}, backends.Backend{
+	register(gcsblob.Scheme, gcsOpener{}, backends.Backend{
 		Description: "Google Cloud Storage",
 		Example:     "gs://my-archive-bucket?prefix=archiver/",
+		// retries=N (default 5) bounds the client's retries of a failing
+		// request; see gcsOpener.
 		// Application Default Credentials; STORAGE_EMULATOR_HOST (host:port,
 		// no scheme) switches to an unauthenticated emulator such as
 		// fake-gcs-server.
