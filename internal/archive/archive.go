@@ -42,6 +42,9 @@ type Options struct {
 	Prefix         string             // object key prefix
 	Location       string             // bucket URL without credentials, recorded in manifests
 	Limits         archivefile.Limits // for reading existing archives back
+	// ReadStallTimeout abandons a storage read call that makes no progress
+	// for this long; 0 means DefaultReadStallTimeout.
+	ReadStallTimeout time.Duration
 }
 
 // Observer is told about progress as it happens, for metrics and the

@@ -288,7 +288,7 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 	var old archivefile.Source = emptySource{}
 	var oldReader *archivefile.Reader
 	if exists {
-		or, err := r.Bucket.NewReader(ctx, key, nil)
+		or, err := r.openRead(ctx, key)
 		if err != nil {
 			return "", stats, ms, fmt.Errorf("open existing archive %s: %w", key, err)
 		}
@@ -308,6 +308,9 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 				return "", stats, ms, fmt.Errorf("existing archive %s: %w", key, err)
 			}
 		}
+		// Say which input failed: "merge: source B" would not tell an
+		// operator that the archive in storage is unreadable.
+		old = existingSource{src: old, key: key}
 	}
 
 	wctx, cancel := context.WithCancel(ctx)
@@ -371,7 +374,7 @@ func checkExisting(d archivefile.Day, key string, old *archivefile.Reader, prev 
 
 // verify reads the object back and checks checksum, reading count and day.
 func (r *Runner) verify(ctx context.Context, d archivefile.Day, key, sha string, readings int64) error {
-	rd, err := r.Bucket.NewReader(ctx, key, nil)
+	rd, err := r.openRead(ctx, key)
 	if err != nil {
 		return fmt.Errorf("read back %s: %w", key, err)
 	}
@@ -445,6 +448,20 @@ func (m *midUpload) Write(p []byte) (int, error) {
 		err = failpoint.Inject("archive.mid-upload")
 	}
 	return n, err
+}
+
+// existingSource names the existing archive in the errors of reading it.
+type existingSource struct {
+	src archivefile.Source
+	key string
+}
+
+func (s existingSource) Next() (*archivefile.Reading, error) {
+	rd, err := s.src.Next()
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("existing archive %s in storage is unreadable: %w", s.key, err)
+	}
+	return rd, err
 }
 
 type emptySource struct{}
