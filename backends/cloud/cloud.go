@@ -16,8 +16,12 @@ package cloud
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +55,32 @@ type defaultOpener struct{}
 
 func (defaultOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
 	return blob.DefaultURLMux().OpenBucketURL(ctx, u)
+}
+
+// fileOpener opens file:// URLs with fileblob, after removing empty
+// attribute sidecars. fileblob writes "<file>.attrs" in place (create, then
+// write) before it renames the new data into place, so a process killed in
+// between leaves an empty sidecar next to intact data; every later read or
+// existence check of that object then fails with EOF, and the day could
+// never be archived again. Without its sidecar the object reads fine (as
+// application/octet-stream).
+type fileOpener struct{ *fileblob.URLOpener }
+
+func (o fileOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
+	dir := u.Path
+	if u.Host == "." || os.PathSeparator != '/' {
+		dir = strings.TrimPrefix(dir, "/")
+	}
+	_ = filepath.WalkDir(filepath.FromSlash(dir), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".attrs") {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.Size() == 0 {
+			_ = os.Remove(p)
+		}
+		return nil
+	})
+	return o.URLOpener.OpenBucketURL(ctx, u)
 }
 
 // DefaultGCSRetries is how many times a failing GCS request is retried
@@ -129,7 +159,7 @@ func register(scheme string, opener blob.BucketURLOpener, b backends.Backend) {
 }
 
 func init() {
-	register(fileblob.Scheme, &fileblob.URLOpener{Options: fileblob.Options{CreateDir: true}}, backends.Backend{
+	register(fileblob.Scheme, fileOpener{&fileblob.URLOpener{Options: fileblob.Options{CreateDir: true}}}, backends.Backend{
 		Description: "a local or mounted directory",
 		Example:     "file:///var/lib/archiver/archives",
 	})
