@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/failpoint"
@@ -87,12 +88,9 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	if err != nil {
 		return r.fail(ctx, log, runID, started, res, fmt.Errorf("check for existing archive %s: %w", res.Key, err))
 	}
-	if prev != nil && !exists {
-		// Writing a new object with only the rows still in the database would
-		// hide that the readings of the earlier archive are gone.
-		return r.fail(ctx, log, runID, started, res, fmt.Errorf(
-			"archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage; refusing to write over lost data: restore the object or investigate with `archiver verify`",
-			res.Key, prev.ID, prev.RunID, deref(prev.Readings)))
+	src, err := r.source(ctx, res.Key, prev, exists)
+	if err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
 	}
 
 	if r.Opts.DryRun {
@@ -105,8 +103,35 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		return res
 	}
 
+	// Recorded just before the object is published, so that an object
+	// left at the key by a run that never committed is known for what it
+	// is (see source). A failure is written into this row; a commit
+	// records its own row and removes this one.
+	beforePublish := func(stats archivefile.Stats) error {
+		p := res
+		p.Bytes, p.SHA256, p.Readings, p.Sensors = stats.Bytes, stats.SHA256, stats.Readings, stats.Sensors
+		e := r.entry(runID, started, p, manifest.StatusFailed)
+		e.Error = "upload started; the run stopped before it committed (killed, crashed, or lost its database connection)"
+		if err := r.Manifests.Insert(ctx, r.Pool, &e); err != nil {
+			return err
+		}
+		res.pending = &e
+		return nil
+	}
 	writeStart := time.Now()
-	sha, stats, ms, err := r.write(ctx, tx, d, res.Key, n, exists, prev, buf)
+	var sha string
+	var stats archivefile.Stats
+	var ms archivefile.MergeStats
+	for {
+		sha, stats, ms, err = r.write(ctx, tx, d, res.Key, n, exists, src, prev, buf, beforePublish)
+		var u *uncommittedError
+		if !errors.As(err, &u) || src.fallback {
+			break
+		}
+		if src, err = r.fallback(ctx, log, res.Key, prev, u); err != nil {
+			break
+		}
+	}
 	res.Upload = time.Since(writeStart)
 	res.Bytes, res.SHA256, res.Readings, res.Sensors = stats.Bytes, sha, stats.Readings, stats.Sensors
 	res.NewReadings, res.PrevReadings = ms.FromA, ms.FromB+ms.Both
@@ -154,6 +179,20 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	}
 	res.Status = StatusArchived
 	_ = failpoint.Inject("archive.after-commit") // only kill/sleep make sense here
+	// The row recorded before publishing stood for an upload in progress;
+	// the committed row says it all now. (The transaction's snapshot does
+	// not see that row, so it is removed after the commit. If that fails,
+	// a failed row with the committed checksum is left: misleading, not
+	// harmful.)
+	if err := r.Manifests.Delete(context.WithoutCancel(ctx), r.Pool, res.pending.ID); err != nil {
+		log.Warn("could not remove the upload-in-progress row of the committed day", "err", err)
+	}
+	// The key holds the committed archive now; its backup is not needed.
+	if src.backup && src.key != "" || src.key == backupKey(res.Key) {
+		if err := r.Bucket.Delete(context.WithoutCancel(ctx), backupKey(res.Key)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+			log.Warn("could not delete the backup of the replaced archive; it is harmless, and the next run that replaces the day's archive replaces it", "backup", backupKey(res.Key), "err", err)
+		}
+	}
 	log.Info(fmt.Sprintf("Created archive for %s: %s", d, res.Key),
 		"location", r.Opts.Location, "readings", res.Readings, "new", res.NewReadings, "merged", res.PrevReadings,
 		"sensors", res.Sensors, "bytes", res.Bytes, "deleted", res.RowsDeleted, "sha256", res.SHA256)
@@ -266,7 +305,7 @@ func (r *Runner) deleteDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d a
 // it wrote. The union is a superset of the existing object, so replacing it
 // keeps I2; if anything fails the writer's context is cancelled before Close,
 // so no partial object is ever published.
-func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key string, want int64, exists bool, prev *manifest.Entry, buf *postgres.DayBuffer) (string, archivefile.Stats, archivefile.MergeStats, error) {
+func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key string, want int64, exists bool, src oldSource, prev *manifest.Entry, buf *postgres.DayBuffer, beforePublish func(archivefile.Stats) error) (string, archivefile.Stats, archivefile.MergeStats, error) {
 	var stats archivefile.Stats
 	var ms archivefile.MergeStats
 
@@ -287,30 +326,30 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 
 	var old archivefile.Source = emptySource{}
 	var oldReader *archivefile.Reader
-	if exists {
-		or, err := r.openRead(ctx, key)
+	if src.key != "" {
+		or, err := r.openRead(ctx, src.key)
 		if err != nil {
-			return "", stats, ms, fmt.Errorf("open existing archive %s: %w", key, err)
+			return "", stats, ms, fmt.Errorf("open existing archive %s: %w", src.key, err)
 		}
 		defer or.Close()
 		oldReader, err = archivefile.NewReader(or, r.Opts.Limits)
 		if err != nil {
-			return "", stats, ms, fmt.Errorf("existing archive %s: %w", key, err)
+			return "", stats, ms, fmt.Errorf("existing archive %s: %w", src.key, err)
 		}
 		defer oldReader.Close()
 		old = oldReader
-		if prev == nil {
+		if prev == nil || src.wantSHA == "" {
 			// Not written under a manifest of ours: the original service's
 			// archive (sensors in first-seen order) or a crashed run's. One
 			// day is held in memory to sort it; our own archives stream.
 			old, err = archivefile.SortedSource(oldReader, r.Opts.Limits.MaxReadings)
 			if err != nil {
-				return "", stats, ms, fmt.Errorf("existing archive %s: %w", key, err)
+				return "", stats, ms, fmt.Errorf("existing archive %s: %w", src.key, err)
 			}
 		}
 		// Say which input failed: "merge: source B" would not tell an
 		// operator that the archive in storage is unreadable.
-		old = existingSource{src: old, key: key}
+		old = existingSource{src: old, key: src.key}
 	}
 
 	wctx, cancel := context.WithCancel(ctx)
@@ -333,43 +372,159 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 		err = aw.Close()
 	}
 	if err == nil && oldReader != nil {
-		err = checkExisting(d, key, oldReader, prev)
+		err = checkExisting(d, key, oldReader, prev, src)
+	}
+	// Same snapshot, same predicate: the stream must have returned exactly
+	// the rows counted under the lock, or the DELETE check below means nothing.
+	if err == nil && rows.Count() != want {
+		err = fmt.Errorf("streamed %d rows of %s but counted %d in the same snapshot", rows.Count(), d, want)
+	}
+	if err == nil && src.backup && oldReader != nil {
+		// The object about to be replaced holds archived readings (a
+		// committed archive, or one this archiver did not write): keep a
+		// copy until the commit, so that if the run stops in between, the
+		// next one merges with those readings and not with our uncommitted
+		// upload, whose rows the application may have changed since.
+		if cerr := r.Bucket.Copy(ctx, backupKey(key), key, nil); cerr != nil {
+			err = fmt.Errorf("back up %s before replacing it: %w", key, cerr)
+		}
+	}
+	if err == nil {
+		err = beforePublish(aw.Stats())
 	}
 	if err != nil {
 		cancel() // abort: the old object (if any) stays as it was
 		_ = w.Close()
+		var u *uncommittedError
+		if errors.As(err, &u) {
+			return "", stats, ms, err
+		}
 		return "", stats, ms, fmt.Errorf("write archive %s: %w", key, err)
 	}
 	if err := w.Close(); err != nil {
 		return "", stats, ms, fmt.Errorf("upload archive %s: %w", key, err)
 	}
 	stats = aw.Stats()
-	// Same snapshot, same predicate: the stream must have returned exactly
-	// the rows counted under the lock, or the DELETE check below means nothing.
-	if rows.Count() != want {
-		return "", stats, ms, fmt.Errorf("streamed %d rows of %s but counted %d in the same snapshot", rows.Count(), d, want)
-	}
 	return stats.SHA256, stats, ms, nil
 }
 
-// checkExisting refuses to replace an archive that no longer matches what
-// its manifest says in a way a crashed run of ours could not explain.
-func checkExisting(d archivefile.Day, key string, old *archivefile.Reader, prev *manifest.Entry) error {
-	if !old.Day().IsZero() && old.Day() != d {
-		return fmt.Errorf("existing archive %s is for day %s, not %s", key, old.Day(), d)
+// backupKey is where the archived readings of key are kept while a run
+// replaces the object at key: from just before the new object is published
+// until the run commits.
+func backupKey(key string) string { return key + ".committed" }
+
+// oldSource says where write finds the readings already archived for a day.
+type oldSource struct {
+	key      string          // object to merge with; "" for none
+	wantSHA  string          // if set, the object must have this checksum (its committed manifest's)
+	ours     map[string]bool // checksums of our uploads that were never committed
+	backup   bool            // the object is at the day's key: copy it to the backup key before replacing it
+	trust    bool            // accept a superset of the committed archive (see fallback)
+	fallback bool            // chosen by fallback: no second fallback
+}
+
+// uncommittedError: the object at the day's key is an upload of a run that
+// never committed, not the day's archive.
+type uncommittedError struct {
+	key, sha string
+}
+
+func (e *uncommittedError) Error() string {
+	return fmt.Sprintf("%s (sha256 %s) was uploaded by a run that never committed it", e.key, e.sha)
+}
+
+// source decides where the day's archived readings are. Normally the
+// object at the key; whether it really is the archive (and not an upload
+// of a run that stopped before committing) is known only once it has been
+// read, by its checksum: write then returns an uncommittedError and
+// fallback picks the backup. When a committed archive's object is missing
+// from the key, its backup may still hold it.
+func (r *Runner) source(ctx context.Context, key string, prev *manifest.Entry, exists bool) (oldSource, error) {
+	switch {
+	case exists:
+		ours, err := r.Manifests.FailedUploads(ctx, r.Pool, r.Opts.Location, key)
+		if err != nil {
+			return oldSource{}, err
+		}
+		s := oldSource{key: key, ours: ours, backup: true}
+		if prev != nil {
+			s.wantSHA = prev.SHA256
+		}
+		return s, nil
+	case prev != nil:
+		ok, err := r.Bucket.Exists(ctx, backupKey(key))
+		if err != nil {
+			return oldSource{}, fmt.Errorf("check for the backup of %s: %w", key, err)
+		}
+		if !ok {
+			// Writing a new object with only the rows still in the database
+			// would hide that the readings of the earlier archive are gone.
+			return oldSource{}, fmt.Errorf(
+				"archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage; refusing to write over lost data: restore the object or investigate with `archiver verify`",
+				key, prev.ID, prev.RunID, deref(prev.Readings))
+		}
+		return oldSource{key: backupKey(key), wantSHA: prev.SHA256, fallback: true}, nil
 	}
-	if prev == nil {
-		return nil
+	return oldSource{}, nil
+}
+
+// fallback picks the day's archived readings when the object at the key
+// turned out to be an upload that was never committed. Its readings beyond
+// the archive's came from the database as it was then; the rows still
+// there are read again, and the ones the application changed or deleted
+// since must not come back.
+func (r *Runner) fallback(ctx context.Context, log *slog.Logger, key string, prev *manifest.Entry, u *uncommittedError) (oldSource, error) {
+	bk := backupKey(key)
+	ok, err := r.Bucket.Exists(ctx, bk)
+	if err != nil {
+		return oldSource{}, fmt.Errorf("check for the backup of %s: %w", key, err)
+	}
+	switch {
+	case ok:
+		log.Warn("the object at the key was uploaded by a run that never committed it; merging with its backup instead", "sha256", u.sha, "backup", bk)
+		s := oldSource{key: bk, fallback: true}
+		if prev != nil {
+			s.wantSHA = prev.SHA256
+		}
+		return s, nil
+	case prev == nil:
+		log.Warn("the object at the key was uploaded by a run that never committed it, and the day has no archive yet; replacing it with the day's rows", "sha256", u.sha)
+		return oldSource{fallback: true}, nil
+	}
+	// Left by an archiver that kept no backups: as it assumed, a superset
+	// of the committed archive is taken to be a crashed run's upload.
+	log.Warn("the object at the key does not match its manifest and has no backup; merging with it as long as it holds at least the archived readings",
+		"sha256", u.sha, "manifest", prev.ID)
+	return oldSource{key: key, wantSHA: prev.SHA256, backup: true, trust: true, fallback: true}, nil
+}
+
+// checkExisting makes sure the object merged with holds the day's archived
+// readings: the committed archive itself (its checksum), not an upload that
+// was never committed, and not something changed outside the archiver.
+func checkExisting(d archivefile.Day, key string, old *archivefile.Reader, prev *manifest.Entry, src oldSource) error {
+	if !old.Day().IsZero() && old.Day() != d {
+		return fmt.Errorf("existing archive %s is for day %s, not %s", src.key, old.Day(), d)
 	}
 	got := old.Stats()
-	// A crash after upload and before commit leaves a superset of the
-	// committed object: more readings, another checksum, which is fine. Fewer
-	// readings means someone replaced or truncated it.
-	if got.SHA256 != prev.SHA256 && got.Readings < deref(prev.Readings) {
-		return fmt.Errorf("existing archive %s holds %d readings but its manifest #%d recorded %d: it was changed outside the archiver; refusing to replace it (investigate with `archiver verify --deep`)",
-			key, got.Readings, prev.ID, deref(prev.Readings))
+	switch {
+	case src.wantSHA == "":
+		if src.key == key && src.ours[got.SHA256] {
+			return &uncommittedError{key: key, sha: got.SHA256}
+		}
+		return nil
+	case got.SHA256 == src.wantSHA:
+		return nil
+	case src.trust && got.Readings >= deref(prev.Readings):
+		return nil
+	case src.key == key && !src.trust && !src.fallback:
+		return &uncommittedError{key: key, sha: got.SHA256}
+	case src.key != key:
+		return fmt.Errorf("backup %s holds sha256 %s but manifest #%d of %s recorded %s: neither it nor %s is the archived day; refusing to replace it (investigate with `archiver verify --deep`)",
+			src.key, got.SHA256, prev.ID, key, prev.SHA256, key)
 	}
-	return nil
+	// Fewer readings than the manifest means someone replaced or truncated it.
+	return fmt.Errorf("existing archive %s holds %d readings but its manifest #%d recorded %d: it was changed outside the archiver; refusing to replace it (investigate with `archiver verify --deep`)",
+		key, got.Readings, prev.ID, deref(prev.Readings))
 }
 
 // verify reads the object back and checks checksum, reading count and day.
@@ -413,8 +568,16 @@ func (r *Runner) fail(ctx context.Context, log *slog.Logger, runID string, start
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	e := r.entry(runID, started, res, manifest.StatusFailed)
+	write := r.Manifests.Insert
+	if res.pending != nil {
+		// The row recorded before publishing keeps the checksum of what
+		// may now be at the key; it gets the reason.
+		e = *res.pending
+		e.FinishedAt = time.Time{}
+		write = r.Manifests.Update
+	}
 	e.Error = err.Error()
-	if merr := r.Manifests.Insert(mctx, r.Pool, &e); merr != nil {
+	if merr := write(mctx, r.Pool, &e); merr != nil {
 		log.Error("could not record the failed day in archive_runs", "err", merr)
 	}
 	return res

@@ -119,6 +119,71 @@ func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
 	return nil
 }
 
+// Update rewrites the row e.ID with e's values. FinishedAt defaults to now.
+// An archive run records a row before it publishes an object (status
+// failed, the object's checksum) and writes a failure's reason into it.
+func (s *Store) Update(ctx context.Context, q Querier, e *Entry) error {
+	if e.FinishedAt.IsZero() {
+		e.FinishedAt = time.Now().UTC()
+	}
+	if e.Host == "" {
+		e.Host = s.host
+	}
+	if e.OSUser == "" {
+		e.OSUser = s.user
+	}
+	tag, err := q.Exec(ctx, `UPDATE `+s.table+` SET (`+columns+`)
+		= ($2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)
+		WHERE id = $1`,
+		e.ID, e.RunID, e.Kind, e.Status, dateArg(e.Day), nullString(e.SourceTable), nullString(e.ObjectKey),
+		nullString(e.Location), nullString(e.PublicURL), e.Readings, e.Sensors, e.RowsDeleted,
+		e.RowsInserted, e.RowsPresent, e.Bytes, nullString(e.SHA256), e.MinTime, e.MaxTime,
+		e.FormatVersion, nullString(e.Error), nullString(e.Host), nullString(e.OSUser),
+		e.StartedAt, e.FinishedAt,
+	)
+	if err != nil {
+		return fmt.Errorf("record %s manifest #%d in %s: %w", e.Kind, e.ID, s.table, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("record %s manifest #%d in %s: the row is gone", e.Kind, e.ID, s.table)
+	}
+	return nil
+}
+
+// Delete removes the row id: an archive run's upload-in-progress row once
+// the run committed the day under a row of its own.
+func (s *Store) Delete(ctx context.Context, q Querier, id int64) error {
+	if _, err := q.Exec(ctx, `DELETE FROM `+s.table+` WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("remove manifest #%d from %s: %w", id, s.table, err)
+	}
+	return nil
+}
+
+// FailedUploads returns the checksums of archive objects that archive runs
+// were about to publish at an object key of a storage location but never
+// committed (failed rows with a checksum): an object at the key with one of
+// them is an uncommitted upload of ours, not an archive.
+func (s *Store) FailedUploads(ctx context.Context, q Querier, location, key string) (map[string]bool, error) {
+	rows, err := q.Query(ctx, `SELECT DISTINCT sha256 FROM `+s.table+`
+		WHERE kind = 'archive' AND status = 'failed' AND object_key = $1 AND location = $2 AND sha256 IS NOT NULL`, key, location)
+	if err != nil {
+		return nil, fmt.Errorf("look up failed uploads of %s: %w", key, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var sha string
+		if err := rows.Scan(&sha); err != nil {
+			return nil, fmt.Errorf("look up failed uploads of %s: %w", key, err)
+		}
+		out[sha] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up failed uploads of %s: %w", key, err)
+	}
+	return out, nil
+}
+
 // LatestCommitted returns the newest committed archive or adopt row for an
 // object key at a storage location, or nil if there is none. It is the
 // manifest that the object must still satisfy.
