@@ -13,6 +13,7 @@ import (
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -52,7 +53,13 @@ type Migrator struct {
 func NewMigrator(ctx context.Context, pool *pgxpool.Pool, schema string, createSchema bool) (*Migrator, error) {
 	if createSchema {
 		if _, err := pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
-			return nil, fmt.Errorf("create manifest schema %q: %w", schema, err)
+			// Two `migrate up` at once race inside IF NOT EXISTS: the
+			// loser gets a unique violation (or duplicate_schema) once the
+			// winner has committed, so the schema is there.
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "23505" && pgErr.Code != "42P06" {
+				return nil, fmt.Errorf("create manifest schema %q: %w", schema, err)
+			}
 		}
 	} else {
 		var exists bool
