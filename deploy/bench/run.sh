@@ -23,6 +23,7 @@
 #   BENCH_PROFILE=1             write CPU and allocation profiles of every archiver run to .tmp/bench/profiles
 #   BENCH_PORT=54339            PostgreSQL port
 #   BENCH_ARGS=""               extra arguments for `archiver archive` (e.g. --concurrency 3)
+#   BENCH_KEEP=1                keep the cluster and the archives in .tmp/bench afterwards
 # Quick mode: BENCH_N=1000000 make bench (or make bench-quick).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -73,7 +74,13 @@ log "starting a throwaway PostgreSQL on port $PORT ($PGBIN)"
 "${AS[@]}" "$PGBIN/pg_ctl" -D "$B/pg/data" -l "$B/pg/log" -w \
     -o "-p $PORT -k $B/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off -c shared_buffers=256MB -c max_wal_size=8GB -c checkpoint_timeout=1h" \
     start >/dev/null
-trap '"${AS[@]}" "$PGBIN/pg_ctl" -D "$B/pg/data" -m fast stop >/dev/null 2>&1 || true' EXIT
+# The cluster (a few GB at 10M readings) is removed at the end unless
+# BENCH_KEEP=1.
+cleanup() {
+    "${AS[@]}" "$PGBIN/pg_ctl" -D "$B/pg/data" -m fast stop >/dev/null 2>&1 || true
+    [ "${BENCH_KEEP:-}" = 1 ] || rm -rf "$B/pg" "$B/work"
+}
+trap cleanup EXIT
 
 export PGTZ=UTC PGOPTIONS="-c client_min_messages=warning"
 export DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
