@@ -36,7 +36,9 @@ func Connect(ctx context.Context, databaseURL string, timeout time.Duration, max
 	secrets := passwords(databaseURL)
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("invalid database URL (DATABASE_URL): %s", scrub(err.Error(), secrets))
+		return nil, fmt.Errorf("invalid database URL (DATABASE_URL): %s; the URL is not shown, as it may hold the password: "+
+			"expected postgres://user:password@host:port/database?options, with special characters in the password percent-encoded, or key=value pairs",
+			parseReason(err))
 	}
 	secrets = append(secrets, cfg.ConnConfig.Password)
 	cfg.ConnConfig.ConnectTimeout = timeout
@@ -58,6 +60,28 @@ func Connect(ctx context.Context, databaseURL string, timeout time.Duration, max
 		return nil, &ConnectError{msg: scrub(err.Error(), secrets), host: cfg.ConnConfig.Host, port: cfg.ConnConfig.Port, timeout: timeout}
 	}
 	return pool, nil
+}
+
+// parseReason is what pgx says is wrong with a connection string, without
+// the string and without the error beneath, which quotes parts of it. pgx
+// masks the password of a string it cannot parse only as well as it can
+// tell where the password is: a password with unescaped special characters
+// ("/", "?", "@", "#") came out of it in pieces.
+func parseReason(err error) string {
+	const prefix = "cannot parse `"
+	s := err.Error()
+	var pce *pgconn.ParseConfigError
+	if !errors.As(err, &pce) || !strings.HasPrefix(s, prefix) {
+		return "it cannot be parsed"
+	}
+	if inner := pce.Unwrap(); inner != nil {
+		s = strings.TrimSuffix(s, " ("+inner.Error()+")")
+	}
+	i := strings.LastIndex(s, "`: ")
+	if i < len(prefix) {
+		return "it cannot be parsed"
+	}
+	return s[i+len("`: "):]
 }
 
 // ConnectError is a failure to reach or log in to PostgreSQL.
