@@ -102,6 +102,10 @@ func runArchive(c *cli.Context) error {
 
 func (e *env) connect(ctx context.Context, maxConns int) (*pgxpool.Pool, error) {
 	pool, err := postgres.Connect(ctx, e.cfg.Database.URL, e.cfg.Database.ConnectTimeout, maxConns)
+	var ce *postgres.ConfigError
+	if errors.As(err, &ce) {
+		return nil, withCode(ExitUsage, err) // a bad setting: nothing was tried
+	}
 	if err != nil {
 		return nil, withCode(ExitUnavailable, err)
 	}

@@ -31,14 +31,14 @@ type Querier interface {
 // password.
 func Connect(ctx context.Context, databaseURL string, timeout time.Duration, maxConns int) (*pgxpool.Pool, error) {
 	if strings.TrimSpace(databaseURL) == "" {
-		return nil, errors.New("no database URL: set DATABASE_URL, --database-url or database.url in the config file")
+		return nil, &ConfigError{"no database URL: set DATABASE_URL, --database-url or database.url in the config file"}
 	}
 	secrets := passwords(databaseURL)
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("invalid database URL (DATABASE_URL): %s; the URL is not shown, as it may hold the password: "+
+		return nil, &ConfigError{fmt.Sprintf("invalid database URL (DATABASE_URL): %s; the URL is not shown, as it may hold the password: "+
 			"expected postgres://user:password@host:port/database?options, with special characters in the password percent-encoded, or key=value pairs",
-			parseReason(err))
+			parseReason(err))}
 	}
 	secrets = append(secrets, cfg.ConnConfig.Password)
 	cfg.ConnConfig.ConnectTimeout = timeout
@@ -61,6 +61,12 @@ func Connect(ctx context.Context, databaseURL string, timeout time.Duration, max
 	}
 	return pool, nil
 }
+
+// ConfigError is a database setting that cannot work (no URL, or one that
+// does not parse); nothing was tried.
+type ConfigError struct{ msg string }
+
+func (e *ConfigError) Error() string { return e.msg }
 
 // parseReason is what pgx says is wrong with a connection string, without
 // the string and without the error beneath, which quotes parts of it. pgx
