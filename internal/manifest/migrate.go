@@ -171,6 +171,17 @@ func CheckMigrated(ctx context.Context, q Querier, schema string) error {
 	case uint(v) > want:
 		return fmt.Errorf("%w: schema %q is at version %d, newer than this archiver (%d); upgrade the archiver binary", ErrNotMigrated, schema, v, want)
 	}
+	// The version alone does not prove the table is there (dropped or
+	// renamed by hand, or a `migrate force` after a `migrate down`); a run
+	// must not purge or archive anything it cannot record.
+	var table bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{schema, "archive_runs"}.Sanitize()).Scan(&table); err != nil {
+		return fmt.Errorf("check migrations: %w", err)
+	}
+	if !table {
+		return fmt.Errorf("%w: schema %q is at version %d but has no archive_runs table; put it back, or run `archiver migrate force -1` and `archiver migrate up` to create it afresh (its history is then lost)",
+			ErrNotMigrated, schema, v)
+	}
 	return nil
 }
 
