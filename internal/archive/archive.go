@@ -47,6 +47,9 @@ type Options struct {
 	// ReadStallTimeout abandons a storage read call that makes no progress
 	// for this long; 0 means DefaultReadStallTimeout.
 	ReadStallTimeout time.Duration
+	// MaxClockSkew is how far the database's and the host's clocks may
+	// disagree; 0 means DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 }
 
 // Observer is told about progress as it happens, for metrics and the
@@ -159,15 +162,20 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	}
 	// Cutoffs come from the database's clock, the clock the readings were
 	// stamped with; a host clock running ahead cannot make us archive early.
+	hostBefore := time.Now()
 	now, err := postgres.Now(ctx, r.Pool)
 	if err != nil {
 		return s, err
 	}
+	// A cutoff computed from one clock is always before that clock's now;
+	// only a second clock tells whether the first runs ahead (see
+	// DefaultMaxClockSkew). The host's is read around the query.
+	hostNow := hostBefore.Add(time.Since(hostBefore) / 2)
+	if err := checkClocks(now, hostNow, r.Opts.MaxClockSkew); err != nil {
+		return s, err
+	}
 	s.RawCutoff = now.Add(-time.Duration(r.Opts.RawRetentionDays) * 24 * time.Hour)
 	s.CleanEnd = archivefile.DayOf(now.Add(-time.Duration(r.Opts.CleanRetentionDays) * 24 * time.Hour))
-	if s.CleanEnd.Start().After(now) || s.RawCutoff.After(now) {
-		return s, fmt.Errorf("cutoff lies in the future (database clock %s): refusing to run", now.Format(time.RFC3339))
-	}
 
 	log.Info("Step 1: Deleting old raw measurements...", "table", r.Raw.String(), "older_than", s.RawCutoff.Format(time.RFC3339))
 	if err := r.purge(ctx, log, &s); err != nil {
