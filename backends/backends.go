@@ -137,6 +137,18 @@ func Redact(rawURL string) string {
 		// Do not echo something we cannot parse: it may hold a secret.
 		return "<unparsable URL>"
 	}
+	if _, has := u.User.Password(); has && atBeyondAuthority(rawURL) {
+		// A password with an unescaped "/", "?" or "#" ends early for the
+		// parser, and the rest of it looks like host, path, query or
+		// fragment: show only what follows the last "@".
+		rest := rawURL[strings.LastIndex(rawURL, "@")+1:]
+		head, query, hasQuery := strings.Cut(rest, "?")
+		out := u.Scheme + "://" + url.User(u.User.Username()).String() + ":xxxxx@" + head
+		if hasQuery {
+			out += "?" + redactQuery(query)
+		}
+		return out
+	}
 	return redactURL(u)
 }
 
@@ -147,18 +159,71 @@ func redactURL(u *url.URL) string {
 			c.User = url.UserPassword(c.User.Username(), "xxxxx")
 		}
 	}
-	q := c.Query()
-	changed := false
-	for k := range q {
-		if isSecretParam(k) {
-			q.Set(k, "xxxxx")
-			changed = true
-		}
+	if i := strings.LastIndex(c.Opaque, "@"); i >= 0 {
+		// "s3:user:password@bucket" parses as an opaque URL with no user
+		// info; whatever comes before the "@" may be a credential.
+		c.Opaque = "xxxxx" + c.Opaque[i:]
 	}
-	if changed {
-		c.RawQuery = q.Encode()
+	if q, err := url.ParseQuery(c.RawQuery); err == nil {
+		// The usual case, formatted as it always was: the redacted URL is
+		// the location recorded in (and looked up from) the manifests.
+		changed := false
+		for k := range q {
+			if isSecretParam(k) {
+				q.Set(k, "xxxxx")
+				changed = true
+			}
+		}
+		if changed {
+			c.RawQuery = q.Encode()
+		}
+	} else {
+		c.RawQuery = redactQuery(c.RawQuery)
 	}
 	return c.String()
+}
+
+// atBeyondAuthority reports whether rawURL has an "@" after the end of its
+// authority (the first "/", "?" or "#" after "//").
+func atBeyondAuthority(rawURL string) bool {
+	i := strings.Index(rawURL, "//")
+	if i < 0 {
+		return false
+	}
+	after := rawURL[i+2:]
+	end := strings.IndexAny(after, "/?#")
+	return end >= 0 && strings.LastIndex(after, "@") > end
+}
+
+// redactQuery masks the values of credential-like parameters in a raw
+// query that url.ParseQuery cannot decode. It works on the raw text, pair
+// by pair: ParseQuery drops the pairs it cannot decode (a bad %-escape, a
+// ";"), so re-encoding what it kept left those pairs, secrets and all, as
+// they were.
+func redactQuery(raw string) string {
+	var b strings.Builder
+	start := 0
+	for i := 0; i <= len(raw); i++ {
+		if i < len(raw) && raw[i] != '&' && raw[i] != ';' {
+			continue
+		}
+		pair := raw[start:i]
+		rawKey, _, hasValue := strings.Cut(pair, "=")
+		key := rawKey
+		if k, err := url.QueryUnescape(rawKey); err == nil {
+			key = k
+		}
+		if hasValue && isSecretParam(key) {
+			b.WriteString(rawKey + "=xxxxx")
+		} else {
+			b.WriteString(pair)
+		}
+		if i < len(raw) {
+			b.WriteByte(raw[i])
+		}
+		start = i + 1
+	}
+	return b.String()
 }
 
 // redactString removes the secret parts of u from a message produced by a
