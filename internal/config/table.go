@@ -16,7 +16,7 @@ func ParseTable(s string) ([]string, error) {
 	}
 	var parts []string
 	var cur strings.Builder
-	quoted, inQuotes := false, false
+	inQuotes := false
 	for i := 0; i < len(s); i++ {
 		ch := s[i]
 		switch {
@@ -25,14 +25,12 @@ func ParseTable(s string) ([]string, error) {
 			i++
 		case ch == '"' && (inQuotes || cur.Len() == 0):
 			inQuotes = !inQuotes
-			quoted = true
 		case ch == '.' && !inQuotes:
 			if cur.Len() == 0 {
 				return nil, fmt.Errorf("table name %q has an empty part: expected [schema.]table", s)
 			}
 			parts = append(parts, cur.String())
 			cur.Reset()
-			quoted = false
 		default:
 			cur.WriteByte(ch)
 		}
@@ -40,7 +38,8 @@ func ParseTable(s string) ([]string, error) {
 	if inQuotes {
 		return nil, fmt.Errorf("table name %q has an unterminated double quote", s)
 	}
-	if cur.Len() == 0 && !quoted {
+	if cur.Len() == 0 {
+		// Quoted or not: PostgreSQL has no zero-length identifiers.
 		return nil, fmt.Errorf("table name %q has an empty part: expected [schema.]table", s)
 	}
 	parts = append(parts, cur.String())
