@@ -25,7 +25,13 @@ test: deps vet ## the whole test suite, as CI runs it (with a short run of every
 FUZZTIME ?= 10s
 
 fuzz: ## run every go test -fuzz target for FUZZTIME (default 10s) each
-	@set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=.tmp --exclude-dir=.demo --exclude-dir=node_modules '^func Fuzz' .); do 		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do 			echo "fuzz: $$t in $$(dirname $$f) for $(FUZZTIME)"; 			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$(dirname $$f); 		done; 	done
+	@set -e; \
+	for f in $$(grep -rl --include='*_test.go' --exclude-dir=.tmp --exclude-dir=.demo --exclude-dir=node_modules '^func Fuzz' .); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz: $$t in $$(dirname $$f) for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$(dirname $$f); \
+		done; \
+	done
 
 test-long: deps vet ## the long variants too: many rounds of the races, 4 processes x many runs, slow emulator faults; longer fuzzing
 	ARCHIVER_TEST_LONG=1 $(GO) test -count=1 -timeout 80m ./...
