@@ -9,7 +9,6 @@ package archive
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -138,7 +137,7 @@ var ErrDaysFailed = errors.New("some days failed")
 // not stop the run; a failed purge or a failed precondition (tables,
 // migrations) does.
 func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
-	s = Summary{RunID: newRunID(), Started: time.Now().UTC(), DryRun: r.Opts.DryRun}
+	s = Summary{RunID: manifest.NewRunID(), Started: time.Now().UTC(), DryRun: r.Opts.DryRun}
 	defer func() { s.Finished = time.Now().UTC() }()
 	log := r.Log.With("run_id", s.RunID)
 	defer startProfiles(log)()
@@ -294,14 +293,6 @@ func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string
 		}
 	}
 	return done
-}
-
-func newRunID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // partitionDropWait bounds how long dropping one partition waits for its

@@ -461,7 +461,7 @@ func (r *Runner) source(ctx context.Context, key string, prev *manifest.Entry, e
 			// would hide that the readings of the earlier archive are gone.
 			return oldSource{}, fmt.Errorf(
 				"archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage; refusing to write over lost data: restore the object or investigate with `archiver verify`",
-				key, prev.ID, prev.RunID, deref(prev.Readings))
+				key, prev.ID, prev.RunID, manifest.Count(prev.Readings))
 		}
 		return oldSource{key: backupKey(key), wantSHA: prev.SHA256, fallback: true}, nil
 	}
@@ -514,7 +514,7 @@ func checkExisting(d archivefile.Day, key string, old *archivefile.Reader, prev 
 		return nil
 	case got.SHA256 == src.wantSHA:
 		return nil
-	case src.trust && got.Readings >= deref(prev.Readings):
+	case src.trust && got.Readings >= manifest.Count(prev.Readings):
 		return nil
 	case src.key == key && !src.trust && !src.fallback:
 		return &uncommittedError{key: key, sha: got.SHA256}
@@ -524,7 +524,7 @@ func checkExisting(d archivefile.Day, key string, old *archivefile.Reader, prev 
 	}
 	// Fewer readings than the manifest means someone replaced or truncated it.
 	return fmt.Errorf("existing archive %s holds %d readings but its manifest #%d recorded %d: it was changed outside the archiver; refusing to replace it (investigate with `archiver verify --deep`)",
-		key, got.Readings, prev.ID, deref(prev.Readings))
+		key, got.Readings, prev.ID, manifest.Count(prev.Readings))
 }
 
 // verify reads the object back and checks checksum, reading count and day.
@@ -630,10 +630,3 @@ func (s existingSource) Next() (*archivefile.Reading, error) {
 type emptySource struct{}
 
 func (emptySource) Next() (*archivefile.Reading, error) { return nil, io.EOF }
-
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}

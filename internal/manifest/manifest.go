@@ -5,6 +5,7 @@ package manifest
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -62,6 +63,24 @@ type Entry struct {
 
 // Int64 returns a pointer to n, for the optional count fields.
 func Int64(n int64) *int64 { return &n }
+
+// Count reads an optional count field; NULL reads as 0.
+func Count(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// NewRunID returns a random (version 4) UUID for the run_id column, which
+// ties together every row one invocation of the archiver writes.
+func NewRunID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
 
 // Querier is what the store needs from a pool, a connection or a
 // transaction, so that manifest rows can be written in the same transaction

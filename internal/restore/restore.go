@@ -8,7 +8,6 @@ package restore
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -126,7 +125,7 @@ var (
 // Run restores the days in opts. Days are independent: a failing day is
 // reported and the others go on. It returns a summary even on error.
 func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error) {
-	s = Summary{RunID: newRunID(), Started: time.Now().UTC(), DryRun: opts.DryRun, Target: r.Target.String()}
+	s = Summary{RunID: manifest.NewRunID(), Started: time.Now().UTC(), DryRun: opts.DryRun, Target: r.Target.String()}
 	defer func() { s.Finished = time.Now().UTC() }()
 	log := r.Log.With("run_id", s.RunID)
 
@@ -268,7 +267,7 @@ func (r *Restorer) locate(ctx context.Context, log *slog.Logger, d archivefile.D
 	}
 	if m != nil {
 		log.Info(fmt.Sprintf("Found archive for %s through manifest #%d", d, m.ID),
-			"run", m.RunID, "kind", m.Kind, "readings", deref(m.Readings), "sha256", m.SHA256)
+			"run", m.RunID, "kind", m.Kind, "readings", manifest.Count(m.Readings), "sha256", m.SHA256)
 		return m, nil
 	}
 	exists, err := r.Bucket.Exists(ctx, key)
@@ -546,7 +545,7 @@ func (r *Restorer) open(ctx context.Context, d archivefile.Day, key string, m *m
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound && m != nil {
 			return nil, nil, fmt.Errorf("archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage: run `archiver verify` to see what else is missing",
-				key, m.ID, m.RunID, deref(m.Readings))
+				key, m.ID, m.RunID, manifest.Count(m.Readings))
 		}
 		return nil, nil, fmt.Errorf("open archive %s: %w", key, err)
 	}
@@ -647,19 +646,4 @@ func timePtr(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
-}
-
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-func newRunID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -7,7 +7,6 @@ package verify
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -109,7 +108,7 @@ func (r Report) Failed(strict bool) bool {
 // Run verifies the archive. It returns an error only when it cannot do
 // its job (database, storage, migrations); what it finds is in the report.
 func (v *Verifier) Run(ctx context.Context, opts Options) (rep Report, err error) {
-	rep = Report{RunID: newRunID(), Started: time.Now().UTC(), Options: opts, Counts: map[Status]int{}}
+	rep = Report{RunID: manifest.NewRunID(), Started: time.Now().UTC(), Options: opts, Counts: map[Status]int{}}
 	defer func() {
 		rep.Finished = time.Now().UTC()
 		slices.SortStableFunc(rep.Findings, func(a, b Finding) int {
@@ -277,7 +276,7 @@ func (v *Verifier) checkManifest(ctx context.Context, m *manifest.Entry, size in
 	}
 	if !found {
 		fd.Status = StatusMissing
-		fd.Message = fmt.Sprintf("%s recorded by %s (%d readings, sha256 %s) is missing from storage", m.ObjectKey, describe(m), deref(m.Readings), short(m.SHA256))
+		fd.Message = fmt.Sprintf("%s recorded by %s (%d readings, sha256 %s) is missing from storage", m.ObjectKey, describe(m), manifest.Count(m.Readings), short(m.SHA256))
 		return fd
 	}
 	if !deep && m.Bytes != nil && size == *m.Bytes {
@@ -328,7 +327,7 @@ func (v *Verifier) deepCheck(ctx context.Context, fd Finding, d archivefile.Day,
 		if f.ID > m.ID && f.SHA256 == st.SHA256 {
 			fd.Status, fd.Message = StatusPending, fmt.Sprintf(
 				"%s is the archive uploaded by failed run %s (manifest row #%d, %s: %s), %d readings where %s recorded %d; the next archive run of %s merges the day's rows into it and commits it",
-				m.ObjectKey, f.RunID, f.ID, f.FinishedAt.UTC().Format(time.RFC3339), firstLine(f.Error), st.Readings, describe(m), deref(m.Readings), d)
+				m.ObjectKey, f.RunID, f.ID, f.FinishedAt.UTC().Format(time.RFC3339), firstLine(f.Error), st.Readings, describe(m), manifest.Count(m.Readings), d)
 			return fd
 		}
 	}
@@ -337,13 +336,13 @@ func (v *Verifier) deepCheck(ctx context.Context, fd Finding, d archivefile.Day,
 		if err == nil && rows > 0 {
 			fd.Status, fd.Message = StatusPending, fmt.Sprintf(
 				"%s has sha256 %s and %d readings where %s recorded %s and %d, and %s still has %d rows of %s: a run uploaded a merged archive and stopped before committing; the next archive run finishes it",
-				m.ObjectKey, short(st.SHA256), st.Readings, describe(m), short(m.SHA256), deref(m.Readings), v.Clean, rows, d)
+				m.ObjectKey, short(st.SHA256), st.Readings, describe(m), short(m.SHA256), manifest.Count(m.Readings), v.Clean, rows, d)
 			return fd
 		}
 	}
 	fd.Status = StatusCorrupt
 	fd.Message = fmt.Sprintf("%s does not match %s: sha256 %s (recorded %s), %d readings (recorded %d), %d bytes (recorded %d)",
-		m.ObjectKey, describe(m), short(st.SHA256), short(m.SHA256), st.Readings, deref(m.Readings), size, deref(m.Bytes))
+		m.ObjectKey, describe(m), short(st.SHA256), short(m.SHA256), st.Readings, manifest.Count(m.Readings), size, manifest.Count(m.Bytes))
 	return fd
 }
 
@@ -558,19 +557,4 @@ func firstLine(s string) string {
 		s = s[:200] + "..."
 	}
 	return s
-}
-
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-func newRunID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
