@@ -48,35 +48,26 @@ func runArchive(c *cli.Context) error {
 	}
 	ctx := c.Context
 	cfg := e.cfg
-	bucketURL, err := e.bucketURL()
-	if err != nil {
-		return err
-	}
-	pool, err := e.connect(ctx, cfg.Archive.Concurrency+2)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	bucket, err := openBucket(ctx, bucketURL)
-	if err != nil {
-		return err
-	}
-	defer bucket.Close()
-
 	raw, clean, err := tables(cfg)
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
+	st, err := e.open(ctx, cfg.Archive.Concurrency+2)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	bucketURL := st.bucketURL
 	r := &archive.Runner{
-		Pool: pool, Bucket: bucket, Raw: raw, Clean: clean,
-		Manifests: manifest.NewStore(cfg.Database.ManifestSchema), Schema: cfg.Database.ManifestSchema,
+		Pool: st.pool, Bucket: st.bucket, Raw: raw, Clean: clean,
+		Manifests: st.manifests, Schema: cfg.Database.ManifestSchema,
 		Log: e.log,
 		Opts: archive.Options{
 			RawRetentionDays: cfg.Raw.RetentionDays, CleanRetentionDays: cfg.Clean.RetentionDays,
 			BatchSize: cfg.Raw.BatchSize, Concurrency: cfg.Archive.Concurrency, GzipLevel: cfg.Archive.GzipLevel,
 			DropPartitions: cfg.Archive.DropPartitions,
-			DryRun:         cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: backends.Redact(bucketURL),
-			Limits: archivefile.Limits{MaxUncompressedBytes: cfg.Restore.MaxUncompressedBytes, MaxReadings: cfg.Restore.MaxReadings},
+			DryRun:         cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: st.location(),
+			Limits: e.limits(),
 		},
 	}
 	obs := e.newObserver("archive", bucketURL)
@@ -112,12 +103,46 @@ func (e *env) connect(ctx context.Context, maxConns int) (*pgxpool.Pool, error) 
 	return pool, nil
 }
 
-func openBucket(ctx context.Context, bucketURL string) (*blob.Bucket, error) {
-	b, err := backends.Open(ctx, bucketURL)
+// stores are what the commands that read or write archives work with: the
+// database, the bucket and the manifest table.
+type stores struct {
+	pool      *pgxpool.Pool
+	bucket    *blob.Bucket
+	bucketURL string
+	manifests *manifest.Store
+}
+
+// open connects to the database (with up to maxConns connections) and opens
+// the configured bucket.
+func (e *env) open(ctx context.Context, maxConns int) (*stores, error) {
+	bucketURL, err := e.bucketURL()
 	if err != nil {
+		return nil, err
+	}
+	pool, err := e.connect(ctx, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	bucket, err := backends.Open(ctx, bucketURL)
+	if err != nil {
+		pool.Close()
 		return nil, withCode(ExitUnavailable, err)
 	}
-	return b, nil
+	return &stores{pool: pool, bucket: bucket, bucketURL: bucketURL, manifests: manifest.NewStore(e.cfg.Database.ManifestSchema)}, nil
+}
+
+// location is the bucket URL as recorded in manifests: without credentials.
+func (s *stores) location() string { return backends.Redact(s.bucketURL) }
+
+// Close releases the bucket and the database.
+func (s *stores) Close() {
+	s.bucket.Close()
+	s.pool.Close()
+}
+
+// limits bound what is accepted when an archive is read back from storage.
+func (e *env) limits() archivefile.Limits {
+	return archivefile.Limits{MaxUncompressedBytes: e.cfg.Restore.MaxUncompressedBytes, MaxReadings: e.cfg.Restore.MaxReadings}
 }
 
 func tables(cfg config.Config) (postgres.RawTable, postgres.CleanTable, error) {

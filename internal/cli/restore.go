@@ -9,10 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/shizuku-labs/archiver/backends"
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/config"
-	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/restore"
 )
 
@@ -101,26 +99,16 @@ func runRestore(c *cli.Context) error {
 	if err != nil {
 		return withCode(ExitUsage, fmt.Errorf("--into: %w", err))
 	}
-	bucketURL, err := e.bucketURL()
+	st, err := e.open(ctx, 3)
 	if err != nil {
 		return err
 	}
-	pool, err := e.connect(ctx, 3)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	bucket, err := openBucket(ctx, bucketURL)
-	if err != nil {
-		return err
-	}
-	defer bucket.Close()
-
+	defer st.Close()
+	bucketURL := st.bucketURL
 	r := &restore.Restorer{
-		Pool: pool, Bucket: bucket, Target: target,
-		Manifests: manifest.NewStore(cfg.Database.ManifestSchema), Schema: cfg.Database.ManifestSchema,
-		Location: backends.Redact(bucketURL), Prefix: cfg.Storage.Prefix, Log: e.log,
-		Limits: archivefile.Limits{MaxUncompressedBytes: cfg.Restore.MaxUncompressedBytes, MaxReadings: cfg.Restore.MaxReadings},
+		Pool: st.pool, Bucket: st.bucket, Target: target,
+		Manifests: st.manifests, Schema: cfg.Database.ManifestSchema,
+		Location: st.location(), Prefix: cfg.Storage.Prefix, Log: e.log, Limits: e.limits(),
 	}
 	if !from.IsZero() {
 		days, err = r.ArchivedDays(ctx, from, to)

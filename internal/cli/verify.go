@@ -9,8 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/shizuku-labs/archiver/backends"
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/config"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/verify"
@@ -76,30 +74,20 @@ func runVerify(c *cli.Context) error {
 	}
 	ctx := c.Context
 	cfg := e.cfg
-	bucketURL, err := e.bucketURL()
-	if err != nil {
-		return err
-	}
 	_, clean, err := tables(cfg)
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
-	pool, err := e.connect(ctx, 3)
+	st, err := e.open(ctx, 3)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	bucket, err := openBucket(ctx, bucketURL)
-	if err != nil {
-		return err
-	}
-	defer bucket.Close()
-
+	defer st.Close()
 	v := &verify.Verifier{
-		Pool: pool, Bucket: bucket, Clean: clean,
-		Manifests: manifest.NewStore(cfg.Database.ManifestSchema), Schema: cfg.Database.ManifestSchema,
-		Location: backends.Redact(bucketURL), Prefix: cfg.Storage.Prefix, GzipLevel: cfg.Archive.GzipLevel, Log: e.log,
-		Limits: archivefile.Limits{MaxUncompressedBytes: cfg.Restore.MaxUncompressedBytes, MaxReadings: cfg.Restore.MaxReadings},
+		Pool: st.pool, Bucket: st.bucket, Clean: clean,
+		Manifests: st.manifests, Schema: cfg.Database.ManifestSchema,
+		Location: st.location(), Prefix: cfg.Storage.Prefix, GzipLevel: cfg.Archive.GzipLevel, Log: e.log,
+		Limits: e.limits(),
 	}
 	strict := c.Bool("strict")
 	rep, err := v.Run(ctx, verify.Options{From: from, To: to, Deep: c.Bool("deep"), Adopt: c.Bool("adopt")})
