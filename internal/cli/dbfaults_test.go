@@ -188,6 +188,15 @@ func TestConnectionTerminatedDuringPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=purge.after-batch=sleep(3s)@2"}, "archive", "--batch-size", "10")
+	// Terminate only once the purge is under way (two batches committed, the
+	// run sleeping at the failpoint): earlier, the connection would be cut
+	// while the run checks its preconditions, which is another test.
+	for deadline := time.Now().Add(30 * time.Second); h.count(`SELECT count(*) FROM shizuku.raw_measurements WHERE sensor_id = 'old'`) > 80; {
+		if time.Now().After(deadline) {
+			t.Fatal("the purge did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	h.terminateArchiver(t, false, true)
 	code, out := run.wait(t, time.Minute)
 	if code != cli.ExitOK && code != cli.ExitPartial {
