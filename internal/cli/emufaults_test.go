@@ -182,7 +182,7 @@ func TestEmulatorStorageFaults(t *testing.T) {
 					before := h.count(`SELECT max(id) FROM archiver.archive_runs`)
 
 					emu.proxy.add(c.rule)
-					code, out := h.runBinaryFor(t, 2*time.Minute, emu.env, args...)
+					code, out := h.runBinaryFor(t, 5*time.Minute, emu.env, args...) // the read stall guard takes 2m+
 					emu.proxy.clear()
 					if code != cli.ExitPartial {
 						t.Fatalf("exit %d, want %d\n%s", code, cli.ExitPartial, out)
