@@ -388,9 +388,15 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 		if cerr := r.Bucket.Copy(ctx, backupKey(key), key, nil); cerr != nil {
 			err = fmt.Errorf("back up %s before replacing it: %w", key, cerr)
 		}
+		if err == nil {
+			err = failpoint.Inject("archive.after-backup")
+		}
 	}
 	if err == nil {
 		err = beforePublish(aw.Stats())
+	}
+	if err == nil {
+		err = failpoint.Inject("archive.before-publish")
 	}
 	if err != nil {
 		cancel() // abort: the old object (if any) stays as it was
