@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/failpoint"
 )
 
 // copySource feeds COPY straight from the archive decoder: one reading is
@@ -57,6 +58,14 @@ func (s *copySource) Next() bool {
 	s.qc = intField{n: r.QCFlags.Int64, valid: r.QCFlags.Valid}
 	s.imp = textField{s: r.Imputation.String, valid: r.Imputation.Valid}
 	s.n++
+	if s.n == 2 {
+		// The first row is on its way into COPY: a crash test kills the
+		// restore half done here.
+		if err := failpoint.Inject("restore.mid-copy"); err != nil {
+			s.err = err
+			return false
+		}
+	}
 	return true
 }
 

@@ -22,6 +22,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
@@ -247,11 +248,15 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 	if err := r.Manifests.Insert(ctx, tx, &e); err != nil {
 		return fail(err)
 	}
+	if err := failpoint.Inject("restore.before-commit"); err != nil {
+		return fail(err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		res.Inserted, res.Present = 0, 0
 		return fail(fmt.Errorf("commit restore: %w", err))
 	}
 	res.Status = StatusRestored
+	_ = failpoint.Inject("restore.after-commit") // only kill/sleep make sense here
 	log.Info(fmt.Sprintf("Restored %s into %s: %d readings inserted, %d already present", d, r.Target, res.Inserted, res.Present),
 		"readings", res.Readings, "sensors", res.Sensors, "bytes", res.Bytes, "sha256", res.SHA256, "manifest_id", res.ManifestID)
 	return res
@@ -467,6 +472,9 @@ func (r *Restorer) load(ctx context.Context, tx pgx.Tx, d archivefile.Day, m *ma
 	if ld.mismatch, err = r.check(d, key, ar, m, opts.IgnoreChecksum); err != nil {
 		return ld, err
 	}
+	if err := failpoint.Inject("restore.after-copy"); err != nil {
+		return ld, err
+	}
 
 	// Statistics make the planner pick a hash anti-join for big days.
 	if _, err := tx.Exec(ctx, `ANALYZE `+tempTable); err != nil {
@@ -498,6 +506,9 @@ func (r *Restorer) load(ctx context.Context, tx pgx.Tx, d archivefile.Day, m *ma
 	}
 	ld.inserted = tag.RowsAffected()
 	ld.present = distinct - ld.inserted
+	if err := failpoint.Inject("restore.after-insert"); err != nil {
+		return ld, err
+	}
 	return ld, nil
 }
 
