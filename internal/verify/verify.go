@@ -443,6 +443,20 @@ func (v *Verifier) adopt(ctx context.Context, log *slog.Logger, runID string, fd
 		fd.Status, fd.Message = StatusCorrupt, fmt.Sprintf("%s (no manifest) cannot be adopted: readings from %s to %s lie outside %s", key, st.MinTime, st.MaxTime, d)
 		return fd
 	}
+	// An archive run records the checksum of what it is about to upload;
+	// an object with one that was never committed is that run's upload:
+	// the day's rows as they were then, which the application may have
+	// changed or deleted since (the day has no rows left). Adopting it
+	// would bring them back.
+	ours, err := v.Manifests.FailedUploads(ctx, conn, v.Location, key)
+	if err != nil {
+		fd.Status, fd.Message = StatusSkipped, fmt.Sprintf("%s not adopted: %v", key, err)
+		return fd
+	}
+	if ours[st.SHA256] {
+		fd.Status, fd.Message = StatusSkipped, fmt.Sprintf("%s not adopted: it is the upload of an archive run that never committed it (a failed manifest row has its sha256 %s), not an archive; the day's rows were changed or deleted since; delete the object if that was meant", key, short(st.SHA256))
+		return fd
+	}
 	var format *int64
 	note := ""
 	if !canonical {
