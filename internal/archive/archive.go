@@ -179,6 +179,9 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	log.Info("Step 1: Deleting old raw measurements...", "table", r.Raw.String(), "older_than", s.RawCutoff.Format(time.RFC3339))
 	if err := r.purge(ctx, log, &s); err != nil {
 		s.PurgeErr = err
+		if ctx.Err() != nil {
+			err = fmt.Errorf("run interrupted during the raw purge (batches already deleted stay deleted; the next run purges the rest): %w", err)
+		}
 		return s, err
 	}
 
