@@ -417,7 +417,7 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 // backupKey is where the archived readings of key are kept while a run
 // replaces the object at key: from just before the new object is published
 // until the run commits.
-func backupKey(key string) string { return key + ".committed" }
+func backupKey(key string) string { return archivefile.BackupKey(key) }
 
 // oldSource says where write finds the readings already archived for a day.
 type oldSource struct {

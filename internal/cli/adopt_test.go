@@ -37,3 +37,32 @@ func TestVerifyDoesNotAdoptAnUncommittedUpload(t *testing.T) {
 		t.Errorf("%d committed manifests for a day whose rows were all deleted", n)
 	}
 }
+
+// TestVerifyRecognisesBackups: after a run that stopped while replacing a
+// day's archive, the copy it kept (<key>.committed) is reported as pending,
+// not as a stray object the archiver ignores, and `verify --strict` passes;
+// the next archive run removes it.
+func TestVerifyRecognisesBackups(t *testing.T) {
+	f := newFaultFixture(t)
+	h := f.h
+	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindPut, Drop: vercelblobtest.DropResponse})
+	if r := h.run("archive"); r.code == 0 {
+		t.Fatal("the run whose uploads lost their answers succeeded")
+	}
+	f.srv.ClearFaults()
+	if _, ok := f.srv.Object(f.keyA + ".committed"); !ok {
+		t.Fatalf("no backup of %s: %v", f.keyA, f.srv.Pathnames())
+	}
+	r := h.run("verify", "--deep", "--strict")
+	if r.code != 0 || !strings.Contains(r.stdout, "pending") || !strings.Contains(r.stdout, "copy of "+f.keyA) || strings.Contains(r.stdout, "  stray  ") {
+		t.Errorf("verify --deep --strict with a backup: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	h.mustRun("archive")
+	if _, ok := f.srv.Object(f.keyA + ".committed"); ok {
+		t.Error("the backup is still there after a successful run")
+	}
+	h.checkObjects(t, vercelObjects(f.srv), f.want)
+	if r := h.run("verify", "--deep", "--strict"); r.code != 0 || strings.Contains(r.stdout, "  pending  ") {
+		t.Errorf("verify after the successful run: exit %d\n%s", r.code, r.stdout)
+	}
+}

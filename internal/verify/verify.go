@@ -188,6 +188,13 @@ func (v *Verifier) Run(ctx context.Context, opts Options) (rep Report, err error
 			continue
 		}
 		d, ok := archivefile.ParseKey(v.Prefix, key)
+		if of, isBackup := archivefile.BackupOf(key); !ok && isBackup {
+			if bd, ok := archivefile.ParseKey(v.Prefix, of); ok && (opts.From.IsZero() || !bd.Before(opts.From)) && (opts.To.IsZero() || !opts.To.Before(bd)) {
+				add(Finding{Day: bd, Key: key, Status: StatusPending, Message: fmt.Sprintf(
+					"%s is the copy of %s that an archive run keeps while it replaces it: the run stopped before committing; the next archive run of %s merges with it and removes it", key, of, bd)})
+				continue
+			}
+		}
 		if !ok {
 			if opts.From.IsZero() && opts.To.IsZero() {
 				add(Finding{Key: key, Status: StatusStray, Message: fmt.Sprintf(
