@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +73,6 @@ func TestRestoreCrashAtEveryStepConverges(t *testing.T) {
 						t.Errorf("%s changed when restored rows were archived again", key)
 					}
 				}
-				_ = context.Background
 			})
 		}
 	}

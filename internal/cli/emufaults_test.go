@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/backends"
@@ -216,4 +215,3 @@ func TestEmulatorStorageFaults(t *testing.T) {
 	}
 }
 
-var _ *blob.Bucket

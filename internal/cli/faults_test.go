@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -193,4 +192,3 @@ func containsAny(s string, subs []string) bool {
 	return false
 }
 
-var _ = http.StatusOK
