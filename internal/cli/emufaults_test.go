@@ -214,4 +214,3 @@ func TestEmulatorStorageFaults(t *testing.T) {
 		})
 	}
 }
-

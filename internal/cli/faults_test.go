@@ -191,4 +191,3 @@ func containsAny(s string, subs []string) bool {
 	}
 	return false
 }
-
