@@ -139,7 +139,7 @@ func errText(err error) string {
 // as host, path, query or fragment; nothing before the last "@" shows.
 func TestRedactAmbiguousPassword(t *testing.T) {
 	for in, want := range map[string]string{
-		"s3://ak:p@ss/wo?rd#x@bucket/archives":       "s3://ak:xxxxx@bucket/archives",
+		"s3://ak:p@ss/wo?rd#x@bucket/archives":        "s3://ak:xxxxx@bucket/archives",
 		"s3://ak:p@ss/wo@bucket/archives?token=T0K3N": "s3://ak:xxxxx@bucket/archives?token=xxxxx",
 		"s3://ak:p@ss@bucket/archives":                "s3://ak:xxxxx@bucket/archives", // parses fine: password "p@ss"
 	} {
