@@ -27,6 +27,11 @@ func appendPyFloat(dst []byte, f float64) []byte {
 	if d, ok := appendFewDecimals(dst, f); ok {
 		return d
 	}
+	return appendRepr(dst, f)
+}
+
+// appendRepr appends a finite, non-zero f in the layout of Python's repr.
+func appendRepr(dst []byte, f float64) []byte {
 	// Go's shortest formatting picks the same digits as Python's repr
 	// (both: shortest string that round-trips, closest to the true value);
 	// only the layout differs, so format once in 'e' form and re-lay it.
