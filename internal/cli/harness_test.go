@@ -162,8 +162,14 @@ func (h *harness) insertClean(rs []reading) {
 
 func (h *harness) cleanRows(where string, args ...any) []reading {
 	h.t.Helper()
-	rows, err := h.conn.Query(context.Background(),
-		`SELECT sensor_id, ts, value_mm, qc_flags::int8, imputation_method FROM shizuku.clean_measurements WHERE `+where+` ORDER BY sensor_id, ts`, args...)
+	return h.readings(`SELECT sensor_id, ts, value_mm, qc_flags::int8, imputation_method FROM shizuku.clean_measurements WHERE `+where+` ORDER BY sensor_id, ts`, args...)
+}
+
+// readings runs a query whose columns are sensor, time, value, qc flags and
+// imputation method, and returns its rows.
+func (h *harness) readings(sql string, args ...any) []reading {
+	h.t.Helper()
+	rows, err := h.conn.Query(context.Background(), sql, args...)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -208,25 +208,7 @@ func TestRestoreIntoAnotherTable(t *testing.T) {
 
 func (h *harness) rstRowsOf(table string) []reading {
 	h.t.Helper()
-	rows, err := h.conn.Query(context.Background(),
-		`SELECT sensor_id::text, ts AT TIME ZONE 'UTC', value_mm, qc_flags::int8, imputation_method FROM `+table+` ORDER BY 1, 2`)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []reading
-	for rows.Next() {
-		var r reading
-		if err := rows.Scan(&r.Sensor, &r.Time, &r.Value, &r.QCFlags, &r.Imputation); err != nil {
-			h.t.Fatal(err)
-		}
-		r.Time = r.Time.UTC()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		h.t.Fatal(err)
-	}
-	return out
+	return h.readings(`SELECT sensor_id::text, ts AT TIME ZONE 'UTC', value_mm, qc_flags::int8, imputation_method FROM ` + table + ` ORDER BY 1, 2`)
 }
 
 // rstPythonArchive is a day archive as the original Python service wrote it:
