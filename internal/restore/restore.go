@@ -614,7 +614,11 @@ func (r *Restorer) check(d archivefile.Day, key string, ar *archivefile.Reader, 
 	if ignore {
 		return msg, nil
 	}
-	return "", fmt.Errorf("%s: %w; refusing to restore it (nothing was imported). Run `archiver verify --deep` to investigate; --ignore-checksum restores it anyway",
+	// The usual cause is an archive run that uploaded the day and stopped
+	// before committing: its object may hold row versions the application
+	// changed since, so the fix is to let `archiver archive` complete the
+	// day, not to restore the object as it is.
+	return "", fmt.Errorf("%s: %w; refusing to restore it (nothing was imported). If `archiver verify --deep` reports the day as pending, an archive run stopped before committing: run `archiver archive` to complete it, then restore. Otherwise investigate; --ignore-checksum restores the object as it is, which may bring back row versions changed since",
 		msg, ErrChecksum)
 }
 
