@@ -15,6 +15,10 @@ func versionCommand(b Build) *cli.Command {
 	return &cli.Command{
 		Name:  "version",
 		Usage: "print version, commit and Go version",
+		Description: `The version and commit are set at build time (make build, deploy/Dockerfile).
+
+Examples:
+   archiver version`,
 		Action: func(c *cli.Context) error {
 			fmt.Fprintf(c.App.Writer, "archiver %s\ncommit %s\n%s %s/%s\n", b.Version, b.Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
@@ -28,7 +32,10 @@ func backendsCommand() *cli.Command {
 		Usage: "list the storage backends, a URL example and the credentials each reads",
 		Description: `The bucket URL (--bucket, ARCHIVER_BUCKET, storage.bucket) picks the backend by
 its scheme. Credentials always come from the environment, never from the URL.
-With no bucket URL and VERCEL_BLOB_RW_TOKEN set, archives go to Vercel Blob.`,
+With no bucket URL and VERCEL_BLOB_RW_TOKEN set, archives go to Vercel Blob.
+
+Examples:
+   archiver backends`,
 		Action: func(c *cli.Context) error {
 			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "SCHEME\tEXAMPLE\tCREDENTIALS\tDESCRIPTION")

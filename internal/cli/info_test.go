@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"io"
 	"context"
 	"encoding/json"
 	"os/exec"
@@ -45,10 +46,17 @@ func TestHelpShowsEnvironmentVariables(t *testing.T) {
 			t.Errorf("archive --help lacks %q", want)
 		}
 	}
-	for _, cmd := range []string{"migrate", "backends", "completion"} {
-		_, out, _ := runMain(cmd, "--help")
-		if !strings.Contains(out, "DESCRIPTION") {
-			t.Errorf("%s --help has no description:\n%s", cmd, out)
+	app := cli.New(io.Discard, io.Discard, cli.Build{})
+	for _, cmd := range app.Commands {
+		paths := [][]string{{cmd.Name}}
+		for _, sub := range cmd.Subcommands {
+			paths = append(paths, []string{cmd.Name, sub.Name})
+		}
+		for _, path := range paths {
+			_, out, _ := runMain(append(path, "--help")...)
+			if !strings.Contains(out, "DESCRIPTION") || !strings.Contains(out, "Examples:") {
+				t.Errorf("%s --help lacks a description with examples:\n%s", strings.Join(path, " "), out)
+			}
 		}
 	}
 }

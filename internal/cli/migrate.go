@@ -27,69 +27,73 @@ Examples:
    archiver migrate down 1
    archiver migrate force 1`,
 		Subcommands: []*cli.Command{
-			{Name: "up", Usage: "apply all pending migrations", Flags: flags, Action: func(c *cli.Context) error {
-				return withMigrator(c, true, func(e *env, m *manifest.Migrator) error {
-					if err := m.Up(); err != nil {
-						return withCode(ExitUnavailable, err)
+			{Name: "up", Usage: "apply all pending migrations", Flags: flags,
+				Description: "Creates the manifest schema if needed and applies every migration this binary has that the\ndatabase lacks. Nothing to do is success.\n\nExamples:\n   archiver migrate up\n   DATABASE_URL=postgres://archiver@db/measurements archiver migrate up", Action: func(c *cli.Context) error {
+					return withMigrator(c, true, func(e *env, m *manifest.Migrator) error {
+						if err := m.Up(); err != nil {
+							return withCode(ExitUnavailable, err)
+						}
+						v, _, err := m.Version()
+						if err != nil {
+							return withCode(ExitUnavailable, err)
+						}
+						fmt.Fprintf(e.stdout, "schema %q is at version %d\n", e.cfg.Database.ManifestSchema, v)
+						return nil
+					})
+				}},
+			{Name: "down", Usage: "roll back N migrations (all if N is omitted)", ArgsUsage: "[N]", Flags: flags,
+				Description: "Rolls back the newest N migrations. Rolling back the first one drops archive_runs and with it\nthe record of every archive: the archives themselves stay in storage.\n\nExamples:\n   archiver migrate down 1", Action: func(c *cli.Context) error {
+					n := 0
+					if c.Args().Present() {
+						v, err := strconv.Atoi(c.Args().First())
+						if err != nil || v < 1 {
+							return withCode(ExitUsage, fmt.Errorf("migrate down: N must be a positive whole number, got %q", c.Args().First()))
+						}
+						n = v
 					}
-					v, _, err := m.Version()
-					if err != nil {
-						return withCode(ExitUnavailable, err)
+					return withMigrator(c, false, func(e *env, m *manifest.Migrator) error {
+						if err := m.Down(n); err != nil {
+							return withCode(ExitUnavailable, err)
+						}
+						v, _, _ := m.Version()
+						fmt.Fprintf(e.stdout, "schema %q is at version %d\n", e.cfg.Database.ManifestSchema, v)
+						return nil
+					})
+				}},
+			{Name: "version", Usage: "print the applied migration version", Flags: flags,
+				Description: "Prints the applied version, whether the last migration failed halfway (dirty), and the newest\nversion this binary has.\n\nExamples:\n   archiver migrate version", Action: func(c *cli.Context) error {
+					err := withMigrator(c, false, func(e *env, m *manifest.Migrator) error {
+						v, dirty, err := m.Version()
+						if err != nil {
+							return withCode(ExitUnavailable, err)
+						}
+						state := ""
+						if dirty {
+							state = " (dirty: a migration failed halfway; repair it, then `archiver migrate force V`)"
+						}
+						fmt.Fprintf(e.stdout, "%d%s (this binary has migrations up to %d)\n", v, state, manifest.LatestVersion())
+						return nil
+					})
+					if errors.Is(err, manifest.ErrNoSchema) {
+						fmt.Fprintf(c.App.Writer, "0 (no archiver schema yet; this binary has migrations up to %d: run `archiver migrate up`)\n", manifest.LatestVersion())
+						return nil
 					}
-					fmt.Fprintf(e.stdout, "schema %q is at version %d\n", e.cfg.Database.ManifestSchema, v)
-					return nil
-				})
-			}},
-			{Name: "down", Usage: "roll back N migrations (all if N is omitted)", ArgsUsage: "[N]", Flags: flags, Action: func(c *cli.Context) error {
-				n := 0
-				if c.Args().Present() {
+					return err
+				}},
+			{Name: "force", Usage: "set the recorded version without running migrations (after repairing a failed one)", ArgsUsage: "V", Flags: flags,
+				Description: "After a migration failed halfway, repair the schema by hand to the state of version V, then\nrecord it; the dirty flag is cleared.\n\nExamples:\n   archiver migrate force 1", Action: func(c *cli.Context) error {
 					v, err := strconv.Atoi(c.Args().First())
-					if err != nil || v < 1 {
-						return withCode(ExitUsage, fmt.Errorf("migrate down: N must be a positive whole number, got %q", c.Args().First()))
+					if err != nil || v < -1 {
+						return withCode(ExitUsage, fmt.Errorf("migrate force: V must be a version number, got %q", c.Args().First()))
 					}
-					n = v
-				}
-				return withMigrator(c, false, func(e *env, m *manifest.Migrator) error {
-					if err := m.Down(n); err != nil {
-						return withCode(ExitUnavailable, err)
-					}
-					v, _, _ := m.Version()
-					fmt.Fprintf(e.stdout, "schema %q is at version %d\n", e.cfg.Database.ManifestSchema, v)
-					return nil
-				})
-			}},
-			{Name: "version", Usage: "print the applied migration version", Flags: flags, Action: func(c *cli.Context) error {
-				err := withMigrator(c, false, func(e *env, m *manifest.Migrator) error {
-					v, dirty, err := m.Version()
-					if err != nil {
-						return withCode(ExitUnavailable, err)
-					}
-					state := ""
-					if dirty {
-						state = " (dirty: a migration failed halfway; repair it, then `archiver migrate force V`)"
-					}
-					fmt.Fprintf(e.stdout, "%d%s (this binary has migrations up to %d)\n", v, state, manifest.LatestVersion())
-					return nil
-				})
-				if errors.Is(err, manifest.ErrNoSchema) {
-					fmt.Fprintf(c.App.Writer, "0 (no archiver schema yet; this binary has migrations up to %d: run `archiver migrate up`)\n", manifest.LatestVersion())
-					return nil
-				}
-				return err
-			}},
-			{Name: "force", Usage: "set the recorded version without running migrations (after repairing a failed one)", ArgsUsage: "V", Flags: flags, Action: func(c *cli.Context) error {
-				v, err := strconv.Atoi(c.Args().First())
-				if err != nil || v < -1 {
-					return withCode(ExitUsage, fmt.Errorf("migrate force: V must be a version number, got %q", c.Args().First()))
-				}
-				return withMigrator(c, false, func(e *env, m *manifest.Migrator) error {
-					if err := m.Force(v); err != nil {
-						return withCode(ExitUnavailable, err)
-					}
-					fmt.Fprintf(e.stdout, "schema %q forced to version %d\n", e.cfg.Database.ManifestSchema, v)
-					return nil
-				})
-			}},
+					return withMigrator(c, false, func(e *env, m *manifest.Migrator) error {
+						if err := m.Force(v); err != nil {
+							return withCode(ExitUnavailable, err)
+						}
+						fmt.Fprintf(e.stdout, "schema %q forced to version %d\n", e.cfg.Database.ManifestSchema, v)
+						return nil
+					})
+				}},
 		},
 	}
 }
