@@ -192,8 +192,11 @@ reference() {
     R_BYTES=$(stat -c %s "$B/work/$label.tsv.gz")
 }
 
-best() { # best OLD NEW: the smaller
+best() { # best OLD NEW: the smaller (times: the least disturbed run)
     if [ -z "$1" ]; then echo "$2"; else awk -v a="$1" -v b="$2" 'BEGIN { print (b < a) ? b : a }'; fi
+}
+worst() { # worst OLD NEW: the larger (memory: the peak of all runs)
+    if [ -z "$1" ]; then echo "$2"; else awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; fi
 }
 
 ROWS=()
@@ -214,7 +217,7 @@ if want main; then
             load "$n"
             archive "main-$n"
             as=$(best "$as" "$A_SECS"); ab=$A_BYTES
-            ars=$(best "$ars" "$A_RSS_KB")
+            ars=$(worst "$ars" "$A_RSS_KB")
             log "  $A_SECS s, peak RSS $(mib "$A_RSS_KB"); reference pipeline (run $i/$REPEAT)"
             load "$n"
             reference "ref-$n"
@@ -347,7 +350,7 @@ if want restore; then
 fi
 
 echo
-echo "archiver benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }'), $(go version | awk '{ print $3 }'), load average $(cut -d' ' -f1-3 /proc/loadavg), best of $REPEAT"
+echo "archiver benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }'), $(go version | awk '{ print $3 }'), load average $(cut -d' ' -f1-3 /proc/loadavg); seconds: best of $REPEAT runs, peak RSS: highest of them"
 echo
 echo "| readings | pipeline | seconds | readings/s | peak RSS | bytes written | ratio |"
 echo "|---|---|---|---|---|---|---|"
