@@ -655,21 +655,31 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 	return data, nil
 }
 
+// writeTarget parses a write's options and returns the pathname it writes
+// to: p, with a random suffix if the request asked for one.
+func writeTarget(r *http.Request, p string) (string, writeOpts, *apiError) {
+	o, e := parseWriteOpts(r)
+	if e != nil {
+		return "", o, e
+	}
+	if o.randomSuffix {
+		p = withRandomSuffix(p)
+	}
+	return p, o, nil
+}
+
 func (s *Server) put(r *http.Request) (any, *apiError) {
 	p := r.URL.Query().Get("pathname")
 	if e := validatePathname(p); e != nil {
 		return nil, e
 	}
-	o, e := parseWriteOpts(r)
+	p, o, e := writeTarget(r, p)
 	if e != nil {
 		return nil, e
 	}
 	data, e := readBody(r)
 	if e != nil {
 		return nil, e
-	}
-	if o.randomSuffix {
-		p = withRandomSuffix(p)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -689,12 +699,9 @@ func (s *Server) copy(r *http.Request, rename bool) (any, *apiError) {
 		return nil, errf(http.StatusBadRequest, "bad_request", "fromUrl is required")
 	}
 	from := s.pathnameOf(q.Get("fromUrl"))
-	o, e := parseWriteOpts(r)
+	to, o, e := writeTarget(r, to)
 	if e != nil {
 		return nil, e
-	}
-	if o.randomSuffix {
-		to = withRandomSuffix(to)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -859,12 +866,9 @@ func (s *Server) mpuCreate(r *http.Request) (any, *apiError) {
 	if e := validatePathname(p); e != nil {
 		return nil, e
 	}
-	o, e := parseWriteOpts(r)
+	p, o, e := writeTarget(r, p)
 	if e != nil {
 		return nil, e
-	}
-	if o.randomSuffix {
-		p = withRandomSuffix(p)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
