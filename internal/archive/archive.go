@@ -3,7 +3,7 @@
 // (merged with any archive already in storage), read it back, verify it, and
 // only then delete the rows and record the manifest, in one transaction.
 //
-// The order of those steps is the product's safety promise (DESIGN.md
+// The order of those steps is the product's safety promise (docs/DESIGN.md
 // I1-I7); each is commented where it happens.
 package archive
 

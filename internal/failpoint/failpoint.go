@@ -1,6 +1,6 @@
 // Package failpoint lets tests crash or disturb the archiver at named points
 // between its steps, to prove that a run killed anywhere converges on the
-// next run (DESIGN.md I3).
+// next run (docs/DESIGN.md, I3).
 //
 // Failpoints are set in the environment, read once:
 //
