@@ -2,9 +2,9 @@ package cli_test
 
 import (
 	"bytes"
-	"io"
 	"context"
 	"encoding/json"
+	"io"
 	"os/exec"
 	"runtime"
 	"strings"
