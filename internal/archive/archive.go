@@ -122,8 +122,13 @@ type Summary struct {
 	Failed          int
 	Locked          int
 	// PartitionsDropped counts the partitions detached and dropped
-	// (Options.DropPartitions).
-	PartitionsDropped int
+	// (Options.DropPartitions); PartitionsDeferred those left for the next
+	// run because the application held locks on the table; PartitionErrs
+	// the partitions that could not be dropped for any other reason (a
+	// missing privilege, say), which fail the run with ErrPartitionsFailed.
+	PartitionsDropped  int
+	PartitionsDeferred int
+	PartitionErrs      []error
 }
 
 // gcPercent is the run's garbage collection target (see Run).
@@ -132,6 +137,12 @@ const gcPercent = 20
 // ErrDaysFailed is returned (wrapped) when a run finished but some days
 // failed; their rows are still in the database and the next run retries them.
 var ErrDaysFailed = errors.New("some days failed")
+
+// ErrPartitionsFailed is returned (wrapped) when every day was archived but
+// partitions of archived days could not be dropped (Options.DropPartitions)
+// for a reason other than the application's locks. No row is at risk: the
+// partitions are empty and stay attached until a run can drop them.
+var ErrPartitionsFailed = errors.New("partitions could not be dropped")
 
 // Run performs the job. It returns a summary even on error. Failing days do
 // not stop the run; a failed purge or a failed precondition (tables,
@@ -217,13 +228,18 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 		return s, fmt.Errorf("run interrupted: %w", err)
 	}
 	if r.Opts.DropPartitions && !r.Opts.DryRun {
-		s.PartitionsDropped = r.dropPartitions(ctx, log, s.CleanEnd)
+		r.dropPartitions(ctx, log, &s)
 	}
+	var errs []error
 	if s.Failed > 0 {
-		return s, fmt.Errorf("%w: %d of %d days failed; their rows are still in the database and the next run retries them",
-			ErrDaysFailed, s.Failed, len(s.Days))
+		errs = append(errs, fmt.Errorf("%w: %d of %d days failed; their rows are still in the database and the next run retries them",
+			ErrDaysFailed, s.Failed, len(s.Days)))
 	}
-	return s, nil
+	if len(s.PartitionErrs) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %d empty partitions of archived days stay attached (first: %w); the next run tries again",
+			ErrPartitionsFailed, len(s.PartitionErrs), s.PartitionErrs[0]))
+	}
+	return s, errors.Join(errs...)
 }
 
 func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error {
@@ -312,14 +328,15 @@ const (
 // when nothing can be added). They were emptied by this run's days or by
 // earlier runs (a weekly partition empties day by day), so no row leaves
 // the database here. A partition that cannot be dropped now is left for
-// the next run. It returns how many it dropped.
-func (r *Runner) dropPartitions(ctx context.Context, log *slog.Logger, end archivefile.Day) int {
+// the next run. It counts what it did in s.
+func (r *Runner) dropPartitions(ctx context.Context, log *slog.Logger, s *Summary) {
+	end := s.CleanEnd
 	parts, err := r.Clean.Partitions(ctx, r.Pool)
 	if err != nil {
 		log.Warn("cannot list the partitions of the clean table; none dropped", "err", err)
-		return 0
+		s.PartitionErrs = append(s.PartitionErrs, fmt.Errorf("list the partitions of %s: %w", r.Clean.String(), err))
+		return
 	}
-	dropped := 0
 	for _, p := range parts {
 		if ctx.Err() != nil {
 			break
@@ -330,6 +347,7 @@ func (r *Runner) dropPartitions(ctx context.Context, log *slog.Logger, end archi
 		ok, err := r.allArchived(ctx, p)
 		if err != nil {
 			log.Warn("cannot check the archives of a partition's days; not dropped", "partition", p.String(), "err", err)
+			s.PartitionErrs = append(s.PartitionErrs, fmt.Errorf("check the archives of partition %s: %w", p, err))
 			continue
 		}
 		if !ok {
@@ -344,15 +362,18 @@ func (r *Runner) dropPartitions(ctx context.Context, log *slog.Logger, end archi
 		}
 		switch {
 		case err == nil:
-			dropped++
+			s.PartitionsDropped++
 			log.Info(fmt.Sprintf("Dropped partition %s", p), "from", p.From.Format(time.RFC3339), "to", p.To.Format(time.RFC3339))
 		case errors.Is(err, postgres.ErrNotEmpty):
 			log.Info("partition of archived days holds rows added since; kept, they are archived by the next run", "partition", p.String())
+		case postgres.IsLockTimeout(err):
+			s.PartitionsDeferred++
+			log.Info("partition of archived days is in use by the application; left for the next run", "partition", p.String())
 		default:
-			log.Warn("could not drop an empty partition of archived days; the next run tries again", "partition", p.String(), "err", err)
+			s.PartitionErrs = append(s.PartitionErrs, fmt.Errorf("drop partition %s: %w", p, err))
+			log.Error("could not drop an empty partition of archived days; the next run tries again", "partition", p.String(), "err", err)
 		}
 	}
-	return dropped
 }
 
 // allArchived reports whether every day p covers has a committed archive

@@ -79,7 +79,7 @@ func runArchive(c *cli.Context) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, archive.ErrDaysFailed):
+	case errors.Is(err, archive.ErrDaysFailed), errors.Is(err, archive.ErrPartitionsFailed):
 		return withCode(ExitPartial, err)
 	case errors.Is(err, manifest.ErrNotMigrated):
 		return withCode(ExitUnavailable, err)
@@ -204,6 +204,7 @@ func (e *env) summary(s archive.Summary) {
 			"raw_deleted", s.RawPurged, "clean_archived", s.RowsArchived, "clean_deleted", s.RowsDeleted,
 			"archives_created", s.ArchivesWritten, "bytes_written", s.BytesWritten, "days", len(s.Days),
 			"days_failed", s.Failed, "days_locked", s.Locked, "failed_days", failed,
+			"partitions_dropped", s.PartitionsDropped, "partitions_deferred", s.PartitionsDeferred, "partitions_failed", len(s.PartitionErrs),
 			"duration", s.Finished.Sub(s.Started))
 		return
 	}
@@ -229,9 +230,18 @@ func (e *env) summary(s archive.Summary) {
 	if s.Locked > 0 {
 		lines = append(lines, fmt.Sprintf("  Days skipped (held by another run): %d", s.Locked))
 	}
+	if s.PartitionsDropped > 0 || s.PartitionsDeferred > 0 || len(s.PartitionErrs) > 0 {
+		lines = append(lines, fmt.Sprintf("  Partitions dropped: %d", s.PartitionsDropped))
+	}
+	if s.PartitionsDeferred > 0 {
+		lines = append(lines, fmt.Sprintf("  Partitions left for the next run (in use): %d", s.PartitionsDeferred))
+	}
+	if len(s.PartitionErrs) > 0 {
+		lines = append(lines, fmt.Sprintf("  Partitions that could not be dropped: %d (%v)", len(s.PartitionErrs), s.PartitionErrs[0]))
+	}
 	lines = append(lines, fmt.Sprintf("  Duration: %s", s.Finished.Sub(s.Started).Round(time.Millisecond)), rule)
 	level := slog.LevelInfo
-	if s.Failed > 0 {
+	if s.Failed > 0 || len(s.PartitionErrs) > 0 {
 		level = slog.LevelWarn
 	}
 	for _, l := range lines {

@@ -159,3 +159,41 @@ func TestDropPartitionsCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestDropPartitionsFailureFailsTheRun: a partition of archived days that
+// cannot be dropped (here a view depends on it) is not just a log line: the
+// summary counts it, the run exits 1, the rows stay archived and the
+// partition stays attached; once the view is gone the next run drops it.
+func TestDropPartitionsFailureFailsTheRun(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	today := h.today()
+	h.partitioned(today, 36, 31)
+	rows := sample(today, 36, 31, 2)
+	h.insertClean(rows)
+	if _, err := h.conn.Exec(context.Background(), `CREATE VIEW shizuku.v33 AS SELECT * FROM shizuku.clean_33`); err != nil {
+		t.Fatal(err)
+	}
+
+	r := h.run("archive", "--drop-partitions")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 when a partition cannot be dropped:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"Partitions that could not be dropped: 1", "clean_33", "partitions could not be dropped"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	h.checkConverged(t, rows)
+	if got := strings.Join(h.partitions(), " "); !strings.Contains(got, "clean_33") || strings.Contains(got, "clean_34") {
+		t.Errorf("partitions left: %s, want clean_33 kept and the others dropped", got)
+	}
+
+	if _, err := h.conn.Exec(context.Background(), `DROP VIEW shizuku.v33`); err != nil {
+		t.Fatal(err)
+	}
+	h.mustRun("archive", "--drop-partitions")
+	if got := strings.Join(h.partitions(), " "); got != "clean_default clean_week" {
+		t.Errorf("partitions left after the view was dropped: %s", got)
+	}
+}
