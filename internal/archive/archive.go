@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -131,9 +129,6 @@ type Summary struct {
 	PartitionErrs      []error
 }
 
-// gcPercent is the run's garbage collection target (see Run).
-const gcPercent = 20
-
 // ErrDaysFailed is returned (wrapped) when a run finished but some days
 // failed; their rows are still in the database and the next run retries them.
 var ErrDaysFailed = errors.New("some days failed")
@@ -151,15 +146,6 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	s = Summary{RunID: manifest.NewRunID(), Started: time.Now().UTC(), DryRun: r.Opts.DryRun}
 	defer func() { s.Finished = time.Now().UTC() }()
 	log := r.Log.With("run_id", s.RunID)
-	defer startProfiles(log)()
-	// The run's heap is mostly its day buffers, which live for the whole
-	// run and hold no pointers (cheap to mark), and it makes little
-	// garbage: collecting when the heap has grown by a fifth rather than
-	// doubled keeps peak memory flat in the number of days, at a cost too
-	// small to measure. GOGC in the environment still decides.
-	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(gcPercent))
-	}
 
 	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
 		return s, err

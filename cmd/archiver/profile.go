@@ -1,7 +1,8 @@
-package archive
+package main
 
 import (
-	"log/slog"
+	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -9,7 +10,8 @@ import (
 )
 
 // Profiling hooks for contributors, deliberately not user settings (no
-// flag, no YAML key, not in --help): the benchmark (deploy/bench) and anyone
+// flag, no YAML key, not in --help), set up by main for the whole process
+// rather than by the core packages: the benchmark (deploy/bench) and anyone
 // chasing a slow run set
 //
 //	ARCHIVER_CPUPROFILE=cpu.pprof     CPU profile of the whole run
@@ -27,7 +29,10 @@ const (
 // startProfiles starts the profiles the environment asks for and returns
 // the function that finishes them. Profiling problems are logged, never
 // fatal: they must not change what a run does.
-func startProfiles(log *slog.Logger) (stop func()) {
+func startProfiles(stderr io.Writer) (stop func()) {
+	warn := func(what, path string, err error) {
+		fmt.Fprintf(stderr, "archiver: warning: cannot write the %s profile %s: %v\n", what, path, err)
+	}
 	cpuPath, memPath := os.Getenv(envCPUProfile), os.Getenv(envMemProfile)
 	if cpuPath == "" && memPath == "" {
 		return func() {}
@@ -47,7 +52,7 @@ func startProfiles(log *slog.Logger) (stop func()) {
 			}
 		}
 		if err != nil {
-			log.Warn("cannot write the CPU profile", "path", cpuPath, "err", err)
+			warn("CPU", cpuPath, err)
 		} else {
 			cpu = f
 		}
@@ -56,7 +61,7 @@ func startProfiles(log *slog.Logger) (stop func()) {
 		if cpu != nil {
 			pprof.StopCPUProfile()
 			if err := cpu.Close(); err != nil {
-				log.Warn("cannot write the CPU profile", "path", cpuPath, "err", err)
+				warn("CPU", cpuPath, err)
 			}
 		}
 		if memPath != "" {
@@ -69,7 +74,7 @@ func startProfiles(log *slog.Logger) (stop func()) {
 				}
 			}
 			if err != nil {
-				log.Warn("cannot write the allocation profile", "path", memPath, "err", err)
+				warn("allocation", memPath, err)
 			}
 		}
 	}
