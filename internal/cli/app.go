@@ -105,22 +105,21 @@ Settings come from defaults < YAML file (--config) < environment < flags.`,
 		HideVersion:          true,
 		Flags:                commonFlags(),
 		ExitErrHandler:       func(*cli.Context, error) {}, // Main prints and maps errors
+		// Every command, in one list: a newcomer finds each one here.
 		Commands: []*cli.Command{
 			archiveCommand(),
+			restoreCommand(),
+			verifyCommand(),
+			listCommand(),
 			migrateCommand(),
 			backendsCommand(),
 			versionCommand(build),
 			completionCommand(),
 		},
 	}
-	app.Commands = append(app.Commands, extraCommands...)
 	sort.Slice(app.Commands, func(i, j int) bool { return app.Commands[i].Name < app.Commands[j].Name })
 	return app
 }
-
-// extraCommands lets other files of this package add commands (restore,
-// verify, list) without touching New.
-var extraCommands []*cli.Command
 
 // commonScopes are the settings every command accepts, before or after the
 // command name.

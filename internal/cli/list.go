@@ -14,8 +14,6 @@ import (
 	"github.com/shizuku-labs/archiver/internal/manifest"
 )
 
-func init() { extraCommands = append(extraCommands, listCommand()) }
-
 func listCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "list",

@@ -14,8 +14,6 @@ import (
 	"github.com/shizuku-labs/archiver/internal/restore"
 )
 
-func init() { extraCommands = append(extraCommands, restoreCommand()) }
-
 func restoreCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "restore",

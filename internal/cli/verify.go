@@ -14,8 +14,6 @@ import (
 	"github.com/shizuku-labs/archiver/internal/verify"
 )
 
-func init() { extraCommands = append(extraCommands, verifyCommand()) }
-
 func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "verify",
