@@ -12,7 +12,6 @@ package backendtest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shizuku-labs/archiver/internal/testkit"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 )
@@ -110,15 +110,6 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9-]+`)
 
 func sanitize(s string) string { return unsafeChars.ReplaceAllString(s, "-") }
 
-func randomBytes(t *testing.T, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func wantCode(t *testing.T, what string, err error, want gcerrors.ErrorCode) {
 	t.Helper()
 	if err == nil {
@@ -131,7 +122,7 @@ func wantCode(t *testing.T, what string, err error, want gcerrors.ErrorCode) {
 
 func testRoundTrip(t *testing.T, c *suiteCase) {
 	key := c.key("archives/2025/01/archive-2025-01-15.json.gz")
-	data := randomBytes(t, 64<<10)
+	data := testkit.RandomBytes(t, 64<<10)
 	c.write(t, key, data, "application/gzip")
 
 	r, err := c.b.NewReader(t.Context(), key, nil)
@@ -163,7 +154,7 @@ func testRoundTrip(t *testing.T, c *suiteCase) {
 
 func testAttributes(t *testing.T, c *suiteCase) {
 	key := c.key("archives/2025/01/archive-2025-01-16.json.gz")
-	data := randomBytes(t, 1234)
+	data := testkit.RandomBytes(t, 1234)
 	before := time.Now()
 	if err := c.b.WriteAll(t.Context(), key, data, &blob.WriterOptions{
 		ContentType: "application/gzip",
@@ -355,7 +346,7 @@ func testDeleteAndNotFound(t *testing.T, c *suiteCase) {
 func testLargeObject(t *testing.T, c *suiteCase) {
 	ctx := t.Context()
 	key := c.key("archives/2025/01/archive-2025-01-20.json.gz")
-	data := randomBytes(t, LargeObjectSize)
+	data := testkit.RandomBytes(t, LargeObjectSize)
 	want := sha256.Sum256(data)
 
 	w, err := c.b.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/gzip"})
@@ -418,7 +409,7 @@ func testCancelledWrite(t *testing.T, c *suiteCase) {
 	}
 	// More than one upload part, so the write is really under way at the
 	// backend when it is cancelled.
-	chunk := randomBytes(t, 1<<20)
+	chunk := testkit.RandomBytes(t, 1<<20)
 	for range 6 {
 		if _, err := w.Write(chunk); err != nil {
 			t.Fatalf("write before cancel: %v", err)
@@ -465,7 +456,7 @@ func testCancelledWrite(t *testing.T, c *suiteCase) {
 func testCopy(t *testing.T, c *suiteCase) {
 	src := c.key("archives/2025/01/archive-2025-01-22.json.gz")
 	dst := c.key("archives/2025/01/archive-2025-01-22.json.gz.bak")
-	data := randomBytes(t, 100<<10)
+	data := testkit.RandomBytes(t, 100<<10)
 	c.write(t, src, data, "application/gzip")
 	if err := c.b.Copy(t.Context(), dst, src, nil); err != nil {
 		t.Fatalf("copy: %v", err)

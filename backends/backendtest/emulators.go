@@ -24,6 +24,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // Bucket is the bucket (or Azure container) every emulator starts with.
@@ -142,7 +143,7 @@ func StartAzurite(t testing.TB) string {
 
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		port, err := testkit.FreePort()
 		if err != nil {
 			t.Fatalf("backendtest: %v", err)
 		}
@@ -263,7 +264,7 @@ func findAzurite() (string, error) {
 	if out, err := exec.Command("npm", "root", "-g").Output(); err == nil {
 		candidates = append(candidates, filepath.Join(strings.TrimSpace(string(out)), ".bin", "azurite-blob"))
 	}
-	if root, ok := moduleRoot(); ok {
+	if root, err := testkit.ModuleRoot(); err == nil {
 		candidates = append(candidates,
 			filepath.Join(root, ".tmp", "node", "node_modules", ".bin", "azurite-blob"),
 			filepath.Join(root, "node_modules", ".bin", "azurite-blob"))
@@ -274,23 +275,6 @@ func findAzurite() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("azurite-blob is not on PATH nor in %s", strings.Join(candidates, ", "))
-}
-
-func moduleRoot() (string, bool) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, true
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", false
-		}
-		dir = parent
-	}
 }
 
 func isExecutable(p string) bool {
@@ -317,15 +301,6 @@ func azuriteHasFlag(bin, flag string) bool {
 		helpCache[bin] = h
 	}
 	return strings.Contains(h, flag)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free TCP port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(path string) string {

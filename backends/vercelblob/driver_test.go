@@ -3,7 +3,6 @@ package vercelblob
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/backends"
 	"github.com/shizuku-labs/archiver/backends/vercelblob/vercelblobtest"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 type fixture struct {
@@ -69,15 +69,6 @@ func newFixture(t *testing.T, tune func(*Options)) *fixture {
 	return &fixture{srv: srv, drv: drv, b: b, sleeps: sl}
 }
 
-func randomBytes(t *testing.T, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 const archiveKey = "archives/2025/01/archive-2025-01-15.json.gz"
 
 func TestOrdinaryKeysAreStoredVerbatim(t *testing.T) {
@@ -116,7 +107,7 @@ func TestMultipartUpload(t *testing.T) {
 	})
 	f.srv.SetMinPartSize(1024)
 	ctx := context.Background()
-	data := randomBytes(t, 10*1024+17)
+	data := testkit.RandomBytes(t, 10*1024+17)
 	w, err := f.b.NewWriter(ctx, archiveKey, &blob.WriterOptions{ContentType: "application/gzip"})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +140,7 @@ func TestMultipartUpload(t *testing.T) {
 
 func TestSmallWriteIsOnePut(t *testing.T) {
 	f := newFixture(t, nil)
-	if err := f.b.WriteAll(context.Background(), archiveKey, randomBytes(t, 1000), nil); err != nil {
+	if err := f.b.WriteAll(context.Background(), archiveKey, testkit.RandomBytes(t, 1000), nil); err != nil {
 		t.Fatal(err)
 	}
 	c := f.srv.Counts()
@@ -319,7 +310,7 @@ func TestRequestTimeoutRetries(t *testing.T) {
 func TestDownloadTimeoutCoversHeadersOnly(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.RequestTimeout = 200 * time.Millisecond })
 	ctx := context.Background()
-	data := randomBytes(t, 1<<20)
+	data := testkit.RandomBytes(t, 1<<20)
 	if err := f.b.WriteAll(ctx, archiveKey, data, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -360,11 +351,11 @@ func TestCancelMidMultipartLeavesNoObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write(randomBytes(t, 5*1024)); err != nil {
+	if _, err := w.Write(testkit.RandomBytes(t, 5*1024)); err != nil {
 		t.Fatal(err)
 	}
 	cancel()
-	if _, err := w.Write(randomBytes(t, 1024)); err == nil {
+	if _, err := w.Write(testkit.RandomBytes(t, 1024)); err == nil {
 		t.Error("Write after cancel succeeded")
 	}
 	if err := w.Close(); !errors.Is(err, context.Canceled) {
@@ -402,7 +393,7 @@ func TestFailingPartAbortsWrite(t *testing.T) {
 	})
 	f.srv.SetMinPartSize(1024)
 	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindMPUUpload, Status: http.StatusForbidden, Code: CodeForbidden})
-	err := f.b.WriteAll(context.Background(), archiveKey, randomBytes(t, 8*1024), nil)
+	err := f.b.WriteAll(context.Background(), archiveKey, testkit.RandomBytes(t, 8*1024), nil)
 	if gcerrors.Code(err) != gcerrors.PermissionDenied {
 		t.Fatalf("got %v, want PermissionDenied", err)
 	}
@@ -467,7 +458,7 @@ func TestLostCompleteResponse(t *testing.T) {
 	})
 	f.srv.SetMinPartSize(1024)
 	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindMPUComplete, Times: 1, Drop: vercelblobtest.DropResponse})
-	data := randomBytes(t, 3000)
+	data := testkit.RandomBytes(t, 3000)
 	if err := f.b.WriteAll(context.Background(), archiveKey, data, &blob.WriterOptions{IfNotExist: true}); err != nil {
 		t.Fatalf("multipart write whose complete answer was lost: %v", err)
 	}
@@ -636,7 +627,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 func TestResumeTruncatedDownload(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	data := randomBytes(t, 100_000)
+	data := testkit.RandomBytes(t, 100_000)
 	if err := f.b.WriteAll(ctx, archiveKey, data, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -668,7 +659,7 @@ func TestResumeTruncatedDownload(t *testing.T) {
 func TestCorruptDownloadIsNotDetectedByDriver(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	data := randomBytes(t, 1000)
+	data := testkit.RandomBytes(t, 1000)
 	if err := f.b.WriteAll(ctx, archiveKey, data, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -900,14 +891,14 @@ func TestURLOpenerAndRegistry(t *testing.T) {
 func TestResumeRefusesChangedBlob(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	if err := f.b.WriteAll(ctx, archiveKey, randomBytes(t, 100_000), nil); err != nil {
+	if err := f.b.WriteAll(ctx, archiveKey, testkit.RandomBytes(t, 100_000), nil); err != nil {
 		t.Fatal(err)
 	}
 	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindDownload, Times: 1, Truncate: true})
 	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindDownload, Times: 1, Delay: 500 * time.Millisecond})
 	go func() {
 		time.Sleep(150 * time.Millisecond)
-		_ = f.b.WriteAll(ctx, archiveKey, randomBytes(t, 100_000), nil)
+		_ = f.b.WriteAll(ctx, archiveKey, testkit.RandomBytes(t, 100_000), nil)
 	}()
 	_, err := f.b.ReadAll(ctx, archiveKey)
 	if gcerrors.Code(err) != gcerrors.FailedPrecondition {
@@ -934,7 +925,7 @@ func TestDownloadHeaderTimeout(t *testing.T) {
 func TestPutRetriedAfterDroppedRequest(t *testing.T) {
 	f := newFixture(t, nil)
 	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindPut, Times: 1, Drop: vercelblobtest.DropRequest})
-	data := randomBytes(t, 64<<10)
+	data := testkit.RandomBytes(t, 64<<10)
 	if err := f.b.WriteAll(context.Background(), archiveKey, data, nil); err != nil {
 		t.Fatal(err)
 	}

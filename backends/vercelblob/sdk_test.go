@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/backends/vercelblob/vercelblobtest"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // sdkVersion is the @vercel/blob release the protocol note was read from.
@@ -24,24 +25,6 @@ const sdkVersion = "2.8.0"
 //	npm install --prefix <dir> --no-audit --no-fund @vercel/blob@2.8.0
 const EnvSDKDir = "VERCELBLOB_SDK_DIR"
 
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
 // sdkDir returns a directory whose node_modules has the pinned SDK,
 // installing it if missing. Node and npm are required: this test fails, it
 // does not skip, without them.
@@ -52,7 +35,11 @@ func sdkDir(t *testing.T) string {
 	}
 	dir := os.Getenv(EnvSDKDir)
 	if dir == "" {
-		dir = filepath.Join(moduleRoot(t), ".tmp", "node")
+		root, err := testkit.ModuleRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, ".tmp", "node")
 	}
 	pkg := filepath.Join(dir, "node_modules", "@vercel", "blob", "package.json")
 	if data, err := os.ReadFile(pkg); err == nil {

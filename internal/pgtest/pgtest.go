@@ -21,7 +21,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -39,6 +38,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // EnvURL names the environment variable that points the tests at an existing
@@ -239,7 +239,7 @@ func startCluster() (*cluster, error) {
 	// another process is retried on a new port.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		port, err := testkit.FreePort()
 		if err != nil {
 			return fail(err)
 		}
@@ -375,15 +375,6 @@ func tempRoot(otherUser bool) string {
 			return root
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free TCP port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // reapLeaked stops and removes clusters whose test binary died without
