@@ -47,6 +47,11 @@ type Options struct {
 	// MaxClockSkew is how far the database's and the host's clocks may
 	// disagree; 0 means DefaultMaxClockSkew.
 	MaxClockSkew time.Duration
+	// LockTimeout bounds every wait for a lock on the measurement tables
+	// that this package sets itself (the partition fast path's LOCK and
+	// DETACH); the pool's sessions carry the same lock_timeout for every
+	// other statement. 0 means DefaultLockTimeout.
+	LockTimeout time.Duration
 }
 
 // Observer is told about progress as it happens, for metrics and the
@@ -79,6 +84,10 @@ const (
 	StatusLocked   Status = "locked"   // another run holds the day; skipped
 	StatusNothing  Status = "nothing"  // no rows left for the day when we got to it
 	StatusDryRun   Status = "dry-run"  // would have been archived
+	// StatusPending: skipped for this run by a throttle (a lock it could
+	// not get in time, the run-time budget); nothing deleted, retried by
+	// the next run, and not a failure. See Reason.
+	StatusPending Status = "pending"
 )
 
 // DayResult is what happened to one day.
@@ -96,6 +105,7 @@ type DayResult struct {
 	SHA256       string
 	Upload       time.Duration // writing the object: encoding and upload overlap, so this is both
 	Err          error
+	Reason       string // StatusPending: why the day was left for the next run
 
 	// pending is the manifest row recorded just before the object was
 	// published (status failed, the object's checksum).
@@ -112,6 +122,7 @@ type Summary struct {
 	CleanEnd        archivefile.Day // days before this one were due
 	RawPurged       int64           // in a dry run: rows that would be purged
 	PurgeErr        error
+	PurgePending    string // why the purge stopped early without failing (a lock timeout); "" if it finished
 	Days            []DayResult
 	RowsArchived    int64 // database rows moved into archives
 	RowsDeleted     int64
@@ -119,6 +130,7 @@ type Summary struct {
 	BytesWritten    int64
 	Failed          int
 	Locked          int
+	Pending         int // days due but left for the next run (StatusPending)
 	// PartitionsDropped counts the partitions detached and dropped
 	// (Options.DropPartitions); PartitionsDeferred those left for the next
 	// run because the application held locks on the table; PartitionErrs
@@ -208,6 +220,8 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 			s.Failed++
 		case StatusLocked:
 			s.Locked++
+		case StatusPending:
+			s.Pending++
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -257,6 +271,13 @@ func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error 
 		err = errors.Join(err, merr)
 	}
 	if err != nil {
+		if reason := pendingReason(ctx, err); reason != "" {
+			// Like a day that cannot get its locks: left for the next run.
+			s.PurgePending = reason
+			log.Warn("raw purge stopped early: "+reason+"; batches already committed stay deleted, the next run purges the rest",
+				"table", r.Raw.String(), "deleted", n, "err", err)
+			return nil
+		}
 		log.Error("raw purge failed; batches already committed stay deleted", "table", r.Raw.String(), "deleted", n, "err", err)
 		return err
 	}
@@ -300,13 +321,10 @@ func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string
 	return done
 }
 
-// partitionDropWait bounds how long dropping one partition waits for its
-// ACCESS EXCLUSIVE lock on the clean table, which the application's
-// queries queue behind meanwhile; partitionDropTries is how often it tries.
-const (
-	partitionDropWait  = 500 * time.Millisecond
-	partitionDropTries = 3
-)
+// partitionDropTries is how often dropping one partition tries to get its
+// ACCESS EXCLUSIVE lock on the clean table (each wait bounded by the lock
+// timeout, as the application's queries queue behind it meanwhile).
+const partitionDropTries = 3
 
 // dropPartitions detaches and drops the partitions of the clean table that
 // lie wholly inside days before end, every one of which has a committed
@@ -340,11 +358,11 @@ func (r *Runner) dropPartitions(ctx context.Context, log *slog.Logger, s *Summar
 			continue
 		}
 		for try := 1; ; try++ {
-			err = r.Clean.DropEmptyPartition(ctx, r.Pool, p, partitionDropWait)
+			err = r.Clean.DropEmptyPartition(ctx, r.Pool, p, r.lockTimeout())
 			if err == nil || !postgres.IsLockTimeout(err) || try == partitionDropTries {
 				break
 			}
-			time.Sleep(time.Duration(try) * partitionDropWait)
+			time.Sleep(time.Duration(try) * r.lockTimeout())
 		}
 		switch {
 		case err == nil:

@@ -199,11 +199,6 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	return res
 }
 
-// partitionLockWait bounds how long a day waits for the application's
-// writers to leave the day's partitions (partition fast path); the day
-// then goes on with a plain DELETE.
-const partitionLockWait = 5 * time.Second
-
 // begin opens the day's REPEATABLE READ transaction. With partitions to
 // empty, their SHARE locks are its first statement (before any snapshot:
 // see postgres.LockPartitions); if they cannot be had in time, the
@@ -226,7 +221,7 @@ func (r *Runner) begin(ctx context.Context, log *slog.Logger, conn *pgxpool.Conn
 	if len(parts) == 0 {
 		return tx, nil, nil
 	}
-	lerr := postgres.LockPartitions(ctx, tx, parts, partitionLockWait)
+	lerr := postgres.LockPartitions(ctx, tx, parts, r.lockTimeout())
 	if lerr == nil {
 		// The partitions were listed before the lock; now that they are
 		// locked they cannot be detached or re-bounded: list them again
@@ -568,7 +563,12 @@ func (r *Runner) verify(ctx context.Context, d archivefile.Day, key, sha string,
 // transaction is rolled back by archiveDay's deferred Rollback.
 func (r *Runner) fail(ctx context.Context, log *slog.Logger, runID string, started time.Time, res DayResult, err error) DayResult {
 	res.Status, res.Err, res.RowsDeleted = StatusFailed, err, 0
-	log.Error("day failed; its rows stay in the database", "err", err)
+	if reason := pendingReason(ctx, err); reason != "" {
+		res.Status, res.Reason = StatusPending, reason
+		log.Warn("day left for the next run: "+reason+"; its rows stay in the database", "err", err)
+	} else {
+		log.Error("day failed; its rows stay in the database", "err", err)
+	}
 	// The run may be failing because ctx was cancelled; the failure must
 	// still be recorded.
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

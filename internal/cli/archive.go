@@ -52,7 +52,9 @@ func runArchive(c *cli.Context) error {
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
-	st, err := e.open(ctx, cfg.Archive.Concurrency+2)
+	// Every statement of the run on the measurement tables waits for its
+	// locks at most database.lock_timeout.
+	st, err := e.open(ctx, cfg.Archive.Concurrency+2, postgres.WithLockTimeout(cfg.Database.LockTimeout))
 	if err != nil {
 		return err
 	}
@@ -65,7 +67,7 @@ func runArchive(c *cli.Context) error {
 		Opts: archive.Options{
 			RawRetentionDays: cfg.Raw.RetentionDays, CleanRetentionDays: cfg.Clean.RetentionDays,
 			BatchSize: cfg.Raw.BatchSize, Concurrency: cfg.Archive.Concurrency, GzipLevel: cfg.Archive.GzipLevel,
-			DropPartitions: cfg.Archive.DropPartitions,
+			DropPartitions: cfg.Archive.DropPartitions, LockTimeout: cfg.Database.LockTimeout,
 			DryRun:         cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: st.location(),
 			Limits: e.limits(),
 		},
@@ -91,8 +93,8 @@ func runArchive(c *cli.Context) error {
 	return withCode(ExitUnavailable, err)
 }
 
-func (e *env) connect(ctx context.Context, maxConns int) (*pgxpool.Pool, error) {
-	pool, err := postgres.Connect(ctx, e.cfg.Database.URL, e.cfg.Database.ConnectTimeout, maxConns)
+func (e *env) connect(ctx context.Context, maxConns int, opts ...postgres.Option) (*pgxpool.Pool, error) {
+	pool, err := postgres.Connect(ctx, e.cfg.Database.URL, e.cfg.Database.ConnectTimeout, maxConns, opts...)
 	var ce *postgres.ConfigError
 	if errors.As(err, &ce) {
 		return nil, withCode(ExitUsage, err) // a bad setting: nothing was tried
@@ -114,12 +116,12 @@ type stores struct {
 
 // open connects to the database (with up to maxConns connections) and opens
 // the configured bucket.
-func (e *env) open(ctx context.Context, maxConns int) (*stores, error) {
+func (e *env) open(ctx context.Context, maxConns int, opts ...postgres.Option) (*stores, error) {
 	bucketURL, err := e.bucketURL()
 	if err != nil {
 		return nil, err
 	}
-	pool, err := e.connect(ctx, maxConns)
+	pool, err := e.connect(ctx, maxConns, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +205,7 @@ func (e *env) summary(s archive.Summary) {
 		e.log.Info("Archiver Service Complete", "run_id", s.RunID, "dry_run", s.DryRun,
 			"raw_deleted", s.RawPurged, "clean_archived", s.RowsArchived, "clean_deleted", s.RowsDeleted,
 			"archives_created", s.ArchivesWritten, "bytes_written", s.BytesWritten, "days", len(s.Days),
-			"days_failed", s.Failed, "days_locked", s.Locked, "failed_days", failed,
+			"days_failed", s.Failed, "days_locked", s.Locked, "days_pending", s.Pending, "failed_days", failed,
 			"partitions_dropped", s.PartitionsDropped, "partitions_deferred", s.PartitionsDeferred, "partitions_failed", len(s.PartitionErrs),
 			"duration", s.Finished.Sub(s.Started))
 		return
@@ -238,6 +240,12 @@ func (e *env) summary(s archive.Summary) {
 	}
 	if len(s.PartitionErrs) > 0 {
 		lines = append(lines, fmt.Sprintf("  Partitions that could not be dropped: %d (%v)", len(s.PartitionErrs), s.PartitionErrs[0]))
+	}
+	if p := archive.PendingSummary(s); p != "" {
+		lines = append(lines, "  Days pending for the next run: "+p)
+	}
+	if s.PurgePending != "" {
+		lines = append(lines, "  Raw purge stopped early, the next run goes on: "+s.PurgePending)
 	}
 	lines = append(lines, fmt.Sprintf("  Duration: %s", s.Finished.Sub(s.Started).Round(time.Millisecond)), rule)
 	level := slog.LevelInfo

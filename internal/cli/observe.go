@@ -56,7 +56,9 @@ func (o *observer) Purged(total int64) {
 
 func (o *observer) DayDone(r archive.DayResult) {
 	o.mu.Lock()
-	o.pending--
+	if r.Status != archive.StatusPending { // still due: the next run does it
+		o.pending--
+	}
 	pending := o.pending
 	o.mu.Unlock()
 	o.rec.SetDaysPending(pending)

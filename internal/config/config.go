@@ -38,6 +38,7 @@ type DatabaseConfig struct {
 	URL            string        `yaml:"url"`
 	ManifestSchema string        `yaml:"manifest_schema"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	LockTimeout    time.Duration `yaml:"lock_timeout"`
 }
 
 // StorageConfig says where archives go.

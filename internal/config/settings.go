@@ -143,6 +143,13 @@ func Settings() []Setting {
 			validate: func(c *Config) error { return positiveDuration(c.Database.ConnectTimeout) },
 		},
 		{
+			Key: "database.lock_timeout", Env: []string{"ARCHIVER_LOCK_TIMEOUT"}, Flag: "lock-timeout", Scope: ScopeArchive, kind: kindDuration,
+			Usage: "longest wait for a lock on a measurement table (PostgreSQL lock_timeout, also bounds the partition fast path's LOCK and DETACH); a day that cannot get its locks in time is left pending for the next run, so the archiver never queues behind the application's locks and blocks others behind it",
+			Default: "5s",
+			field:    func(c *Config) any { return &c.Database.LockTimeout },
+			validate: func(c *Config) error { return durationBetween(c.Database.LockTimeout, time.Millisecond, time.Hour) },
+		},
+		{
 			Key: "storage.bucket", Env: []string{"ARCHIVER_BUCKET"}, Flag: "bucket", Scope: ScopeStorage,
 			Usage: "archive storage URL (vercelblob://, s3://, gs://, azblob://, file://, mem://); empty with VERCEL_BLOB_RW_TOKEN set means Vercel Blob",
 			field: func(c *Config) any { return &c.Storage.Bucket },
@@ -317,6 +324,13 @@ func between(v, lo, hi int) error {
 func between64(v, lo, hi int64) error {
 	if v < lo || v > hi {
 		return fmt.Errorf("%d is out of range: must be between %d and %d", v, lo, hi)
+	}
+	return nil
+}
+
+func durationBetween(d, lo, hi time.Duration) error {
+	if d < lo || d > hi {
+		return fmt.Errorf("%s is out of range: must be between %s and %s", d, lo, hi)
 	}
 	return nil
 }

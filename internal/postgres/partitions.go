@@ -117,7 +117,8 @@ func (t CleanTable) DayPartitions(ctx context.Context, q Querier, d archivefile.
 // will hold until the commit. That is what makes emptying them with
 // TRUNCATE, which removes rows whatever the snapshot, remove exactly the
 // rows the transaction saw (and archived). timeout bounds the wait for the
-// writers; on expiry the transaction is aborted.
+// writers, and every later lock wait of the transaction; on expiry the
+// transaction is aborted.
 func LockPartitions(ctx context.Context, tx pgx.Tx, parts []Partition, timeout time.Duration) error {
 	if len(parts) == 0 {
 		return nil
@@ -135,9 +136,8 @@ func LockPartitions(ctx context.Context, tx pgx.Tx, parts []Partition, timeout t
 	if _, err := tx.Exec(ctx, sql+` IN SHARE MODE`); err != nil {
 		return fmt.Errorf("lock partitions: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = 0`); err != nil {
-		return fmt.Errorf("lock partitions: %w", err)
-	}
+	// The timeout stays set for the rest of the transaction: every later
+	// statement waits for its locks no longer than the LOCK did.
 	return nil
 }
 

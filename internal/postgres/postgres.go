@@ -25,11 +25,40 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// Option tunes the sessions of a pool opened by Connect.
+type Option func(*pgxpool.Config)
+
+// WithLockTimeout makes every session wait at most d for any lock (the
+// session's lock_timeout), so that a statement never queues behind an
+// application's lock while others queue behind it. It is set with SET
+// after connecting rather than as a startup parameter, which PgBouncer
+// refuses.
+func WithLockTimeout(d time.Duration) Option {
+	return func(cfg *pgxpool.Config) {
+		if d <= 0 {
+			return
+		}
+		sql := fmt.Sprintf(`SET lock_timeout = %d`, max(1, d.Milliseconds()))
+		prev := cfg.AfterConnect
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			if prev != nil {
+				if err := prev(ctx, c); err != nil {
+					return err
+				}
+			}
+			if _, err := c.Exec(ctx, sql); err != nil {
+				return fmt.Errorf("set lock_timeout: %w", err)
+			}
+			return nil
+		}
+	}
+}
+
 // Connect opens a connection pool and checks that the server answers within
 // timeout. Sessions run in UTC so that day boundaries are UTC days whether
 // the time columns are timestamptz or timestamp. Errors never contain the
 // password.
-func Connect(ctx context.Context, databaseURL string, timeout time.Duration, maxConns int) (*pgxpool.Pool, error) {
+func Connect(ctx context.Context, databaseURL string, timeout time.Duration, maxConns int, opts ...Option) (*pgxpool.Pool, error) {
 	if strings.TrimSpace(databaseURL) == "" {
 		return nil, &ConfigError{"no database URL: set DATABASE_URL, --database-url or database.url in the config file"}
 	}
@@ -48,6 +77,9 @@ func Connect(ctx context.Context, databaseURL string, timeout time.Duration, max
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = int32(maxConns)
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
