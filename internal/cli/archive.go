@@ -68,7 +68,7 @@ func runArchive(c *cli.Context) error {
 			RawRetentionDays: cfg.Raw.RetentionDays, CleanRetentionDays: cfg.Clean.RetentionDays,
 			BatchSize: cfg.Raw.BatchSize, Concurrency: cfg.Archive.Concurrency, GzipLevel: cfg.Archive.GzipLevel,
 			DropPartitions: cfg.Archive.DropPartitions, LockTimeout: cfg.Database.LockTimeout,
-			DryRun:         cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: st.location(),
+			DryRun: cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: st.location(),
 			Limits: e.limits(),
 		},
 	}

@@ -144,8 +144,8 @@ func Settings() []Setting {
 		},
 		{
 			Key: "database.lock_timeout", Env: []string{"ARCHIVER_LOCK_TIMEOUT"}, Flag: "lock-timeout", Scope: ScopeArchive, kind: kindDuration,
-			Usage: "longest wait for a lock on a measurement table (PostgreSQL lock_timeout, also bounds the partition fast path's LOCK and DETACH); a day that cannot get its locks in time is left pending for the next run, so the archiver never queues behind the application's locks and blocks others behind it",
-			Default: "5s",
+			Usage:    "longest wait for a lock on a measurement table (PostgreSQL lock_timeout, also bounds the partition fast path's LOCK and DETACH); a day that cannot get its locks in time is left pending for the next run, so the archiver never queues behind the application's locks and blocks others behind it",
+			Default:  "5s",
 			field:    func(c *Config) any { return &c.Database.LockTimeout },
 			validate: func(c *Config) error { return durationBetween(c.Database.LockTimeout, time.Millisecond, time.Hour) },
 		},
