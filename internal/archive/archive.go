@@ -73,6 +73,19 @@ type Runner struct {
 	Log       *slog.Logger
 	Observer  Observer // optional
 	Opts      Options
+
+	// Key is the clean table's reading key (see postgres.ReadingKey),
+	// found by Run; "" when the table has none.
+	Key string
+}
+
+// keyMode is what manifests record of the reading identity an archive was
+// merged by.
+func (r *Runner) keyMode() string {
+	if r.Key != "" {
+		return manifest.KeySensorTime
+	}
+	return manifest.KeyNone
 }
 
 // Status of one day in a run.
@@ -100,6 +113,7 @@ type DayResult struct {
 	Readings     int64 // readings in the archive object written
 	NewReadings  int64 // readings that were not yet in storage
 	PrevReadings int64 // readings of the existing object merged in
+	Replaced     int64 // archived readings replaced by the table's reading with their key
 	Sensors      int64
 	Bytes        int64
 	SHA256       string
@@ -126,6 +140,7 @@ type Summary struct {
 	Days            []DayResult
 	RowsArchived    int64 // database rows moved into archives
 	RowsDeleted     int64
+	Replaced        int64 // archived readings replaced by the table's newer reading with their key
 	ArchivesWritten int
 	BytesWritten    int64
 	Failed          int
@@ -167,6 +182,12 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	}
 	if err := r.Clean.Check(ctx, r.Pool); err != nil {
 		return s, err
+	}
+	if r.Key, err = r.Clean.ReadingKey(ctx, r.Pool); err != nil {
+		return s, err
+	}
+	if r.Key != "" {
+		log.Info(fmt.Sprintf("%s has a key on (%s, %s), %s: a reading in the table replaces the archived reading with the same key", r.Clean, r.Clean.Sensor, r.Clean.Time, r.Key))
 	}
 	// Cutoffs come from the database's clock, the clock the readings were
 	// stamped with; a host clock running ahead cannot make us archive early.
@@ -213,6 +234,7 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 		switch d.Status {
 		case StatusArchived:
 			s.RowsArchived += d.RowsRead
+			s.Replaced += d.Replaced
 			s.RowsDeleted += d.RowsDeleted
 			s.ArchivesWritten++
 			s.BytesWritten += d.Bytes

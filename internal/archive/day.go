@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -121,7 +122,7 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	writeStart := time.Now()
 	var sha string
 	var stats archivefile.Stats
-	var ms archivefile.MergeStats
+	var ms archivefile.KeyStats
 	for {
 		sha, stats, ms, err = r.write(ctx, tx, d, res.Key, n, exists, src, prev, buf, beforePublish)
 		var u *uncommittedError
@@ -135,6 +136,11 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	res.Upload = time.Since(writeStart)
 	res.Bytes, res.SHA256, res.Readings, res.Sensors = stats.Bytes, sha, stats.Readings, stats.Sensors
 	res.NewReadings, res.PrevReadings = ms.FromA, ms.FromB+ms.Both
+	res.Replaced = ms.Replaced
+	if ms.Replaced > 0 && err == nil {
+		log.Info(fmt.Sprintf("%d archived readings of %s replaced by the table's newer reading with the same key (%s)", ms.Replaced, d, r.Key),
+			"replaced", ms.Replaced, "first_keys", strings.Join(ms.ReplacedKeys, "; "))
+	}
 	if err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
 	}
@@ -195,7 +201,7 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	}
 	log.Info(fmt.Sprintf("Created archive for %s: %s", d, res.Key),
 		"location", r.Opts.Location, "readings", res.Readings, "new", res.NewReadings, "merged", res.PrevReadings,
-		"sensors", res.Sensors, "bytes", res.Bytes, "deleted", res.RowsDeleted, "sha256", res.SHA256)
+		"sensors", res.Sensors, "bytes", res.Bytes, "deleted", res.RowsDeleted, "replaced", res.Replaced, "sha256", res.SHA256)
 	return res
 }
 
@@ -300,9 +306,9 @@ func (r *Runner) deleteDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d a
 // it wrote. The union is a superset of the existing object, so replacing it
 // keeps I2; if anything fails the writer's context is cancelled before Close,
 // so no partial object is ever published.
-func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key string, want int64, exists bool, src oldSource, prev *manifest.Entry, buf *postgres.DayBuffer, beforePublish func(archivefile.Stats) error) (string, archivefile.Stats, archivefile.MergeStats, error) {
+func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key string, want int64, exists bool, src oldSource, prev *manifest.Entry, buf *postgres.DayBuffer, beforePublish func(archivefile.Stats) error) (string, archivefile.Stats, archivefile.KeyStats, error) {
 	var stats archivefile.Stats
-	var ms archivefile.MergeStats
+	var ms archivefile.KeyStats
 
 	// A day of ordinary size is read in time-index order and sorted in
 	// memory, which costs PostgreSQL far less than sorting it; a huge day
@@ -361,7 +367,7 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 	}
 	aw, err := archivefile.NewWriter(&midUpload{w: w}, d, r.Opts.GzipLevel)
 	if err == nil {
-		ms, err = archivefile.Merge(rows, old, aw.Write)
+		ms, err = r.merge(rows, old, aw.Write)
 	}
 	if err == nil {
 		err = aw.Close()
@@ -407,6 +413,17 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 	}
 	stats = aw.Stats()
 	return stats.SHA256, stats, ms, nil
+}
+
+// merge is the union of the day's rows and the archived readings: by
+// whole reading, or, when the table has a reading key (Runner.Key), by key,
+// the table's reading replacing the archived one with its key.
+func (r *Runner) merge(rows, old archivefile.Source, emit func(*archivefile.Reading) error) (archivefile.KeyStats, error) {
+	if r.Key != "" {
+		return archivefile.MergeByKey(rows, old, emit)
+	}
+	ms, err := archivefile.Merge(rows, old, emit)
+	return archivefile.KeyStats{MergeStats: ms}, err
 }
 
 // backupKey is where the archived readings of key are kept while a run
@@ -595,7 +612,10 @@ func (r *Runner) entry(runID string, started time.Time, res DayResult, status st
 		RunID: runID, Kind: manifest.KindArchive, Status: status, Day: &day,
 		SourceTable: r.Clean.String(), ObjectKey: res.Key, Location: r.Opts.Location,
 		RowsDeleted: manifest.Int64(res.RowsDeleted), SHA256: res.SHA256, StartedAt: started,
-		FormatVersion: manifest.Int64(archivefile.FormatVersion),
+		FormatVersion: manifest.Int64(archivefile.FormatVersion), KeyMode: r.keyMode(),
+	}
+	if res.SHA256 != "" {
+		e.RowsReplaced = manifest.Int64(res.Replaced)
 	}
 	if res.SHA256 != "" {
 		e.Readings, e.Sensors, e.Bytes = manifest.Int64(res.Readings), manifest.Int64(res.Sensors), manifest.Int64(res.Bytes)

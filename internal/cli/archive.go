@@ -205,7 +205,7 @@ func (e *env) summary(s archive.Summary) {
 		e.log.Info("Archiver Service Complete", "run_id", s.RunID, "dry_run", s.DryRun,
 			"raw_deleted", s.RawPurged, "clean_archived", s.RowsArchived, "clean_deleted", s.RowsDeleted,
 			"archives_created", s.ArchivesWritten, "bytes_written", s.BytesWritten, "days", len(s.Days),
-			"days_failed", s.Failed, "days_locked", s.Locked, "days_pending", s.Pending, "failed_days", failed,
+			"days_failed", s.Failed, "days_locked", s.Locked, "days_pending", s.Pending, "failed_days", failed, "replaced", s.Replaced,
 			"partitions_dropped", s.PartitionsDropped, "partitions_deferred", s.PartitionsDeferred, "partitions_failed", len(s.PartitionErrs),
 			"duration", s.Finished.Sub(s.Started))
 		return
@@ -225,6 +225,9 @@ func (e *env) summary(s archive.Summary) {
 			fmt.Sprintf("  Clean measurements archived: %d", s.RowsArchived),
 			fmt.Sprintf("  Clean measurements deleted: %d", s.RowsDeleted),
 			fmt.Sprintf("  Archive files created: %d", s.ArchivesWritten))
+	}
+	if s.Replaced > 0 {
+		lines = append(lines, fmt.Sprintf("  Archived readings replaced by the table's newer reading with the same key: %d", s.Replaced))
 	}
 	if s.Failed > 0 {
 		lines = append(lines, fmt.Sprintf("  Days failed: %d (%s)", s.Failed, strings.Join(failed, ", ")))

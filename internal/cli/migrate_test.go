@@ -1,12 +1,17 @@
 package cli_test
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/manifest"
 )
+
+// latest is the newest migration version, as the commands print it.
+var latest = strconv.Itoa(int(manifest.LatestVersion()))
 
 func TestMigrateCommands(t *testing.T) {
 	h := newHarness(t)
@@ -14,16 +19,16 @@ func TestMigrateCommands(t *testing.T) {
 		t.Errorf("fresh database version: %q", r.stdout)
 	}
 	h.mustRun("migrate", "up")
-	if r := h.mustRun("migrate", "up"); !strings.Contains(r.stdout, "version 1") {
+	if r := h.mustRun("migrate", "up"); !strings.Contains(r.stdout, "version "+latest) {
 		t.Errorf("second up: %q", r.stdout)
 	}
-	if r := h.mustRun("migrate", "version"); !strings.HasPrefix(r.stdout, "1 ") {
+	if r := h.mustRun("migrate", "version"); !strings.HasPrefix(r.stdout, latest+" ") {
 		t.Errorf("version after up: %q", r.stdout)
 	}
 	if n := h.count(`SELECT count(*) FROM archiver.archive_runs`); n != 0 {
 		t.Errorf("archive_runs not empty: %d", n)
 	}
-	h.mustRun("migrate", "down", "1")
+	h.mustRun("migrate", "down", latest)
 	if n := h.count(`SELECT count(*) FROM pg_tables WHERE schemaname = 'archiver' AND tablename = 'archive_runs'`); n != 0 {
 		t.Error("down 1 left archive_runs")
 	}
@@ -31,8 +36,8 @@ func TestMigrateCommands(t *testing.T) {
 		t.Errorf("down with a bad N: exit %d", r.code)
 	}
 	h.mustRun("migrate", "up")
-	h.mustRun("migrate", "force", "1")
-	if r := h.mustRun("migrate", "version"); !strings.HasPrefix(r.stdout, "1 ") || strings.Contains(r.stdout, "dirty") {
+	h.mustRun("migrate", "force", latest)
+	if r := h.mustRun("migrate", "version"); !strings.HasPrefix(r.stdout, latest+" ") || strings.Contains(r.stdout, "dirty") {
 		t.Errorf("version after force: %q", r.stdout)
 	}
 	// Another schema name keeps everything apart.
@@ -57,7 +62,7 @@ func TestMigrateUpTwiceAtOnce(t *testing.T) {
 			t.Errorf("migrate up #%d: exit %d\n%s", i, r.code, r.stderr)
 		}
 	}
-	if r := h.mustRun("migrate", "version"); !strings.HasPrefix(r.stdout, "1 ") {
+	if r := h.mustRun("migrate", "version"); !strings.HasPrefix(r.stdout, latest+" ") {
 		t.Errorf("version: %q", r.stdout)
 	}
 }

@@ -59,7 +59,31 @@ type Entry struct {
 	OSUser        string
 	StartedAt     time.Time
 	FinishedAt    time.Time
+
+	// KeyMode is KeySensorTime or KeyNone: the reading identity an
+	// archive was merged by, or a restore resolved conflicts by.
+	KeyMode      string
+	RowsReplaced *int64
+	// Checkout is CheckoutOpen, CheckoutCheckedIn or CheckoutAbandoned on
+	// a restore --checkout row, CheckoutCheckin on the archive row of a
+	// checkin, whose CheckoutID is the restore row it ended.
+	Checkout   string
+	CheckoutID *int64
 }
+
+// Key modes.
+const (
+	KeyNone       = "none"
+	KeySensorTime = "sensor_time"
+)
+
+// Checkout states.
+const (
+	CheckoutOpen      = "open"
+	CheckoutCheckedIn = "checked-in"
+	CheckoutAbandoned = "abandoned"
+	CheckoutCheckin   = "checkin"
+)
 
 // Int64 returns a pointer to n, for the optional count fields.
 func Int64(n int64) *int64 { return &n }
@@ -110,7 +134,8 @@ func NewStore(schema string) *Store {
 
 const columns = `run_id, kind, status, day, source_table, object_key, location, public_url,
 	readings, sensors, rows_deleted, rows_inserted, rows_present, bytes, sha256,
-	min_time, max_time, format_version, error, host, os_user, started_at, finished_at`
+	min_time, max_time, format_version, error, host, os_user, started_at, finished_at,
+	key_mode, rows_replaced, checkout, checkout_id`
 
 // Insert records e and sets its ID. FinishedAt defaults to now.
 func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
@@ -124,13 +149,14 @@ func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
 		e.OSUser = s.user
 	}
 	err := q.QueryRow(ctx, `INSERT INTO `+s.table+` (`+columns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27)
 		RETURNING id`,
 		e.RunID, e.Kind, e.Status, dateArg(e.Day), nullString(e.SourceTable), nullString(e.ObjectKey),
 		nullString(e.Location), nullString(e.PublicURL), e.Readings, e.Sensors, e.RowsDeleted,
 		e.RowsInserted, e.RowsPresent, e.Bytes, nullString(e.SHA256), e.MinTime, e.MaxTime,
 		e.FormatVersion, nullString(e.Error), nullString(e.Host), nullString(e.OSUser),
 		e.StartedAt, e.FinishedAt,
+		nullString(e.KeyMode), e.RowsReplaced, nullString(e.Checkout), e.CheckoutID,
 	).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("record %s manifest in %s: %w", e.Kind, s.table, err)
@@ -152,13 +178,14 @@ func (s *Store) Update(ctx context.Context, q Querier, e *Entry) error {
 		e.OSUser = s.user
 	}
 	tag, err := q.Exec(ctx, `UPDATE `+s.table+` SET (`+columns+`)
-		= ($2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)
+		= ($2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)
 		WHERE id = $1`,
 		e.ID, e.RunID, e.Kind, e.Status, dateArg(e.Day), nullString(e.SourceTable), nullString(e.ObjectKey),
 		nullString(e.Location), nullString(e.PublicURL), e.Readings, e.Sensors, e.RowsDeleted,
 		e.RowsInserted, e.RowsPresent, e.Bytes, nullString(e.SHA256), e.MinTime, e.MaxTime,
 		e.FormatVersion, nullString(e.Error), nullString(e.Host), nullString(e.OSUser),
 		e.StartedAt, e.FinishedAt,
+		nullString(e.KeyMode), e.RowsReplaced, nullString(e.Checkout), e.CheckoutID,
 	)
 	if err != nil {
 		return fmt.Errorf("record %s manifest #%d in %s: %w", e.Kind, e.ID, s.table, err)
@@ -274,10 +301,11 @@ func scanEntries(rows pgx.Rows) ([]Entry, error) {
 	for rows.Next() {
 		var e Entry
 		var day *time.Time
-		var src, key, loc, pub, sha, errText, host, who *string
+		var src, key, loc, pub, sha, errText, host, who, keyMode, checkout *string
 		if err := rows.Scan(&e.ID, &e.RunID, &e.Kind, &e.Status, &day, &src, &key, &loc, &pub,
 			&e.Readings, &e.Sensors, &e.RowsDeleted, &e.RowsInserted, &e.RowsPresent, &e.Bytes, &sha,
-			&e.MinTime, &e.MaxTime, &e.FormatVersion, &errText, &host, &who, &e.StartedAt, &e.FinishedAt); err != nil {
+			&e.MinTime, &e.MaxTime, &e.FormatVersion, &errText, &host, &who, &e.StartedAt, &e.FinishedAt,
+			&keyMode, &e.RowsReplaced, &checkout, &e.CheckoutID); err != nil {
 			return nil, err
 		}
 		if day != nil {
@@ -286,6 +314,7 @@ func scanEntries(rows pgx.Rows) ([]Entry, error) {
 		}
 		e.SourceTable, e.ObjectKey, e.Location, e.PublicURL = deref(src), deref(key), deref(loc), deref(pub)
 		e.SHA256, e.Error, e.Host, e.OSUser = deref(sha), deref(errText), deref(host), deref(who)
+		e.KeyMode, e.Checkout = deref(keyMode), deref(checkout)
 		out = append(out, e)
 	}
 	return out, rows.Err()
