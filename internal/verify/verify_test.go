@@ -1,97 +1,123 @@
-package verify
+package verify_test
+
+// verify tested through its Go API against a real PostgreSQL and an
+// in-memory bucket, with archives written by a real archive run.
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"errors"
-	"io"
 	"testing"
 
-	"gocloud.dev/blob/memblob"
-
+	"github.com/shizuku-labs/archiver/internal/archive"
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/coretest"
+	"github.com/shizuku-labs/archiver/internal/pgtest"
+	"github.com/shizuku-labs/archiver/internal/verify"
 )
 
-func TestReportFailed(t *testing.T) {
-	for _, c := range []struct {
-		counts         map[Status]int
-		normal, strict bool
-	}{
-		{map[Status]int{StatusOK: 3}, false, false},
-		{map[Status]int{StatusOK: 3, StatusPending: 1, StatusAdopted: 2}, false, false},
-		{map[Status]int{StatusOrphan: 1}, false, true},
-		{map[Status]int{StatusStray: 1}, false, true},
-		{map[Status]int{StatusSkipped: 1}, false, true},
-		{map[Status]int{StatusMissing: 1}, true, true},
-		{map[Status]int{StatusCorrupt: 1}, true, true},
-	} {
-		r := Report{Counts: c.counts}
-		if r.Failed(false) != c.normal || r.Failed(true) != c.strict {
-			t.Errorf("%v: Failed(false)=%t Failed(true)=%t, want %t %t", c.counts, r.Failed(false), r.Failed(true), c.normal, c.strict)
-		}
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// archived archives three days and returns them.
+func archived(t *testing.T, e *coretest.Env) []archivefile.Day {
+	t.Helper()
+	today := e.Today(t)
+	from := today.AddDays(-36)
+	e.Seed(t, from, from.AddDays(3), 2, 5)
+	r := &archive.Runner{
+		Pool: e.Pool, Bucket: e.Bucket, Raw: coretest.Raw, Clean: coretest.Clean,
+		Manifests: e.Manifests, Schema: coretest.Schema, Log: e.Log,
+		Opts: archive.Options{
+			RawRetentionDays: 1, CleanRetentionDays: 30, BatchSize: 1000, Concurrency: 1, GzipLevel: 6,
+			Prefix: coretest.Prefix, Location: coretest.Location, Limits: coretest.Limits,
+		},
 	}
-	if StatusMissing.Severity() != "error" || StatusPending.Severity() != "warning" || StatusAdopted.Severity() != "info" {
-		t.Error("severities")
+	if _, err := r.Run(context.Background()); err != nil {
+		t.Fatalf("archive: %v\n%s", err, e.LogBuf)
+	}
+	return []archivefile.Day{from, from.AddDays(1), from.AddDays(2)}
+}
+
+func verifier(e *coretest.Env) *verify.Verifier {
+	return &verify.Verifier{
+		Pool: e.Pool, Bucket: e.Bucket, Clean: coretest.Clean, Manifests: e.Manifests, Schema: coretest.Schema,
+		Location: coretest.Location, Prefix: coretest.Prefix, Limits: coretest.Limits, GzipLevel: 6, Log: e.Log,
 	}
 }
 
-const pythonDoc = `{"day": "2024-02-29", "data": [` +
-	`{"sensor": "zeta", "measurements": [{"time": "2024-02-29T00:00:00+00:00", "measurement": 5.0, "qc_flags": 0, "imputation_method": null}, ` +
-	`{"time": "2024-02-29T00:10:00+00:00", "measurement": 5.8, "qc_flags": 0, "imputation_method": "ARIMA"}]}, ` +
-	`{"sensor": "alpha", "measurements": [{"time": "2024-02-29T06:00:00+00:00", "measurement": NaN, "qc_flags": 0, "imputation_method": null}, ` +
-	`{"time": "2024-02-29T06:00:00+00:00", "measurement": NaN, "qc_flags": 0, "imputation_method": null}]}]}`
+func findings(rep verify.Report) map[string]verify.Status {
+	out := map[string]verify.Status{}
+	for _, f := range rep.Findings {
+		out[f.Key] = f.Status
+	}
+	return out
+}
 
-// TestCanonicalize rewrites an original-service archive in canonical order
-// with the same distinct readings, and leaves the object untouched when it
-// cannot.
-func TestCanonicalize(t *testing.T) {
+// TestVerifyFindsEveryKindOfProblem: archives as written are ok (deep and
+// not); then a missing object, an object replaced by another day's
+// content, an object no manifest knows (orphan) and one no manifest knows
+// that holds another day (corrupt) are each reported as such, and only
+// the missing and corrupt ones fail the report.
+func TestVerifyFindsEveryKindOfProblem(t *testing.T) {
+	e := coretest.New(t)
+	days := archived(t, e)
 	ctx := context.Background()
-	b := memblob.OpenBucket(nil)
-	defer b.Close()
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write([]byte(pythonDoc))
-	zw.Close()
-	const key = "archives/2024/02/archive-2024-02-29.json.gz"
-	if err := b.WriteAll(ctx, key, gz.Bytes(), nil); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := archivefile.ParseDay("2024-02-29")
-
-	v := &Verifier{Bucket: b, Limits: archivefile.Limits{MaxReadings: 2}}
-	if _, err := v.canonicalize(ctx, d, key); !errors.Is(err, archivefile.ErrLimit) {
-		t.Fatalf("over the limit: %v", err)
-	}
-	if got, _ := b.ReadAll(ctx, key); !bytes.Equal(got, gz.Bytes()) {
-		t.Fatal("a failed rewrite changed the object")
-	}
-
-	v.Limits = archivefile.Limits{}
-	st, err := v.canonicalize(ctx, d, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Readings != 3 || st.Sensors != 2 {
-		t.Errorf("rewrote %d readings of %d sensors, want 3 of 2", st.Readings, st.Sensors)
-	}
-	data, _ := b.ReadAll(ctx, key)
-	ar, err := archivefile.NewReader(bytes.NewReader(data), archivefile.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sensors []string
-	for {
-		r, err := ar.Next()
-		if err == io.EOF {
-			break
-		}
+	for _, deep := range []bool{false, true} {
+		rep, err := verifier(e).Run(ctx, verify.Options{Deep: deep})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sensors = append(sensors, r.Sensor)
+		if rep.Manifests != 3 || rep.Counts[verify.StatusOK] != 3 || len(rep.Findings) != 0 || rep.Failed(true) {
+			t.Fatalf("deep=%v on fresh archives: %d manifests, counts %v, findings %v", deep, rep.Manifests, rep.Counts, rep.Findings)
+		}
 	}
-	if !ar.Canonical() || ar.Stats().SHA256 != st.SHA256 || len(sensors) != 3 || sensors[0] != "alpha" {
-		t.Errorf("rewritten object: canonical %t, sensors %v", ar.Canonical(), sensors)
+
+	missing, corrupt := archivefile.Key(coretest.Prefix, days[0]), archivefile.Key(coretest.Prefix, days[1])
+	if err := e.Bucket.Delete(ctx, missing); err != nil {
+		t.Fatal(err)
+	}
+	other, err := e.Bucket.ReadAll(ctx, archivefile.Key(coretest.Prefix, days[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Bucket.WriteAll(ctx, corrupt, other, nil); err != nil {
+		t.Fatal(err)
+	}
+	orphanDay := days[0].AddDays(-10)
+	orphan := archivefile.Key(coretest.Prefix, orphanDay)
+	w, err := e.Bucket.NewWriter(ctx, orphan, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aw, err := archivefile.NewWriter(w, orphanDay, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := aw.Write(&archivefile.Reading{Sensor: "s", Time: orphanDay.Start()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := aw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	misplaced := archivefile.Key(coretest.Prefix, days[0].AddDays(-11))
+	if err := e.Bucket.WriteAll(ctx, misplaced, other, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := verifier(e).Run(ctx, verify.Options{Deep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := findings(rep)
+	for key, want := range map[string]verify.Status{missing: verify.StatusMissing, corrupt: verify.StatusCorrupt,
+		orphan: verify.StatusOrphan, misplaced: verify.StatusCorrupt} {
+		if got[key] != want {
+			t.Errorf("%s: %q, want %q (all findings: %v)", key, got[key], want, rep.Findings)
+		}
+	}
+	if !rep.Failed(false) {
+		t.Error("a missing and a corrupt archive do not fail the report")
 	}
 }

@@ -1,0 +1,158 @@
+package archive_test
+
+// The archive run tested through its Go API, against a real PostgreSQL and
+// an in-memory bucket, without the command line (internal/cli tests what is
+// about flags, exit codes and output).
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/shizuku-labs/archiver/internal/archive"
+	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/coretest"
+	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func runner(e *coretest.Env, dry bool) *archive.Runner {
+	return &archive.Runner{
+		Pool: e.Pool, Bucket: e.Bucket, Raw: coretest.Raw, Clean: coretest.Clean,
+		Manifests: e.Manifests, Schema: coretest.Schema, Log: e.Log,
+		Opts: archive.Options{
+			RawRetentionDays: 1, CleanRetentionDays: 30, BatchSize: 1000, Concurrency: 2, GzipLevel: 6,
+			DryRun: dry, Prefix: coretest.Prefix, Location: coretest.Location, Limits: coretest.Limits,
+		},
+	}
+}
+
+func run(t *testing.T, e *coretest.Env, dry bool) archive.Summary {
+	t.Helper()
+	s, err := runner(e, dry).Run(context.Background())
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, e.LogBuf)
+	}
+	return s
+}
+
+// TestRunArchivesVerifiedDaysAndDeletesThem (I1): every due day becomes one
+// archive holding exactly its rows, the rows are gone, the days not due
+// keep theirs, and each day's committed manifest matches its object.
+func TestRunArchivesVerifiedDaysAndDeletesThem(t *testing.T) {
+	e := coretest.New(t)
+	today := e.Today(t)
+	due := e.Seed(t, today.AddDays(-35), today.AddDays(-32), 3, 8)
+	recent := e.Seed(t, today.AddDays(-3), today.AddDays(-2), 3, 8)
+
+	s := run(t, e, false)
+	if s.ArchivesWritten != 3 || s.RowsDeleted != int64(len(due)) || s.Failed != 0 {
+		t.Fatalf("summary: %d archives, %d rows deleted, %d failed; want 3, %d, 0", s.ArchivesWritten, s.RowsDeleted, s.Failed, len(due))
+	}
+	if got := e.Readings(t, "true"); !slices.Equal(got, recent) {
+		t.Fatalf("the table holds %d readings, want the %d not due", len(got), len(recent))
+	}
+	var archived []string
+	for d := today.AddDays(-35); d.Before(today.AddDays(-32)); d = d.AddDays(1) {
+		got, stats, ok := e.Archive(t, d)
+		if !ok {
+			t.Fatalf("no archive for %s", d)
+		}
+		archived = append(archived, got...)
+		m, err := e.Manifests.LatestCommitted(context.Background(), e.Pool, coretest.Location, archivefile.Key(coretest.Prefix, d))
+		if err != nil || m == nil {
+			t.Fatalf("no committed manifest for %s: %v", d, err)
+		}
+		if m.SHA256 != stats.SHA256 || m.Readings == nil || *m.Readings != stats.Readings {
+			t.Errorf("%s: manifest says sha256 %s, %v readings; the object has %s, %d", d, m.SHA256, m.Readings, stats.SHA256, stats.Readings)
+		}
+	}
+	slices.Sort(archived)
+	if !slices.Equal(archived, due) {
+		t.Errorf("the archives hold %d readings, want exactly the %d deleted", len(archived), len(due))
+	}
+}
+
+// TestRunAgainDoesNothing (I4): a second run with nothing new writes no
+// object and deletes nothing.
+func TestRunAgainDoesNothing(t *testing.T) {
+	e := coretest.New(t)
+	today := e.Today(t)
+	e.Seed(t, today.AddDays(-40), today.AddDays(-38), 2, 5)
+	run(t, e, false)
+	keys := e.Keys(t)
+	before := e.Count(t, `SELECT count(*) FROM archiver.archive_runs`)
+
+	s := run(t, e, false)
+	if s.ArchivesWritten != 0 || s.RowsDeleted != 0 || len(s.Days) != 0 {
+		t.Errorf("second run: %d archives, %d rows deleted, %d days; want nothing", s.ArchivesWritten, s.RowsDeleted, len(s.Days))
+	}
+	if got := e.Keys(t); !slices.Equal(got, keys) {
+		t.Errorf("objects changed: %v, were %v", got, keys)
+	}
+	// Only the run's purge row is new.
+	if n := e.Count(t, `SELECT count(*) FROM archiver.archive_runs WHERE kind <> 'purge'`); n != before-1 {
+		t.Errorf("%d non-purge manifest rows after the second run, want %d", n, before-1)
+	}
+}
+
+// TestLateRowsAreMergedIntoTheArchive (I2, I5): rows arriving for an
+// archived day are merged: the new archive is the union, and archiving
+// rows identical to archived ones changes nothing.
+func TestLateRowsAreMergedIntoTheArchive(t *testing.T) {
+	e := coretest.New(t)
+	today := e.Today(t)
+	d := today.AddDays(-33)
+	first := e.Seed(t, d, d.AddDays(1), 2, 6)
+	run(t, e, false)
+
+	late := e.Seed(t, d, d.AddDays(1), 3, 2) // sensors 0 and 1 repeat readings already archived
+	run(t, e, false)
+	got, _, _ := e.Archive(t, d)
+	want := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(first), late...))))
+	if !slices.Equal(got, want) {
+		t.Errorf("merged archive holds %d readings, want the union %d", len(got), len(want))
+	}
+	if n := e.Count(t, `SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+		t.Errorf("%d rows left in the table", n)
+	}
+}
+
+// TestDryRunWritesNothing (I7).
+func TestDryRunWritesNothing(t *testing.T) {
+	e := coretest.New(t)
+	today := e.Today(t)
+	rows := e.Seed(t, today.AddDays(-34), today.AddDays(-32), 2, 4)
+	s := run(t, e, true)
+	if len(s.Days) != 2 {
+		t.Errorf("dry run planned %d days, want 2", len(s.Days))
+	}
+	if keys := e.Keys(t); len(keys) != 0 {
+		t.Errorf("dry run wrote %v", keys)
+	}
+	if got := e.Readings(t, "true"); !slices.Equal(got, rows) {
+		t.Errorf("dry run changed the table")
+	}
+	if n := e.Count(t, `SELECT count(*) FROM archiver.archive_runs`); n != 0 {
+		t.Errorf("dry run recorded %d manifest rows", n)
+	}
+}
+
+// TestUnmigratedDatabaseIsRefused: a run against a database without the
+// manifest table changes nothing and says so with manifest.ErrNotMigrated.
+func TestUnmigratedDatabaseIsRefused(t *testing.T) {
+	e := coretest.New(t)
+	today := e.Today(t)
+	rows := e.Seed(t, today.AddDays(-34), today.AddDays(-33), 1, 3)
+	e.Exec(t, `DROP SCHEMA archiver CASCADE`)
+	_, err := runner(e, false).Run(context.Background())
+	if !errors.Is(err, manifest.ErrNotMigrated) {
+		t.Fatalf("err = %v, want manifest.ErrNotMigrated", err)
+	}
+	if got := e.Readings(t, "true"); !slices.Equal(got, rows) {
+		t.Errorf("the refused run changed the table")
+	}
+}
