@@ -3,37 +3,52 @@ package archivefile
 import (
 	"database/sql"
 	"math"
+	"strconv"
 	"strings"
 )
 
+// Compare is the canonical total order of readings under the original
+// format's Schema (a double precision value): see Schema.Compare.
+func Compare(a, b *Reading) int { return Schema{}.Compare(a, b) }
+
 // Compare is the canonical total order of readings: Sensor (byte order),
-// Time, Value (NULL first, then -Inf < finite < +Inf < NaN; -0 equals 0),
-// QCFlags (NULL first), Imputation (NULL first, byte order).
+// Time, Value (NULL first, then -Inf < finite < +Inf < NaN; -0 equals 0;
+// finite values compared in the value column's type), QCFlags (NULL
+// first), Imputation (NULL first, byte order), Extra and Other (byte
+// order of their JSON text; the writer emits the table's values in one
+// canonical form, so equal values are equal text).
 //
 // Compare(a, b) == 0 exactly when a and b are the same reading, so sorting
-// by Compare and dropping equal neighbours yields each reading once. The
-// encoder writes -0 as 0 for the same reason: equal readings must encode to
-// equal bytes.
-func Compare(a, b *Reading) int {
+// by Compare and dropping equal neighbours yields each reading once.
+func (s Schema) Compare(a, b *Reading) int {
 	if c := strings.Compare(a.Sensor, b.Sensor); c != 0 {
 		return c
 	}
 	if c := a.Time.Compare(b.Time); c != 0 {
 		return c
 	}
-	if c := compareValue(a.Value, b.Value); c != 0 {
+	if c := s.compareValue(a, b); c != 0 {
 		return c
 	}
 	if c := compareNullInt(a.QCFlags, b.QCFlags); c != 0 {
 		return c
 	}
-	return compareNullString(a.Imputation, b.Imputation)
+	if c := compareNullString(a.Imputation, b.Imputation); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Extra, b.Extra); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Other, b.Other)
 }
 
-func valueRank(v sql.NullFloat64) int {
+func valueRank(r *Reading) int {
+	v := r.Value
 	switch {
 	case !v.Valid:
 		return 0
+	case r.ValueText != "":
+		return 2 // an exact number, whatever its float64 neighbour
 	case math.IsNaN(v.Float64):
 		return 4
 	case math.IsInf(v.Float64, -1):
@@ -44,7 +59,7 @@ func valueRank(v sql.NullFloat64) int {
 	return 2
 }
 
-func compareValue(a, b sql.NullFloat64) int {
+func (s Schema) compareValue(a, b *Reading) int {
 	ra, rb := valueRank(a), valueRank(b)
 	if ra != rb {
 		return cmpInt(ra, rb)
@@ -52,13 +67,30 @@ func compareValue(a, b sql.NullFloat64) int {
 	if ra != 2 {
 		return 0
 	}
+	x, y := a.Value.Float64, b.Value.Float64
+	switch s.Value {
+	case ValueFloat4:
+		x, y = float64(float32(x)), float64(float32(y))
+	case ValueDecimal:
+		if a.ValueText != "" || b.ValueText != "" {
+			return compareDecimal(numberText(a), numberText(b))
+		}
+	}
 	switch {
-	case a.Float64 < b.Float64:
+	case x < y:
 		return -1
-	case a.Float64 > b.Float64:
+	case x > y:
 		return 1
 	}
 	return 0
+}
+
+// numberText is a finite value as decimal text.
+func numberText(r *Reading) string {
+	if r.ValueText != "" {
+		return r.ValueText
+	}
+	return strconv.FormatFloat(r.Value.Float64, 'e', -1, 64)
 }
 
 func compareNullInt(a, b sql.NullInt64) int {

@@ -11,8 +11,7 @@ import (
 // repr() digits (shortest round-trip), fixed notation with a ".0" when the
 // decimal exponent is in [-4, 16), exponent notation ("1e-05", "1e+16")
 // otherwise, and the bare NaN/Infinity/-Infinity tokens. -0 is written as
-// 0.0 because Compare treats it as equal to 0 and equal readings must give
-// equal bytes.
+// -0.0, as Python writes it: the sign is part of the value PostgreSQL holds.
 func appendPyFloat(dst []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):
@@ -22,6 +21,9 @@ func appendPyFloat(dst []byte, f float64) []byte {
 	case math.IsInf(f, -1):
 		return append(dst, "-Infinity"...)
 	case f == 0:
+		if math.Signbit(f) {
+			return append(dst, "-0.0"...)
+		}
 		return append(dst, "0.0"...)
 	}
 	if d, ok := appendFewDecimals(dst, f); ok {
@@ -31,12 +33,16 @@ func appendPyFloat(dst []byte, f float64) []byte {
 }
 
 // appendRepr appends a finite, non-zero f in the layout of Python's repr.
-func appendRepr(dst []byte, f float64) []byte {
+func appendRepr(dst []byte, f float64) []byte { return appendReprBits(dst, f, 64) }
+
+// appendReprBits is appendRepr with the shortest digits that round-trip
+// at the given float size (32 for a float4 value).
+func appendReprBits(dst []byte, f float64, bits int) []byte {
 	// Go's shortest formatting picks the same digits as Python's repr
 	// (both: shortest string that round-trips, closest to the true value);
 	// only the layout differs, so format once in 'e' form and re-lay it.
 	var tmp [32]byte
-	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, 64)
+	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, bits)
 	neg := e[0] == '-'
 	if neg {
 		e = e[1:]

@@ -74,22 +74,12 @@ func (r *Reader) readCanonical() (sec int64, ok bool) {
 	}
 	cur := &r.cur
 	*cur = Reading{Sensor: r.sensor}
-	switch kind, ok := classifyScalar(tok); {
-	case !ok || kind == scTrue || kind == scFalse:
-		return 0, false
-	case kind == scNull:
-	case kind == scNaN:
-		cur.Value = nullF(nan)
-	case kind == scInf:
-		cur.Value = nullF(posInf)
-	case kind == scNegInf:
-		cur.Value = nullF(negInf)
-	default:
-		f, err := strconv.ParseFloat(string(tok), 64)
-		if err != nil {
+	if string(tok) != litNull {
+		v, text, ok := ParseNumber(tok)
+		if !ok {
 			return 0, false
 		}
-		cur.Value = nullF(f)
+		cur.Value, cur.ValueText = v, text
 	}
 
 	if !bytes.HasPrefix(b[i:], []byte(litQC)) {

@@ -24,7 +24,8 @@ func (m MergeStats) Total() int64 { return m.FromA + m.FromB + m.Both }
 // mergeInput holds one side's current reading as a copy, since the source
 // may overwrite what it returned, and enforces the order merging relies on.
 type mergeInput struct {
-	name string
+	schema Schema
+	name   string
 	src  Source
 	cur  Reading
 	ok   bool // cur is valid
@@ -43,7 +44,7 @@ func (m *mergeInput) advance() error {
 		}
 		m.n++
 		if m.ok {
-			switch c := Compare(&m.cur, r); {
+			switch c := m.schema.Compare(&m.cur, r); {
 			case c == 0:
 				continue // a duplicate inside one source counts once
 			case c > 0:
@@ -66,9 +67,17 @@ func (m *mergeInput) advance() error {
 // output; wrap such a source in SortedSource first. The Reading passed to
 // emit is only valid during the call.
 func Merge(a, b Source, emit func(*Reading) error) (MergeStats, error) {
+	return Schema{}.Merge(a, b, emit)
+}
+
+// Merge is the package's Merge with readings compared under s: a reading
+// of the table and an archived one that are equal in the value column's
+// type (5.2 and 5.199999809265137 for a real; 1.500 and 1.5 for a numeric)
+// are one reading, and a's copy is emitted.
+func (s Schema) Merge(a, b Source, emit func(*Reading) error) (MergeStats, error) {
 	var st MergeStats
-	A := &mergeInput{name: "A", src: a}
-	B := &mergeInput{name: "B", src: b}
+	A := &mergeInput{schema: s, name: "A", src: a}
+	B := &mergeInput{schema: s, name: "B", src: b}
 	if err := A.advance(); err != nil {
 		return st, err
 	}
@@ -83,7 +92,7 @@ func Merge(a, b Source, emit func(*Reading) error) (MergeStats, error) {
 		case !A.ok:
 			c = 1
 		default:
-			c = Compare(&A.cur, &B.cur)
+			c = s.Compare(&A.cur, &B.cur)
 		}
 		var from *mergeInput
 		switch {
@@ -141,6 +150,11 @@ func (s *sliceSource) Next() (*Reading, error) {
 // readings it will hold (max <= 0: no bound), beyond which it fails with an
 // error wrapping ErrLimit rather than exhaust memory.
 func SortedSource(src Source, max int64) (Source, error) {
+	return Schema{}.SortedSource(src, max)
+}
+
+// SortedSource is the package's SortedSource under s's order.
+func (s Schema) SortedSource(src Source, max int64) (Source, error) {
 	var rs []Reading
 	for {
 		r, err := src.Next()
@@ -155,12 +169,15 @@ func SortedSource(src Source, max int64) (Source, error) {
 		}
 		rs = append(rs, *r)
 	}
-	return SliceSource(SortReadings(rs)), nil
+	return SliceSource(s.SortReadings(rs)), nil
 }
 
 // SortReadings sorts rs by Compare in place, drops duplicates, and returns
 // the shortened slice: the canonical order a Writer needs.
-func SortReadings(rs []Reading) []Reading {
-	slices.SortFunc(rs, func(a, b Reading) int { return Compare(&a, &b) })
-	return slices.CompactFunc(rs, func(a, b Reading) bool { return Compare(&a, &b) == 0 })
+func SortReadings(rs []Reading) []Reading { return Schema{}.SortReadings(rs) }
+
+// SortReadings is the package's SortReadings under s's order.
+func (s Schema) SortReadings(rs []Reading) []Reading {
+	slices.SortFunc(rs, func(a, b Reading) int { return s.Compare(&a, &b) })
+	return slices.CompactFunc(rs, func(a, b Reading) bool { return s.Compare(&a, &b) == 0 })
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -69,6 +70,11 @@ type Reader struct {
 
 	intern map[string]string
 	err    error
+
+	key         []byte   // the last unknown key read
+	other       []byte   // the current reading's unknown members
+	topOther    []byte   // unknown top-level members
+	groupFields []string // unknown sensor-group members seen
 }
 
 const (
@@ -275,6 +281,7 @@ const (
 	kMeasurement
 	kQC
 	kImputation
+	kExtra
 )
 
 func keyCode(b []byte) int {
@@ -295,6 +302,8 @@ func keyCode(b []byte) int {
 		return kQC
 	case "imputation_method":
 		return kImputation
+	case "extra":
+		return kExtra
 	}
 	return kOther
 }
@@ -329,6 +338,9 @@ func (r *Reader) nextKey(first *bool) (code int, ok bool, err error) {
 		return 0, false, err
 	}
 	code = keyCode(key)
+	if code == kOther {
+		r.key = append(r.key[:0], key...)
+	}
 	return code, true, s.expect(':')
 }
 
@@ -397,12 +409,39 @@ func (r *Reader) topStep() error {
 		r.dataFirst = true
 		r.state = stData
 	default:
-		if err := s.skipValue(); err != nil {
+		var err error
+		if r.topOther, err = r.appendMember(r.topOther); err != nil {
 			return r.syntaxErr(err)
 		}
 	}
 	return nil
 }
+
+// appendMember consumes the value of the unknown member whose key was
+// just read and appends the member, exactly as given, to dst.
+func (r *Reader) appendMember(dst []byte) ([]byte, error) {
+	name := string(r.key)
+	raw, err := r.s.captureValue()
+	if err != nil {
+		return dst, err
+	}
+	if len(dst) > 0 {
+		dst = append(dst, ", "...)
+	}
+	dst = appendJSONString(dst, name)
+	dst = append(dst, ": "...)
+	return append(dst, raw...), nil
+}
+
+// Other returns the top-level members this format does not define, as
+// `"key": value` members joined by ", " (for Writer.SetTrailer). Members
+// after "data" are known only once Next has returned io.EOF.
+func (r *Reader) Other() string { return string(r.topOther) }
+
+// GroupFields names the members of sensor groups this format does not
+// define (another tool's), which a rewrite could not keep in place: the
+// writer groups readings by sensor itself.
+func (r *Reader) GroupFields() []string { return r.groupFields }
 
 // groupStep handles one member of a sensor group object, or its end.
 func (r *Reader) groupStep() error {
@@ -451,6 +490,9 @@ func (r *Reader) groupStep() error {
 		r.measFirst = true
 		r.state = stMeas
 	default:
+		if len(r.groupFields) < 16 && !slices.Contains(r.groupFields, string(r.key)) {
+			r.groupFields = append(r.groupFields, string(r.key))
+		}
 		if err := s.skipValue(); err != nil {
 			return r.groupErr(err)
 		}
@@ -463,6 +505,7 @@ const (
 	hasValue
 	hasQC
 	hasImp
+	hasExtra
 )
 
 // readReading parses one reading object into r.cur and checks it.
@@ -477,6 +520,7 @@ func (r *Reader) readReading() error {
 		return r.readingErr(err)
 	}
 	*cur = Reading{Sensor: r.sensor}
+	r.other = r.other[:0]
 	var seen int
 	first := true
 	for {
@@ -497,8 +541,18 @@ func (r *Reader) readReading() error {
 			bit = hasQC
 		case kImputation:
 			bit = hasImp
+		case kExtra:
+			bit = hasExtra
+			if c, ok := s.peek(); ok && c != '{' {
+				// Not this format's "extra": another tool's field.
+				r.key = append(r.key[:0], "extra"...)
+				if r.other, err = r.appendMember(r.other); err != nil {
+					return r.readingErr(err)
+				}
+				continue
+			}
 		default:
-			if err := s.skipValue(); err != nil {
+			if r.other, err = r.appendMember(r.other); err != nil {
 				return r.readingErr(err)
 			}
 			continue
@@ -530,23 +584,14 @@ func (r *Reader) readReading() error {
 			if err != nil {
 				return err
 			}
-			switch kind, ok := classifyScalar(tok); {
-			case !ok || kind == scTrue || kind == scFalse:
-				return r.readingErr(syntaxf(`invalid "measurement" %q: want a number, NaN, Infinity, -Infinity or null`, tok))
-			case kind == scNull:
-			case kind == scNaN:
-				cur.Value = nullF(nan)
-			case kind == scInf:
-				cur.Value = nullF(posInf)
-			case kind == scNegInf:
-				cur.Value = nullF(negInf)
-			default:
-				f, err := strconv.ParseFloat(string(tok), 64)
-				if err != nil {
-					return r.readingErr(syntaxf(`"measurement" %q is out of float64 range`, tok))
-				}
-				cur.Value = nullF(f)
+			if string(tok) == litNull {
+				break
 			}
+			v, text, ok := ParseNumber(tok)
+			if !ok {
+				return r.readingErr(syntaxf(`invalid "measurement" %q: want a number, NaN, Infinity, -Infinity or null`, tok))
+			}
+			cur.Value, cur.ValueText = v, text
 		case kQC:
 			tok, err := r.scalar(c, `"qc_flags"`)
 			if err != nil {
@@ -563,6 +608,12 @@ func (r *Reader) readReading() error {
 				}
 				cur.QCFlags.Int64, cur.QCFlags.Valid = v, true
 			}
+		case kExtra:
+			raw, err := s.captureValue()
+			if err != nil {
+				return r.readingErr(fmt.Errorf(`"extra": %w`, err))
+			}
+			cur.Extra = string(raw)
 		case kImputation:
 			if c == '"' {
 				b, err := s.readString()
@@ -583,6 +634,9 @@ func (r *Reader) readReading() error {
 	}
 	if seen&hasTime == 0 {
 		return r.readingErr(syntaxf(`reading has no "time"`))
+	}
+	if len(r.other) > 0 {
+		cur.Other = string(r.other)
 	}
 	return r.accept(sec)
 }

@@ -22,6 +22,12 @@ type scanner struct {
 	err      error // why no more input: io.EOF or a failure
 	scratch  []byte
 	stack    []byte
+
+	// capturing collects the bytes consumed from capStart on into capBuf
+	// (see captureValue), across window moves.
+	capturing bool
+	capStart  int
+	capBuf    []byte
 }
 
 // maxScalar caps numbers and bare literals: nothing legitimate is longer,
@@ -38,6 +44,10 @@ func (s *scanner) more() bool {
 		return false
 	}
 	if s.pos > 0 {
+		if s.capturing {
+			s.capBuf = append(s.capBuf, s.buf[s.capStart:s.pos]...)
+			s.capStart = 0
+		}
 		n := copy(s.buf, s.buf[s.pos:s.end])
 		s.off += int64(s.pos)
 		s.end = n
@@ -383,6 +393,23 @@ func (s *scanner) skipValue() error {
 			return syntaxf("expected ',' or closing bracket, found %q", d)
 		}
 	}
+}
+
+// captureValue consumes one JSON value, like skipValue, and returns its
+// text exactly as in the input (without surrounding whitespace). The
+// result aliases a buffer that the next captureValue reuses.
+func (s *scanner) captureValue() ([]byte, error) {
+	if _, ok := s.peek(); !ok {
+		return nil, errEOF
+	}
+	s.capturing, s.capStart, s.capBuf = true, s.pos, s.capBuf[:0]
+	err := s.skipValue()
+	s.capturing = false
+	if err != nil {
+		return nil, err
+	}
+	s.capBuf = append(s.capBuf, s.buf[s.capStart:s.pos]...)
+	return s.capBuf, nil
 }
 
 // skipKey consumes `"key":` inside an object being skipped.

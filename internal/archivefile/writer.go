@@ -48,6 +48,8 @@ const flushSize = 64 << 10
 //
 // A Writer is not safe for concurrent use.
 type Writer struct {
+	schema   Schema
+	trailer  string
 	day      Day
 	dayStart int64 // unix seconds
 	dayStr   []byte
@@ -135,6 +137,13 @@ func (c *countHashWriter) flush() error {
 //
 // Close must be called to finish the archive; it does not close w.
 func NewWriter(w io.Writer, day Day, level int) (*Writer, error) {
+	return NewWriterFor(w, day, level, Schema{})
+}
+
+// NewWriterFor is NewWriter for a table whose value column is of the
+// schema's type: it decides how values are written and which readings
+// are the same (Schema.Compare).
+func NewWriterFor(w io.Writer, day Day, level int, schema Schema) (*Writer, error) {
 	if day.IsZero() {
 		return nil, errors.New("archivefile: NewWriter: zero Day")
 	}
@@ -147,6 +156,7 @@ func NewWriter(w io.Writer, day Day, level int) (*Writer, error) {
 		return nil, fmt.Errorf("archivefile: NewWriter: invalid gzip level %d: want -1 (default) or 0..9", level)
 	}
 	wr := &Writer{
+		schema:   schema,
 		day:      day,
 		dayStart: day.n * secondsPerDay,
 		dayStr:   day.appendTo(nil),
@@ -184,7 +194,7 @@ func (w *Writer) Write(r *Reading) error {
 		return errors.New("archivefile: Write after Close")
 	}
 	if w.have {
-		c := Compare(&w.prev, r)
+		c := w.schema.Compare(&w.prev, r)
 		if c == 0 {
 			return nil
 		}
@@ -208,6 +218,13 @@ func (w *Writer) Write(r *Reading) error {
 			w.day, w.n+1, r.Sensor, r.Imputation.String))
 	}
 
+	if r.ValueText != "" && !validNumber([]byte(r.ValueText)) {
+		return w.fail(fmt.Errorf("archivefile: writing %s: reading #%d (sensor %q): value %q is not a JSON number", w.day, w.n+1, r.Sensor, r.ValueText))
+	}
+	if r.Extra != "" && !utf8.ValidString(r.Extra) || r.Other != "" && !utf8.ValidString(r.Other) {
+		return w.fail(fmt.Errorf("archivefile: writing %s: reading #%d (sensor %q): extra values are not valid UTF-8", w.day, w.n+1, r.Sensor))
+	}
+
 	b := w.buf
 	if newSensor {
 		if w.have {
@@ -225,10 +242,15 @@ func (w *Writer) Write(r *Reading) error {
 	b = append(b, 'T')
 	b = appendClock(b, sod, r.Time.Nanosecond())
 	b = append(b, `Z", "measurement": `...)
-	if r.Value.Valid {
-		b = appendPyFloat(b, r.Value.Float64)
-	} else {
+	switch {
+	case !r.Value.Valid:
 		b = append(b, "null"...)
+	case r.ValueText != "":
+		b = append(b, r.ValueText...)
+	case w.schema.Value == ValueFloat4:
+		b = appendFloat4(b, r.Value.Float64)
+	default:
+		b = appendPyFloat(b, r.Value.Float64)
 	}
 	b = append(b, `, "qc_flags": `...)
 	if r.QCFlags.Valid {
@@ -241,6 +263,14 @@ func (w *Writer) Write(r *Reading) error {
 		b = appendJSONString(b, r.Imputation.String)
 	} else {
 		b = append(b, "null"...)
+	}
+	if r.Extra != "" {
+		b = append(b, `, "extra": `...)
+		b = append(b, r.Extra...)
+	}
+	if r.Other != "" {
+		b = append(b, ", "...)
+		b = append(b, r.Other...)
 	}
 	b = append(b, '}')
 	w.buf = b
@@ -259,6 +289,12 @@ func (w *Writer) Write(r *Reading) error {
 	}
 	return nil
 }
+
+// SetTrailer sets top-level members to write after "data" (`"key": value`
+// members joined by ", ", as Reader.Other returns them), so that a rewrite
+// of an archive another tool wrote keeps what it does not understand. It
+// must be valid JSON members; it may be called until Close.
+func (w *Writer) SetTrailer(members string) { w.trailer = members }
 
 func (w *Writer) fail(err error) error {
 	w.err = err
@@ -291,7 +327,12 @@ func (w *Writer) Close() error {
 	if w.have {
 		w.buf = append(w.buf, "]}"...)
 	}
-	w.buf = append(w.buf, "]}"...)
+	w.buf = append(w.buf, ']')
+	if w.trailer != "" {
+		w.buf = append(w.buf, ", "...)
+		w.buf = append(w.buf, w.trailer...)
+	}
+	w.buf = append(w.buf, '}')
 	if err := w.flush(); err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func TestGolden(t *testing.T) {
 		`{"time": "2025-01-15T00:30:00Z", "measurement": null, "qc_flags": null, "imputation_method": null}, ` +
 		`{"time": "2025-01-15T00:40:00Z", "measurement": 1e+16, "qc_flags": 0, "imputation_method": "q\"b\\s/\n\t\u0001\u007f \u00e9 \ud83d\ude00"}, ` +
 		`{"time": "2025-01-15T00:50:00Z", "measurement": 123456789.125, "qc_flags": null, "imputation_method": null}, ` +
-		`{"time": "2025-01-15T01:00:00Z", "measurement": 0.0, "qc_flags": null, "imputation_method": null}, ` +
+		`{"time": "2025-01-15T01:00:00Z", "measurement": -0.0, "qc_flags": null, "imputation_method": null}, ` +
 		`{"time": "2025-01-15T01:10:00Z", "measurement": -Infinity, "qc_flags": null, "imputation_method": null}, ` +
 		`{"time": "2025-01-15T01:10:00Z", "measurement": 1000000000000000.0, "qc_flags": null, "imputation_method": null}, ` +
 		`{"time": "2025-01-15T01:10:00Z", "measurement": Infinity, "qc_flags": null, "imputation_method": null}, ` +
@@ -87,7 +87,7 @@ func TestPyFloat(t *testing.T) {
 		want string
 	}{
 		{5, "5.0"}, {0.1, "0.1"}, {1e-05, "1e-05"}, {1e16, "1e+16"}, {1e15, "1000000000000000.0"},
-		{123456789.125, "123456789.125"}, {math.Copysign(0, -1), "0.0"}, {0, "0.0"},
+		{123456789.125, "123456789.125"}, {math.Copysign(0, -1), "-0.0"}, {0, "0.0"},
 		{0.0001, "0.0001"}, {0.00012345, "0.00012345"}, {1.5e300, "1.5e+300"}, {-1.5e-300, "-1.5e-300"},
 		{1.0 / 3, "0.3333333333333333"}, {2.0 / 3 * 1e20, "6.666666666666666e+19"},
 		{9007199254740993, "9007199254740992.0"}, {1234567890123456.7, "1234567890123456.8"},
