@@ -26,10 +26,10 @@ func (m MergeStats) Total() int64 { return m.FromA + m.FromB + m.Both }
 type mergeInput struct {
 	schema Schema
 	name   string
-	src  Source
-	cur  Reading
-	ok   bool // cur is valid
-	n    int64
+	src    Source
+	cur    Reading
+	ok     bool // cur is valid
+	n      int64
 }
 
 func (m *mergeInput) advance() error {
