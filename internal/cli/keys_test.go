@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/shizuku-labs/archiver/internal/cli"
 )
 
 // keyed gives the clean table the key (sensor_id, ts) in place of its
@@ -108,4 +111,105 @@ func TestSurrogateKeyIsNotAReadingKey(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+
+// TestRestoreOnConflict: restoring into a keyed table that holds other
+// readings with some of the archive's keys is never a bare unique
+// violation: fail imports nothing and names the keys, keep (the default)
+// leaves the table's readings, replace overwrites them and reports the
+// values it overwrote; readings the table lacks are inserted either way.
+func TestRestoreOnConflict(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	h.keyed()
+	ctx := context.Background()
+	today := h.today()
+	day := today.AddDate(0, 0, -36)
+	rs := sample(today, 36, 35, 3)
+	h.insertClean(rs)
+	h.mustRun("archive")
+	h.mustRun("restore", "--day", rstDay(day))
+
+	// The application corrects two readings and deletes a third.
+	edit := func() {
+		for i, v := range map[int]float64{4: 111.5, 9: 222.5} {
+			if _, err := h.conn.Exec(ctx, `UPDATE shizuku.clean_measurements SET value_mm = $3 WHERE sensor_id = $1 AND ts = $2`, rs[i].Sensor, rs[i].Time, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := h.conn.Exec(ctx, `DELETE FROM shizuku.clean_measurements WHERE sensor_id = $1 AND ts = $2`, rs[20].Sensor, rs[20].Time); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit()
+	edited := h.cleanRows("true")
+
+	r := h.run("restore", "--day", rstDay(day), "--on-conflict", "fail")
+	if r.code != cli.ExitPartial {
+		t.Fatalf("--on-conflict fail: exit %d, want %d\n%s\n%s", r.code, cli.ExitPartial, r.stdout, r.stderr)
+	}
+	rstContains(t, "--on-conflict fail", r.stdout+r.stderr, "2 readings of the archive differ", rs[4].Sensor, "--on-conflict replace")
+	if strings.Contains(r.stdout+r.stderr, "SQLSTATE 23505") {
+		t.Errorf("a bare unique violation:\n%s", r.stderr)
+	}
+	sameReadings(t, "table after --on-conflict fail", h.cleanRows("true"), edited)
+
+	r = h.mustRun("restore", "--day", rstDay(day))
+	rstContains(t, "restore (keep)", r.stdout, "inserted: 1", "already present: 69", "2 keys the table holds with another reading, kept", "table (111.5, ")
+	kept := append(edited, rs[20])
+	sameReadings(t, "table after keep", h.cleanRows("true"), kept)
+
+	if _, err := h.conn.Exec(ctx, `DELETE FROM shizuku.clean_measurements WHERE sensor_id = $1 AND ts = $2`, rs[20].Sensor, rs[20].Time); err != nil {
+		t.Fatal(err)
+	}
+	r = h.mustRun("restore", "--day", rstDay(day), "--on-conflict", "replace")
+	rstContains(t, "restore (replace)", r.stdout, "inserted: 1", "2 table readings overwritten", "table (111.5, ", "table (222.5, ")
+	sameReadings(t, "table after replace", h.cleanRows("true"), rs)
+	var replaced *int64
+	var mode string
+	if err := h.conn.QueryRow(ctx, `SELECT key_mode, rows_replaced FROM archiver.archive_runs WHERE kind = 'restore' AND status = 'committed' ORDER BY id DESC LIMIT 1`).Scan(&mode, &replaced); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "sensor_time" || replaced == nil || *replaced != 2 {
+		t.Errorf("restore manifest: key_mode %q, rows_replaced %v; want sensor_time, 2", mode, replaced)
+	}
+}
+
+// TestRestoreArchiveWithTwoReadingsForOneKey: an archive written before the
+// table had its key holds two readings with one key. It restores into the
+// keyed table without error, the first of the two (smaller value) each
+// time, naming the key and both values; the archive keeps both until the
+// table holds a reading with the key.
+func TestRestoreArchiveWithTwoReadingsForOneKey(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	ctx := context.Background()
+	today := h.today()
+	day := today.AddDate(0, 0, -36)
+	rs := sample(today, 36, 35, 2)
+	h.insertClean(rs)
+	h.mustRun("archive")
+	second := rs[5]
+	second.Value = f64(*rs[5].Value + 1000)
+	h.insertClean([]reading{second})
+	h.mustRun("archive")
+	both := append(append([]reading{}, rs...), second)
+	sameReadings(t, "archive before the key", h.dayArchive(day), both)
+
+	h.keyed()
+	for range 2 {
+		r := h.mustRun("restore", "--day", rstDay(day))
+		rstContains(t, "restore", r.stdout, fmt.Sprintf("inserted: %d", len(rs)), "1 keys with more than one archived reading", rs[5].Sensor,
+			fmt.Sprint(*rs[5].Value), fmt.Sprint(*second.Value))
+		sameReadings(t, "restored rows", h.cleanRows("true"), rs)
+		// Without a reading for the key in the table, the archive keeps both.
+		if _, err := h.conn.Exec(ctx, `DELETE FROM shizuku.clean_measurements WHERE sensor_id = $1 AND ts = $2`, rs[5].Sensor, rs[5].Time); err != nil {
+			t.Fatal(err)
+		}
+		h.mustRun("archive")
+		sameReadings(t, "archive", h.dayArchive(day), both)
+	}
+	// With one, the table's reading is the key's.
+	h.mustRun("restore", "--day", rstDay(day))
+	h.mustRun("archive")
+	sameReadings(t, "archive once the table held the key", h.dayArchive(day), rs)
+}

@@ -39,7 +39,7 @@ Examples:
    archiver restore --day 2025-01-15 --day 2025-01-17 --dry-run
    archiver restore --from 2025-01-01 --to 2025-01-31 --into analysis.january
    archiver restore --day 2025-01-15 --ignore-checksum   # a damaged archive, knowingly`,
-		Flags: append(commandFlags(config.ScopeTables|config.ScopeRestore|config.ScopeWrite|config.ScopeMetrics),
+		Flags: append(commandFlags(config.ScopeTables|config.ScopeRestore|config.ScopeLoad|config.ScopeWrite|config.ScopeMetrics),
 			&cli.StringSliceFlag{Name: "day", Usage: "UTC day to restore, YYYY-MM-DD (repeatable)"},
 			&cli.StringFlag{Name: "from", Usage: "restore the archived days from this UTC day, YYYY-MM-DD (with --to)"},
 			&cli.StringFlag{Name: "to", Usage: "restore the archived days up to and including this UTC day, YYYY-MM-DD (with --from)"},
@@ -107,6 +107,7 @@ func runRestore(c *cli.Context) error {
 		Pool: st.pool, Bucket: st.bucket, Target: target,
 		Manifests: st.manifests, Schema: cfg.Database.ManifestSchema,
 		Location: st.location(), Prefix: cfg.Storage.Prefix, Log: e.log, Limits: e.limits(),
+		OnConflict: cfg.Restore.OnConflict,
 	}
 	if !from.IsZero() {
 		days, err = r.ArchivedDays(ctx, from, to)
@@ -168,7 +169,7 @@ func printRestoreSummary(e *env, s restore.Summary) {
 	fmt.Fprintln(e.stdout, title)
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "DAY\tSTATUS\tREADINGS\tINSERTED\tPRESENT\tSHA256\tFOUND BY")
-	var errs []string
+	var errs, notes []string
 	for _, d := range s.Days {
 		found := "key convention (no manifest)"
 		if d.ManifestID != 0 {
@@ -182,8 +183,21 @@ func printRestoreSummary(e *env, s restore.Summary) {
 		if d.Err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", d.Day, d.Err))
 		}
+		if d.DupKeys > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %d keys with more than one archived reading; restored the first of each: %s", d.Day, d.DupKeys, strings.Join(d.DupExamples, "; ")))
+		}
+		switch {
+		case d.Conflicts == 0:
+		case d.Replaced > 0:
+			notes = append(notes, fmt.Sprintf("%s: %d table readings overwritten by the archive's (--on-conflict replace): %s", d.Day, d.Replaced, strings.Join(d.ConflictExamples, "; ")))
+		default:
+			notes = append(notes, fmt.Sprintf("%s: %d keys the table holds with another reading, kept (--on-conflict keep): %s", d.Day, d.Conflicts, strings.Join(d.ConflictExamples, "; ")))
+		}
 	}
 	w.Flush()
+	for _, msg := range notes {
+		fmt.Fprintln(e.stdout, "note: "+msg)
+	}
 	for _, msg := range errs {
 		fmt.Fprintln(e.stdout, "error: "+msg)
 	}
@@ -192,9 +206,13 @@ func printRestoreSummary(e *env, s restore.Summary) {
 	} else {
 		fmt.Fprintf(e.stdout, "Days: %d restored, %d failed; readings: %d; inserted: %d; already present: %d\n",
 			s.Restored, s.Failed, s.Readings, s.Inserted, s.Present)
+		if s.Conflicts > 0 || s.DupKeys > 0 {
+			fmt.Fprintf(e.stdout, "Keys: %d conflicts with the table (%d overwritten), %d keys with several archived readings\n", s.Conflicts, s.Replaced, s.DupKeys)
+		}
 	}
 	e.log.Info("Restore complete", "run_id", s.RunID, "target", s.Target, "dry_run", s.DryRun, "days_restored", s.Restored,
 		"days_failed", s.Failed, "readings", s.Readings, "inserted", s.Inserted, "already_present", s.Present,
+		"conflicts", s.Conflicts, "replaced", s.Replaced, "duplicate_keys", s.DupKeys,
 		"duration", s.Finished.Sub(s.Started))
 }
 

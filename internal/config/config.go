@@ -82,8 +82,9 @@ type ArchiveConfig struct {
 // RestoreConfig bounds what a restore will accept from storage, so that a
 // corrupt or hostile object cannot exhaust memory or disk.
 type RestoreConfig struct {
-	MaxUncompressedBytes int64 `yaml:"max_uncompressed_bytes"`
-	MaxReadings          int64 `yaml:"max_readings"`
+	MaxUncompressedBytes int64  `yaml:"max_uncompressed_bytes"`
+	MaxReadings          int64  `yaml:"max_readings"`
+	OnConflict           string `yaml:"on_conflict"`
 }
 
 // LogConfig selects log verbosity and shape.

@@ -10,7 +10,7 @@ import (
 
 // Scope says which commands a setting concerns, and so which commands show
 // its flag.
-type Scope uint8
+type Scope uint16
 
 const (
 	ScopeDatabase Scope = 1 << iota // every command that talks to PostgreSQL
@@ -21,6 +21,7 @@ const (
 	ScopeLog                        // every command
 	ScopeMetrics                    // archive and restore
 	ScopeWrite                      // commands that change something (dry run)
+	ScopeLoad                       // restore only: how archived readings are loaded into a table
 )
 
 // Setting describes one configuration value and every way to set it.
@@ -231,6 +232,12 @@ func Settings() []Setting {
 			Usage: "refuse an archive with more readings than this in one day", Default: "50000000",
 			field:    func(c *Config) any { return &c.Restore.MaxReadings },
 			validate: func(c *Config) error { return between64(c.Restore.MaxReadings, 1, 1<<50) },
+		},
+		{
+			Key: "restore.on_conflict", Env: []string{"ARCHIVER_RESTORE_ON_CONFLICT"}, Flag: "on-conflict", Scope: ScopeLoad,
+			Usage:   "restore into a table with a key on (sensor, time) that already holds a different reading for a key: keep (the table's reading stays), replace (the archived reading overwrites it; the overwritten values are reported) or fail (nothing of the day is imported); every conflict is counted and the first keys named",
+			Default: "keep",
+			field:   func(c *Config) any { return &c.Restore.OnConflict }, validate: oneOf(func(c *Config) string { return c.Restore.OnConflict }, "keep", "replace", "fail"),
 		},
 		{
 			Key: "dry_run", Env: []string{"ARCHIVER_DRY_RUN"}, Flag: "dry-run", Scope: ScopeWrite, kind: kindBool,

@@ -30,6 +30,12 @@ type CleanTable struct {
 // String names the table as configured, for messages.
 func (t CleanTable) String() string { return display(t.Name) }
 
+// Columns are the columns of the archive's fields: sensor and time (a
+// reading key's columns) first, then the reading's values.
+func (t CleanTable) Columns() []string {
+	return []string{t.Sensor, t.Time, t.Value, t.QCFlags, t.Imputation}
+}
+
 // String names the table as configured, for messages.
 func (t RawTable) String() string { return display(t.Name) }
 

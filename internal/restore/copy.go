@@ -2,6 +2,7 @@ package restore
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -32,6 +33,12 @@ type copySource struct {
 
 	n   int64
 	err error // the decoder's error; COPY is aborted with it
+
+	// strict aborts the COPY with errNotStrict unless every reading sorts
+	// after the one before (every key, if keyed): a copy straight into the
+	// target must not insert a reading twice, or two with one key.
+	strict, keyed bool
+	prev          archivefile.Reading
 }
 
 func newCopySource(rd *archivefile.Reader) *copySource {
@@ -51,6 +58,21 @@ func (s *copySource) Next() bool {
 			s.err = err
 		}
 		return false
+	}
+	if s.strict {
+		if s.n > 0 {
+			c := 0
+			if s.keyed {
+				c = archivefile.CompareKey(&s.prev, r)
+			} else {
+				c = archivefile.Compare(&s.prev, r)
+			}
+			if c >= 0 {
+				s.err = fmt.Errorf("%w: reading #%d (sensor %q, time %s)", errNotStrict, s.n+1, r.Sensor, r.Time.Format(time.RFC3339Nano))
+				return false
+			}
+		}
+		s.prev = *r
 	}
 	s.sensor = textField{s: r.Sensor, valid: true}
 	s.ts.t = r.Time

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -46,6 +47,13 @@ type Restorer struct {
 	// Observer, if set, is told about progress, for metrics and the
 	// progress display.
 	Observer Observer
+
+	// OnConflict is ConflictKeep (the default, ""), ConflictReplace or
+	// ConflictFail: what to do when the target has a key on (sensor, time)
+	// and holds another reading with a key of the archive.
+	OnConflict string
+
+	key string // the target's reading key, found by Run; "" for none
 }
 
 // Observer is told about a restore's progress as it happens.
@@ -93,7 +101,16 @@ type DayResult struct {
 	// ChecksumIgnored describes the manifest mismatch that IgnoreChecksum
 	// let through; empty when there was none.
 	ChecksumIgnored string
-	Err             error
+	// Keyed target (see Restorer.OnConflict): keys the target held with
+	// another reading, and the first few with both values; readings of
+	// the target overwritten (replace); keys the archive holds with
+	// several readings, and the first few with their values.
+	Conflicts        int64
+	ConflictExamples []string
+	Replaced         int64
+	DupKeys          int64
+	DupExamples      []string
+	Err              error
 }
 
 // Summary is the outcome of a run.
@@ -107,7 +124,12 @@ type Summary struct {
 	Readings int64
 	Inserted int64
 	Present  int64
-	Restored int // days restored (or verified, in a dry run)
+	// Keyed targets: conflicts with the table's readings, table readings
+	// overwritten, keys the archives held with several readings.
+	Conflicts int64
+	Replaced  int64
+	DupKeys   int64
+	Restored  int // days restored (or verified, in a dry run)
 	Failed   int
 }
 
@@ -121,6 +143,17 @@ var (
 	ErrChecksum = errors.New("archive does not match its manifest")
 	// ErrLocked: another run held the day for longer than LockWait.
 	ErrLocked = errors.New("day is held by another run")
+	// ErrConflict: OnConflict is fail and the target holds another reading
+	// with a key of the archive.
+	ErrConflict = errors.New("the table holds other readings with the archive's keys")
+)
+
+// What a restore into a keyed table does with a key the table already
+// holds with another reading (Restorer.OnConflict).
+const (
+	ConflictKeep    = "keep"    // the table's reading stays
+	ConflictReplace = "replace" // the archived reading overwrites it
+	ConflictFail    = "fail"    // nothing of the day is imported
 )
 
 // Run restores the days in opts. Days are independent: a failing day is
@@ -148,6 +181,9 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 	if err := r.Target.Check(ctx, r.Pool); err != nil {
 		return s, fmt.Errorf("restore target %s: %w", r.Target, err)
 	}
+	if r.key, err = r.Target.ReadingKey(ctx, r.Pool); err != nil {
+		return s, err
+	}
 
 	if r.Observer != nil {
 		r.Observer.Planned(len(days))
@@ -169,6 +205,9 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 			s.Readings += res.Readings
 			s.Inserted += res.Inserted
 			s.Present += res.Present
+			s.Conflicts += res.Conflicts
+			s.Replaced += res.Replaced
+			s.DupKeys += res.DupKeys
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -232,7 +271,7 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after commit
 
-	ld, err := r.load(ctx, tx, d, m, res.Key, opts)
+	ld, err := r.load(ctx, log, tx, d, m, res.Key, opts)
 	res.fill(ld)
 	if err != nil {
 		return fail(err)
@@ -240,6 +279,7 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 	if ld.mismatch != "" {
 		log.Error("CHECKSUM MISMATCH IGNORED (--ignore-checksum): restoring an archive that differs from its manifest", "mismatch", ld.mismatch)
 	}
+	r.reportKeys(log, res)
 	e := r.entry(runID, started, res, manifest.StatusCommitted)
 	e.MinTime, e.MaxTime = timePtr(ld.stats.MinTime), timePtr(ld.stats.MaxTime)
 	if ld.mismatch != "" {
@@ -260,6 +300,23 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 	log.Info(fmt.Sprintf("Restored %s into %s: %d readings inserted, %d already present", d, r.Target, res.Inserted, res.Present),
 		"readings", res.Readings, "sensors", res.Sensors, "bytes", res.Bytes, "sha256", res.SHA256, "manifest_id", res.ManifestID)
 	return res
+}
+
+// reportKeys logs what a restore into a keyed table resolved by key.
+func (r *Restorer) reportKeys(log *slog.Logger, res DayResult) {
+	if res.DupKeys > 0 {
+		log.Warn(fmt.Sprintf("the archive of %s holds %d keys (%s, %s) with more than one reading (written before the table had its key?); restored the first of each, the archive keeps all of them until the table holds a reading with the key",
+			res.Day, res.DupKeys, r.Target.Sensor, r.Target.Time), "keys", strings.Join(res.DupExamples, "; "))
+	}
+	switch {
+	case res.Conflicts == 0:
+	case res.Replaced > 0 || r.OnConflict == ConflictReplace:
+		log.Warn(fmt.Sprintf("%d readings of %s in %s differed from the archive's reading with the same key and were overwritten (--on-conflict replace)", res.Replaced, res.Day, r.Target),
+			"overwritten", strings.Join(res.ConflictExamples, "; "))
+	default:
+		log.Warn(fmt.Sprintf("%d readings of %s in %s differ from the archive's reading with the same key; the table's readings were kept (--on-conflict keep)", res.Conflicts, res.Day, r.Target),
+			"keys", strings.Join(res.ConflictExamples, "; "))
+	}
 }
 
 // locate finds the day's archive: the latest committed manifest at this
@@ -423,6 +480,12 @@ type loaded struct {
 	inserted  int64
 	present   int64
 	mismatch  string // manifest mismatch let through by IgnoreChecksum
+
+	conflicts        int64 // keys the target holds with another reading
+	conflictExamples []string
+	replaced         int64 // target readings overwritten (ConflictReplace)
+	dupKeys          int64 // keys the archive holds with several readings
+	dupExamples      []string
 }
 
 func (res *DayResult) fill(ld loaded) {
@@ -431,22 +494,118 @@ func (res *DayResult) fill(ld loaded) {
 	}
 	res.Readings, res.Sensors, res.Bytes, res.SHA256 = ld.stats.Readings, ld.stats.Sensors, ld.stats.Bytes, ld.stats.SHA256
 	res.Inserted, res.Present, res.ChecksumIgnored = ld.inserted, ld.present, ld.mismatch
+	res.Conflicts, res.ConflictExamples, res.Replaced = ld.conflicts, ld.conflictExamples, ld.replaced
+	res.DupKeys, res.DupExamples = ld.dupKeys, ld.dupExamples
 }
 
 // tempTable is the per-transaction staging table; ON COMMIT DROP and a
 // rollback both remove it.
 const tempTable = "archiver_restore"
 
-// load streams the archive into a temporary table with COPY, checks it
-// against the day and the manifest, then inserts what the target lacks.
-// Every step runs in tx: any error leaves the target as it was.
-func (r *Restorer) load(ctx context.Context, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
+// maxExamples is how many keys a restore names for conflicts and for
+// readings of the archive that share a key.
+const maxExamples = 5
+
+// load brings the archive into the target in tx, and checks it against the
+// day and the manifest. Every step runs in tx: any error leaves the target
+// as it was.
+//
+// When the target holds no rows of the day (the common case: a day
+// restored where it was archived from), the archive is copied straight into
+// the target: COPY's speed, nothing to compare. That is decided in the
+// day's transaction under the day lock, so no archive or restore run adds
+// rows meanwhile; the copy is done under a savepoint and given up for the
+// staged load when the archive holds a reading twice (or, in a keyed
+// table, two readings with one key: an archive written before the table
+// had its key), or when the application inserted a reading with a key of
+// the archive meanwhile. Otherwise the archive is staged in a temporary
+// table and only what the target lacks is inserted (see loadStaged).
+func (r *Restorer) load(ctx context.Context, log *slog.Logger, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
+	var empty bool
+	t := r.Target
+	if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM `+pgx.Identifier(t.Name).Sanitize()+` WHERE `+
+		pgx.Identifier{t.Time}.Sanitize()+` >= $1 AND `+pgx.Identifier{t.Time}.Sanitize()+` < $2)`, d.Start(), d.End()).Scan(&empty); err != nil {
+		return loaded{}, fmt.Errorf("look for rows of %s in %s: %w", d, r.Target, err)
+	}
+	if empty {
+		ld, err, again := r.loadDirect(ctx, tx, d, m, key, opts)
+		if !again {
+			return ld, err
+		}
+		log.Info("the archive holds a reading twice or two readings with one key, or the table gained rows of the day: loading it through a staging table instead", "reason", err)
+	}
+	return r.loadStaged(ctx, tx, d, m, key, opts)
+}
+
+// errNotStrict: the archive does not hold each reading (each key, in a
+// keyed table) once in canonical order, so it cannot be copied straight
+// into the target.
+var errNotStrict = errors.New("not strictly in canonical order")
+
+// loadDirect copies the archive straight into the target under a
+// savepoint. again says that the copy was given up and rolled back and the
+// staged load should be used.
+func (r *Restorer) loadDirect(ctx context.Context, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (ld loaded, err error, again bool) {
+	t := r.Target
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return ld, fmt.Errorf("savepoint: %w", err), false
+	}
+	ar, closeObj, err := r.open(ctx, d, key, m)
+	if err != nil {
+		return ld, err, false
+	}
+	defer closeObj()
+	src := newCopySource(ar)
+	src.strict, src.keyed = true, r.key != ""
+	n, err := sp.CopyFrom(ctx, pgx.Identifier(t.Name), t.Columns(), src)
+	ld.stats, ld.canonical = ar.Stats(), ar.Canonical()
+	if errors.Is(src.err, errNotStrict) || err != nil && src.err == nil && r.key != "" && isUniqueViolation(err) {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return ld, fmt.Errorf("roll back to savepoint: %w", rerr), false
+		}
+		if src.err != nil {
+			return loaded{}, src.err, true
+		}
+		return loaded{}, err, true
+	}
+	if src.err != nil {
+		return ld, r.decodeErr(key, src.err), false
+	}
+	if err != nil {
+		return ld, fmt.Errorf("copy archive %s into %s: %w", key, r.Target, err), false
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return ld, fmt.Errorf("release savepoint: %w", err), false
+	}
+	ld.complete = true
+	if ld.mismatch, err = r.check(d, key, ar, m, opts.IgnoreChecksum); err != nil {
+		return ld, err, false
+	}
+	if err := failpoint.Inject("restore.after-copy"); err != nil {
+		return ld, err, false
+	}
+	ld.inserted = n
+	if err := failpoint.Inject("restore.after-insert"); err != nil {
+		return ld, err, false
+	}
+	return ld, nil, false
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// loadStaged streams the archive into a temporary table with COPY, checks
+// it, then inserts what the target lacks: readings not there yet (no key),
+// or, in a keyed table, readings of keys not there yet, resolving keys the
+// table holds with another reading by OnConflict.
+func (r *Restorer) loadStaged(ctx context.Context, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
 	var ld loaded
 	t := r.Target
-	cols := []string{t.Sensor, t.Time, t.Value, t.QCFlags, t.Imputation}
 	target := pgx.Identifier(t.Name).Sanitize()
-	q := func(c string) string { return pgx.Identifier{c}.Sanitize() }
-	colList := q(t.Sensor) + ", " + q(t.Time) + ", " + q(t.Value) + ", " + q(t.QCFlags) + ", " + q(t.Imputation)
+	colList := strings.Join(quoteAll(t.Columns()), ", ")
 
 	// The staging table takes the target's column types, so COPY encodes
 	// straight into them and the comparison below is type for type.
@@ -460,7 +619,7 @@ func (r *Restorer) load(ctx context.Context, tx pgx.Tx, d archivefile.Day, m *ma
 	}
 	defer closeObj()
 	src := newCopySource(ar)
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{tempTable}, cols, src)
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{tempTable}, t.Columns(), src)
 	ld.stats, ld.canonical = ar.Stats(), ar.Canonical()
 	if src.err != nil {
 		return ld, r.decodeErr(key, src.err)
@@ -480,6 +639,28 @@ func (r *Restorer) load(ctx context.Context, tx pgx.Tx, d archivefile.Day, m *ma
 	if _, err := tx.Exec(ctx, `ANALYZE `+tempTable); err != nil {
 		return ld, fmt.Errorf("analyze staging table: %w", err)
 	}
+	if r.key != "" {
+		if err := r.insertKeyed(ctx, tx, d, &ld); err != nil {
+			return ld, err
+		}
+	} else if err := r.insertMissing(ctx, tx, d, &ld); err != nil {
+		return ld, err
+	}
+	if err := failpoint.Inject("restore.after-insert"); err != nil {
+		return ld, err
+	}
+	return ld, nil
+}
+
+// insertMissing inserts the staged readings the target does not hold.
+// Identity is the whole reading, as in archivefile.Compare: a row that
+// matches on all five fields (NULL matching NULL) is already there.
+func (r *Restorer) insertMissing(ctx context.Context, tx pgx.Tx, d archivefile.Day, ld *loaded) error {
+	t := r.Target
+	q := func(c string) string { return pgx.Identifier{c}.Sanitize() }
+	target := pgx.Identifier(t.Name).Sanitize()
+	cols := quoteAll(t.Columns())
+	colList := strings.Join(cols, ", ")
 	distinct := ld.stats.Readings
 	sel := `SELECT `
 	if !ld.canonical {
@@ -487,29 +668,154 @@ func (r *Restorer) load(ctx context.Context, tx pgx.Tx, d archivefile.Day, m *ma
 		// is inserted once. Canonical archives hold each reading once.
 		sel = `SELECT DISTINCT `
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT `+colList+` FROM `+tempTable+`) s`).Scan(&distinct); err != nil {
-			return ld, fmt.Errorf("count distinct readings: %w", err)
+			return fmt.Errorf("count distinct readings: %w", err)
 		}
 	}
-	// Identity is the whole reading, as in archivefile.Compare: a row that
-	// matches on all five fields (NULL matching NULL) is already there.
+	same := make([]string, len(cols))
+	for i, c := range cols {
+		same[i] = `x.` + c + ` IS NOT DISTINCT FROM t.` + c
+	}
 	// The time range keeps the probe on the target's time index.
-	sql := `INSERT INTO ` + target + ` (` + colList + `) ` + sel +
-		`t.` + q(t.Sensor) + `, t.` + q(t.Time) + `, t.` + q(t.Value) + `, t.` + q(t.QCFlags) + `, t.` + q(t.Imputation) +
+	sql := `INSERT INTO ` + target + ` (` + colList + `) ` + sel + `t.` + strings.Join(cols, ", t.") +
 		` FROM ` + tempTable + ` t WHERE NOT EXISTS (SELECT 1 FROM ` + target + ` x WHERE x.` + q(t.Time) + ` >= $1 AND x.` + q(t.Time) + ` < $2` +
-		` AND x.` + q(t.Sensor) + ` = t.` + q(t.Sensor) + ` AND x.` + q(t.Time) + ` = t.` + q(t.Time) +
-		` AND x.` + q(t.Value) + ` IS NOT DISTINCT FROM t.` + q(t.Value) +
-		` AND x.` + q(t.QCFlags) + ` IS NOT DISTINCT FROM t.` + q(t.QCFlags) +
-		` AND x.` + q(t.Imputation) + ` IS NOT DISTINCT FROM t.` + q(t.Imputation) + `)`
+		` AND ` + strings.Join(same, ` AND `) + `)`
 	tag, err := tx.Exec(ctx, sql, d.Start(), d.End())
 	if err != nil {
-		return ld, fmt.Errorf("insert restored readings into %s: %w", r.Target, err)
+		return fmt.Errorf("insert restored readings into %s: %w", r.Target, err)
 	}
 	ld.inserted = tag.RowsAffected()
 	ld.present = distinct - ld.inserted
-	if err := failpoint.Inject("restore.after-insert"); err != nil {
-		return ld, err
+	return nil
+}
+
+// insertKeyed inserts the staged readings into a target whose (sensor,
+// time) is a key. The archive may hold several readings with one key
+// (written before the table had its key, or by the original service): the
+// one that sorts first (value, qc_flags, imputation_method, NULL first) is
+// restored, deterministically, and the keys are reported. A key the target
+// holds with another reading is a conflict, resolved by OnConflict; it is
+// never a bare unique violation.
+func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d archivefile.Day, ld *loaded) error {
+	t := r.Target
+	target := pgx.Identifier(t.Name).Sanitize()
+	cols := quoteAll(t.Columns())
+	s, tm := cols[0], cols[1]
+	rest := cols[2:]
+	colList := strings.Join(cols, ", ")
+	fmtVals := func(alias string) string {
+		parts := make([]string, len(rest))
+		for i, c := range rest {
+			// Numbers as they are, the method (text) quoted.
+			if i == len(rest)-1 {
+				parts[i] = `coalesce(quote_literal(` + alias + `.` + c + `::text), 'NULL')`
+			} else {
+				parts[i] = `coalesce(` + alias + `.` + c + `::text, 'NULL')`
+			}
+		}
+		return `'(' || ` + strings.Join(parts, ` || ', ' || `) + ` || ')'`
 	}
-	return ld, nil
+	order := make([]string, len(rest))
+	for i, c := range rest {
+		order[i] = c + `::text COLLATE "C" NULLS FIRST`
+		if i == 0 {
+			order[i] = c + ` NULLS FIRST` // values in their own order, NaN last, as the archive sorts them
+		}
+	}
+
+	// Keys the archive holds with more than one reading.
+	distinct := `(SELECT DISTINCT ` + colList + ` FROM ` + tempTable + `) u`
+	rows, err := tx.Query(ctx, `SELECT `+s+`::text, to_json(`+tm+`)#>>'{}', string_agg(`+fmtVals("u")+`, ' and ' ORDER BY `+strings.Join(order, ", ")+`), count(*) OVER ()
+		FROM `+distinct+` GROUP BY `+s+`, `+tm+` HAVING count(*) > 1 ORDER BY `+s+`::text COLLATE "C", `+tm+` LIMIT `+fmt.Sprint(maxExamples))
+	if err != nil {
+		return fmt.Errorf("look for readings of the archive with one key: %w", err)
+	}
+	for rows.Next() {
+		var sensor, at, vals string
+		if err := rows.Scan(&sensor, &at, &vals, &ld.dupKeys); err != nil {
+			rows.Close()
+			return fmt.Errorf("look for readings of the archive with one key: %w", err)
+		}
+		ld.dupExamples = append(ld.dupExamples, fmt.Sprintf("%s at %s: %s", sensor, at, vals))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look for readings of the archive with one key: %w", err)
+	}
+
+	// One reading a key: the first in the archive's order.
+	pick := `(SELECT DISTINCT ON (` + s + `, ` + tm + `) ` + colList + ` FROM ` + tempTable + ` ORDER BY ` + s + `, ` + tm + `, ` + strings.Join(order, ", ") + `)`
+	var keysTotal int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT `+s+`, `+tm+` FROM `+tempTable+`) k`).Scan(&keysTotal); err != nil {
+		return fmt.Errorf("count keys of the archive: %w", err)
+	}
+
+	// Keys the target holds with another reading.
+	differs := `(` + prefixed("x", rest) + `) IS DISTINCT FROM (` + prefixed("p", rest) + `)`
+	rows, err = tx.Query(ctx, `SELECT p.`+s+`::text, to_json(p.`+tm+`)#>>'{}', `+fmtVals("x")+`, `+fmtVals("p")+`, count(*) OVER ()
+		FROM `+pick+` p JOIN `+target+` x ON x.`+s+` = p.`+s+` AND x.`+tm+` = p.`+tm+` AND x.`+tm+` >= $1 AND x.`+tm+` < $2
+		WHERE `+differs+` ORDER BY p.`+s+`::text COLLATE "C", p.`+tm+` LIMIT `+fmt.Sprint(maxExamples), d.Start(), d.End())
+	if err != nil {
+		return fmt.Errorf("compare the archive with %s: %w", r.Target, err)
+	}
+	for rows.Next() {
+		var sensor, at, table, archived string
+		if err := rows.Scan(&sensor, &at, &table, &archived, &ld.conflicts); err != nil {
+			rows.Close()
+			return fmt.Errorf("compare the archive with %s: %w", r.Target, err)
+		}
+		ld.conflictExamples = append(ld.conflictExamples, fmt.Sprintf("%s at %s: table %s, archive %s", sensor, at, table, archived))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("compare the archive with %s: %w", r.Target, err)
+	}
+
+	mode := r.OnConflict
+	if mode == "" {
+		mode = ConflictKeep
+	}
+	if ld.conflicts > 0 && mode == ConflictFail {
+		return fmt.Errorf("%w: %d readings of the archive differ from the reading %s holds with the same key (%s), e.g. %s; nothing of the day was imported. --on-conflict keep leaves the table's readings, --on-conflict replace overwrites them with the archived ones",
+			ErrConflict, ld.conflicts, r.Target, t.Sensor+", "+t.Time, strings.Join(ld.conflictExamples, "; "))
+	}
+	insert := `INSERT INTO ` + target + ` AS x (` + colList + `) SELECT ` + colList + ` FROM ` + pick + ` p ON CONFLICT (` + s + `, ` + tm + `) `
+	switch mode {
+	case ConflictReplace:
+		set := make([]string, len(rest))
+		for i, c := range rest {
+			set[i] = c + ` = EXCLUDED.` + c
+		}
+		sql := `WITH w AS (` + insert + `DO UPDATE SET ` + strings.Join(set, ", ") +
+			` WHERE (` + prefixed("x", rest) + `) IS DISTINCT FROM (` + prefixed("EXCLUDED", rest) + `) RETURNING (x.xmax = 0) AS fresh)
+			SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) FROM w`
+		if err := tx.QueryRow(ctx, sql).Scan(&ld.inserted, &ld.replaced); err != nil {
+			return fmt.Errorf("insert restored readings into %s: %w", r.Target, err)
+		}
+	default:
+		tag, err := tx.Exec(ctx, insert+`DO NOTHING`)
+		if err != nil {
+			return fmt.Errorf("insert restored readings into %s: %w", r.Target, err)
+		}
+		ld.inserted = tag.RowsAffected()
+	}
+	ld.present = keysTotal - ld.inserted - ld.conflicts
+	return nil
+}
+
+func quoteAll(cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = pgx.Identifier{c}.Sanitize()
+	}
+	return out
+}
+
+func prefixed(alias string, cols []string) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = alias + `.` + c
+	}
+	return strings.Join(out, ", ")
 }
 
 // dryRun downloads, decodes and verifies the archive and counts it.
@@ -649,6 +955,10 @@ func (r *Restorer) entry(runID string, started time.Time, res DayResult, status 
 	}
 	if status == manifest.StatusCommitted {
 		e.RowsInserted, e.RowsPresent = manifest.Int64(res.Inserted), manifest.Int64(res.Present)
+		e.KeyMode = manifest.KeyNone
+		if r.key != "" {
+			e.KeyMode, e.RowsReplaced = manifest.KeySensorTime, manifest.Int64(res.Replaced)
+		}
 	}
 	if res.SHA256 != "" {
 		e.Readings, e.Sensors, e.Bytes = manifest.Int64(res.Readings), manifest.Int64(res.Sensors), manifest.Int64(res.Bytes)
