@@ -111,7 +111,6 @@ func TestSurrogateKeyIsNotAReadingKey(t *testing.T) {
 	}
 }
 
-
 // TestRestoreOnConflict: restoring into a keyed table that holds other
 // readings with some of the archive's keys is never a bare unique
 // violation: fail imports nothing and names the keys, keep (the default)

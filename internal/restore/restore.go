@@ -130,7 +130,7 @@ type Summary struct {
 	Replaced  int64
 	DupKeys   int64
 	Restored  int // days restored (or verified, in a dry run)
-	Failed   int
+	Failed    int
 }
 
 var (
