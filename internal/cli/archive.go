@@ -17,6 +17,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/config"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/metrics"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
 
@@ -72,7 +73,7 @@ func runArchive(c *cli.Context) error {
 			Limits: e.limits(),
 		},
 	}
-	obs := e.newObserver("archive", bucketURL)
+	obs := e.newObserver(metrics.CommandArchive, bucketURL)
 	r.Observer = obs
 	e.banner("Starting Data Archiver Service", bucketURL)
 	s, err := r.Run(ctx)

@@ -16,8 +16,9 @@ import (
 // observer feeds a run's progress to the Prometheus recorder and the live
 // progress line. It implements archive.Observer.
 type observer struct {
-	rec  *metrics.Recorder
-	disp *progress.Display
+	command string
+	rec     *metrics.Recorder
+	disp    *progress.Display
 
 	mu      sync.Mutex
 	purged  int64
@@ -33,8 +34,9 @@ func (e *env) newObserver(command, bucketURL string) *observer {
 	}
 	f, _ := e.stderr.(*os.File)
 	return &observer{
-		rec:  metrics.NewFor(command, scheme),
-		disp: progress.New(e.stderr, progress.Enabled(f, e.cfg.Log.NoProgress)),
+		command: command,
+		rec:     metrics.NewFor(command, scheme),
+		disp:    progress.New(e.stderr, progress.Enabled(f, e.cfg.Log.NoProgress)),
 	}
 }
 
@@ -94,7 +96,7 @@ func (o *observer) finish(ctx context.Context, e *env, start time.Time, success 
 		return // a dry run writes nothing anywhere, metrics included
 	}
 	o.rec.Finish(start, success)
-	if p := e.cfg.Metrics.File; p != "" {
+	if p := metrics.TextfilePath(e.cfg.Metrics.File, o.command); p != "" {
 		if err := o.rec.WriteTextfile(p); err != nil {
 			e.log.Error("could not write the metrics textfile", "path", p, "err", err)
 		}

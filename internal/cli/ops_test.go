@@ -68,24 +68,44 @@ func keysOf[V any](m map[string]V) string {
 	return strings.Join(out, ", ")
 }
 
-// TestRestoreMetrics: a restore reports what it inserted, under its own
-// command label, so it never stands in for the archive run's series.
+// TestRestoreMetrics: a restore and a verify report what they did, under
+// their own command label and in their own textfiles, so they never replace
+// or stand in for the archive run's series.
 func TestRestoreMetrics(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
 	rows := sample(h.today(), 33, 32, 2)
 	h.insertClean(rows)
-	h.mustRun("archive")
+	path := filepath.Join(t.TempDir(), "archiver.prom")
+	h.mustRun("archive", "--metrics-file", path)
 	day := h.today().AddDate(0, 0, -33).Format("2006-01-02")
-	path := filepath.Join(t.TempDir(), "restore.prom")
 	h.mustRun("restore", "--day", day, "--metrics-file", path)
-	data, err := os.ReadFile(path)
+	h.mustRun("verify", "--deep", "--metrics-file", path)
+	archive, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(archive), `archiver_last_success_timestamp_seconds{command="archive"}`) || strings.Contains(string(archive), `command="restore"`) || strings.Contains(string(archive), "verify_objects") {
+		t.Errorf("the archive run's textfile was replaced or mixed with another command's:\n%s", archive)
+	}
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(path), "archiver-restore.prom"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"archiver_readings_restored_total 48", `archiver_last_success_timestamp_seconds{command="restore"}`} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("restore metrics lack %q:\n%s", want, data)
+		}
+	}
+	data, err = os.ReadFile(filepath.Join(filepath.Dir(path), "archiver-verify.prom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`archiver_verify_objects{status="ok"} 1`, `archiver_verify_objects{status="missing"} 0`,
+		`archiver_verify_objects{status="corrupt"} 0`, `archiver_verify_deep{command="verify"} 1`,
+		`archiver_last_success_timestamp_seconds{command="verify"}`, `archiver_last_run_success{command="verify"} 1`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("verify metrics lack %q:\n%s", want, data)
 		}
 	}
 }

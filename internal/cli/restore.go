@@ -11,6 +11,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/config"
+	"github.com/shizuku-labs/archiver/internal/metrics"
 	"github.com/shizuku-labs/archiver/internal/restore"
 )
 
@@ -120,7 +121,7 @@ func runRestore(c *cli.Context) error {
 		e.log.Info(fmt.Sprintf("%d archived days between %s and %s", len(days), from, to))
 	}
 
-	obs := e.newObserver("restore", bucketURL)
+	obs := e.newObserver(metrics.CommandRestore, bucketURL)
 	r.Observer = restoreObserver{obs}
 	s, err := r.Run(ctx, restore.Options{Days: days, DryRun: cfg.DryRun, IgnoreChecksum: c.Bool("ignore-checksum")})
 	obs.finish(ctx, e, s.Started, err == nil)

@@ -193,7 +193,10 @@ func TestSecretsNeverAppear(t *testing.T) {
 		{args: []string{"list"}},
 		{args: []string{"list", "--format", "json"}},
 		{args: []string{"verify"}},
-		{args: []string{"verify", "--deep", "--format", "json"}},
+		{args: []string{"verify", "--deep", "--format", "json", "--metrics-file", metrics}},
+		{args: []string{"status", "--metrics-file", metrics}},
+		{args: []string{"status", "--format", "json", "--counts"}},
+		{args: []string{"status"}, env: map[string]string{"DATABASE_URL": wrongURL}, wantErr: true},
 		{args: []string{"verify", "--adopt"}},
 		{args: []string{"restore", "--day", day, "--dry-run"}},
 		{args: []string{"restore", "--day", day, "--metrics-file", metrics}},
@@ -231,7 +234,7 @@ func TestSecretsNeverAppear(t *testing.T) {
 				srv.AddFault(vercelblobtest.Fault{Status: 503, Code: "service_unavailable"})
 			}
 			args := append([]string{"archiver", "--log-level", "debug", "--log-format", format}, st.args...)
-			if st.args[0] == "archive" || st.args[0] == "restore" || st.args[0] == "verify" {
+			if st.args[0] == "archive" || st.args[0] == "restore" || st.args[0] == "verify" || st.args[0] == "status" {
 				args = append(args, "--bucket", "vercelblob://archives?retries=0")
 				if slices.Contains(st.args, "--bucket") {
 					args = args[:len(args)-2]
@@ -273,10 +276,16 @@ func TestSecretsNeverAppear(t *testing.T) {
 	if n == 0 {
 		t.Error("no manifest rows were written")
 	}
-	if data, err := os.ReadFile(metrics); err != nil {
-		t.Errorf("metrics textfile: %v", err)
-	} else if l := leaks(string(data)); len(l) > 0 {
-		t.Errorf("the metrics textfile holds %q", l)
+	proms, _ := filepath.Glob(filepath.Join(filepath.Dir(metrics), "*.prom"))
+	if len(proms) != 4 { // archive, restore, verify, status
+		t.Errorf("metrics textfiles %v, want one per command", proms)
+	}
+	for _, p := range proms {
+		if data, err := os.ReadFile(p); err != nil {
+			t.Errorf("metrics textfile: %v", err)
+		} else if l := leaks(string(data)); len(l) > 0 {
+			t.Errorf("the metrics textfile %s holds %q", p, l)
+		}
 	}
 	objects := 0
 	for _, p := range srv.Pathnames() {

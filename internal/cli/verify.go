@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/shizuku-labs/archiver/internal/config"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/metrics"
 	"github.com/shizuku-labs/archiver/internal/verify"
 )
 
@@ -36,6 +38,11 @@ records an 'adopt' manifest for it, so that archive runs merge with it like
 with their own archives; an orphan whose readings are not in canonical order
 is first rewritten in canonical order (same readings).
 
+With --metrics-file or --metrics-push-url it reports its results
+(archiver_verify_objects{status}, archiver_last_success_timestamp_seconds{command="verify"})
+in its own textfile (archiver-verify.prom next to archiver.prom) or
+Pushgateway group (job archiver-verify).
+
 Exit status: 0 when everything checks out (pending objects and orphans are
 warnings), 1 when an object is missing or corrupt (or, with --strict, when
 there are orphans or objects that could not be adopted).
@@ -45,7 +52,7 @@ Examples:
    archiver verify --deep --from 2025-01-01 --to 2025-03-31
    archiver verify --deep --format json
    archiver verify --adopt`,
-		Flags: append(commandFlags(config.ScopeTables|config.ScopeRestore),
+		Flags: append(commandFlags(config.ScopeTables|config.ScopeRestore|config.ScopeMetrics),
 			&cli.StringFlag{Name: "from", Usage: "first UTC day to verify, YYYY-MM-DD"},
 			&cli.StringFlag{Name: "to", Usage: "last UTC day to verify, YYYY-MM-DD"},
 			&cli.BoolFlag{Name: "deep", Usage: "download every object and check sha256, reading count, day and time bounds"},
@@ -88,7 +95,19 @@ func runVerify(c *cli.Context) error {
 		Limits: e.limits(),
 	}
 	strict := c.Bool("strict")
+	obs := e.newObserver(metrics.CommandVerify, st.bucketURL)
+	started := time.Now()
 	rep, err := v.Run(ctx, verify.Options{From: from, To: to, Deep: c.Bool("deep"), Adopt: c.Bool("adopt")})
+	if err == nil {
+		counts := map[string]int{}
+		for _, s := range verifyStatuses {
+			counts[string(s)] = rep.Counts[s]
+		}
+		obs.rec.VerifyResult(counts, rep.Options.Deep)
+	}
+	// A verify that could not finish is not a success: the last-success
+	// time stays where the last complete verify left it.
+	obs.finish(ctx, e, started, err == nil && !rep.Failed(strict))
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:

@@ -27,6 +27,7 @@ type Config struct {
 	Clean    CleanConfig    `yaml:"clean"`
 	Archive  ArchiveConfig  `yaml:"archive"`
 	Restore  RestoreConfig  `yaml:"restore"`
+	Status   StatusConfig   `yaml:"status"`
 	Log      LogConfig      `yaml:"log"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
 	DryRun   bool           `yaml:"dry_run"`
@@ -85,6 +86,11 @@ type RestoreConfig struct {
 	MaxUncompressedBytes int64  `yaml:"max_uncompressed_bytes"`
 	MaxReadings          int64  `yaml:"max_readings"`
 	OnConflict           string `yaml:"on_conflict"`
+}
+
+// StatusConfig tunes when `archiver status` fails as a check.
+type StatusConfig struct {
+	MaxPendingDays int `yaml:"max_pending_days"`
 }
 
 // LogConfig selects log verbosity and shape.

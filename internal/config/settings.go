@@ -19,9 +19,10 @@ const (
 	ScopeArchive                    // archive only
 	ScopeRestore                    // restore and verify
 	ScopeLog                        // every command
-	ScopeMetrics                    // archive and restore
+	ScopeMetrics                    // commands that report metrics: archive, restore, verify, status
 	ScopeWrite                      // commands that change something (dry run)
 	ScopeLoad                       // restore only: how archived readings are loaded into a table
+	ScopeStatus                     // status only
 )
 
 // Setting describes one configuration value and every way to set it.
@@ -193,7 +194,7 @@ func Settings() []Setting {
 			field: func(c *Config) any { return &c.Clean.Table }, validate: tableName(func(c *Config) string { return c.Clean.Table }),
 		},
 		{
-			Key: "clean.retention_days", Env: []string{"ARCHIVER_CLEAN_RETENTION_DAYS"}, Flag: "clean-retention-days", Scope: ScopeArchive, kind: kindInt,
+			Key: "clean.retention_days", Env: []string{"ARCHIVER_CLEAN_RETENTION_DAYS"}, Flag: "clean-retention-days", Scope: ScopeArchive | ScopeStatus, kind: kindInt,
 			Usage: "days before clean measurements are archived; a UTC day is archived once all of it is older", Default: "30",
 			field:    func(c *Config) any { return &c.Clean.RetentionDays },
 			validate: func(c *Config) error { return between(c.Clean.RetentionDays, 1, 36500) },
@@ -238,6 +239,12 @@ func Settings() []Setting {
 			Usage:   "restore into a table with a key on (sensor, time) that already holds a different reading for a key: keep (the table's reading stays), replace (the archived reading overwrites it; the overwritten values are reported) or fail (nothing of the day is imported); every conflict is counted and the first keys named",
 			Default: "keep",
 			field:   func(c *Config) any { return &c.Restore.OnConflict }, validate: oneOf(func(c *Config) string { return c.Restore.OnConflict }, "keep", "replace", "fail"),
+		},
+		{
+			Key: "status.max_pending_days", Env: []string{"ARCHIVER_STATUS_MAX_PENDING_DAYS"}, Flag: "max-pending-days", Scope: ScopeStatus, kind: kindInt,
+			Usage: "status exits 1 when a day has been pending (due, never archived) for more than this many days", Default: "2",
+			field:    func(c *Config) any { return &c.Status.MaxPendingDays },
+			validate: func(c *Config) error { return between(c.Status.MaxPendingDays, 0, 36500) },
 		},
 		{
 			Key: "dry_run", Env: []string{"ARCHIVER_DRY_RUN"}, Flag: "dry-run", Scope: ScopeWrite, kind: kindBool,

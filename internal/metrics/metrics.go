@@ -38,6 +38,9 @@ type Recorder struct {
 	// and overwrite the real timestamp the staleness alert relies on.
 	runDuration, lastRun, lastSuccess, lastRunSuccess *prometheus.GaugeVec
 
+	verifyObjects, verifyDeep *prometheus.GaugeVec // verify only
+	statusDays, oldestPending *prometheus.GaugeVec // status only
+
 	now func() time.Time
 }
 
@@ -48,7 +51,18 @@ func New(backendScheme string) *Recorder {
 	return NewFor(commandArchive, backendScheme)
 }
 
-// NewFor returns a Recorder for another command, such as "restore". Its
+// Commands that report metrics. Each exports only its own families (and
+// the run-level series, labelled command=<command>), so that the textfiles
+// of several commands can sit side by side in node_exporter's directory:
+// two files holding the same unlabelled series would fail the whole scrape.
+const (
+	CommandArchive = commandArchive
+	CommandRestore = "restore"
+	CommandVerify  = "verify"
+	CommandStatus  = "status"
+)
+
+// NewFor returns a Recorder for command (one of the Command constants). Its
 // run-level series carry command=<command>, so they never stand in for the
 // archive run's.
 func NewFor(command, backendScheme string) *Recorder {
@@ -62,50 +76,88 @@ func NewFor(command, backendScheme string) *Recorder {
 		r.reg.MustRegister(c)
 		return c
 	}
-	gaugeVec := func(name, help string) *prometheus.GaugeVec {
-		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, []string{"command"})
+	gaugeVec := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
 		r.reg.MustRegister(g)
 		return g
 	}
 
-	r.purged = counter("readings_purged_total", "Raw readings deleted because they were older than the raw retention.")
-	r.archived = counter("readings_archived_total", "Clean readings written to archives and verified.")
-	r.deleted = counter("readings_deleted_total", "Archived clean readings deleted from the database.")
-	r.restored = counter("readings_restored_total", "Readings inserted back into the database from archives.")
-	r.archivesWritten = counter("archives_written_total", "Day archives uploaded and verified.")
-	r.bytesUploaded = counter("bytes_uploaded_total", "Compressed archive bytes uploaded.")
+	if command == CommandArchive || command == CommandRestore {
+		failed := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "days_failed_total",
+			Help: "Days whose archive or restore failed in this run.",
+		}, []string{"command"})
+		r.reg.MustRegister(failed)
+		// Created at 0 so that increase() has a starting point and a run without
+		// failures still reports the series.
+		r.daysFailed = failed.WithLabelValues(command)
+	}
+	switch command {
+	case CommandArchive:
+		r.purged = counter("readings_purged_total", "Raw readings deleted because they were older than the raw retention.")
+		r.archived = counter("readings_archived_total", "Clean readings written to archives and verified.")
+		r.deleted = counter("readings_deleted_total", "Archived clean readings deleted from the database.")
+		r.archivesWritten = counter("archives_written_total", "Day archives uploaded and verified.")
+		r.bytesUploaded = counter("bytes_uploaded_total", "Compressed archive bytes uploaded.")
+		pending := prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "days_pending",
+			Help: "Days old enough to archive that are still in the database.",
+		})
+		r.reg.MustRegister(pending)
+		r.daysPending = pending
+		upload := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "upload_duration_seconds",
+			Help: "Time to upload one day archive.",
+			// A day file is a few hundred kB to a few hundred MB; uploads range
+			// from tens of milliseconds (file://) to minutes (large S3 uploads).
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+		}, []string{"backend"})
+		r.reg.MustRegister(upload)
+		r.upload = upload.WithLabelValues(backendScheme)
+	case CommandRestore:
+		r.restored = counter("readings_restored_total", "Readings inserted back into the database from archives.")
+	case CommandVerify:
+		r.verifyObjects = gaugeVec("verify_objects", "Archive objects by the result of the last verify: ok, missing, corrupt, pending, orphan, stray, adopted, skipped.", "status")
+		r.verifyDeep = gaugeVec("verify_deep", "1 if the last verify downloaded and checked every object (--deep), else 0.", "command")
+	case CommandStatus:
+		r.statusDays = gaugeVec("status_days", "UTC days by state at the last status check: failed, checked out, partial, pending, archived, not due, empty.", "state")
+		r.oldestPending = gaugeVec("status_oldest_pending_age_seconds", "How long the oldest pending day (due, never archived) has been due at the last status check; 0 when none.", "command")
+	}
 
-	failed := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "days_failed_total",
-		Help: "Days whose archive or restore failed in this run.",
-	}, []string{"command"})
-	r.reg.MustRegister(failed)
-	// Created at 0 so that increase() has a starting point and a run without
-	// failures still reports the series.
-	r.daysFailed = failed.WithLabelValues(command)
-
-	pending := prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "days_pending",
-		Help: "Days old enough to archive that are still in the database.",
-	})
-	r.reg.MustRegister(pending)
-	r.daysPending = pending
-
-	upload := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: namespace, Name: "upload_duration_seconds",
-		Help: "Time to upload one day archive.",
-		// A day file is a few hundred kB to a few hundred MB; uploads range
-		// from tens of milliseconds (file://) to minutes (large S3 uploads).
-		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
-	}, []string{"backend"})
-	r.reg.MustRegister(upload)
-	r.upload = upload.WithLabelValues(backendScheme)
-
-	r.runDuration = gaugeVec("run_duration_seconds", "Wall time of the last run.")
-	r.lastRun = gaugeVec("last_run_timestamp_seconds", "Unix time the last run finished, successful or not.")
-	r.lastSuccess = gaugeVec("last_success_timestamp_seconds", "Unix time the last successful run finished.")
-	r.lastRunSuccess = gaugeVec("last_run_success", "1 if the last run succeeded for every day, else 0.")
+	r.runDuration = gaugeVec("run_duration_seconds", "Wall time of the last run.", "command")
+	r.lastRun = gaugeVec("last_run_timestamp_seconds", "Unix time the last run finished, successful or not.", "command")
+	r.lastSuccess = gaugeVec("last_success_timestamp_seconds", "Unix time the last successful run finished.", "command")
+	r.lastRunSuccess = gaugeVec("last_run_success", "1 if the last run succeeded for every day, else 0.", "command")
 	return r
+}
+
+// VerifyResult records the outcome of a verify: objects per result status,
+// and whether it was a deep verify.
+func (r *Recorder) VerifyResult(counts map[string]int, deep bool) {
+	if r == nil || r.verifyObjects == nil {
+		return
+	}
+	for s, n := range counts {
+		r.verifyObjects.WithLabelValues(s).Set(float64(n))
+	}
+	d := 0.0
+	if deep {
+		d = 1
+	}
+	r.verifyDeep.WithLabelValues(r.command).Set(d)
+}
+
+// StatusResult records a status check: days per state (every state, zeros
+// included, so that a state that empties is seen as 0, not as gone) and the
+// age of the oldest pending day.
+func (r *Recorder) StatusResult(days map[string]int, oldestPending time.Duration) {
+	if r == nil || r.statusDays == nil {
+		return
+	}
+	for s, n := range days {
+		r.statusDays.WithLabelValues(s).Set(float64(n))
+	}
+	r.oldestPending.WithLabelValues(r.command).Set(oldestPending.Seconds())
 }
 
 // Gatherer exposes the recorder's registry, e.g. to serve it over HTTP.
@@ -150,6 +202,9 @@ func (r *Recorder) ArchiveWritten(bytes int64, upload time.Duration) {
 	if r == nil {
 		return
 	}
+	if r.archivesWritten == nil {
+		return
+	}
 	r.archivesWritten.Inc()
 	addInt(r.bytesUploaded, bytes)
 	r.upload.Observe(upload.Seconds())
@@ -157,14 +212,14 @@ func (r *Recorder) ArchiveWritten(bytes int64, upload time.Duration) {
 
 // DayFailed counts one day that could not be archived or restored.
 func (r *Recorder) DayFailed() {
-	if r != nil {
+	if r != nil && r.daysFailed != nil {
 		r.daysFailed.Inc()
 	}
 }
 
 // SetDaysPending reports how many archivable days remain in the database.
 func (r *Recorder) SetDaysPending(n int) {
-	if r != nil {
+	if r != nil && r.daysPending != nil {
 		r.daysPending.Set(float64(n))
 	}
 }
@@ -190,7 +245,7 @@ func (r *Recorder) Finish(start time.Time, success bool) {
 // addInt ignores negative n: Counter.Add panics on it, and a miscounted
 // metric must never take the run down.
 func addInt(c prometheus.Counter, n int64) {
-	if n > 0 {
+	if c != nil && n > 0 {
 		c.Add(float64(n))
 	}
 }

@@ -85,7 +85,6 @@ func TestWriteTextfileContent(t *testing.T) {
 	r.AddPurged(125432)
 	r.AddArchived(89234)
 	r.AddDeleted(89234)
-	r.AddRestored(7)
 	r.ArchiveWritten(1<<20, 1500*time.Millisecond)
 	r.ArchiveWritten(2<<20, 200*time.Millisecond)
 	r.DayFailed()
@@ -105,7 +104,9 @@ func TestWriteTextfileContent(t *testing.T) {
 	mustValue(t, mfs, "archiver_readings_purged_total", 125432)
 	mustValue(t, mfs, "archiver_readings_archived_total", 89234)
 	mustValue(t, mfs, "archiver_readings_deleted_total", 89234)
-	mustValue(t, mfs, "archiver_readings_restored_total", 7)
+	if _, ok := mfs["archiver_readings_restored_total"]; ok {
+		t.Error("the archive run exports readings_restored_total, which is the restore's series")
+	}
 	mustValue(t, mfs, "archiver_archives_written_total", 2)
 	mustValue(t, mfs, "archiver_bytes_uploaded_total", 3<<20)
 	mustValue(t, mfs, "archiver_days_failed_total", 1, "command", "archive")
@@ -436,4 +437,54 @@ func TestConcurrentUse(t *testing.T) {
 	mustValue(t, mfs, "archiver_archives_written_total", workers*each)
 	mustValue(t, mfs, "archiver_bytes_uploaded_total", workers*each*10)
 	mustValue(t, mfs, "archiver_days_failed_total", workers*each/50, "command", "archive")
+}
+
+// TestCommandTextfilesCoexist: every command writes its own textfile next
+// to the configured one, and node_exporter can read them all at once: no
+// series (name and labels) appears in two files, which would fail the whole
+// scrape.
+func TestCommandTextfilesCoexist(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "archiver.prom")
+	seen := map[string]string{}
+	for _, cmd := range []string{CommandArchive, CommandRestore, CommandVerify, CommandStatus} {
+		r := NewFor(cmd, "file")
+		r.AddArchived(1)
+		r.AddRestored(1)
+		r.DayFailed()
+		r.VerifyResult(map[string]int{"ok": 3, "missing": 1}, true)
+		r.StatusResult(map[string]int{"pending": 2}, time.Hour)
+		r.Finish(time.Now(), true)
+		p := TextfilePath(path, cmd)
+		if err := r.WriteTextfile(p); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, mf := range parseText(t, b) {
+			for _, m := range mf.GetMetric() {
+				k := name + "{" + labelKey(m) + "}"
+				if other, dup := seen[k]; dup {
+					t.Errorf("series %s is in the textfiles of both %s and %s", k, other, cmd)
+				}
+				seen[k] = cmd
+			}
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.prom"))
+	if len(files) != 4 {
+		t.Errorf("textfiles %v, want one per command", files)
+	}
+	for cmd, want := range map[string]string{CommandArchive: path, CommandVerify: filepath.Join(dir, "archiver-verify.prom")} {
+		if got := TextfilePath(path, cmd); got != want {
+			t.Errorf("TextfilePath(%s) = %s, want %s", cmd, got, want)
+		}
+	}
+	for _, k := range []string{"archiver_verify_objects{status\x00missing}", "archiver_status_days{state\x00pending}", "archiver_readings_restored_total{}"} {
+		if _, ok := seen[k]; !ok {
+			t.Errorf("no textfile has %s", k)
+		}
+	}
 }

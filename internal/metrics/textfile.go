@@ -150,3 +150,18 @@ func labelKey(m *dto.Metric) string {
 	slices.Sort(pairs)
 	return strings.Join(pairs, "\x01")
 }
+
+// TextfilePath is where command writes its textfile when the configured
+// metrics file is path: the archive run writes path itself, every other
+// command a file of its own next to it (archiver.prom: archiver-verify.prom),
+// so that no command replaces another's series. Its name still ends in
+// .prom, so node_exporter collects it.
+func TextfilePath(path, command string) string {
+	if command == commandArchive || path == "" {
+		return path
+	}
+	if base, ok := strings.CutSuffix(path, ".prom"); ok {
+		return base + "-" + command + ".prom"
+	}
+	return path + "-" + command
+}

@@ -142,26 +142,14 @@ func (t RawTable) CountRawBefore(ctx context.Context, q Querier, cutoff time.Tim
 
 func (t CleanTable) timeCol() string { return pgx.Identifier{t.Time}.Sanitize() }
 
-// Days returns the UTC days before end that have rows, oldest first. It
-// probes the time index once per day that has data, so a sparse table with
-// years of history costs one index lookup per day, not a scan.
+// Days returns the UTC days before end that have rows, oldest first (see
+// DaysWithRows: one index probe per day that has data).
 func (t CleanTable) Days(ctx context.Context, q Querier, end archivefile.Day) ([]archivefile.Day, error) {
-	var days []archivefile.Day
-	sql := `SELECT min(` + t.timeCol() + `) FROM ` + ident(t.Name) + ` WHERE ` + t.timeCol() + ` < $1`
-	args := []any{end.Start()}
-	for {
-		var first *time.Time
-		if err := q.QueryRow(ctx, sql, args...).Scan(&first); err != nil {
-			return nil, fmt.Errorf("find days to archive in %s: %w", t, err)
-		}
-		if first == nil {
-			return days, nil
-		}
-		d := archivefile.DayOf(*first)
-		days = append(days, d)
-		sql = `SELECT min(` + t.timeCol() + `) FROM ` + ident(t.Name) + ` WHERE ` + t.timeCol() + ` >= $2 AND ` + t.timeCol() + ` < $1`
-		args = []any{end.Start(), d.End()}
+	days, err := t.DaysWithRows(ctx, q, archivefile.Day{}, end.AddDays(-1))
+	if err != nil {
+		return nil, fmt.Errorf("find days to archive: %w", err)
 	}
+	return days, nil
 }
 
 // CountDay counts the rows of one day.
