@@ -18,8 +18,6 @@ import (
 	"github.com/shizuku-labs/archiver/internal/status"
 )
 
-func init() { extraCommands = append(extraCommands, statusCommand()) }
-
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
