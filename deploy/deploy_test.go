@@ -684,7 +684,7 @@ func checkRules(o object, pr *prometheusRule) []error {
 			}
 		}
 	}
-	for _, want := range []string{"ArchiverNotSucceeding", "ArchiverDaysFailed"} {
+	for _, want := range []string{"ArchiverNotSucceeding", "ArchiverDaysFailed", "ArchiverRawPurgeHeld"} {
 		if !alerts[want] {
 			fail("no alert %s", want)
 		}

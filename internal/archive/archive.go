@@ -47,6 +47,11 @@ type Options struct {
 	// MaxClockSkew is how far the database's and the host's clocks may
 	// disagree; 0 means DefaultMaxClockSkew.
 	MaxClockSkew time.Duration
+	// RawRequireClean holds back the raw purge: raw rows newer than the
+	// newest clean reading (per sensor with RawSensorColumn, when the clean
+	// table has an index on (sensor, time)) are kept.
+	RawRequireClean bool
+	RawSensorColumn string // raw table's sensor column; "" holds table-wide
 	// LockTimeout bounds every wait for a lock on the measurement tables
 	// that this package sets itself (the partition fast path's LOCK and
 	// DETACH); the pool's sessions carry the same lock_timeout for every
@@ -137,6 +142,13 @@ type Summary struct {
 	RawPurged       int64           // in a dry run: rows that would be purged
 	PurgeErr        error
 	PurgePending    string // why the purge stopped early without failing (a lock timeout); "" if it finished
+	// The raw purge's hold (Options.RawRequireClean): RawHeld is how far
+	// past the raw cutoff the oldest raw row it kept is (0: none kept),
+	// RawHeldAll that it kept every row (the clean table has no reading).
+	RawHeld          time.Duration
+	RawHeldAll       bool
+	RawHoldPerSensor bool
+	CleanNewest      time.Time // newest finite clean reading, when the hold looked
 	Days            []DayResult
 	RowsArchived    int64 // database rows moved into archives
 	RowsDeleted     int64
@@ -265,8 +277,25 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 }
 
 func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error {
+	hold, all, err := r.rawHold(ctx, log, s)
+	if err != nil {
+		return err
+	}
+	if all {
+		if !r.Opts.DryRun {
+			r.reportHeld(ctx, log, s)
+		}
+		return nil
+	}
+	if hold != nil {
+		defer func() {
+			if !r.Opts.DryRun {
+				r.reportHeld(ctx, log, s)
+			}
+		}()
+	}
 	if r.Opts.DryRun {
-		n, err := r.Raw.CountRawBefore(ctx, r.Pool, s.RawCutoff)
+		n, err := r.Raw.CountRawHeld(ctx, r.Pool, s.RawCutoff, hold)
 		if err != nil {
 			return err
 		}
@@ -275,7 +304,7 @@ func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error 
 		return nil
 	}
 	started := time.Now().UTC()
-	n, err := r.Raw.PurgeRaw(ctx, r.Pool, s.RawCutoff, r.Opts.BatchSize, func(total int64) error {
+	n, err := r.Raw.PurgeRawHeld(ctx, r.Pool, s.RawCutoff, hold, r.Opts.BatchSize, func(total int64) error {
 		if r.Observer != nil {
 			r.Observer.Purged(total)
 		}

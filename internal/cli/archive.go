@@ -67,6 +67,7 @@ func runArchive(c *cli.Context) error {
 		Log: e.log,
 		Opts: archive.Options{
 			RawRetentionDays: cfg.Raw.RetentionDays, CleanRetentionDays: cfg.Clean.RetentionDays,
+			RawRequireClean: cfg.Raw.RequireClean, RawSensorColumn: cfg.Raw.SensorColumn,
 			BatchSize: cfg.Raw.BatchSize, Concurrency: cfg.Archive.Concurrency, GzipLevel: cfg.Archive.GzipLevel,
 			DropPartitions: cfg.Archive.DropPartitions, LockTimeout: cfg.Database.LockTimeout,
 			DryRun: cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: st.location(),
@@ -77,6 +78,7 @@ func runArchive(c *cli.Context) error {
 	r.Observer = obs
 	e.banner("Starting Data Archiver Service", bucketURL)
 	s, err := r.Run(ctx)
+	obs.rec.SetRawPurgeHeld(s.RawHeld)
 	obs.finish(ctx, e, s.Started, err == nil)
 	e.summary(s)
 	switch {
@@ -207,6 +209,7 @@ func (e *env) summary(s archive.Summary) {
 			"raw_deleted", s.RawPurged, "clean_archived", s.RowsArchived, "clean_deleted", s.RowsDeleted,
 			"archives_created", s.ArchivesWritten, "bytes_written", s.BytesWritten, "days", len(s.Days),
 			"days_failed", s.Failed, "days_locked", s.Locked, "days_pending", s.Pending, "failed_days", failed, "replaced", s.Replaced,
+			"raw_purge_held_seconds", int64(s.RawHeld.Seconds()), "raw_purge_held_all", s.RawHeldAll,
 			"partitions_dropped", s.PartitionsDropped, "partitions_deferred", s.PartitionsDeferred, "partitions_failed", len(s.PartitionErrs),
 			"duration", s.Finished.Sub(s.Started))
 		return
@@ -247,6 +250,11 @@ func (e *env) summary(s archive.Summary) {
 	}
 	if p := archive.PendingSummary(s); p != "" {
 		lines = append(lines, "  Days pending for the next run: "+p)
+	}
+	if s.RawHeldAll {
+		lines = append(lines, "  Raw purge held back: the clean table has no reading, every raw row was kept (raw.require_clean)")
+	} else if s.RawHeld > 0 {
+		lines = append(lines, fmt.Sprintf("  Raw purge held back: cleaning is %s behind the raw retention (raw.require_clean)", s.RawHeld.Round(time.Second)))
 	}
 	if s.PurgePending != "" {
 		lines = append(lines, "  Raw purge stopped early, the next run goes on: "+s.PurgePending)

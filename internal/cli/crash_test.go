@@ -106,11 +106,11 @@ func TestCrashAtEveryStepConverges(t *testing.T) {
 				}
 				want := append(append(append([]reading{}, first...), late...), more...)
 
-				code, out := h.runBinary(t, []string{"ARCHIVER_FAILPOINTS=" + point + "=kill@" + nth}, "archive", "--batch-size", "10")
+				code, out := h.runBinary(t, []string{"ARCHIVER_FAILPOINTS=" + point + "=kill@" + nth, noHold}, "archive", "--batch-size", "10")
 				if code != -1 || !strings.Contains(out, "failpoint "+point) {
 					t.Fatalf("the run was not killed at %s (exit %d):\n%s", point, code, out)
 				}
-				if code, out := h.runBinary(t, nil, "archive"); code != 0 {
+				if code, out := h.runBinary(t, []string{noHold}, "archive"); code != 0 {
 					t.Fatalf("the run after the crash failed (exit %d):\n%s", code, out)
 				}
 				h.checkConverged(t, want)

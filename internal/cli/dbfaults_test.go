@@ -187,7 +187,7 @@ func TestConnectionTerminatedDuringPurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=purge.after-batch=sleep(3s)@2"}, "archive", "--batch-size", "10")
+	run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=purge.after-batch=sleep(3s)@2", noHold}, "archive", "--batch-size", "10")
 	// Terminate only once the purge is under way (two batches committed, the
 	// run sleeping at the failpoint): earlier, the connection would be cut
 	// while the run checks its preconditions, which is another test.
@@ -202,7 +202,7 @@ func TestConnectionTerminatedDuringPurge(t *testing.T) {
 	if code != cli.ExitOK && code != cli.ExitPartial {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	if code, out := h.runBinary(t, nil, "archive", "--batch-size", "10"); code != 0 {
+	if code, out := h.runBinary(t, []string{noHold}, "archive", "--batch-size", "10"); code != 0 {
 		t.Fatalf("the run after: exit %d\n%s", code, out)
 	}
 	if n := h.count(`SELECT count(*) FROM shizuku.raw_measurements WHERE sensor_id = 'old'`); n != 0 {

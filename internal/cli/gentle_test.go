@@ -4,12 +4,18 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
+
+// noHold turns the raw purge's hold off for tests of the purge itself
+// whose clean table is empty or old (the hold is tested here).
+const noHold = "ARCHIVER_RAW_REQUIRE_CLEAN=false"
 
 // metricValue returns the value of the metric line that starts with name
 // (plus a space or '{') in a node_exporter textfile, or "" if absent.
@@ -123,7 +129,7 @@ func TestLockTimeoutStopsRawPurge(t *testing.T) {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM shizuku.raw_measurements FOR UPDATE`); err != nil {
 		t.Fatal(err)
 	}
-	r := h.run("archive", "--lock-timeout", "200ms")
+	r := h.run("archive", "--lock-timeout", "200ms", "--raw-require-clean=false")
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -132,5 +138,138 @@ func TestLockTimeoutStopsRawPurge(t *testing.T) {
 	}
 	if n := h.count(`SELECT count(*) FROM shizuku.raw_measurements`); n != 10 {
 		t.Errorf("%d raw rows left, want 10", n)
+	}
+}
+
+// insertRaw adds one raw reading of sensor at now() - ago.
+func (h *harness) insertRaw(sensor string, ago string) {
+	h.t.Helper()
+	if _, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts) VALUES ($1, now() - $2::interval)`, sensor, ago); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// insertCleanAt adds one clean reading of sensor at now() - ago.
+func (h *harness) insertCleanAt(sensor string, ago string) {
+	h.t.Helper()
+	if _, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm) VALUES ($1, now() - $2::interval, 1)`, sensor, ago); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) rawLeft() []string {
+	h.t.Helper()
+	rows, err := h.conn.Query(context.Background(), `SELECT sensor_id || '@' || round(extract(epoch FROM now() - ts) / 3600) || 'h' FROM shizuku.raw_measurements ORDER BY 1`)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// TestRawPurgeHeldWhileCleaningIsBehind: cleaning stopped three days ago
+// (the newest clean reading is three days old; a reading stamped
+// 'infinity' must not count as newer). Raw rows older than the raw
+// retention but newer than that are kept, with a warning, a summary line
+// and archiver_raw_purge_held_seconds; older ones are purged. With
+// --raw-require-clean=false the original's purge by age comes back.
+func TestRawPurgeHeldWhileCleaningIsBehind(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	h.insertCleanAt("a", "3 days")
+	if _, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.clean_measurements (sensor_id, ts) VALUES ('a', 'infinity')`); err != nil {
+		t.Fatal(err)
+	}
+	h.insertRaw("a", "4 days") // cleaned: purged
+	h.insertRaw("a", "2 days") // past the retention, not cleaned: kept
+	h.insertRaw("a", "1 hour") // young: kept
+
+	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
+	r := h.mustRun("archive", "--metrics-file", metricsFile)
+	if got, want := h.rawLeft(), []string{"a@1h", "a@48h"}; !slices.Equal(got, want) {
+		t.Fatalf("raw rows left: %v, want %v", got, want)
+	}
+	out := r.stdout + r.stderr
+	for _, want := range []string{"raw purge held back: cleaning is behind", "raw.require_clean=false", "Raw purge held back: cleaning is 24h0m", "Raw measurements deleted: 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	held, err := strconv.ParseFloat(metricValue(t, metricsFile, "archiver_raw_purge_held_seconds"), 64)
+	if err != nil || held < 86400-120 || held > 86400+120 {
+		t.Errorf("archiver_raw_purge_held_seconds = %v (%v), want about 86400", held, err)
+	}
+
+	h.mustRun("archive", "--raw-require-clean=false", "--metrics-file", metricsFile)
+	if got, want := h.rawLeft(), []string{"a@1h"}; !slices.Equal(got, want) {
+		t.Fatalf("raw rows left with the hold off: %v, want %v", got, want)
+	}
+	if v := metricValue(t, metricsFile, "archiver_raw_purge_held_seconds"); v != "0" {
+		t.Errorf("archiver_raw_purge_held_seconds = %s with the hold off, want 0", v)
+	}
+}
+
+// TestRawPurgeHeldPerSensor: with an index on the clean table's (sensor,
+// time), each sensor's raw rows are held by its own newest clean reading;
+// a sensor with no clean reading falls back to the table's newest.
+func TestRawPurgeHeldPerSensor(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	if _, err := h.conn.Exec(context.Background(), `CREATE INDEX ON shizuku.clean_measurements (sensor_id, ts)`); err != nil {
+		t.Fatal(err)
+	}
+	h.insertCleanAt("stalled", "4 days") // this sensor's cleaning stopped
+	h.insertCleanAt("live", "2 hours")
+	h.insertRaw("stalled", "5 days") // cleaned: purged
+	h.insertRaw("stalled", "3 days") // not cleaned: kept
+	h.insertRaw("live", "3 days")    // cleaned: purged
+	h.insertRaw("never", "3 days")   // no clean reading: table's newest (2h) decides: purged
+	r := h.mustRun("archive")
+	if got, want := h.rawLeft(), []string{"stalled@72h"}; !slices.Equal(got, want) {
+		t.Fatalf("raw rows left: %v, want %v\n%s", got, want, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "each sensor's newest clean reading") || !strings.Contains(r.stderr, "Raw purge held back: cleaning is 48h0m") {
+		t.Errorf("the warning does not explain the per-sensor hold:\n%s", r.stderr)
+	}
+}
+
+// TestRawPurgeTableWideWithoutIndex: without an index on (sensor, time) the
+// hold is table-wide, and the log says which index would make it per
+// sensor.
+func TestRawPurgeTableWideWithoutIndex(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	h.insertCleanAt("stalled", "4 days")
+	h.insertCleanAt("live", "2 hours")
+	h.insertRaw("stalled", "3 days")
+	r := h.mustRun("archive")
+	if got := h.rawLeft(); len(got) != 0 {
+		t.Fatalf("raw rows left: %v, want none (the table's newest clean reading is 2h old)", got)
+	}
+	if !strings.Contains(r.stderr, "CREATE INDEX CONCURRENTLY ON shizuku.clean_measurements (sensor_id, ts)") {
+		t.Errorf("the log does not say how to get a per-sensor hold:\n%s", r.stderr)
+	}
+}
+
+// TestRawPurgeHeldWhenCleanIsEmpty: an empty clean table means nothing is
+// known to be cleaned: every raw row is kept, and the warning says how to
+// turn the hold off.
+func TestRawPurgeHeldWhenCleanIsEmpty(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	h.insertRaw("a", "3 days")
+	r := h.mustRun("archive")
+	if got := h.rawLeft(); !slices.Equal(got, []string{"a@72h"}) {
+		t.Fatalf("raw rows left: %v, want the one", got)
+	}
+	out := r.stdout + r.stderr
+	for _, want := range []string{"has no reading", "every raw row is kept", "set raw.require_clean=false (ARCHIVER_RAW_REQUIRE_CLEAN=false, --raw-require-clean=false)",
+		"Raw purge held back: the clean table has no reading"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -43,7 +43,7 @@ func TestInterruptedRunConverges(t *testing.T) {
 			}
 			want := append(append(append([]reading{}, first...), late...), more...)
 
-			run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=" + c.point + "=sleep(2s)@1"}, "archive", "--batch-size", "10", "--concurrency", "1")
+			run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=" + c.point + "=sleep(2s)@1", noHold}, "archive", "--batch-size", "10", "--concurrency", "1")
 			time.Sleep(800 * time.Millisecond) // well inside the 2s sleep, after start-up
 			if err := run.cmd.Process.Signal(c.sig); err != nil {
 				t.Fatal(err)
@@ -55,7 +55,7 @@ func TestInterruptedRunConverges(t *testing.T) {
 			if !strings.Contains(out, "interrupted") {
 				t.Errorf("the log does not say the run was interrupted:\n%s", out)
 			}
-			if code, out := h.runBinary(t, nil, "archive"); code != 0 {
+			if code, out := h.runBinary(t, []string{noHold}, "archive"); code != 0 {
 				t.Fatalf("the run after the interrupted one: exit %d\n%s", code, out)
 			}
 			h.checkObjects(t, fileObjects(t, h.dir), want)

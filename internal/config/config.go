@@ -55,6 +55,8 @@ type RawConfig struct {
 	TimeColumn    string `yaml:"time_column"`
 	RetentionDays int    `yaml:"retention_days"`
 	BatchSize     int    `yaml:"batch_size"`
+	RequireClean  bool   `yaml:"require_clean"`
+	SensorColumn  string `yaml:"sensor_column"`
 }
 
 // CleanConfig describes the clean measurements table, which is archived.

@@ -189,6 +189,18 @@ func Settings() []Setting {
 			validate: func(c *Config) error { return between(c.Raw.BatchSize, 1, 10_000_000) },
 		},
 		{
+			Key: "raw.require_clean", Env: []string{"ARCHIVER_RAW_REQUIRE_CLEAN"}, Flag: "raw-require-clean", Scope: ScopeArchive, kind: kindBool,
+			Usage:   "keep raw rows newer than the newest clean reading (they were not cleaned yet), with a warning and the archiver_raw_purge_held_seconds metric, so a stalled cleaning pipeline loses no raw data; false purges by age alone, as the original",
+			Default: "true",
+			field:   func(c *Config) any { return &c.Raw.RequireClean },
+		},
+		{
+			Key: "raw.sensor_column", Env: []string{"ARCHIVER_RAW_SENSOR_COLUMN"}, Flag: "raw-sensor-column", Scope: ScopeArchive,
+			Usage:   "sensor column of the raw table: with raw.require_clean, hold each sensor's raw rows by its own newest clean reading when the clean table has an index on (sensor, time); sensors with no clean reading, or an empty value, use the table's newest",
+			Default: "sensor_id",
+			field:   func(c *Config) any { return &c.Raw.SensorColumn },
+		},
+		{
 			Key: "clean.table", Env: []string{"ARCHIVER_CLEAN_TABLE"}, Flag: "clean-table", Scope: ScopeTables,
 			Usage: "clean measurements table, [schema.]table", Default: "shizuku.clean_measurements",
 			field: func(c *Config) any { return &c.Clean.Table }, validate: tableName(func(c *Config) string { return c.Clean.Table }),

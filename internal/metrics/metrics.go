@@ -30,6 +30,7 @@ type Recorder struct {
 	archivesWritten, bytesUploaded      prometheus.Counter
 	daysFailed                          prometheus.Counter
 	daysPending                         prometheus.Gauge
+	rawPurgeHeld                        prometheus.Gauge
 	upload                              prometheus.Observer
 
 	// Vectors, not plain gauges, for the run-level series: a series that was
@@ -105,6 +106,11 @@ func NewFor(command, backendScheme string) *Recorder {
 		})
 		r.reg.MustRegister(pending)
 		r.daysPending = pending
+		r.rawPurgeHeld = prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "raw_purge_held_seconds",
+			Help: "How far past the raw retention the oldest raw reading kept by raw.require_clean is (cleaning is this far behind); 0 when nothing was held back.",
+		})
+		r.reg.MustRegister(r.rawPurgeHeld)
 		upload := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "upload_duration_seconds",
 			Help: "Time to upload one day archive.",
@@ -221,6 +227,14 @@ func (r *Recorder) DayFailed() {
 func (r *Recorder) SetDaysPending(n int) {
 	if r != nil && r.daysPending != nil {
 		r.daysPending.Set(float64(n))
+	}
+}
+
+// SetRawPurgeHeld reports how far the raw purge was held back because
+// cleaning is behind (raw.require_clean).
+func (r *Recorder) SetRawPurgeHeld(d time.Duration) {
+	if r != nil && r.rawPurgeHeld != nil {
+		r.rawPurgeHeld.Set(d.Seconds())
 	}
 }
 
