@@ -133,15 +133,15 @@ type DayResult struct {
 
 // Summary is the outcome of a run.
 type Summary struct {
-	RunID           string
-	Started         time.Time
-	Finished        time.Time
-	DryRun          bool
-	RawCutoff       time.Time
-	CleanEnd        archivefile.Day // days before this one were due
-	RawPurged       int64           // in a dry run: rows that would be purged
-	PurgeErr        error
-	PurgePending    string // why the purge stopped early without failing (a lock timeout); "" if it finished
+	RunID        string
+	Started      time.Time
+	Finished     time.Time
+	DryRun       bool
+	RawCutoff    time.Time
+	CleanEnd     archivefile.Day // days before this one were due
+	RawPurged    int64           // in a dry run: rows that would be purged
+	PurgeErr     error
+	PurgePending string // why the purge stopped early without failing (a lock timeout); "" if it finished
 	// The raw purge's hold (Options.RawRequireClean): RawHeld is how far
 	// past the raw cutoff the oldest raw row it kept is (0: none kept),
 	// RawHeldAll that it kept every row (the clean table has no reading).
@@ -149,15 +149,15 @@ type Summary struct {
 	RawHeldAll       bool
 	RawHoldPerSensor bool
 	CleanNewest      time.Time // newest finite clean reading, when the hold looked
-	Days            []DayResult
-	RowsArchived    int64 // database rows moved into archives
-	RowsDeleted     int64
-	Replaced        int64 // archived readings replaced by the table's newer reading with their key
-	ArchivesWritten int
-	BytesWritten    int64
-	Failed          int
-	Locked          int
-	Pending         int // days due but left for the next run (StatusPending)
+	Days             []DayResult
+	RowsArchived     int64 // database rows moved into archives
+	RowsDeleted      int64
+	Replaced         int64 // archived readings replaced by the table's newer reading with their key
+	ArchivesWritten  int
+	BytesWritten     int64
+	Failed           int
+	Locked           int
+	Pending          int // days due but left for the next run (StatusPending)
 	// PartitionsDropped counts the partitions detached and dropped
 	// (Options.DropPartitions); PartitionsDeferred those left for the next
 	// run because the application held locks on the table; PartitionErrs
