@@ -16,4 +16,16 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
+# strace: TestFileArchiveFlushedBeforeCommit traces the real binary's
+# fsync, rename and commit order.
+if ! command -v strace >/dev/null 2>&1; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: strace missing; run: sudo apt-get install strace" >&2
+        exit 1
+    fi
+    echo "install-deps: installing strace"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null
+fi
+
 bash .ci/install-emulators.sh

@@ -24,6 +24,17 @@ type Backend struct {
 	Example     string               // a URL that works once credentials are set
 	Credentials []string             // environment variables it reads
 	Opener      blob.BucketURLOpener // opens the bucket
+
+	// Ephemeral marks a store that does not outlive the process (mem://).
+	// The commands refuse it: rows deleted after archiving to it would be
+	// lost when the process exits. Tests use it through the Go API.
+	Ephemeral bool
+	// Identity returns the canonical identity of the storage location u
+	// names (see Identity); nil means the generic one.
+	Identity func(u *url.URL) (string, error)
+	// Warnings returns what an operator must hear at start about where u
+	// stores (a tmpfs that a reboot wipes); nil means none.
+	Warnings func(u *url.URL) []string
 }
 
 var (
@@ -261,4 +272,45 @@ func redactString(msg string, u *url.URL) string {
 		msg = strings.ReplaceAll(msg, v, "xxxxx")
 	}
 	return msg
+}
+
+type createKey struct{}
+
+// WithCreate returns a context under which Open may create a missing
+// bucket (a file:// directory). Only a real archive run uses it: a dry
+// run, verify or restore of a location that is not there must fail, not
+// leave an empty directory behind.
+func WithCreate(ctx context.Context) context.Context {
+	return context.WithValue(ctx, createKey{}, true)
+}
+
+// CreateAllowed reports whether ctx came from WithCreate; openers call it.
+func CreateAllowed(ctx context.Context) bool {
+	v, _ := ctx.Value(createKey{}).(bool)
+	return v
+}
+
+// CheckDurable refuses a bucket that does not outlive the process: the
+// archiver deletes rows once their archive is written, so an archive that
+// vanishes on exit is data lost.
+func CheckDurable(rawURL string) error {
+	b, _, err := Lookup(rawURL)
+	if err != nil {
+		return err
+	}
+	if b.Ephemeral {
+		return fmt.Errorf("bucket URL %s names %s: it does not outlive the process, so every archived day would be lost when it exits; use a real store (e.g. file:///var/lib/archiver/archives, s3://bucket)",
+			Redact(rawURL), b.Description)
+	}
+	return nil
+}
+
+// Warnings returns what an operator must hear at start about where rawURL
+// stores (a tmpfs, a directory systemd's PrivateTmp wipes).
+func Warnings(rawURL string) []string {
+	b, u, err := Lookup(rawURL)
+	if err != nil || b.Warnings == nil {
+		return nil
+	}
+	return b.Warnings(u)
 }

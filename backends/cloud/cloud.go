@@ -16,12 +16,8 @@ package cloud
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -55,32 +51,6 @@ type defaultOpener struct{}
 
 func (defaultOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
 	return blob.DefaultURLMux().OpenBucketURL(ctx, u)
-}
-
-// fileOpener opens file:// URLs with fileblob, after removing empty
-// attribute sidecars. fileblob writes "<file>.attrs" in place (create, then
-// write) before it renames the new data into place, so a process killed in
-// between leaves an empty sidecar next to intact data; every later read or
-// existence check of that object then fails with EOF, and the day could
-// never be archived again. Without its sidecar the object reads fine (as
-// application/octet-stream).
-type fileOpener struct{ *fileblob.URLOpener }
-
-func (o fileOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
-	dir := u.Path
-	if u.Host == "." || os.PathSeparator != '/' {
-		dir = strings.TrimPrefix(dir, "/")
-	}
-	_ = filepath.WalkDir(filepath.FromSlash(dir), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".attrs") {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil && fi.Size() == 0 {
-			_ = os.Remove(p)
-		}
-		return nil
-	})
-	return o.URLOpener.OpenBucketURL(ctx, u)
 }
 
 // DefaultGCSRetries is how many times a failing GCS request is retried
@@ -159,13 +129,16 @@ func register(scheme string, opener blob.BucketURLOpener, b backends.Backend) {
 }
 
 func init() {
-	register(fileblob.Scheme, fileOpener{&fileblob.URLOpener{Options: fileblob.Options{CreateDir: true}}}, backends.Backend{
+	register(fileblob.Scheme, fileOpener{}, backends.Backend{
 		Description: "a local or mounted directory",
 		Example:     "file:///var/lib/archiver/archives",
+		Identity:    fileIdentity,
+		Warnings:    fileWarnings,
 	})
 	register(memblob.Scheme, &memblob.URLOpener{}, backends.Backend{
-		Description: "process memory; for tests and dry experiments only, lost on exit",
+		Description: "process memory; for tests through the Go API only, lost on exit",
 		Example:     "mem://",
+		Ephemeral:   true,
 	})
 	register(s3blob.Scheme, defaultOpener{}, backends.Backend{
 		Description: "Amazon S3 or an S3-compatible store (MinIO, Ceph, R2, ...: add endpoint=, use_path_style=true)",
@@ -179,6 +152,7 @@ func init() {
 			"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
 			"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
 		},
+		Identity: s3Identity,
 	})
 	register(gcsblob.Scheme, gcsOpener{}, backends.Backend{
 		Description: "Google Cloud Storage",
@@ -189,6 +163,7 @@ func init() {
 		// no scheme) switches to an unauthenticated emulator such as
 		// fake-gcs-server.
 		Credentials: []string{"GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST"},
+		Identity:    gcsIdentity,
 	})
 	register(azureblob.Scheme, defaultOpener{}, backends.Backend{
 		Description: "Azure Blob Storage (the URL host is the container)",
@@ -203,5 +178,6 @@ func init() {
 			"AZURE_STORAGE_DOMAIN", "AZURE_STORAGE_PROTOCOL", "AZURE_STORAGE_IS_LOCAL_EMULATOR",
 			"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET",
 		},
+		Identity: azureIdentity,
 	})
 }

@@ -221,7 +221,10 @@ func (e *env) bucketURL() (string, error) {
 			"no storage configured: set --bucket / ARCHIVER_BUCKET / storage.bucket (e.g. file:///var/archives), or VERCEL_BLOB_RW_TOKEN for Vercel Blob (known schemes: %s)",
 			strings.Join(backends.Schemes(), ", ")))
 	}
-	if _, _, err := backends.Lookup(u); err != nil {
+	if _, err := backends.Identity(u); err != nil {
+		return "", withCode(ExitUsage, fmt.Errorf("invalid setting storage.bucket: %w", err))
+	}
+	if err := backends.CheckDurable(u); err != nil {
 		return "", withCode(ExitUsage, fmt.Errorf("invalid setting storage.bucket: %w", err))
 	}
 	return u, nil

@@ -55,7 +55,7 @@ func runArchive(c *cli.Context) error {
 	}
 	// Every statement of the run on the measurement tables waits for its
 	// locks at most database.lock_timeout.
-	st, err := e.open(ctx, cfg.Archive.Concurrency+2, postgres.WithLockTimeout(cfg.Database.LockTimeout))
+	st, err := e.open(ctx, cfg.Archive.Concurrency+2, !cfg.DryRun, postgres.WithLockTimeout(cfg.Database.LockTimeout))
 	if err != nil {
 		return err
 	}
@@ -118,17 +118,25 @@ type stores struct {
 }
 
 // open connects to the database (with up to maxConns connections) and opens
-// the configured bucket.
-func (e *env) open(ctx context.Context, maxConns int, opts ...postgres.Option) (*stores, error) {
+// the configured bucket; create lets it create a missing one (a file://
+// directory), which only a real archive run may.
+func (e *env) open(ctx context.Context, maxConns int, create bool, opts ...postgres.Option) (*stores, error) {
 	bucketURL, err := e.bucketURL()
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range backends.Warnings(bucketURL) {
+		e.log.Warn("WARNING: " + w)
 	}
 	pool, err := e.connect(ctx, maxConns, opts...)
 	if err != nil {
 		return nil, err
 	}
-	bucket, err := backends.Open(ctx, bucketURL)
+	openCtx := ctx
+	if create {
+		openCtx = backends.WithCreate(ctx)
+	}
+	bucket, err := backends.Open(openCtx, bucketURL)
 	if err != nil {
 		pool.Close()
 		return nil, withCode(ExitUnavailable, err)

@@ -143,6 +143,7 @@ func TestUnreachableDatabase(t *testing.T) {
 // TestInvalidDatabaseURL: a DATABASE_URL that is not a connection string
 // is a bad setting (exit 2): nothing is tried, and it is not repeated.
 func TestInvalidDatabaseURL(t *testing.T) {
+	bucketDir := t.TempDir() // outside the subtests: their names hold the password
 	for _, u := range []string{
 		"postgres://archiver:pw-Hy62Vn@127.0.0.1:notaport/db",
 		"postgres://archiver:pw-Hy62Vn/?#@127.0.0.1/db",
@@ -153,7 +154,7 @@ func TestInvalidDatabaseURL(t *testing.T) {
 	} {
 		t.Run(u, func(t *testing.T) {
 			var out, errOut strings.Builder
-			code := cli.Main(context.Background(), []string{"archiver", "archive", "--database-url", u, "--bucket", "mem://"}, &out, &errOut, cli.Build{})
+			code := cli.Main(context.Background(), []string{"archiver", "archive", "--database-url", u, "--bucket", "file://" + bucketDir}, &out, &errOut, cli.Build{})
 			if code != cli.ExitUsage {
 				t.Errorf("exit %d, want %d\n%s", code, cli.ExitUsage, errOut.String())
 			}

@@ -98,7 +98,7 @@ func runRestore(c *cli.Context) error {
 	if err != nil {
 		return withCode(ExitUsage, fmt.Errorf("--into: %w", err))
 	}
-	st, err := e.open(ctx, 3)
+	st, err := e.open(ctx, 3, false)
 	if err != nil {
 		return err
 	}

@@ -83,7 +83,7 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
-	st, err := e.open(ctx, 3)
+	st, err := e.open(ctx, 3, false)
 	if err != nil {
 		return err
 	}

@@ -153,7 +153,7 @@ func Settings() []Setting {
 		},
 		{
 			Key: "storage.bucket", Env: []string{"ARCHIVER_BUCKET"}, Flag: "bucket", Scope: ScopeStorage,
-			Usage: "archive storage URL (vercelblob://, s3://, gs://, azblob://, file://, mem://); empty with VERCEL_BLOB_RW_TOKEN set means Vercel Blob",
+			Usage: "archive storage URL (vercelblob://, s3://, gs://, azblob://, file:///dir); empty with VERCEL_BLOB_RW_TOKEN set means Vercel Blob",
 			field: func(c *Config) any { return &c.Storage.Bucket },
 		},
 		{

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package cloud
+
+func onTmpfs(string) bool { return false }
