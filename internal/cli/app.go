@@ -102,9 +102,12 @@ Settings come from defaults < YAML file (--config) < environment < flags.`,
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
-		HideVersion:          true,
-		Flags:                commonFlags(),
-		ExitErrHandler:       func(*cli.Context, error) {}, // Main prints and maps errors
+		// A repeatable flag's value is taken whole: sensor names may hold
+		// commas (restore --day splits its own list).
+		DisableSliceFlagSeparator: true,
+		HideVersion:               true,
+		Flags:                     commonFlags(),
+		ExitErrHandler:            func(*cli.Context, error) {}, // Main prints and maps errors
 		// Every command, in one list: a newcomer finds each one here.
 		Commands: []*cli.Command{
 			archiveCommand(),
@@ -112,6 +115,7 @@ Settings come from defaults < YAML file (--config) < environment < flags.`,
 			verifyCommand(),
 			listCommand(),
 			statusCommand(),
+			exportCommand(),
 			migrateCommand(),
 			backendsCommand(),
 			versionCommand(build),

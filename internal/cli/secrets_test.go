@@ -202,6 +202,9 @@ func TestSecretsNeverAppear(t *testing.T) {
 		{args: []string{"restore", "--day", day, "--metrics-file", metrics}},
 		{args: []string{"restore", "--day", day}, fault: true, wantErr: true},
 		{args: []string{"verify", "--deep"}, fault: true, wantErr: true},
+		{args: []string{"export", "--from", day, "--to", day, "--out", "-"}},
+		{args: []string{"export", "--from", day, "--to", day, "--out", "-", "--format", "parquet"}, fault: true, wantErr: true},
+		{args: []string{"export", "--from", day, "--to", day, "--out", "-"}, env: map[string]string{"DATABASE_URL": wrongURL}, wantErr: true},
 		{args: []string{"archive"}, env: map[string]string{"DATABASE_URL": wrongURL}, wantErr: true},
 		{args: []string{"migrate", "up"}, env: map[string]string{"DATABASE_URL": wrongURL}, wantErr: true},
 		{args: []string{"restore", "--day", day}, env: map[string]string{"DATABASE_URL": wrongURL}, wantErr: true},
@@ -234,7 +237,7 @@ func TestSecretsNeverAppear(t *testing.T) {
 				srv.AddFault(vercelblobtest.Fault{Status: 503, Code: "service_unavailable"})
 			}
 			args := append([]string{"archiver", "--log-level", "debug", "--log-format", format}, st.args...)
-			if st.args[0] == "archive" || st.args[0] == "restore" || st.args[0] == "verify" || st.args[0] == "status" {
+			if st.args[0] == "archive" || st.args[0] == "restore" || st.args[0] == "verify" || st.args[0] == "status" || st.args[0] == "export" {
 				args = append(args, "--bucket", "vercelblob://archives?retries=0")
 				if slices.Contains(st.args, "--bucket") {
 					args = args[:len(args)-2]

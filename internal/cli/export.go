@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/shizuku-labs/archiver/backends"
+	"github.com/shizuku-labs/archiver/internal/config"
+	"github.com/shizuku-labs/archiver/internal/export"
+	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/progress"
+)
+
+
+func exportCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "export",
+		Usage: "write archived readings as CSV, JSON lines or Parquet, straight from storage",
+		Description: `Reads the archives of the UTC days in [--from, --to] from storage (nothing is
+restored, nothing in the database or storage changes) and writes one row per
+reading, in (day, sensor, time) order, with the columns
+day, sensor, time, measurement, qc_flags, imputation_method.
+
+With a database configured (database.url), archives are found through their
+committed manifests in archive_runs and each is checked against its manifest
+(sha256 and reading count). Without one, the archive layout is listed
+(<prefix>/YYYY/MM/archive-YYYY-MM-DD.json.gz): that works with read access to
+the bucket alone, but cannot tell a committed archive from an upload still in
+progress, and there is no manifest to check against (it says so).
+
+Formats: csv is PostgreSQL's CSV (COPY ... (FORMAT csv, HEADER)): NULL is an
+empty field, an empty string is "", NaN and Infinity as PostgreSQL writes them.
+jsonl is one JSON object per line, values as the archive writes them (bare
+NaN/Infinity tokens). parquet has day as DATE, time as a UTC microsecond
+TIMESTAMP, measurement as DOUBLE, zstd compression, row groups of 122,880 rows.
+
+--out writes one file (replaced only when the whole export succeeded; "-" is
+standard output, which streams as it goes). --out-dir writes one file per day,
+YYYY-MM-DD.<format>, each replaced only when its day succeeded.
+
+Exit status: 0 when every day was exported, 1 when a day failed (a corrupt or
+mismatching archive) or no day in the range is archived, 2 for bad flags,
+3 when the database or storage cannot be used.
+
+Examples:
+   archiver export --from 2025-01-01 --to 2025-01-31 --format parquet --out january.parquet
+   archiver export --from 2025-01-01 --to 2025-12-31 --sensor gauge-7 --sensor gauge-9 --out - | gzip > two.csv.gz
+   archiver export --from 2025-01-01 --to 2025-01-31 --format parquet --out-dir ./parquet
+   DATABASE_URL= archiver export --bucket s3://archives --from 2025-01-15 --to 2025-01-15 --out -   # no database`,
+		Flags: append(commandFlags(config.ScopeRestore),
+			&cli.StringFlag{Name: "from", Usage: "first UTC day to export, YYYY-MM-DD"},
+			&cli.StringFlag{Name: "to", Usage: "last UTC day to export, YYYY-MM-DD"},
+			&cli.StringSliceFlag{Name: "sensor", Usage: "export only this sensor (exact name, commas included; repeatable)"},
+			&cli.StringFlag{Name: "format", Usage: "csv, jsonl or parquet", Value: "csv"},
+			&cli.StringFlag{Name: "out", Usage: "output file, or - for standard output"},
+			&cli.StringFlag{Name: "out-dir", Usage: "output directory: one file per day, YYYY-MM-DD.<format> (created if missing)"},
+			noProgressFlag(),
+		),
+		Action: runExport,
+	}
+}
+
+// noProgressFlag is the log.no_progress setting's flag for a command that
+// takes no other metrics-scope setting; setup reads it like any setting.
+func noProgressFlag() cli.Flag {
+	for _, s := range config.Settings() {
+		if s.Key == "log.no_progress" {
+			return &cli.BoolFlag{Name: s.Flag, Usage: s.Usage + " [$" + strings.Join(s.Env, ", $") + "]", DefaultText: s.Default}
+		}
+	}
+	panic("log.no_progress is not in the settings table")
+}
+
+func runExport(c *cli.Context) error {
+	from, to, err := dayRange(c)
+	if err != nil {
+		return err
+	}
+	if from.IsZero() || to.IsZero() {
+		return withCode(ExitUsage, errors.New("which days? give --from YYYY-MM-DD and --to YYYY-MM-DD (the same day for one day)"))
+	}
+	format, err := export.ParseFormat(c.String("format"))
+	if err != nil {
+		return withCode(ExitUsage, fmt.Errorf("invalid --format: %w", err))
+	}
+	var sensors []string
+	for _, s := range c.StringSlice("sensor") {
+		if s == "" {
+			return withCode(ExitUsage, errors.New("--sensor needs a sensor name"))
+		}
+		sensors = append(sensors, s)
+	}
+	outFile, outDir := c.String("out"), c.String("out-dir")
+	switch {
+	case outFile == "" && outDir == "":
+		return withCode(ExitUsage, errors.New("where to? give --out FILE (- for standard output) or --out-dir DIR (one file per day)"))
+	case outFile != "" && outDir != "":
+		return withCode(ExitUsage, errors.New("use either --out or --out-dir, not both"))
+	case outFile != "" && outFile != "-":
+		if fi, err := os.Stat(outFile); err == nil && fi.IsDir() {
+			return withCode(ExitUsage, fmt.Errorf("--out %s is a directory: use --out-dir %s for one file per day, or name a file", outFile, outFile))
+		}
+	case outDir != "":
+		if fi, err := os.Stat(outDir); err == nil && !fi.IsDir() {
+			return withCode(ExitUsage, fmt.Errorf("--out-dir %s is not a directory", outDir))
+		}
+	}
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context
+	cfg := e.cfg
+	bucketURL, err := e.bucketURL()
+	if err != nil {
+		return err
+	}
+	x := &export.Exporter{
+		Prefix: cfg.Storage.Prefix, Location: backends.Redact(bucketURL), Limits: e.limits(), Log: e.log,
+		Manifests: manifest.NewStore(cfg.Database.ManifestSchema), Schema: cfg.Database.ManifestSchema,
+	}
+	if strings.TrimSpace(cfg.Database.URL) != "" {
+		pool, err := e.connect(ctx, 2)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		x.DB = pool
+	}
+	bucket, err := backends.Open(ctx, bucketURL)
+	if err != nil {
+		return withCode(ExitUnavailable, err)
+	}
+	defer bucket.Close()
+	x.Bucket = bucket
+
+	plan, err := x.Plan(ctx, from, to)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return withCode(ExitInterrupted, err)
+		case errors.Is(err, manifest.ErrNotMigrated):
+			return withCode(ExitUnavailable, err)
+		}
+		return withCode(ExitUnavailable, fmt.Errorf("export: %w", err))
+	}
+	if len(plan) == 0 {
+		return withCode(ExitPartial, fmt.Errorf("%w: no archived day between %s and %s at %s (prefix %q); nothing was written; `archiver list` shows the archived days",
+			export.ErrNoArchives, from, to, x.Location, cfg.Storage.Prefix))
+	}
+
+	var out export.Output
+	switch {
+	case outDir != "":
+		if err := os.MkdirAll(outDir, 0o777); err != nil {
+			return withCode(ExitUsage, fmt.Errorf("--out-dir: %w", err))
+		}
+		out = export.ToDir(outDir, format)
+	case outFile == "-":
+		out = export.ToWriter(e.stdout, format)
+	default:
+		out = export.ToFile(outFile, format)
+	}
+	f, _ := e.stderr.(*os.File)
+	x.Progress = progress.New(e.stderr, progress.Enabled(f, cfg.Log.NoProgress))
+	s, err := x.Run(ctx, plan, export.Options{From: from, To: to, Sensors: sensors}, out)
+	note := ""
+	if s.Unverified {
+		note = " (found by listing: not checked against manifests)"
+	}
+	e.log.Info(fmt.Sprintf("Export complete: %d days, %d readings to %s%s; %d days failed", len(s.Days)-s.Failed, s.Exported, out, note, s.Failed),
+		"days", len(s.Days)-s.Failed, "days_failed", s.Failed, "readings", s.Exported, "format", string(format),
+		"duration", s.Finished.Sub(s.Started))
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return withCode(ExitInterrupted, err)
+	case errors.Is(err, export.ErrDaysFailed):
+		return withCode(ExitPartial, err)
+	}
+	return withCode(ExitUnavailable, err)
+}

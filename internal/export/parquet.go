@@ -1,0 +1,129 @@
+package export
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/shizuku-labs/archiver/internal/archivefile"
+)
+
+// RowGroupRows is the number of rows per Parquet row group: DuckDB's own
+// row group size, large enough for good compression and column statistics,
+// small enough that a writer holds one group in a few MiB.
+const RowGroupRows = 122880
+
+// parquetBatch is how many rows are handed to the Parquet writer at a time.
+const parquetBatch = 1024
+
+// orderedGroup is a parquet.Group whose columns come in the given order;
+// a plain Group orders them by name, and a reader's SELECT * should show
+// the columns as every other format does.
+type orderedGroup struct {
+	parquet.Group
+	order []string
+}
+
+func (g orderedGroup) Fields() []parquet.Field {
+	fields := g.Group.Fields()
+	slices.SortStableFunc(fields, func(a, b parquet.Field) int {
+		return slices.Index(g.order, a.Name()) - slices.Index(g.order, b.Name())
+	})
+	return fields
+}
+
+// parquetSchema is one row per reading: day as DATE, time as a UTC
+// TIMESTAMP in microseconds (PostgreSQL's precision), measurement as DOUBLE
+// (the archive's float), qc_flags as INT64, NULLs as such.
+func parquetSchema() *parquet.Schema {
+	return parquet.NewSchema("reading", orderedGroup{
+		Group: parquet.Group{
+			"day":               parquet.Date(),
+			"sensor":            parquet.String(),
+			"time":              parquet.Timestamp(parquet.Microsecond),
+			"measurement":       parquet.Optional(parquet.Leaf(parquet.DoubleType)),
+			"qc_flags":          parquet.Optional(parquet.Int(64)),
+			"imputation_method": parquet.Optional(parquet.String()),
+		},
+		order: Columns,
+	})
+}
+
+type parquetWriter struct {
+	w    *parquet.Writer
+	rows []parquet.Row
+	n    int
+}
+
+func newParquetWriter(w io.Writer) (*parquetWriter, error) {
+	pw := parquet.NewWriter(w, parquetSchema(),
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		parquet.MaxRowsPerRowGroup(RowGroupRows),
+		parquet.CreatedBy("archiver", "export", ""),
+	)
+	rows := make([]parquet.Row, parquetBatch)
+	for i := range rows {
+		rows[i] = make(parquet.Row, len(Columns))
+	}
+	return &parquetWriter{w: pw, rows: rows}, nil
+}
+
+func bytesOf(s string) []byte {
+	if s == "" {
+		return []byte{} // not nil: an empty string is a value, not NULL
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+func (p *parquetWriter) write(d archivefile.Day, r *archivefile.Reading) error {
+	if r.Time.Nanosecond()%1000 != 0 {
+		return fmt.Errorf("reading of sensor %q at %s has sub-microsecond digits, which a Parquet microsecond timestamp cannot hold: export it as csv or jsonl",
+			r.Sensor, r.Time.Format("2006-01-02T15:04:05.999999999Z"))
+	}
+	row := p.rows[p.n]
+	row[0] = parquet.Int32Value(int32(d.Start().Unix()/86400)).Level(0, 0, 0)
+	// Strings are immutable and outlive the batch, so their bytes can be
+	// handed over without a copy; the writer copies them into its pages.
+	row[1] = parquet.ByteArrayValue(bytesOf(r.Sensor)).Level(0, 0, 1)
+	row[2] = parquet.Int64Value(r.Time.UnixMicro()).Level(0, 0, 2)
+	if r.Value.Valid {
+		row[3] = parquet.DoubleValue(r.Value.Float64).Level(0, 1, 3)
+	} else {
+		row[3] = parquet.NullValue().Level(0, 0, 3)
+	}
+	if r.QCFlags.Valid {
+		row[4] = parquet.Int64Value(r.QCFlags.Int64).Level(0, 1, 4)
+	} else {
+		row[4] = parquet.NullValue().Level(0, 0, 4)
+	}
+	if r.Imputation.Valid {
+		row[5] = parquet.ByteArrayValue(bytesOf(r.Imputation.String)).Level(0, 1, 5)
+	} else {
+		row[5] = parquet.NullValue().Level(0, 0, 5)
+	}
+	p.n++
+	if p.n == len(p.rows) {
+		return p.flush()
+	}
+	return nil
+}
+
+func (p *parquetWriter) flush() error {
+	if p.n == 0 {
+		return nil
+	}
+	_, err := p.w.WriteRows(p.rows[:p.n])
+	p.n = 0
+	return err
+}
+
+func (p *parquetWriter) close() error {
+	if err := p.flush(); err != nil {
+		return err
+	}
+	return p.w.Close()
+}
