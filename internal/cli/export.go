@@ -15,7 +15,6 @@ import (
 	"github.com/shizuku-labs/archiver/internal/progress"
 )
 
-
 func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "export",

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"log/slog"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/memblob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
@@ -58,7 +62,7 @@ func TestPGFloat8MatchesPostgres(t *testing.T) {
 // RowGroupRows rows, and every row reads back in order.
 func TestParquetRowGroups(t *testing.T) {
 	var buf bytes.Buffer
-	w, err := newParquetWriter(&buf)
+	w, err := newParquetWriter(&buf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,10 +106,121 @@ func TestParquetRowGroups(t *testing.T) {
 // TestParquetRefusesSubMicrosecond: a time Parquet's microseconds cannot
 // hold is an error, never a silently truncated reading.
 func TestParquetRefusesSubMicrosecond(t *testing.T) {
-	w, _ := newParquetWriter(&bytes.Buffer{})
+	w, _ := newParquetWriter(&bytes.Buffer{}, nil)
 	d, _ := archivefile.ParseDay("2025-01-15")
 	r := archivefile.Reading{Sensor: "s", Time: d.Start().Add(1500 * time.Nanosecond)}
 	if err := w.write(d, &r); err == nil {
 		t.Fatal("a sub-microsecond time was accepted")
+	}
+}
+
+// putArchive writes readings as the day's archive into bucket.
+func putArchive(t *testing.T, bucket *blob.Bucket, d archivefile.Day, schema archivefile.Schema, rs []archivefile.Reading) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := bucket.NewWriter(ctx, archivefile.Key("archives", d), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aw, err := archivefile.NewWriterFor(w, d, 6, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rs {
+		if err := aw.Write(&rs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := aw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExportExtraColumnsAndExactValues: readings with an "extra" object
+// get one column per member (its JSON text; NULL for null), and exact
+// decimal values are written as they are: in CSV and JSON lines always,
+// in Parquet when a DOUBLE holds them exactly, else refused.
+func TestExportExtraColumnsAndExactValues(t *testing.T) {
+	ctx := context.Background()
+	bucket, err := blob.OpenBucket(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bucket.Close()
+	d1, _ := archivefile.ParseDay("2025-01-15")
+	d2 := d1.AddDays(1)
+	extra := func(battery, note string) string {
+		s, err := archivefile.EncodeExtra([]archivefile.Member{
+			{Name: "battery", Kind: archivefile.MemberNumber, Text: battery},
+			{Name: "note", Kind: archivefile.MemberString, Text: note},
+			{Name: "raw", Kind: archivefile.MemberJSON, Text: `{"x": [1, 2]}`},
+			{Name: "flag", Kind: archivefile.MemberNull, Text: "null"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	dec := archivefile.Schema{Value: archivefile.ValueDecimal}
+	r1 := archivefile.Reading{Sensor: "s", Time: d1.Start().Add(time.Hour), Extra: extra("3.7", "a,b")}
+	if err := archivefile.SetValue(&r1, "123456789.123456789"); err != nil {
+		t.Fatal(err)
+	}
+	r2 := archivefile.Reading{Sensor: "s", Time: d2.Start().Add(time.Hour), Extra: extra("4", "")}
+	if err := archivefile.SetValue(&r2, "1.500"); err != nil {
+		t.Fatal(err)
+	}
+	putArchive(t, bucket, d1, dec, []archivefile.Reading{r1})
+	putArchive(t, bucket, d2, dec, []archivefile.Reading{r2})
+
+	x := &Exporter{Bucket: bucket, Prefix: "archives", Location: "mem://", Log: slog.New(slog.DiscardHandler)}
+	run := func(f Format, from, to archivefile.Day) (string, error) {
+		plan, err := x.Plan(ctx, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		_, err = x.Run(ctx, plan, Options{From: from, To: to}, ToWriter(&buf, f))
+		return buf.String(), err
+	}
+	got, err := run(CSV, d1, d2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "day,sensor,time,measurement,qc_flags,imputation_method,battery,flag,note,raw\n" +
+		"2025-01-15,s,2025-01-15 01:00:00+00,123456789.123456789,,,3.7,,\"\"\"a,b\"\"\",\"{\"\"x\"\": [1, 2]}\"\n" +
+		"2025-01-16,s,2025-01-16 01:00:00+00,1.500,,,4,,\"\"\"\"\"\",\"{\"\"x\"\": [1, 2]}\"\n"
+	if got != want {
+		t.Errorf("csv:\n%s\nwant:\n%s", got, want)
+	}
+	got, err = run(JSONL, d1, d1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"day":"2025-01-15","sensor":"s","time":"2025-01-15T01:00:00Z","measurement":123456789.123456789,"qc_flags":null,"imputation_method":null,"battery":3.7,"flag":null,"note":"a,b","raw":{"x": [1, 2]}}` + "\n"; got != want {
+		t.Errorf("jsonl:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := run(Parquet, d1, d1); err == nil || !strings.Contains(err.Error(), "cannot hold") {
+		t.Errorf("parquet of an inexact decimal: %v", err)
+	}
+	got, err = run(Parquet, d2, d2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Value   *float64 `parquet:"measurement"`
+		Battery *string  `parquet:"battery"`
+		Flag    *string  `parquet:"flag"`
+		Raw     *string  `parquet:"raw"`
+	}
+	rows, err := parquet.Read[row](strings.NewReader(got), int64(len(got)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || *rows[0].Value != 1.5 || *rows[0].Battery != "4" || rows[0].Flag != nil || *rows[0].Raw != `{"x": [1, 2]}` {
+		t.Errorf("parquet rows %+v", rows)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,8 +36,54 @@ func ParseFormat(s string) (Format, error) {
 // Ext is the file name extension of the format, without the dot.
 func (f Format) Ext() string { return string(f) }
 
-// Columns are the exported columns, in order, in every format.
+// Columns are the exported columns, in order, in every format; the extra
+// columns of the readings (their "extra" object) follow them.
 var Columns = []string{"day", "sensor", "time", "measurement", "qc_flags", "imputation_method"}
+
+// extraValues returns, for each name in cols, the JSON text of the
+// reading's extra member of that name ("" for a missing or null member:
+// NULL). A member not in cols is an error: it would be dropped otherwise.
+func extraValues(r *archivefile.Reading, cols []string, dst []string) ([]string, error) {
+	dst = dst[:0]
+	for range cols {
+		dst = append(dst, "")
+	}
+	if r.Extra == "" {
+		return dst, nil
+	}
+	ms, err := archivefile.ParseExtra(r.Extra)
+	if err != nil {
+		return dst, err
+	}
+	for _, m := range ms {
+		i := slices.Index(cols, m.Name)
+		if i < 0 {
+			return dst, fmt.Errorf("reading of sensor %q at %s has the extra column %q, which is not among the export's columns (%s, taken from the first reading): the archives of the range do not share their columns; export the days apart",
+				r.Sensor, r.Time.Format("2006-01-02T15:04:05.999999Z"), m.Name, strings.Join(cols, ", "))
+		}
+		if m.Kind != archivefile.MemberNull {
+			dst[i] = m.Raw
+		}
+	}
+	return dst, nil
+}
+
+// extraNames are the extra columns of the export, taken from the first
+// reading written.
+func extraNames(r *archivefile.Reading) ([]string, error) {
+	ms, err := archivefile.ParseExtra(r.Extra)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range ms {
+		if slices.Contains(Columns, m.Name) {
+			return nil, fmt.Errorf("the extra column %q has the name of an exported column; rename it in the export's consumer is not possible: export it as jsonl, which keeps the \"extra\" object apart", m.Name)
+		}
+		names = append(names, m.Name)
+	}
+	return names, nil
+}
 
 // rowWriter encodes readings in one format onto one file or stream.
 type rowWriter interface {
@@ -48,14 +95,57 @@ type rowWriter interface {
 
 func newRowWriter(f Format, w io.Writer) (rowWriter, error) {
 	switch f {
-	case CSV:
-		return newCSVWriter(w)
-	case JSONL:
-		return &jsonlWriter{w: bufio.NewWriterSize(w, 64<<10)}, nil
-	case Parquet:
-		return newParquetWriter(w)
+	case CSV, JSONL, Parquet:
+		return &lazyWriter{f: f, w: w}, nil
 	}
 	return nil, fmt.Errorf("export: unknown format %q", f)
+}
+
+// lazyWriter starts the format at the first reading, whose extra columns
+// become the file's (a header or a schema comes first), or at the end when
+// there is none.
+type lazyWriter struct {
+	f  Format
+	w  io.Writer
+	rw rowWriter
+}
+
+func (l *lazyWriter) start(extra []string) error {
+	var err error
+	switch l.f {
+	case CSV:
+		l.rw, err = newCSVWriter(l.w, extra)
+	case JSONL:
+		l.rw = &jsonlWriter{w: bufio.NewWriterSize(l.w, 64<<10), extra: extra}
+	case Parquet:
+		l.rw, err = newParquetWriter(l.w, extra)
+	}
+	return err
+}
+
+func (l *lazyWriter) write(d archivefile.Day, r *archivefile.Reading) error {
+	if l.rw == nil {
+		var extra []string
+		if r.Extra != "" {
+			var err error
+			if extra, err = extraNames(r); err != nil {
+				return err
+			}
+		}
+		if err := l.start(extra); err != nil {
+			return err
+		}
+	}
+	return l.rw.write(d, r)
+}
+
+func (l *lazyWriter) close() error {
+	if l.rw == nil {
+		if err := l.start(nil); err != nil {
+			return err
+		}
+	}
+	return l.rw.close()
 }
 
 // dayText caches the text of the current day: one day has many readings.
@@ -73,14 +163,23 @@ func (c *dayText) of(d archivefile.Day) []byte {
 
 // csvWriter writes what COPY ... TO ... (FORMAT csv, HEADER) writes.
 type csvWriter struct {
-	w   *bufio.Writer
-	buf []byte
-	day dayText
+	w     *bufio.Writer
+	buf   []byte
+	day   dayText
+	extra []string
+	vals  []string
 }
 
-func newCSVWriter(w io.Writer) (*csvWriter, error) {
-	c := &csvWriter{w: bufio.NewWriterSize(w, 64<<10)}
-	if _, err := c.w.WriteString(strings.Join(Columns, ",") + "\n"); err != nil {
+func newCSVWriter(w io.Writer, extra []string) (*csvWriter, error) {
+	c := &csvWriter{w: bufio.NewWriterSize(w, 64<<10), extra: extra}
+	var h []byte
+	for i, name := range append(slices.Clone(Columns), extra...) {
+		if i > 0 {
+			h = append(h, ',')
+		}
+		h = appendCSVField(h, name)
+	}
+	if _, err := c.w.Write(append(h, '\n')); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -93,7 +192,11 @@ func (c *csvWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 	b = append(b, ',')
 	b = appendPGTimestamptz(b, r.Time)
 	b = append(b, ',')
-	if r.Value.Valid {
+	switch {
+	case !r.Value.Valid:
+	case r.ValueText != "":
+		b = append(b, r.ValueText...) // the exact number (numeric, integer)
+	default:
 		b = appendPGFloat8(b, r.Value.Float64)
 	}
 	b = append(b, ',')
@@ -103,6 +206,18 @@ func (c *csvWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 	b = append(b, ',')
 	if r.Imputation.Valid {
 		b = appendCSVField(b, r.Imputation.String)
+	}
+	if len(c.extra) > 0 || r.Extra != "" {
+		var err error
+		if c.vals, err = extraValues(r, c.extra, c.vals); err != nil {
+			return err
+		}
+		for _, v := range c.vals {
+			b = append(b, ',')
+			if v != "" {
+				b = appendCSVField(b, v)
+			}
+		}
 	}
 	b = append(b, '\n')
 	c.buf = b
@@ -116,9 +231,11 @@ func (c *csvWriter) close() error { return c.w.Flush() }
 // written exactly as the archive writes it (so NaN and ±Infinity are the
 // archive's bare tokens, which strict JSON parsers reject; see the README).
 type jsonlWriter struct {
-	w   *bufio.Writer
-	buf []byte
-	day dayText
+	w     *bufio.Writer
+	buf   []byte
+	day   dayText
+	extra []string
+	vals  []string
 }
 
 func (j *jsonlWriter) write(d archivefile.Day, r *archivefile.Reading) error {
@@ -129,10 +246,13 @@ func (j *jsonlWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 	b = append(b, `,"time":"`...)
 	b = archivefile.AppendJSONTime(b, r.Time)
 	b = append(b, `","measurement":`...)
-	if r.Value.Valid {
-		b = archivefile.AppendJSONFloat(b, r.Value.Float64)
-	} else {
+	switch {
+	case !r.Value.Valid:
 		b = append(b, "null"...)
+	case r.ValueText != "":
+		b = append(b, r.ValueText...)
+	default:
+		b = archivefile.AppendJSONFloat(b, r.Value.Float64)
 	}
 	b = append(b, `,"qc_flags":`...)
 	if r.QCFlags.Valid {
@@ -145,6 +265,21 @@ func (j *jsonlWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 		b = archivefile.AppendJSONString(b, r.Imputation.String)
 	} else {
 		b = append(b, "null"...)
+	}
+	if len(j.extra) > 0 || r.Extra != "" {
+		var err error
+		if j.vals, err = extraValues(r, j.extra, j.vals); err != nil {
+			return err
+		}
+		for i, v := range j.vals {
+			b = append(b, ',')
+			b = archivefile.AppendJSONString(b, j.extra[i])
+			b = append(b, ':')
+			if v == "" {
+				v = "null"
+			}
+			b = append(b, v...)
+		}
 	}
 	b = append(b, "}\n"...)
 	j.buf = b

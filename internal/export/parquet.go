@@ -3,7 +3,11 @@ package export
 import (
 	"fmt"
 	"io"
+	"math"
+	"math/big"
 	"slices"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
@@ -39,37 +43,42 @@ func (g orderedGroup) Fields() []parquet.Field {
 // parquetSchema is one row per reading: day as DATE, time as a UTC
 // TIMESTAMP in microseconds (PostgreSQL's precision), measurement as DOUBLE
 // (the archive's float), qc_flags as INT64, NULLs as such.
-func parquetSchema() *parquet.Schema {
-	return parquet.NewSchema("reading", orderedGroup{
-		Group: parquet.Group{
-			"day":               parquet.Date(),
-			"sensor":            parquet.String(),
-			"time":              parquet.Timestamp(parquet.Microsecond),
-			"measurement":       parquet.Optional(parquet.Leaf(parquet.DoubleType)),
-			"qc_flags":          parquet.Optional(parquet.Int(64)),
-			"imputation_method": parquet.Optional(parquet.String()),
-		},
-		order: Columns,
-	})
+// Extra columns are JSON text (the JSON logical type): the archive does
+// not say their SQL type.
+func parquetSchema(extra []string) *parquet.Schema {
+	g := parquet.Group{
+		"day":               parquet.Date(),
+		"sensor":            parquet.String(),
+		"time":              parquet.Timestamp(parquet.Microsecond),
+		"measurement":       parquet.Optional(parquet.Leaf(parquet.DoubleType)),
+		"qc_flags":          parquet.Optional(parquet.Int(64)),
+		"imputation_method": parquet.Optional(parquet.String()),
+	}
+	for _, name := range extra {
+		g[name] = parquet.Optional(parquet.JSON())
+	}
+	return parquet.NewSchema("reading", orderedGroup{Group: g, order: append(slices.Clone(Columns), extra...)})
 }
 
 type parquetWriter struct {
-	w    *parquet.Writer
-	rows []parquet.Row
-	n    int
+	w     *parquet.Writer
+	rows  []parquet.Row
+	n     int
+	extra []string
+	vals  []string
 }
 
-func newParquetWriter(w io.Writer) (*parquetWriter, error) {
-	pw := parquet.NewWriter(w, parquetSchema(),
+func newParquetWriter(w io.Writer, extra []string) (*parquetWriter, error) {
+	pw := parquet.NewWriter(w, parquetSchema(extra),
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
 		parquet.MaxRowsPerRowGroup(RowGroupRows),
 		parquet.CreatedBy("archiver", "export", ""),
 	)
 	rows := make([]parquet.Row, parquetBatch)
 	for i := range rows {
-		rows[i] = make(parquet.Row, len(Columns))
+		rows[i] = make(parquet.Row, len(Columns)+len(extra))
 	}
-	return &parquetWriter{w: pw, rows: rows}, nil
+	return &parquetWriter{w: pw, rows: rows, extra: extra}, nil
 }
 
 func bytesOf(s string) []byte {
@@ -90,10 +99,15 @@ func (p *parquetWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 	// handed over without a copy; the writer copies them into its pages.
 	row[1] = parquet.ByteArrayValue(bytesOf(r.Sensor)).Level(0, 0, 1)
 	row[2] = parquet.Int64Value(r.Time.UnixMicro()).Level(0, 0, 2)
-	if r.Value.Valid {
-		row[3] = parquet.DoubleValue(r.Value.Float64).Level(0, 1, 3)
-	} else {
+	switch {
+	case !r.Value.Valid:
 		row[3] = parquet.NullValue().Level(0, 0, 3)
+	case r.ValueText != "" && !exactFloat(r.ValueText, r.Value.Float64):
+		// An exact decimal (numeric) that a DOUBLE would round.
+		return fmt.Errorf("reading of sensor %q at %s has the exact value %s, which a Parquet DOUBLE cannot hold: export it as csv or jsonl (the archive does not say the column's precision)",
+			r.Sensor, r.Time.Format("2006-01-02T15:04:05.999999Z"), r.ValueText)
+	default:
+		row[3] = parquet.DoubleValue(r.Value.Float64).Level(0, 1, 3)
 	}
 	if r.QCFlags.Valid {
 		row[4] = parquet.Int64Value(r.QCFlags.Int64).Level(0, 1, 4)
@@ -104,6 +118,20 @@ func (p *parquetWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 		row[5] = parquet.ByteArrayValue(bytesOf(r.Imputation.String)).Level(0, 1, 5)
 	} else {
 		row[5] = parquet.NullValue().Level(0, 0, 5)
+	}
+	if len(p.extra) > 0 || r.Extra != "" {
+		var err error
+		if p.vals, err = extraValues(r, p.extra, p.vals); err != nil {
+			return err
+		}
+		for i, v := range p.vals {
+			c := len(Columns) + i
+			if v == "" {
+				row[c] = parquet.NullValue().Level(0, 0, c)
+				continue
+			}
+			row[c] = parquet.ByteArrayValue(bytesOf(v)).Level(0, 1, c)
+		}
 	}
 	p.n++
 	if p.n == len(p.rows) {
@@ -126,4 +154,18 @@ func (p *parquetWriter) close() error {
 		return err
 	}
 	return p.w.Close()
+}
+
+// exactFloat reports whether the decimal text is exactly the float f (as
+// "5" or "1.500" are 5 and 1.5), so that a DOUBLE holds the value itself.
+func exactFloat(text string, f float64) bool {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return false
+	}
+	v, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return false
+	}
+	w, ok := new(big.Rat).SetString(strconv.FormatFloat(f, 'g', -1, 64))
+	return ok && v.Cmp(w) == 0 && (f != 0 || math.Signbit(f) == strings.HasPrefix(text, "-"))
 }
