@@ -52,6 +52,10 @@ type Options struct {
 	// table has an index on (sensor, time)) are kept.
 	RawRequireClean bool
 	RawSensorColumn string // raw table's sensor column; "" holds table-wide
+	// MaxRuntime is the run-time budget: once the run has lasted this
+	// long no new day starts (the days in progress finish) and the rest
+	// are left pending for the next run. 0 means no budget.
+	MaxRuntime time.Duration
 	// LockTimeout bounds every wait for a lock on the measurement tables
 	// that this package sets itself (the partition fast path's LOCK and
 	// DETACH); the pool's sessions carry the same lock_timeout for every
@@ -77,11 +81,15 @@ type Runner struct {
 	Schema    string // manifest schema, checked for migrations
 	Log       *slog.Logger
 	Observer  Observer // optional
+	Clock     Clock    // the throttles' time source; nil is the real clock
 	Opts      Options
 
 	// Key is the clean table's reading key (see postgres.ReadingKey),
 	// found by Run; "" when the table has none.
 	Key string
+
+	started    time.Time // by Clock, for the run-time budget
+	budgetOnce sync.Once
 }
 
 // keyMode is what manifests record of the reading identity an archive was
@@ -183,6 +191,7 @@ var ErrPartitionsFailed = errors.New("partitions could not be dropped")
 // migrations) does.
 func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	s = Summary{RunID: manifest.NewRunID(), Started: time.Now().UTC(), DryRun: r.Opts.DryRun}
+	r.started = r.clock().Now()
 	defer func() { s.Finished = time.Now().UTC() }()
 	log := r.Log.With("run_id", s.RunID)
 
@@ -308,14 +317,23 @@ func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error 
 		if r.Observer != nil {
 			r.Observer.Purged(total)
 		}
-		return failpoint.Inject("purge.after-batch")
+		if err := failpoint.Inject("purge.after-batch"); err != nil {
+			return err
+		}
+		if r.overBudget() {
+			return errBudget
+		}
+		return nil
 	})
 	s.RawPurged = n
 	e := manifest.Entry{
 		RunID: s.RunID, Kind: manifest.KindPurge, Status: manifest.StatusCommitted, SourceTable: r.Raw.String(),
 		RowsDeleted: manifest.Int64(n), MaxTime: &s.RawCutoff, StartedAt: started,
 	}
-	if err != nil {
+	if reason := pendingReason(ctx, err); reason != "" {
+		// The batches deleted are committed; the rest is the next run's.
+		e.Error = "stopped early, the next run purges the rest: " + reason + ": " + err.Error()
+	} else if err != nil {
 		e.Status, e.Error = manifest.StatusFailed, err.Error()
 	}
 	if merr := r.Manifests.Insert(context.WithoutCancel(ctx), r.Pool, &e); merr != nil {
@@ -347,6 +365,12 @@ func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string
 		wg.Go(func() {
 			var buf postgres.DayBuffer // this worker's days, one after the other
 			for i := range next {
+				// The throttles are checked before the day starts: no
+				// transaction is open and no lock held while they wait.
+				if reason := r.beforeDay(ctx, log); reason != "" {
+					results[i] = DayResult{Day: days[i], Key: archivefile.Key(r.Opts.Prefix, days[i]), Status: StatusPending, Reason: reason}
+					continue
+				}
 				res := r.archiveDay(ctx, log, runID, days[i], &buf)
 				results[i] = res
 				if r.Observer != nil {

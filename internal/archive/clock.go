@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -39,4 +40,38 @@ func checkClocks(dbNow, hostNow time.Time, max time.Duration) error {
 		"cutoffs are computed from the database's clock, and a clock running ahead would purge and archive too early: "+
 		"refusing to run; fix the clock that is wrong (NTP) and run again",
 		dbNow.UTC().Format(time.RFC3339), skew.Round(time.Second), ahead, hostNow.UTC().Format(time.RFC3339), max)
+}
+
+// Clock is the time source of the throttles (the rate limiter, the
+// run-time budget, the pauses for replica lag), injected so that tests can
+// drive them without waiting. A nil Clock in a Runner is the real one.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits for d or until ctx is done, and returns ctx's error then.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Runner) clock() Clock {
+	if r.Clock != nil {
+		return r.Clock
+	}
+	return realClock{}
 }

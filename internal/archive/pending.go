@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,6 +28,9 @@ func (r *Runner) lockTimeout() time.Duration {
 func pendingReason(ctx context.Context, err error) string {
 	if ctx.Err() != nil {
 		return ""
+	}
+	if errors.Is(err, errBudget) {
+		return reasonBudget
 	}
 	if postgres.IsLockTimeout(err) {
 		return "lock timeout (the application held a lock on the day's rows or table for longer than database.lock_timeout)"

@@ -273,3 +273,39 @@ func TestRawPurgeHeldWhenCleanIsEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxRuntimeLeavesDaysPending: with a budget shorter than the first
+// day (held at a failpoint), the day in progress finishes, no new day
+// starts, the run exits 0, the summary says how many due days are left,
+// days_pending shows them, and the next run archives them.
+func TestMaxRuntimeLeavesDaysPending(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	rows := sample(h.today(), 43, 40, 2) // three days
+	h.insertClean(rows)
+	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
+	code, out := h.runBinary(t, []string{"ARCHIVER_FAILPOINTS=archive.after-read=sleep(6s)@1"},
+		"archive", "--max-runtime", "5s", "--concurrency", "1", "--metrics-file", metricsFile)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0 (days left by the budget are pending)\n%s", code, out)
+	}
+	if n := len(h.archives()); n != 1 {
+		t.Errorf("%d days archived, want the one in progress when the budget ran out", n)
+	}
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 96 {
+		t.Errorf("%d rows left, want the 96 of the two days not started", n)
+	}
+	if !strings.Contains(out, "Days pending for the next run: 2 (2 run-time budget)") {
+		t.Errorf("summary does not say how many due days are left:\n%s", out)
+	}
+	if v := metricValue(t, metricsFile, "archiver_days_pending"); v != "2" {
+		t.Errorf("archiver_days_pending = %q, want 2", v)
+	}
+	h.mustRun("archive", "--max-runtime", "5m")
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+		t.Errorf("%d rows left after the next run", n)
+	}
+	if n := len(h.archives()); n != 3 {
+		t.Errorf("%d archives, want 3", n)
+	}
+}

@@ -79,7 +79,8 @@ type Columns struct {
 type ArchiveConfig struct {
 	Concurrency    int  `yaml:"concurrency"`
 	GzipLevel      int  `yaml:"gzip_level"`
-	DropPartitions bool `yaml:"drop_partitions"`
+	DropPartitions bool          `yaml:"drop_partitions"`
+	MaxRuntime     time.Duration `yaml:"max_runtime"`
 }
 
 // RestoreConfig bounds what a restore will accept from storage, so that a

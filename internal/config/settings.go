@@ -235,6 +235,13 @@ func Settings() []Setting {
 			field:   func(c *Config) any { return &c.Archive.DropPartitions },
 		},
 		{
+			Key: "archive.max_runtime", Env: []string{"ARCHIVER_MAX_RUNTIME"}, Flag: "max-runtime", Scope: ScopeArchive, kind: kindDuration,
+			Usage:    "run-time budget (e.g. 50m; 0 for none): once the run has lasted this long no new day starts, the days in progress finish, and the rest are left pending for the next run (exit 0); keep it below a hard limit such as activeDeadlineSeconds",
+			Default:  "0s",
+			field:    func(c *Config) any { return &c.Archive.MaxRuntime },
+			validate: func(c *Config) error { return durationBetween(c.Archive.MaxRuntime, 0, 7*24*time.Hour) },
+		},
+		{
 			Key: "restore.max_uncompressed_bytes", Env: []string{"ARCHIVER_RESTORE_MAX_BYTES"}, Flag: "max-uncompressed-bytes", Scope: ScopeRestore, kind: kindInt64,
 			Usage: "refuse an archive that decompresses to more bytes than this", Default: "4294967296",
 			field:    func(c *Config) any { return &c.Restore.MaxUncompressedBytes },

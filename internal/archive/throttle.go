@@ -1,0 +1,35 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// errBudget stops the raw purge between batches when the budget is spent.
+var errBudget = errors.New(reasonBudget)
+
+// reasonBudget is why days are left when the run-time budget is spent.
+const reasonBudget = "run-time budget (archive.max_runtime) spent"
+
+// overBudget reports whether the run has used up Options.MaxRuntime.
+func (r *Runner) overBudget() bool {
+	return r.Opts.MaxRuntime > 0 && r.clock().Now().Sub(r.started) >= r.Opts.MaxRuntime
+}
+
+// beforeDay runs the throttles that gate the start of a day and returns
+// why the day must be left for the next run, or "" to go ahead.
+func (r *Runner) beforeDay(ctx context.Context, log *slog.Logger) string {
+	if ctx.Err() != nil {
+		return ""
+	}
+	if r.overBudget() {
+		r.budgetOnce.Do(func() {
+			log.Info("run-time budget spent: no new day starts; the days left are pending for the next run",
+				"max_runtime", r.Opts.MaxRuntime.String(), "elapsed", r.clock().Now().Sub(r.started).Round(time.Millisecond).String())
+		})
+		return reasonBudget
+	}
+	return ""
+}
