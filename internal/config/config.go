@@ -77,8 +77,8 @@ type Columns struct {
 
 // ArchiveConfig tunes the archive run.
 type ArchiveConfig struct {
-	Concurrency    int  `yaml:"concurrency"`
-	GzipLevel      int  `yaml:"gzip_level"`
+	Concurrency    int           `yaml:"concurrency"`
+	GzipLevel      int           `yaml:"gzip_level"`
 	DropPartitions bool          `yaml:"drop_partitions"`
 	MaxRuntime     time.Duration `yaml:"max_runtime"`
 }
