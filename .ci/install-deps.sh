@@ -29,3 +29,15 @@ if ! command -v strace >/dev/null 2>&1; then
 fi
 
 bash .ci/install-emulators.sh
+
+# DuckDB from npm for the query-in-place recipe tests (TestDuckDBRecipes),
+# pinned; the npm package ships its native library
+# (@duckdb/node-bindings-linux-x64), so nothing is downloaded at run time.
+# The test looks in .tmp/duckdb (or $ARCHIVER_DUCKDB_DIR) and installs the
+# same version there itself when it is missing.
+DUCKDB_NODE_API_VERSION=1.5.6-r.1
+duckdb_dir="${ARCHIVER_DUCKDB_DIR:-.tmp/duckdb}"
+if ! grep -qs "\"version\": \"${DUCKDB_NODE_API_VERSION}\"" "${duckdb_dir}/node_modules/@duckdb/node-api/package.json"; then
+    echo "install-deps: npm install @duckdb/node-api@${DUCKDB_NODE_API_VERSION} into ${duckdb_dir}"
+    npm install --prefix "${duckdb_dir}" --no-audit --no-fund --loglevel=error "@duckdb/node-api@${DUCKDB_NODE_API_VERSION}"
+fi
