@@ -110,6 +110,13 @@ const (
 	StatusLocked   Status = "locked"   // another run holds the day; skipped
 	StatusNothing  Status = "nothing"  // no rows left for the day when we got to it
 	StatusDryRun   Status = "dry-run"  // would have been archived
+	// StatusCheckedOut: the day is checked out (restore --checkout); left
+	// alone until checkin.
+	StatusCheckedOut Status = "checked-out"
+	// StatusCheckedIn: Checkin wrote the day's archive as its rows.
+	StatusCheckedIn Status = "checked-in"
+	// StatusAbandoned: Checkin ended the checkout, archive unchanged.
+	StatusAbandoned Status = "abandoned"
 	// StatusPending: skipped for this run by a throttle (a lock it could
 	// not get in time, the run-time budget); nothing deleted, retried by
 	// the next run, and not a failure. See Reason.
@@ -127,6 +134,7 @@ type DayResult struct {
 	NewReadings  int64 // readings that were not yet in storage
 	PrevReadings int64 // readings of the existing object merged in
 	Replaced     int64 // archived readings replaced by the table's reading with their key
+	Checkout     int64 // checked-out day: the restore manifest row of the checkout
 	Sensors      int64
 	Bytes        int64
 	SHA256       string
@@ -160,7 +168,8 @@ type Summary struct {
 	Days             []DayResult
 	RowsArchived     int64 // database rows moved into archives
 	RowsDeleted      int64
-	Replaced         int64 // archived readings replaced by the table's newer reading with their key
+	Replaced         int64             // archived readings replaced by the table's newer reading with their key
+	CheckedOut       []archivefile.Day // days left alone because they are checked out
 	ArchivesWritten  int
 	BytesWritten     int64
 	Failed           int
@@ -263,6 +272,8 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 			s.Failed++
 		case StatusLocked:
 			s.Locked++
+		case StatusCheckedOut:
+			s.CheckedOut = append(s.CheckedOut, d.Day)
 		case StatusPending:
 			s.Pending++
 		}
@@ -371,7 +382,7 @@ func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string
 					results[i] = DayResult{Day: days[i], Key: archivefile.Key(r.Opts.Prefix, days[i]), Status: StatusPending, Reason: reason}
 					continue
 				}
-				res := r.archiveDay(ctx, log, runID, days[i], &buf)
+				res := r.archiveDay(ctx, log, runID, days[i], &buf, nil)
 				results[i] = res
 				if r.Observer != nil {
 					r.Observer.DayDone(res)

@@ -27,7 +27,10 @@ import (
 // the application meanwhile is either in both or in neither (a concurrent
 // update of a row we read makes the DELETE fail with a serialization error,
 // and the day is retried by the next run).
-func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day, buf *postgres.DayBuffer) DayResult {
+//
+// With ci, the day is checked in (see Checkin): its archive is written as
+// exactly the day's rows instead of their union with the archive.
+func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day, buf *postgres.DayBuffer, ci *checkin) DayResult {
 	res := DayResult{Day: d, Key: archivefile.Key(r.Opts.Prefix, d)}
 	log = log.With("day", d.String(), "key", res.Key)
 	started := time.Now().UTC()
@@ -65,11 +68,33 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		return r.fail(ctx, log, runID, started, res, fmt.Errorf("begin transaction: %w", err))
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after commit
+	// A checked-out day's rows are being corrected: they are archived by
+	// checkin, not merged into the archive by a daily run.
+	co, err := r.Manifests.OpenCheckout(ctx, tx, r.Opts.Location, res.Key)
+	if err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
+	switch {
+	case ci == nil && co != nil:
+		res.Status, res.Checkout = StatusCheckedOut, co.ID
+		log.Warn(fmt.Sprintf("%s is checked out (restore manifest #%d, %s): left alone; `archiver checkin --day %s` archives it as the table holds it, `archiver checkin --day %s --abandon` ends the checkout",
+			d, co.ID, co.FinishedAt.Format(time.RFC3339), d, d))
+		return res
+	case ci != nil && co == nil:
+		return r.fail(ctx, log, runID, started, res, fmt.Errorf("%w: %s has no open checkout at %s (check a day out with `archiver restore --day %s --checkout`)", ErrNotCheckedOut, d, r.Opts.Location, d))
+	case ci != nil:
+		ci.co = co
+		res.Checkout = co.ID
+	}
 	// The plan was made before we held the lock; another run may have
 	// archived the day since. Nothing to do then (I4).
 	n, err := r.Clean.CountDay(ctx, tx, d)
 	if err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
+	}
+	if n == 0 && ci != nil {
+		return r.fail(ctx, log, runID, started, res, fmt.Errorf("%w: %s has no rows of %s: checking in would write an empty archive. To end the checkout and keep the archive as it is, run `archiver checkin --day %s --abandon`",
+			ErrCheckinRefused, r.Clean, d, d))
 	}
 	if n == 0 {
 		res.Status = StatusNothing
@@ -89,11 +114,22 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	if err != nil {
 		return r.fail(ctx, log, runID, started, res, fmt.Errorf("check for existing archive %s: %w", res.Key, err))
 	}
+	if ci != nil && (prev == nil || prev.SHA256 != ci.co.SHA256) {
+		now := "no committed archive"
+		if prev != nil {
+			now = fmt.Sprintf("manifest #%d (run %s, %s) with sha256 %s", prev.ID, prev.RunID, prev.FinishedAt.Format(time.RFC3339), prev.SHA256)
+		}
+		return r.fail(ctx, log, runID, started, res, fmt.Errorf("%w: the archive of %s changed since it was checked out (restore manifest #%d restored sha256 %s; the day's archive is now %s): checking in would drop what was archived meanwhile. Run `archiver checkin --day %s --abandon`, then check the day out again",
+			ErrCheckinRefused, d, ci.co.ID, ci.co.SHA256, now, d))
+	}
 	src, err := r.source(ctx, res.Key, prev, exists)
 	if err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
 	}
 
+	if r.Opts.DryRun && ci != nil {
+		return r.dryCheckin(ctx, log, tx, res, n, src, prev, buf, ci)
+	}
 	if r.Opts.DryRun {
 		res.Status = StatusDryRun
 		msg := fmt.Sprintf("Dry run: would archive %d rows of %s to %s", n, d, res.Key)
@@ -124,7 +160,7 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	var stats archivefile.Stats
 	var ms archivefile.KeyStats
 	for {
-		sha, stats, ms, err = r.write(ctx, tx, d, res.Key, n, exists, src, prev, buf, beforePublish)
+		sha, stats, ms, err = r.write(ctx, tx, d, res.Key, n, exists, src, prev, buf, beforePublish, r.combine(ci))
 		var u *uncommittedError
 		if !errors.As(err, &u) || src.fallback {
 			break
@@ -173,8 +209,16 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 
 	e := r.entry(runID, started, res, manifest.StatusCommitted)
 	e.MinTime, e.MaxTime = &stats.MinTime, &stats.MaxTime
+	if ci != nil {
+		e.Checkout, e.CheckoutID = manifest.CheckoutCheckin, &ci.co.ID
+	}
 	if err := r.Manifests.Insert(ctx, tx, &e); err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
+	}
+	if ci != nil {
+		if err := r.Manifests.EndCheckout(ctx, tx, ci.co.ID, manifest.CheckoutCheckedIn); err != nil {
+			return r.fail(ctx, log, runID, started, res, err)
+		}
 	}
 	if err := failpoint.Inject("archive.before-commit"); err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
@@ -198,6 +242,13 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		if err := r.Bucket.Delete(context.WithoutCancel(ctx), backupKey(res.Key)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 			log.Warn("could not delete the backup of the replaced archive; it is harmless, and the next run that replaces the day's archive replaces it", "backup", backupKey(res.Key), "err", err)
 		}
+	}
+	if ci != nil {
+		res.Status = StatusCheckedIn
+		log.Info(fmt.Sprintf("Checked in %s: %s holds exactly the %d readings of the table (kept %d, added %d, changed %d, removed %d); checkout #%d ended",
+			d, res.Key, res.Readings, ci.diff.Kept, ci.diff.Added, ci.diff.Changed, ci.diff.Removed, ci.co.ID),
+			"sha256", res.SHA256, "deleted", res.RowsDeleted)
+		return res
 	}
 	log.Info(fmt.Sprintf("Created archive for %s: %s", d, res.Key),
 		"location", r.Opts.Location, "readings", res.Readings, "new", res.NewReadings, "merged", res.PrevReadings,
@@ -306,52 +357,16 @@ func (r *Runner) deleteDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d a
 // it wrote. The union is a superset of the existing object, so replacing it
 // keeps I2; if anything fails the writer's context is cancelled before Close,
 // so no partial object is ever published.
-func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key string, want int64, exists bool, src oldSource, prev *manifest.Entry, buf *postgres.DayBuffer, beforePublish func(archivefile.Stats) error) (string, archivefile.Stats, archivefile.KeyStats, error) {
+func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key string, want int64, exists bool, src oldSource, prev *manifest.Entry, buf *postgres.DayBuffer, beforePublish func(archivefile.Stats) error,
+	combine func(rows, old archivefile.Source, emit func(*archivefile.Reading) error) (archivefile.KeyStats, error)) (string, archivefile.Stats, archivefile.KeyStats, error) {
 	var stats archivefile.Stats
 	var ms archivefile.KeyStats
 
-	// A day of ordinary size is read in time-index order and sorted in
-	// memory, which costs PostgreSQL far less than sorting it; a huge day
-	// is sorted by PostgreSQL and streamed, in constant memory.
-	var rows *postgres.DayRows
-	var err error
-	if want <= postgres.MaxInMemoryDay {
-		rows, err = r.Clean.ReadDay(ctx, tx, d, buf, want)
-	} else {
-		rows, err = r.Clean.StreamDay(ctx, tx, d)
-	}
+	rows, old, oldReader, closeInputs, err := r.inputs(ctx, tx, d, want, src, prev, buf)
 	if err != nil {
 		return "", stats, ms, err
 	}
-	defer rows.Close()
-
-	var old archivefile.Source = emptySource{}
-	var oldReader *archivefile.Reader
-	if src.key != "" {
-		or, err := r.openRead(ctx, src.key)
-		if err != nil {
-			return "", stats, ms, fmt.Errorf("open existing archive %s: %w", src.key, err)
-		}
-		defer or.Close()
-		oldReader, err = archivefile.NewReader(or, r.Opts.Limits)
-		if err != nil {
-			return "", stats, ms, fmt.Errorf("existing archive %s: %w", src.key, err)
-		}
-		defer oldReader.Close()
-		old = oldReader
-		if prev == nil || src.wantSHA == "" {
-			// Not written under a manifest of ours: the original service's
-			// archive (sensors in first-seen order) or a crashed run's. One
-			// day is held in memory to sort it; our own archives stream.
-			old, err = archivefile.SortedSource(oldReader, r.Opts.Limits.MaxReadings)
-			if err != nil {
-				return "", stats, ms, fmt.Errorf("existing archive %s: %w", src.key, err)
-			}
-		}
-		// Say which input failed: "merge: source B" would not tell an
-		// operator that the archive in storage is unreadable.
-		old = existingSource{src: old, key: src.key}
-	}
+	defer closeInputs()
 
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -367,7 +382,7 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 	}
 	aw, err := archivefile.NewWriter(&midUpload{w: w}, d, r.Opts.GzipLevel)
 	if err == nil {
-		ms, err = r.merge(rows, old, aw.Write)
+		ms, err = combine(rows, old, aw.Write)
 	}
 	if err == nil {
 		err = aw.Close()
@@ -424,6 +439,62 @@ func (r *Runner) merge(rows, old archivefile.Source, emit func(*archivefile.Read
 	}
 	ms, err := archivefile.Merge(rows, old, emit)
 	return archivefile.KeyStats{MergeStats: ms}, err
+}
+
+// inputs opens what a day's archive is written from: the day's rows, in
+// canonical order, and the readings already archived (src), with the
+// reader of the existing object, whose checksum checkExisting checks once
+// it has been read. closeAll releases them.
+func (r *Runner) inputs(ctx context.Context, tx pgx.Tx, d archivefile.Day, want int64, src oldSource, prev *manifest.Entry, buf *postgres.DayBuffer) (rows *postgres.DayRows, old archivefile.Source, oldReader *archivefile.Reader, closeAll func(), err error) {
+	// A day of ordinary size is read in time-index order and sorted in
+	// memory, which costs PostgreSQL far less than sorting it; a huge day
+	// is sorted by PostgreSQL and streamed, in constant memory.
+	if want <= postgres.MaxInMemoryDay {
+		rows, err = r.Clean.ReadDay(ctx, tx, d, buf, want)
+	} else {
+		rows, err = r.Clean.StreamDay(ctx, tx, d)
+	}
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	closers := []func(){rows.Close}
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+
+	old = emptySource{}
+	if src.key != "" {
+		or, err := r.openRead(ctx, src.key)
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, nil, fmt.Errorf("open existing archive %s: %w", src.key, err)
+		}
+		closers = append(closers, func() { or.Close() })
+		oldReader, err = archivefile.NewReader(or, r.Opts.Limits)
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, nil, fmt.Errorf("existing archive %s: %w", src.key, err)
+		}
+		closers = append(closers, func() { oldReader.Close() })
+		old = oldReader
+		if prev == nil || src.wantSHA == "" {
+			// Not written under a manifest of ours: the original service's
+			// archive (sensors in first-seen order) or a crashed run's. One
+			// day is held in memory to sort it; our own archives stream.
+			old, err = archivefile.SortedSource(oldReader, r.Opts.Limits.MaxReadings)
+			if err != nil {
+				closeAll()
+				return nil, nil, nil, nil, fmt.Errorf("existing archive %s: %w", src.key, err)
+			}
+		}
+		// Say which input failed: "merge: source B" would not tell an
+		// operator that the archive in storage is unreadable.
+		old = existingSource{src: old, key: src.key}
+	}
+
+	return rows, old, oldReader, closeAll, nil
 }
 
 // backupKey is where the archived readings of key are kept while a run
@@ -585,6 +656,9 @@ func (r *Runner) fail(ctx context.Context, log *slog.Logger, runID string, start
 		log.Warn("day left for the next run: "+reason+"; its rows stay in the database", "err", err)
 	} else {
 		log.Error("day failed; its rows stay in the database", "err", err)
+	}
+	if r.Opts.DryRun {
+		return res // I7: a dry run records nothing
 	}
 	// The run may be failing because ctx was cancelled; the failure must
 	// still be recorded.

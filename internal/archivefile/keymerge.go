@@ -36,9 +36,14 @@ type KeyStats struct {
 // reading only to a newer version of it. Both sources must be in canonical
 // order.
 func MergeByKey(a, b Source, emit func(*Reading) error) (KeyStats, error) {
+	return Schema{}.MergeByKey(a, b, emit)
+}
+
+// MergeByKey is MergeByKey with readings compared under s.
+func (s Schema) MergeByKey(a, b Source, emit func(*Reading) error) (KeyStats, error) {
 	var st KeyStats
-	A := &mergeInput{name: "A", src: a}
-	B := &mergeInput{name: "B", src: b}
+	A := &mergeInput{schema: s, name: "A", src: a}
+	B := &mergeInput{schema: s, name: "B", src: b}
 	if err := A.advance(); err != nil {
 		return st, err
 	}
@@ -81,7 +86,7 @@ func MergeByKey(a, b Source, emit func(*Reading) error) (KeyStats, error) {
 		for B.ok && CompareKey(&B.cur, &group[0]) == 0 {
 			same := false
 			for i := range group {
-				if Compare(&group[i], &B.cur) == 0 {
+				if s.Compare(&group[i], &B.cur) == 0 {
 					same = true
 					break
 				}

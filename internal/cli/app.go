@@ -111,6 +111,7 @@ Settings come from defaults < YAML file (--config) < environment < flags.`,
 		// Every command, in one list: a newcomer finds each one here.
 		Commands: []*cli.Command{
 			archiveCommand(),
+			checkinCommand(),
 			restoreCommand(),
 			verifyCommand(),
 			listCommand(),

@@ -217,7 +217,7 @@ func (e *env) summary(s archive.Summary) {
 		e.log.Info("Archiver Service Complete", "run_id", s.RunID, "dry_run", s.DryRun,
 			"raw_deleted", s.RawPurged, "clean_archived", s.RowsArchived, "clean_deleted", s.RowsDeleted,
 			"archives_created", s.ArchivesWritten, "bytes_written", s.BytesWritten, "days", len(s.Days),
-			"days_failed", s.Failed, "days_locked", s.Locked, "days_pending", s.Pending, "failed_days", failed, "replaced", s.Replaced,
+			"days_failed", s.Failed, "days_locked", s.Locked, "days_pending", s.Pending, "failed_days", failed, "replaced", s.Replaced, "days_checked_out", len(s.CheckedOut),
 			"raw_purge_held_seconds", int64(s.RawHeld.Seconds()), "raw_purge_held_all", s.RawHeldAll,
 			"partitions_dropped", s.PartitionsDropped, "partitions_deferred", s.PartitionsDeferred, "partitions_failed", len(s.PartitionErrs),
 			"duration", s.Finished.Sub(s.Started))
@@ -238,6 +238,13 @@ func (e *env) summary(s archive.Summary) {
 			fmt.Sprintf("  Clean measurements archived: %d", s.RowsArchived),
 			fmt.Sprintf("  Clean measurements deleted: %d", s.RowsDeleted),
 			fmt.Sprintf("  Archive files created: %d", s.ArchivesWritten))
+	}
+	if len(s.CheckedOut) > 0 {
+		var days []string
+		for _, d := range s.CheckedOut {
+			days = append(days, d.String())
+		}
+		lines = append(lines, fmt.Sprintf("  Days checked out, left alone until `archiver checkin`: %d (%s)", len(s.CheckedOut), strings.Join(days, ", ")))
 	}
 	if s.Replaced > 0 {
 		lines = append(lines, fmt.Sprintf("  Archived readings replaced by the table's newer reading with the same key: %d", s.Replaced))

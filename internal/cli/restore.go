@@ -46,6 +46,7 @@ Examples:
 			&cli.StringFlag{Name: "to", Usage: "restore the archived days up to and including this UTC day, YYYY-MM-DD (with --from)"},
 			&cli.StringFlag{Name: "into", Usage: "target table, [schema.]table with the clean table's columns (default: clean.table)"},
 			&cli.BoolFlag{Name: "ignore-checksum", Usage: "restore an archive whose sha256 or reading count differs from its manifest (logged and recorded)"},
+			&cli.BoolFlag{Name: "checkout", Usage: "check the days out to correct them: archive runs leave them alone until `archiver checkin` writes each day's archive as exactly what the clean table holds"},
 		),
 		Action: runRestore,
 	}
@@ -98,6 +99,15 @@ func runRestore(c *cli.Context) error {
 	if err != nil {
 		return withCode(ExitUsage, fmt.Errorf("--into: %w", err))
 	}
+	if c.Bool("checkout") {
+		clean, _ := cleanTableFor(cfg, cfg.Clean.Table)
+		switch {
+		case target.String() != clean.String():
+			return withCode(ExitUsage, fmt.Errorf("--checkout restores into the clean table (%s), from which checkin archives the day again; it cannot be used with --into %s", clean, into))
+		case c.Bool("ignore-checksum"):
+			return withCode(ExitUsage, errors.New("--checkout cannot be used with --ignore-checksum: a checkin replaces the archive that was checked out, which must be the one its manifest describes"))
+		}
+	}
 	st, err := e.open(ctx, 3, false)
 	if err != nil {
 		return err
@@ -123,7 +133,7 @@ func runRestore(c *cli.Context) error {
 
 	obs := e.newObserver(metrics.CommandRestore, bucketURL)
 	r.Observer = restoreObserver{obs}
-	s, err := r.Run(ctx, restore.Options{Days: days, DryRun: cfg.DryRun, IgnoreChecksum: c.Bool("ignore-checksum")})
+	s, err := r.Run(ctx, restore.Options{Days: days, DryRun: cfg.DryRun, IgnoreChecksum: c.Bool("ignore-checksum"), Checkout: c.Bool("checkout")})
 	obs.finish(ctx, e, s.Started, err == nil)
 	printRestoreSummary(e, s)
 	switch {
@@ -178,6 +188,9 @@ func printRestoreSummary(e *env, s restore.Summary) {
 		}
 		if d.ChecksumIgnored != "" {
 			found += ", CHECKSUM MISMATCH IGNORED"
+		}
+		if d.Checkout != 0 {
+			found += fmt.Sprintf(", checked out (#%d)", d.Checkout)
 		}
 		readings, inserted, present := dash(d.Readings, d.SHA256 != ""), dash(d.Inserted, d.Status == restore.StatusRestored), dash(d.Present, d.Status == restore.StatusRestored)
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Day, d.Status, readings, inserted, present, shortSHA(d.SHA256), found)

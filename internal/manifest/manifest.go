@@ -346,3 +346,36 @@ func deref(s *string) string {
 // ErrNotMigrated means archive_runs is missing or older than this binary
 // expects; the fix is `archiver migrate up`.
 var ErrNotMigrated = errors.New("database is not migrated")
+
+// OpenCheckout returns the restore row that checked out the object key at
+// a storage location (restore --checkout) and has not been checked in or
+// abandoned since, or nil.
+func (s *Store) OpenCheckout(ctx context.Context, q Querier, location, key string) (*Entry, error) {
+	rows, err := q.Query(ctx, `SELECT id, `+columns+` FROM `+s.table+`
+		WHERE kind = 'restore' AND status = 'committed' AND checkout = 'open' AND object_key = $1 AND location = $2
+		ORDER BY id DESC LIMIT 1`, key, location)
+	if err != nil {
+		return nil, fmt.Errorf("look up checkout of %s: %w", key, err)
+	}
+	entries, err := scanEntries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("look up checkout of %s: %w", key, err)
+	}
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	return &entries[0], nil
+}
+
+// EndCheckout marks the checkout row id checked in or abandoned (state),
+// in the transaction that does so.
+func (s *Store) EndCheckout(ctx context.Context, q Querier, id int64, state string) error {
+	tag, err := q.Exec(ctx, `UPDATE `+s.table+` SET checkout = $2 WHERE id = $1 AND checkout = 'open'`, id, state)
+	if err != nil {
+		return fmt.Errorf("end checkout #%d in %s: %w", id, s.table, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("end checkout #%d in %s: it is no longer open (checked in or abandoned by another run)", id, s.table)
+	}
+	return nil
+}

@@ -75,6 +75,11 @@ type Options struct {
 	// differs from its manifest. The mismatch is logged as an error and
 	// recorded in the restore's manifest row.
 	IgnoreChecksum bool
+	// Checkout marks each restored day checked out (its restore manifest
+	// row, with the sha256 of the object restored): archive runs leave it
+	// alone until `archiver checkin` writes its archive as exactly what the
+	// table holds. The target must be the clean table.
+	Checkout bool
 }
 
 // Status of one day of a restore.
@@ -110,6 +115,7 @@ type DayResult struct {
 	Replaced         int64
 	DupKeys          int64
 	DupExamples      []string
+	Checkout         int64 // the restore manifest row that checked the day out (Options.Checkout)
 	Err              error
 }
 
@@ -261,6 +267,11 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 	}
 	defer unlock()
 
+	if opts.Checkout {
+		if err := r.checkCheckout(ctx, conn, d, m, res.Key); err != nil {
+			return fail(err)
+		}
+	}
 	if opts.DryRun {
 		return r.dryRun(ctx, log, d, m, res, opts)
 	}
@@ -285,6 +296,9 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 	if ld.mismatch != "" {
 		e.Error = "restored with --ignore-checksum: " + ld.mismatch
 	}
+	if opts.Checkout {
+		e.Checkout = manifest.CheckoutOpen
+	}
 	if err := r.Manifests.Insert(ctx, tx, &e); err != nil {
 		return fail(err)
 	}
@@ -299,7 +313,30 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 	_ = failpoint.Inject("restore.after-commit") // only kill/sleep make sense here
 	log.Info(fmt.Sprintf("Restored %s into %s: %d readings inserted, %d already present", d, r.Target, res.Inserted, res.Present),
 		"readings", res.Readings, "sensors", res.Sensors, "bytes", res.Bytes, "sha256", res.SHA256, "manifest_id", res.ManifestID)
+	if opts.Checkout {
+		res.Checkout = e.ID
+		log.Info(fmt.Sprintf("Checked out %s (manifest #%d): archive runs leave the day alone; correct its rows, then `archiver checkin --day %s` writes its archive as exactly what the table holds (or `archiver checkin --day %s --abandon`)", d, e.ID, d, d))
+	}
 	return res
+}
+
+// checkCheckout refuses a checkout that could not be checked in: of an
+// archive that no manifest describes (checkin replaces the committed
+// archive, and must know which one was checked out), or of a day checked
+// out already.
+func (r *Restorer) checkCheckout(ctx context.Context, q manifest.Querier, d archivefile.Day, m *manifest.Entry, key string) error {
+	if m == nil {
+		return fmt.Errorf("cannot check out %s: no manifest in archive_runs describes %s, so a checkin could not tell whether the archive changed meanwhile; run `archiver verify --adopt` to record it first", d, key)
+	}
+	co, err := r.Manifests.OpenCheckout(ctx, q, r.Location, key)
+	if err != nil {
+		return err
+	}
+	if co != nil {
+		return fmt.Errorf("%s is checked out already (restore manifest #%d, run %s, %s): check it in with `archiver checkin --day %s`, or end that checkout with `archiver checkin --day %s --abandon`",
+			d, co.ID, co.RunID, co.FinishedAt.Format(time.RFC3339), d, d)
+	}
+	return nil
 }
 
 // reportKeys logs what a restore into a keyed table resolved by key.
