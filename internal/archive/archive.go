@@ -52,6 +52,9 @@ type Options struct {
 	// table has an index on (sensor, time)) are kept.
 	RawRequireClean bool
 	RawSensorColumn string // raw table's sensor column; "" holds table-wide
+	// MaxRowsPerSecond paces the rows the run removes (raw purged plus
+	// clean archived and deleted); 0 means no limit. See rateLimiter.
+	MaxRowsPerSecond int
 	// MaxRuntime is the run-time budget: once the run has lasted this
 	// long no new day starts (the days in progress finish) and the rest
 	// are left pending for the next run. 0 means no budget.
@@ -90,6 +93,7 @@ type Runner struct {
 
 	started    time.Time // by Clock, for the run-time budget
 	budgetOnce sync.Once
+	limiter    *rateLimiter // Options.MaxRowsPerSecond; nil when off
 }
 
 // keyMode is what manifests record of the reading identity an archive was
@@ -201,6 +205,9 @@ var ErrPartitionsFailed = errors.New("partitions could not be dropped")
 func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	s = Summary{RunID: manifest.NewRunID(), Started: time.Now().UTC(), DryRun: r.Opts.DryRun}
 	r.started = r.clock().Now()
+	if r.Opts.MaxRowsPerSecond > 0 {
+		r.limiter = newRateLimiter(r.clock(), r.Opts.MaxRowsPerSecond)
+	}
 	defer func() { s.Finished = time.Now().UTC() }()
 	log := r.Log.With("run_id", s.RunID)
 
@@ -324,13 +331,18 @@ func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error 
 		return nil
 	}
 	started := time.Now().UTC()
-	n, err := r.Raw.PurgeRawHeld(ctx, r.Pool, s.RawCutoff, hold, r.Opts.BatchSize, func(total int64) error {
+	var purged int64
+	n, err := r.Raw.PurgeRawHeld(ctx, r.Pool, s.RawCutoff, hold, r.limiter.batch(r.Opts.BatchSize), func(total int64) error {
 		if r.Observer != nil {
 			r.Observer.Purged(total)
 		}
 		if err := failpoint.Inject("purge.after-batch"); err != nil {
 			return err
 		}
+		if err := r.limiter.took(ctx, total-purged); err != nil {
+			return err
+		}
+		purged = total
 		if r.overBudget() {
 			return errBudget
 		}

@@ -344,8 +344,11 @@ func (r *Runner) deleteDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d a
 		}
 		truncated += n
 		log.Debug("emptied partition", "partition", p.String(), "rows", n)
+		if err := r.paceRows(ctx, n); err != nil { // Options.MaxRowsPerSecond
+			return 0, err
+		}
 	}
-	deleted, err := r.Clean.DeleteDay(ctx, tx, d)
+	deleted, err := r.deleteRows(ctx, tx, d) // in paced batches with Options.MaxRowsPerSecond
 	if err != nil {
 		return 0, err
 	}

@@ -70,8 +70,8 @@ func runArchive(c *cli.Context) error {
 			RawRequireClean: cfg.Raw.RequireClean, RawSensorColumn: cfg.Raw.SensorColumn,
 			BatchSize: cfg.Raw.BatchSize, Concurrency: cfg.Archive.Concurrency, GzipLevel: cfg.Archive.GzipLevel,
 			DropPartitions: cfg.Archive.DropPartitions, LockTimeout: cfg.Database.LockTimeout,
-			MaxRuntime: cfg.Archive.MaxRuntime,
-			DryRun:     cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: st.location(),
+			MaxRuntime: cfg.Archive.MaxRuntime, MaxRowsPerSecond: cfg.Archive.MaxRowsPerSecond,
+			DryRun: cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: st.location(),
 			Limits: e.limits(),
 		},
 	}

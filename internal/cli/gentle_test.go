@@ -309,3 +309,61 @@ func TestMaxRuntimeLeavesDaysPending(t *testing.T) {
 		t.Errorf("%d archives, want 3", n)
 	}
 }
+
+// TestMaxRowsPerSecondPacesTheRun: 3000 rows removed (2400 clean rows of
+// two days, 600 raw) at 1000 rows a second take about three seconds of
+// wall time (the pacing itself is tested with a fake clock in
+// internal/archive; the bound here is loose), every day is archived
+// exactly, and each day was deleted in batches, all inside the day's one
+// transaction (one manifest row per day, the counts matching).
+func TestMaxRowsPerSecondPacesTheRun(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	rows := sample(h.today(), 42, 40, 50) // two days of 50 sensors: 2400 rows
+	h.insertClean(rows)
+	if _, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts)
+		SELECT 's', now() - interval '3 days' - g * interval '1 second' FROM generate_series(1, 600) g`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := h.mustRun("archive", "--max-rows-per-second", "1000", "--raw-require-clean=false", "--log-level", "debug")
+	el := time.Since(start)
+	if el < 2*time.Second || el > 2*time.Minute {
+		t.Errorf("3000 rows at 1000 rows/s took %v, want about 3s", el)
+	}
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`) + h.count(`SELECT count(*) FROM shizuku.raw_measurements`); n != 0 {
+		t.Fatalf("%d rows left", n)
+	}
+	var got []reading
+	for _, doc := range h.archives() {
+		got = append(got, doc.readings(t)...)
+	}
+	sameReadings(t, "archives", got, rows)
+	if c := strings.Count(r.stderr, "deleted the day's rows in paced batches, in its transaction"); c != 2 || !strings.Contains(r.stderr, "rows=1200 batches=3") {
+		t.Errorf("the days were not deleted in batches of half a second's worth (want 1200 rows in 3 batches each):\n%s", r.stderr)
+	}
+	if n := h.count(`SELECT count(*) FROM archiver.archive_runs WHERE kind = 'archive' AND status = 'committed' AND rows_deleted = 1200`); n != 2 {
+		t.Errorf("%d committed day manifests with 1200 rows deleted, want 2\n%s", n, r.stderr)
+	}
+}
+
+// TestMaxRowsPerSecondOnPartitions: the batched DELETE on a partitioned
+// clean table (weekly, daily and DEFAULT partitions) removes exactly each
+// day's rows.
+func TestMaxRowsPerSecondOnPartitions(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	today := h.today()
+	h.partitioned(today, 40, 38)
+	rows := sample(today, 43, 36, 3)
+	h.insertClean(rows)
+	h.mustRun("archive", "--max-rows-per-second", "100000")
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+		t.Fatalf("%d rows left", n)
+	}
+	var got []reading
+	for _, doc := range h.archives() {
+		got = append(got, doc.readings(t)...)
+	}
+	sameReadings(t, "archives", got, rows)
+}

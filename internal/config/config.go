@@ -77,10 +77,11 @@ type Columns struct {
 
 // ArchiveConfig tunes the archive run.
 type ArchiveConfig struct {
-	Concurrency    int           `yaml:"concurrency"`
-	GzipLevel      int           `yaml:"gzip_level"`
-	DropPartitions bool          `yaml:"drop_partitions"`
-	MaxRuntime     time.Duration `yaml:"max_runtime"`
+	Concurrency      int           `yaml:"concurrency"`
+	GzipLevel        int           `yaml:"gzip_level"`
+	DropPartitions   bool          `yaml:"drop_partitions"`
+	MaxRuntime       time.Duration `yaml:"max_runtime"`
+	MaxRowsPerSecond int           `yaml:"max_rows_per_second"`
 }
 
 // RestoreConfig bounds what a restore will accept from storage, so that a

@@ -235,6 +235,13 @@ func Settings() []Setting {
 			field:   func(c *Config) any { return &c.Archive.DropPartitions },
 		},
 		{
+			Key: "archive.max_rows_per_second", Env: []string{"ARCHIVER_MAX_ROWS_PER_SECOND"}, Flag: "max-rows-per-second", Scope: ScopeArchive, kind: kindInt,
+			Usage:    "rows removed per second, raw purged plus clean archived and deleted, averaged over the run and smooth (no more than about a second's worth at once: purge batches and each day's DELETE are cut to half a second's worth, inside the day's transaction); 0 for no limit",
+			Default:  "0",
+			field:    func(c *Config) any { return &c.Archive.MaxRowsPerSecond },
+			validate: func(c *Config) error { return between(c.Archive.MaxRowsPerSecond, 0, 1_000_000_000) },
+		},
+		{
 			Key: "archive.max_runtime", Env: []string{"ARCHIVER_MAX_RUNTIME"}, Flag: "max-runtime", Scope: ScopeArchive, kind: kindDuration,
 			Usage:    "run-time budget (e.g. 50m; 0 for none): once the run has lasted this long no new day starts, the days in progress finish, and the rest are left pending for the next run (exit 0); keep it below a hard limit such as activeDeadlineSeconds",
 			Default:  "0s",
