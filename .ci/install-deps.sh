@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs that `go test` cannot fetch itself:
 # the PostgreSQL server binaries (tests start throwaway clusters with
-# initdb/pg_ctl) and the npm-packaged emulators. Idempotent and quiet when
+# initdb/pg_ctl), the deploy files' validators and the npm-packaged
+# emulators. Idempotent and quiet when
 # everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,24 @@ if ! command -v strace >/dev/null 2>&1; then
     echo "install-deps: installing strace"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null
+fi
+
+# The validators go test ./deploy runs on the deploy files: promtool (from
+# Debian's prometheus package, the only one that ships it) for the alert
+# rules and their unit tests, systemd-analyze for the units. Without
+# recommends the prometheus package is the binaries and a few JavaScript
+# libraries; its service is not started in a container without systemd.
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: ${missing[*]} missing; run: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "install-deps: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 bash .ci/install-emulators.sh

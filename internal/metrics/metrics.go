@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 const namespace = "archiver"
@@ -266,4 +267,42 @@ func addInt(c prometheus.Counter, n int64) {
 
 func unixSeconds(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
+}
+
+// Commands lists every command that reports metrics.
+var Commands = []string{CommandArchive, CommandRestore, CommandVerify, CommandStatus}
+
+// Exported returns the name of every series the archiver can export, over
+// all commands (a histogram's _bucket, _sum and _count included), so that
+// alert rules and dashboards can be checked against what really exists.
+func Exported() map[string]bool {
+	names := map[string]bool{}
+	for _, cmd := range Commands {
+		r := NewFor(cmd, "file")
+		// Touch every series, so that vectors without a child yet are
+		// gathered too.
+		r.AddPurged(1)
+		r.AddArchived(1)
+		r.AddDeleted(1)
+		r.AddRestored(1)
+		r.ArchiveWritten(1, time.Second)
+		r.DayFailed()
+		r.SetDaysPending(1)
+		r.VerifyResult(map[string]int{"ok": 1}, true)
+		r.StatusResult(map[string]int{"pending": 1}, time.Hour)
+		r.Finish(time.Now(), true)
+		mfs, err := r.reg.Gather()
+		if err != nil {
+			panic("metrics: gather: " + err.Error())
+		}
+		for _, mf := range mfs {
+			names[mf.GetName()] = true
+			if mf.GetType() == dto.MetricType_HISTOGRAM {
+				for _, s := range []string{"_bucket", "_sum", "_count"} {
+					names[mf.GetName()+s] = true
+				}
+			}
+		}
+	}
+	return names
 }
