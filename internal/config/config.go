@@ -73,6 +73,23 @@ type Columns struct {
 	Value      string `yaml:"value"`
 	QCFlags    string `yaml:"qc_flags"`
 	Imputation string `yaml:"imputation_method"`
+	// Extra and Ignore are comma-separated column names: columns beyond
+	// the five mapped ones that are archived with every reading, and
+	// columns deliberately not archived (see ColumnList).
+	Extra  string `yaml:"extra"`
+	Ignore string `yaml:"ignore"`
+}
+
+// ColumnList splits a comma-separated list of column names (Extra,
+// Ignore), trimming spaces around each.
+func ColumnList(s string) []string {
+	var out []string
+	for _, c := range strings.Split(s, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ArchiveConfig tunes the archive run.

@@ -217,6 +217,16 @@ func Settings() []Setting {
 		column("qc_flags", "quality-control flags column", "qc_flags", func(c *Config) *string { return &c.Clean.Columns.QCFlags }),
 		column("imputation_method", "imputation method column", "imputation_method", func(c *Config) *string { return &c.Clean.Columns.Imputation }),
 		{
+			Key: "clean.columns.extra", Env: []string{"ARCHIVER_CLEAN_EXTRA_COLUMNS"}, Flag: "clean-extra-columns", Scope: ScopeTables,
+			Usage: "comma-separated columns of the clean table beyond the five mapped ones that are archived with every reading (in its \"extra\" object) and restored exactly",
+			field: func(c *Config) any { return &c.Clean.Columns.Extra }, validate: columnLists,
+		},
+		{
+			Key: "clean.columns.ignore", Env: []string{"ARCHIVER_CLEAN_IGNORE_COLUMNS"}, Flag: "clean-ignore-columns", Scope: ScopeTables,
+			Usage: "comma-separated columns of the clean table deliberately NOT archived: their values are not kept, and restore fills them from their default (allowed only for nullable, defaulted or identity columns)",
+			field: func(c *Config) any { return &c.Clean.Columns.Ignore }, validate: columnLists,
+		},
+		{
 			Key: "archive.concurrency", Env: []string{"ARCHIVER_CONCURRENCY"}, Flag: "concurrency", Scope: ScopeArchive, kind: kindInt,
 			Usage: "days archived in parallel", Default: "2",
 			field:    func(c *Config) any { return &c.Archive.Concurrency },
@@ -324,6 +334,29 @@ func column(name, usage, def string, f func(c *Config) *string) Setting {
 		field:    func(c *Config) any { return f(c) },
 		validate: nonEmpty(func(c *Config) string { return *f(c) }),
 	}
+}
+
+// columnLists checks clean.columns.extra and clean.columns.ignore together:
+// no name twice, none in both, none of the five mapped columns.
+func columnLists(c *Config) error {
+	col := c.Clean.Columns
+	mapped := map[string]string{col.Sensor: "sensor", col.Time: "time", col.Value: "value", col.QCFlags: "qc_flags", col.Imputation: "imputation_method"}
+	seen := map[string]string{}
+	for _, l := range []struct{ key, list string }{{"clean.columns.extra", col.Extra}, {"clean.columns.ignore", col.Ignore}} {
+		for _, name := range ColumnList(l.list) {
+			if m, ok := mapped[name]; ok {
+				return fmt.Errorf("column %q is already mapped (clean.columns.%s); list only columns beyond the five mapped ones", name, m)
+			}
+			if prev, ok := seen[name]; ok {
+				if prev == l.key {
+					return fmt.Errorf("column %q is listed twice in %s", name, l.key)
+				}
+				return fmt.Errorf("column %q is in both clean.columns.extra and clean.columns.ignore; a column is either archived or not", name)
+			}
+			seen[name] = l.key
+		}
+	}
+	return nil
 }
 
 func nonEmpty(get func(*Config) string) func(*Config) error {
