@@ -131,7 +131,7 @@ func (r *Runner) combine(ci *checkin) func(rows, old archivefile.Source, emit fu
 		return r.merge
 	}
 	return func(rows, old archivefile.Source, emit func(*archivefile.Reading) error) (archivefile.KeyStats, error) {
-		st, err := archivefile.Schema{}.Diff(rows, old, emit)
+		st, err := r.Clean.Schema().Diff(rows, old, emit)
 		ci.diff = st
 		return archivefile.KeyStats{MergeStats: archivefile.MergeStats{FromA: st.Added + st.Changed, Both: st.Kept}}, err
 	}
@@ -145,7 +145,7 @@ func (r *Runner) dryCheckin(ctx context.Context, log *slog.Logger, tx pgx.Tx, re
 		return res
 	}
 	defer closeAll()
-	ci.diff, err = archivefile.Schema{}.Diff(rows, old, nil)
+	ci.diff, err = r.Clean.Schema().Diff(rows, old, nil)
 	if err == nil && oldReader != nil {
 		err = checkExisting(res.Day, res.Key, oldReader, prev, src)
 	}

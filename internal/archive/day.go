@@ -383,9 +383,15 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 	if err != nil {
 		return "", stats, ms, fmt.Errorf("start upload of %s: %w", key, err)
 	}
-	aw, err := archivefile.NewWriter(&midUpload{w: w}, d, r.Opts.GzipLevel)
+	aw, err := archivefile.NewWriterFor(&midUpload{w: w}, d, r.Opts.GzipLevel, r.Clean.Schema())
 	if err == nil {
 		ms, err = combine(rows, old, aw.Write)
+	}
+	if err == nil && oldReader != nil {
+		// No rewrite drops data: what the existing archive holds beyond
+		// this format (another tool's members) is carried over, or the
+		// day is refused.
+		err = archivefile.CarryOver(aw, oldReader, src.key)
 	}
 	if err == nil {
 		err = aw.Close()
@@ -437,10 +443,13 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 // whole reading, or, when the table has a reading key (Runner.Key), by key,
 // the table's reading replacing the archived one with its key.
 func (r *Runner) merge(rows, old archivefile.Source, emit func(*archivefile.Reading) error) (archivefile.KeyStats, error) {
+	// Values are compared in the value column's type: 5.2 and an older
+	// archive's 5.199999809265137 are one real.
+	schema := r.Clean.Schema()
 	if r.Key != "" {
-		return archivefile.MergeByKey(rows, old, emit)
+		return schema.MergeByKey(rows, old, emit)
 	}
-	ms, err := archivefile.Merge(rows, old, emit)
+	ms, err := schema.Merge(rows, old, emit)
 	return archivefile.KeyStats{MergeStats: ms}, err
 }
 
@@ -482,11 +491,13 @@ func (r *Runner) inputs(ctx context.Context, tx pgx.Tx, d archivefile.Day, want 
 		}
 		closers = append(closers, func() { oldReader.Close() })
 		old = oldReader
-		if prev == nil || src.wantSHA == "" {
+		if schema := r.Clean.Schema(); prev == nil || src.wantSHA == "" || schema != (archivefile.Schema{}) {
 			// Not written under a manifest of ours: the original service's
 			// archive (sensors in first-seen order) or a crashed run's. One
 			// day is held in memory to sort it; our own archives stream.
-			old, err = archivefile.SortedSource(oldReader, r.Opts.Limits.MaxReadings)
+			// So is an archive of a table whose values are not double
+			// precision: older versions ordered its values as float8.
+			old, err = schema.SortedSource(oldReader, r.Opts.Limits.MaxReadings)
 			if err != nil {
 				closeAll()
 				return nil, nil, nil, nil, fmt.Errorf("existing archive %s: %w", src.key, err)

@@ -21,6 +21,15 @@ func Compare(a, b *Reading) int { return Schema{}.Compare(a, b) }
 // Compare(a, b) == 0 exactly when a and b are the same reading, so sorting
 // by Compare and dropping equal neighbours yields each reading once.
 func (s Schema) Compare(a, b *Reading) int {
+	if c := s.compareCore(a, b); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Other, b.Other)
+}
+
+// compareCore is Compare without Other: two readings that differ only in
+// members another tool added are the same measurement (Merge).
+func (s Schema) compareCore(a, b *Reading) int {
 	if c := strings.Compare(a.Sensor, b.Sensor); c != 0 {
 		return c
 	}
@@ -36,10 +45,7 @@ func (s Schema) Compare(a, b *Reading) int {
 	if c := compareNullString(a.Imputation, b.Imputation); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.Extra, b.Extra); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Other, b.Other)
+	return strings.Compare(a.Extra, b.Extra)
 }
 
 func valueRank(r *Reading) int {

@@ -86,7 +86,7 @@ func (s Schema) MergeByKey(a, b Source, emit func(*Reading) error) (KeyStats, er
 		for B.ok && CompareKey(&B.cur, &group[0]) == 0 {
 			same := false
 			for i := range group {
-				if s.Compare(&group[i], &B.cur) == 0 {
+				if s.compareCore(&group[i], &B.cur) == 0 {
 					same = true
 					break
 				}

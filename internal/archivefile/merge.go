@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 )
 
 // Source yields readings one at a time and io.EOF at the end. *Reader is a
@@ -92,7 +93,7 @@ func (s Schema) Merge(a, b Source, emit func(*Reading) error) (MergeStats, error
 		case !A.ok:
 			c = 1
 		default:
-			c = s.Compare(&A.cur, &B.cur)
+			c = s.compareCore(&A.cur, &B.cur)
 		}
 		var from *mergeInput
 		switch {
@@ -105,6 +106,11 @@ func (s Schema) Merge(a, b Source, emit func(*Reading) error) (MergeStats, error
 		default:
 			st.Both++
 			from = A
+			if A.cur.Other == "" && B.cur.Other != "" {
+				// The archived copy carries another tool's members (a
+				// restored reading archived again): keep them.
+				from = B
+			}
 		}
 		if err := emit(&from.cur); err != nil {
 			return st, fmt.Errorf("archivefile: merge: %w", err)
@@ -121,6 +127,20 @@ func (s Schema) Merge(a, b Source, emit func(*Reading) error) (MergeStats, error
 		}
 	}
 	return st, nil
+}
+
+// CarryOver makes a rewrite of the archive rd (being read, to io.EOF,
+// into w) keep what this format does not define: top-level members are
+// written after "data". Members of sensor groups cannot be kept, because
+// the writer groups readings itself: the rewrite is refused, naming them.
+// key names rd in the message. Reading members travel in Reading.Other.
+func CarryOver(w *Writer, rd *Reader, key string) error {
+	if g := rd.GroupFields(); len(g) > 0 {
+		return fmt.Errorf("archive %s has sensor-group members this archiver does not understand (%s): rewriting it would drop them, so it is left as it is; move them out of the sensor groups (or into the readings) with another tool first",
+			key, strings.Join(g, ", "))
+	}
+	w.SetTrailer(rd.Other())
+	return nil
 }
 
 // sliceSource yields readings from memory.

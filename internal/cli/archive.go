@@ -176,7 +176,8 @@ func cleanTableFor(cfg config.Config, name string) (postgres.CleanTable, error) 
 		return postgres.CleanTable{}, fmt.Errorf("invalid table %q: %w", name, err)
 	}
 	col := cfg.Clean.Columns
-	return postgres.CleanTable{Name: parts, Sensor: col.Sensor, Time: col.Time, Value: col.Value, QCFlags: col.QCFlags, Imputation: col.Imputation}, nil
+	return postgres.CleanTable{Name: parts, Sensor: col.Sensor, Time: col.Time, Value: col.Value, QCFlags: col.QCFlags, Imputation: col.Imputation,
+		Extra: config.ColumnList(col.Extra), Ignore: config.ColumnList(col.Ignore)}, nil
 }
 
 const rule = "================================================================================"

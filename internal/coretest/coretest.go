@@ -41,6 +41,7 @@ var (
 	Clean = postgres.CleanTable{
 		Name: []string{"shizuku", "clean_measurements"}, Sensor: "sensor_id", Time: "ts",
 		Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method",
+		Ignore: []string{"id"}, // the surrogate key: restore gives new ids
 	}
 )
 

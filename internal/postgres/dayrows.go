@@ -38,6 +38,8 @@ type DayRows struct {
 
 	buf *DayBuffer // ReadDay: the day, and its canonical order
 	i   int
+
+	gen *genericRows // a table the binary-row path cannot read
 }
 
 // dayColumns is the select list of both day queries: the archive's five
@@ -65,6 +67,9 @@ var binaryResults = pgx.QueryResultFormats{pgx.BinaryFormatCode, pgx.BinaryForma
 // archivefile.Compare orders them. Memory stays constant whatever the size
 // of the day; PostgreSQL does the sorting.
 func (t CleanTable) StreamDay(ctx context.Context, q Querier, d archivefile.Day) (*DayRows, error) {
+	if !t.layout.Fast() {
+		return t.genericDay(ctx, q, d)
+	}
 	s, v, f, m := pgx.Identifier{t.Sensor}.Sanitize(), pgx.Identifier{t.Value}.Sanitize(),
 		pgx.Identifier{t.QCFlags}.Sanitize(), pgx.Identifier{t.Imputation}.Sanitize()
 	sql := `SELECT ` + t.dayColumns() + ` FROM ` + ident(t.Name) + t.dayPredicate() +
@@ -89,6 +94,9 @@ func (t CleanTable) StreamDay(ctx context.Context, q Querier, d archivefile.Day)
 // from day to day (one per concurrent day), and must not be used again
 // until the DayRows is closed.
 func (t CleanTable) ReadDay(ctx context.Context, q Querier, d archivefile.Day, buf *DayBuffer, sizeHint int64) (*DayRows, error) {
+	if !t.layout.Fast() {
+		return t.genericDay(ctx, q, d)
+	}
 	sql := `SELECT ` + t.dayColumns() + ` FROM ` + ident(t.Name) + t.dayPredicate() + ` ORDER BY ` + t.timeCol()
 	rows, err := q.Query(ctx, sql, binaryResults, d.Start(), d.End())
 	if err != nil {
@@ -113,6 +121,13 @@ func (t CleanTable) ReadDay(ctx context.Context, q Querier, d archivefile.Day, b
 // Next returns the next row, or io.EOF after the last. The reading is reused
 // by the following call.
 func (r *DayRows) Next() (*archivefile.Reading, error) {
+	if r.gen != nil {
+		rd, err := r.gen.next()
+		if err == nil {
+			r.n++
+		}
+		return rd, err
+	}
 	if r.buf != nil {
 		if r.i >= len(r.buf.order) {
 			return nil, io.EOF
@@ -142,6 +157,9 @@ func (r *DayRows) Count() int64 { return r.n }
 func (r *DayRows) Close() {
 	if r.rows != nil {
 		r.rows.Close()
+	}
+	if r.gen != nil {
+		r.gen.rows.Close()
 	}
 	r.buf = nil
 }

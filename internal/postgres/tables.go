@@ -25,6 +25,22 @@ type RawTable struct {
 type CleanTable struct {
 	Name                                     []string
 	Sensor, Time, Value, QCFlags, Imputation string
+	// Extra and Ignore are clean.columns.extra and clean.columns.ignore.
+	Extra, Ignore []string
+
+	layout *Layout // set by Check or CheckTarget
+}
+
+// Layout is what Check (or CheckTarget) learned of the table's columns;
+// nil before, which reads as the original schema.
+func (t CleanTable) Layout() *Layout { return t.layout }
+
+// Schema is the archive schema of the table's value column.
+func (t CleanTable) Schema() archivefile.Schema {
+	if t.layout == nil {
+		return archivefile.Schema{}
+	}
+	return t.layout.Schema
 }
 
 // String names the table as configured, for messages.
@@ -42,43 +58,68 @@ func (t RawTable) String() string { return display(t.Name) }
 // Check fails, before anything is changed, if the raw table or its time
 // column is missing.
 func (t RawTable) Check(ctx context.Context, q Querier) error {
-	return checkColumns(ctx, q, t.Name, "raw.table", map[string]string{t.TimeColumn: "raw.time_column"}, t.TimeColumn)
+	_, err := checkColumns(ctx, q, t.Name, "raw.table", map[string]string{t.TimeColumn: "raw.time_column"}, t.TimeColumn)
+	return err
 }
 
 // Check fails, before anything is changed, if the clean table or one of its
-// configured columns is missing.
-func (t CleanTable) Check(ctx context.Context, q Querier) error {
-	return checkColumns(ctx, q, t.Name, "clean.table", map[string]string{
+// configured columns is missing, if a mapped column's type cannot be
+// archived exactly, or if the table has a column that is neither mapped,
+// nor archived (clean.columns.extra), nor declared not kept
+// (clean.columns.ignore). It records the table's Layout.
+func (t *CleanTable) Check(ctx context.Context, q Querier) error {
+	l, err := t.inspect(ctx, q)
+	if err != nil {
+		return err
+	}
+	if err := t.checkCovered(l); err != nil {
+		return err
+	}
+	t.layout = l
+	return nil
+}
+
+// CheckTarget is Check for a table readings are restored into: its other
+// columns are filled from their defaults, so they need not be listed.
+func (t *CleanTable) CheckTarget(ctx context.Context, q Querier) error {
+	// What a restore writes is decided by the archive, not by
+	// clean.columns.extra: every other column is a possible target.
+	u := *t
+	u.Extra, u.Ignore = nil, nil
+	l, err := u.inspect(ctx, q)
+	if err != nil {
+		return err
+	}
+	t.layout = l
+	return nil
+}
+
+func (t CleanTable) inspect(ctx context.Context, q Querier) (*Layout, error) {
+	cols, err := checkColumns(ctx, q, t.Name, "clean.table", map[string]string{
 		t.Sensor: "clean.columns.sensor", t.Time: "clean.columns.time", t.Value: "clean.columns.value",
 		t.QCFlags: "clean.columns.qc_flags", t.Imputation: "clean.columns.imputation_method",
 	}, t.Time)
+	if err != nil {
+		return nil, err
+	}
+	return t.buildLayout(cols)
 }
 
-func checkColumns(ctx context.Context, q Querier, table []string, tableKey string, want map[string]string, timeCol string) error {
+func checkColumns(ctx context.Context, q Querier, table []string, tableKey string, want map[string]string, timeCol string) ([]Column, error) {
 	var exists bool
 	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, ident(table)).Scan(&exists); err != nil {
-		return fmt.Errorf("check table %s: %w", display(table), err)
+		return nil, fmt.Errorf("check table %s: %w", display(table), err)
 	}
 	if !exists {
-		return fmt.Errorf("table %s does not exist (setting %s); create it or point the setting at the right table", display(table), tableKey)
+		return nil, fmt.Errorf("table %s does not exist (setting %s); create it or point the setting at the right table", display(table), tableKey)
 	}
-	rows, err := q.Query(ctx, `SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
-		WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`, ident(table))
+	cols, err := columns(ctx, q, table)
 	if err != nil {
-		return fmt.Errorf("check columns of %s: %w", display(table), err)
+		return nil, err
 	}
 	have := map[string]string{}
-	for rows.Next() {
-		var name, typ string
-		if err := rows.Scan(&name, &typ); err != nil {
-			rows.Close()
-			return fmt.Errorf("check columns of %s: %w", display(table), err)
-		}
-		have[name] = typ
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("check columns of %s: %w", display(table), err)
+	for _, c := range cols {
+		have[c.Name] = c.Type
 	}
 	var missing []string
 	for col, key := range want {
@@ -93,13 +134,13 @@ func checkColumns(ctx context.Context, q Querier, table []string, tableKey strin
 			cols = append(cols, c)
 		}
 		sort.Strings(cols)
-		return fmt.Errorf("table %s has no column %s; its columns are: %s",
+		return nil, fmt.Errorf("table %s has no column %s; its columns are: %s",
 			display(table), strings.Join(missing, ", "), strings.Join(cols, ", "))
 	}
 	if typ := have[timeCol]; !strings.HasPrefix(typ, "timestamp") {
-		return fmt.Errorf("column %q of %s is %s; the archiver needs timestamp with time zone (or timestamp in UTC)", timeCol, display(table), typ)
+		return nil, fmt.Errorf("column %q of %s is %s; the archiver needs timestamp with time zone (or timestamp in UTC)", timeCol, display(table), typ)
 	}
-	return nil
+	return cols, nil
 }
 
 // PurgeRaw deletes raw rows older than cutoff, batch rows per transaction,

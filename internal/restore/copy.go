@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -73,6 +74,16 @@ func (s *copySource) Next() bool {
 			}
 		}
 		s.prev = *r
+	}
+	if r.Extra != "" {
+		// Values of columns beyond the five: only the typed path
+		// (loadTyped) knows where they go.
+		s.err = errNeedTyped
+		return false
+	}
+	if r.ValueText != "" && math.IsInf(r.Value.Float64, 0) {
+		s.err = fmt.Errorf("value %s of sensor %q at %s is out of range for double precision (the table's value column)", r.ValueText, r.Sensor, r.Time.Format(time.RFC3339Nano))
+		return false
 	}
 	s.sensor = textField{s: r.Sensor, valid: true}
 	s.ts.t = r.Time

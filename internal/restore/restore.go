@@ -184,7 +184,7 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
 		return s, err
 	}
-	if err := r.Target.Check(ctx, r.Pool); err != nil {
+	if err := r.Target.CheckTarget(ctx, r.Pool); err != nil {
 		return s, fmt.Errorf("restore target %s: %w", r.Target, err)
 	}
 	if r.key, err = r.Target.ReadingKey(ctx, r.Pool); err != nil {
@@ -558,6 +558,37 @@ const maxExamples = 5
 // the archive meanwhile. Otherwise the archive is staged in a temporary
 // table and only what the target lacks is inserted (see loadStaged).
 func (r *Restorer) load(ctx context.Context, log *slog.Logger, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
+	if !r.Target.Layout().Original() {
+		return r.loadTypedDay(ctx, log, tx, d, m, key, opts)
+	}
+	// The original schema's types: typed values go straight in, unless the
+	// archive holds values of other columns ("extra"), which only the
+	// typed path places; the attempt is then rolled back to its savepoint.
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return loaded{}, fmt.Errorf("savepoint: %w", err)
+	}
+	ld, err := r.loadOriginal(ctx, log, sp, d, m, key, opts)
+	if !errors.Is(err, errNeedTyped) {
+		if err == nil {
+			if err = sp.Commit(ctx); err != nil {
+				err = fmt.Errorf("release savepoint: %w", err)
+			}
+		}
+		return ld, err
+	}
+	if err := sp.Rollback(ctx); err != nil {
+		return loaded{}, fmt.Errorf("roll back to savepoint: %w", err)
+	}
+	return r.loadTypedDay(ctx, log, tx, d, m, key, opts)
+}
+
+// errNeedTyped: the archive holds "extra" values, which the typed path
+// restores.
+var errNeedTyped = errors.New("the archive holds values of columns beyond the five mapped ones")
+
+// loadOriginal is load for a target of the original schema's types.
+func (r *Restorer) loadOriginal(ctx context.Context, log *slog.Logger, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
 	var empty bool
 	t := r.Target
 	if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM `+pgx.Identifier(t.Name).Sanitize()+` WHERE `+
@@ -605,6 +636,9 @@ func (r *Restorer) loadDirect(ctx context.Context, tx pgx.Tx, d archivefile.Day,
 			return loaded{}, src.err, true
 		}
 		return loaded{}, err, true
+	}
+	if errors.Is(src.err, errNeedTyped) {
+		return ld, src.err, false
 	}
 	if src.err != nil {
 		return ld, r.decodeErr(key, src.err), false
@@ -658,6 +692,9 @@ func (r *Restorer) loadStaged(ctx context.Context, tx pgx.Tx, d archivefile.Day,
 	src := newCopySource(ar)
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{tempTable}, t.Columns(), src)
 	ld.stats, ld.canonical = ar.Stats(), ar.Canonical()
+	if errors.Is(src.err, errNeedTyped) {
+		return ld, src.err
+	}
 	if src.err != nil {
 		return ld, r.decodeErr(key, src.err)
 	}
@@ -853,6 +890,41 @@ func prefixed(alias string, cols []string) string {
 		out[i] = alias + `.` + c
 	}
 	return strings.Join(out, ", ")
+}
+
+// loadTypedDay is load for a target that is not of the original schema's
+// types, or an archive holding "extra" values (see loadTyped).
+func (r *Restorer) loadTypedDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
+	var ld loaded
+	ar, closeObj, err := r.open(ctx, d, key, m)
+	if err != nil {
+		return ld, err
+	}
+	defer closeObj()
+	src, err := r.loadTyped(ctx, tx, d, ar, key, m, opts, &ld)
+	if src != nil && src.err != nil {
+		if errors.Is(src.err, errColumnGone) {
+			return ld, src.err
+		}
+		return ld, r.decodeErr(key, src.err)
+	}
+	if err != nil {
+		return ld, err
+	}
+	if src.other > 0 {
+		log.Warn(fmt.Sprintf("%d readings of %s hold members this archiver does not restore (another tool's, e.g. %s); they stay in the archive", src.other, key, firstN(src.otherKeys, 80)))
+	}
+	if err := failpoint.Inject("restore.after-insert"); err != nil {
+		return ld, err
+	}
+	return ld, nil
+}
+
+func firstN(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
 
 // dryRun downloads, decodes and verifies the archive and counts it.

@@ -541,6 +541,10 @@ func (v *Verifier) canonicalize(ctx context.Context, d archivefile.Day, key stri
 		}
 	}
 	if err == nil {
+		// Another tool's members are kept, or the rewrite is refused.
+		err = archivefile.CarryOver(aw, ar, key)
+	}
+	if err == nil {
 		err = aw.Close()
 	}
 	if err != nil {
