@@ -258,9 +258,11 @@ func (r *Restorer) loadTyped(ctx context.Context, tx pgx.Tx, d archivefile.Day, 
 			}
 		}
 		sql := `INSERT INTO ` + target + ` (` + strings.Join(into, ", ") + `)` + override +
-			` SELECT DISTINCT ` + strings.Join(sel, ", ") + ` FROM ` + textTable + ` t WHERE t.p = $3` +
+			// DISTINCT on the staged text: json has no equality.
+			` SELECT ` + strings.Join(sel, ", ") + ` FROM (SELECT DISTINCT * FROM ` + textTable + ` WHERE p = $3) t WHERE true` +
 			` AND NOT EXISTS (SELECT 1 FROM ` + target + ` x WHERE ` + strings.Join(match, " AND ") + `)`
 		tag, err := tx.Exec(ctx, sql, d.Start(), d.End(), p)
+
 		if err != nil {
 			return src, fmt.Errorf("insert restored readings into %s: %w", t, err)
 		}
