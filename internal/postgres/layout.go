@@ -22,7 +22,7 @@ type Column struct {
 	Base string
 	// Category is pg_type.typcategory of the base type: N numeric, S
 	// string, B boolean, D date/time, E enum, U user-defined (json), ...
-	Category string
+	Category   string
 	NotNull    bool
 	HasDefault bool
 	Identity   string // "", "a" (ALWAYS) or "d" (BY DEFAULT)
