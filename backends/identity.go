@@ -64,15 +64,21 @@ func (l Location) String() string {
 	out := strings.ToLower(l.Scheme) + "://" + bucket + (&url.URL{Path: p}).EscapedPath()
 	var q []string
 	if l.Endpoint != "" {
-		q = append(q, "endpoint="+url.QueryEscape(l.Endpoint))
+		q = append(q, "endpoint="+queryValue(l.Endpoint))
 	}
 	if l.Prefix != "" {
-		q = append(q, "prefix="+url.QueryEscape(l.Prefix))
+		q = append(q, "prefix="+queryValue(l.Prefix))
 	}
 	if len(q) > 0 {
 		out += "?" + strings.Join(q, "&")
 	}
 	return out
+}
+
+// queryValue escapes a query value, but keeps ":" and "/" (legal there)
+// so that people can read it.
+func queryValue(v string) string {
+	return strings.NewReplacer("%3A", ":", "%2F", "/").Replace(url.QueryEscape(v))
 }
 
 // Endpoint normalises a service address for an identity: host[:port][/path],

@@ -90,6 +90,7 @@ func init() {
 		Example:     "vercelblob://archives?access=private",
 		Credentials: []string{EnvToken, EnvTokenFallback, EnvAPIURL, EnvBaseURL},
 		Opener:      &URLOpener{},
+		Identity:    Identity,
 	})
 }
 

@@ -75,6 +75,9 @@ func runArchive(c *cli.Context) error {
 			Limits: e.limits(),
 		},
 	}
+	if msg, err := st.elsewhere(ctx); err == nil && msg != "" {
+		e.log.Warn("WARNING: " + msg + "; archiving to the new location")
+	}
 	obs := e.newObserver(metrics.CommandArchive, bucketURL)
 	r.Observer = obs
 	e.banner("Starting Data Archiver Service", bucketURL)
@@ -115,6 +118,7 @@ type stores struct {
 	pool      *pgxpool.Pool
 	bucket    *blob.Bucket
 	bucketURL string
+	identity  string // the storage location's identity, recorded in manifests
 	manifests *manifest.Store
 }
 
@@ -142,11 +146,64 @@ func (e *env) open(ctx context.Context, maxConns int, create bool, opts ...postg
 		pool.Close()
 		return nil, withCode(ExitUnavailable, err)
 	}
-	return &stores{pool: pool, bucket: bucket, bucketURL: bucketURL, manifests: manifest.NewStore(e.cfg.Database.ManifestSchema)}, nil
+	st := &stores{pool: pool, bucket: bucket, bucketURL: bucketURL, manifests: manifest.NewStore(e.cfg.Database.ManifestSchema)}
+	if st.identity, err = backends.Identity(bucketURL); err != nil {
+		st.Close()
+		return nil, withCode(ExitUsage, fmt.Errorf("invalid setting storage.bucket: %w", err))
+	}
+	if err := e.resolveLegacy(ctx, pool, st.manifests, st.identity, !e.cfg.DryRun); err != nil {
+		st.Close()
+		return nil, withCode(ExitUnavailable, err)
+	}
+	return st, nil
 }
 
-// location is the bucket URL as recorded in manifests: without credentials.
-func (s *stores) location() string { return backends.Redact(s.bucketURL) }
+// resolveLegacy matches the manifests recorded before location identities
+// (their location is the bucket URL as configured) to identity, and
+// rewrites them if asked (not in a dry run or a read-only command). A
+// database that is not migrated is left to the command to report.
+func (e *env) resolveLegacy(ctx context.Context, pool *pgxpool.Pool, store *manifest.Store, identity string, rewrite bool) error {
+	if manifest.CheckMigrated(ctx, pool, e.cfg.Database.ManifestSchema) != nil {
+		return nil
+	}
+	n, err := store.ResolveLegacy(ctx, pool, identity, backends.Identity, rewrite)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		e.log.Info(fmt.Sprintf("%d manifests recorded before location identities are at %s", n, identity))
+	}
+	return nil
+}
+
+// location is the storage location's identity, as manifests record it.
+func (s *stores) location() string { return s.identity }
+
+// elsewhere says so when archive_runs holds committed archives but none at
+// this location, listing where they are: a changed bucket URL, token or
+// account would otherwise look like an empty store.
+func (s *stores) elsewhere(ctx context.Context) (string, error) {
+	locs, err := s.manifests.CommittedLocations(ctx, s.pool)
+	if err != nil {
+		return "", err
+	}
+	return elsewhereMessage(locs, s.identity), nil
+}
+
+func elsewhereMessage(locs []manifest.LocationCount, identity string) string {
+	if len(locs) == 0 {
+		return ""
+	}
+	var at []string
+	for _, l := range locs {
+		if l.Location == identity {
+			return ""
+		}
+		at = append(at, fmt.Sprintf("%s (%d)", backends.Redact(l.Location), l.Archives))
+	}
+	return fmt.Sprintf("archive_runs holds committed archives, but none at %s (the storage this bucket URL and these credentials name); they are at: %s. Check storage.bucket and the credentials that pick the store (VERCEL_BLOB_RW_TOKEN, AZURE_STORAGE_ACCOUNT, endpoint=)",
+		identity, strings.Join(at, ", "))
+}
 
 // Close releases the bucket and the database.
 func (s *stores) Close() {

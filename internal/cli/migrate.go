@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/shizuku-labs/archiver/backends"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 )
 
@@ -38,7 +40,7 @@ Examples:
 							return withCode(ExitUnavailable, err)
 						}
 						fmt.Fprintf(e.stdout, "schema %q is at version %d\n", e.cfg.Database.ManifestSchema, v)
-						return nil
+						return e.identifyLegacyLocations(c.Context)
 					})
 				}},
 			{Name: "down", Usage: "roll back N migrations (all if N is omitted)", ArgsUsage: "[N]", Flags: flags,
@@ -114,4 +116,25 @@ func withMigrator(c *cli.Context, create bool, fn func(*env, *manifest.Migrator)
 	}
 	defer m.Close()
 	return fn(e, m)
+}
+
+// identifyLegacyLocations records the configured storage location's
+// identity in the manifests written before identities existed, when a
+// bucket is configured (else the first archive, verify or restore run
+// does it).
+func (e *env) identifyLegacyLocations(ctx context.Context) error {
+	u, err := e.bucketURL()
+	if err != nil {
+		return nil
+	}
+	id, err := backends.Identity(u)
+	if err != nil {
+		return nil
+	}
+	pool, err := e.connect(ctx, 1)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return e.resolveLegacy(ctx, pool, manifest.NewStore(e.cfg.Database.ManifestSchema), id, true)
 }

@@ -120,13 +120,21 @@ func runRestore(c *cli.Context) error {
 		Location: st.location(), Prefix: cfg.Storage.Prefix, Log: e.log, Limits: e.limits(),
 		OnConflict: cfg.Restore.OnConflict,
 	}
+	elsewhere, _ := st.elsewhere(ctx)
+	if elsewhere != "" {
+		e.log.Warn("WARNING: " + elsewhere + "; an archive found here is restored without a manifest to check it against")
+	}
 	if !from.IsZero() {
 		days, err = r.ArchivedDays(ctx, from, to)
 		if err != nil {
 			return withCode(ExitUnavailable, err)
 		}
 		if len(days) == 0 {
-			return withCode(ExitPartial, noArchiveInRange(ctx, r, from, to))
+			err := noArchiveInRange(ctx, r, from, to)
+			if elsewhere != "" {
+				err = fmt.Errorf("%w; %s", err, elsewhere)
+			}
+			return withCode(ExitPartial, err)
 		}
 		e.log.Info(fmt.Sprintf("%d archived days between %s and %s", len(days), from, to))
 	}

@@ -82,7 +82,7 @@ func runStatus(c *cli.Context) error {
 	// location do not count. Without a bucket setting every location counts.
 	location, scheme := "", ""
 	if u, err := e.bucketURL(); err == nil {
-		location = backends.Redact(u)
+		location, _ = backends.Identity(u) // bucketURL checked it
 		if _, pu, err := backends.Lookup(u); err == nil {
 			scheme = pu.Scheme
 		}
@@ -96,8 +96,14 @@ func runStatus(c *cli.Context) error {
 	if err := manifest.CheckMigrated(ctx, pool, schema); err != nil {
 		return withCode(ExitUnavailable, err)
 	}
+	store := manifest.NewStore(schema)
+	if location != "" {
+		if err := e.resolveLegacy(ctx, pool, store, location, false); err != nil {
+			return withCode(ExitUnavailable, err)
+		}
+	}
 	started := time.Now()
-	chk := &status.Checker{Pool: pool, Clean: clean, Manifests: manifest.NewStore(schema), Location: location, RetentionDays: cfg.Clean.RetentionDays}
+	chk := &status.Checker{Pool: pool, Clean: clean, Manifests: store, Location: location, RetentionDays: cfg.Clean.RetentionDays}
 	rep, err := chk.Run(ctx, status.Options{From: from, To: to, Counts: c.Bool("counts"), MaxPendingDays: cfg.Status.MaxPendingDays})
 	obs := &observer{command: metrics.CommandStatus, rec: metrics.NewFor(metrics.CommandStatus, scheme)}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/shizuku-labs/archiver/backends"
 	"github.com/shizuku-labs/archiver/internal/config"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/metrics"
@@ -125,6 +126,9 @@ func runVerify(c *cli.Context) error {
 		writeVerifyText(e.stdout, v, rep)
 	}
 	if rep.Failed(strict) {
+		if msg := elsewhereMessage(rep.Elsewhere, v.Location); msg != "" {
+			return withCode(ExitPartial, fmt.Errorf("verify found problems: %s", msg))
+		}
 		return withCode(ExitPartial, fmt.Errorf("verify found problems: %s", verifyCounts(rep)))
 	}
 	return nil
@@ -154,6 +158,9 @@ func writeVerifyText(w io.Writer, v *verify.Verifier, rep verify.Report) {
 	if rep.Options.Deep {
 		mode = "deep: sha256, readings, day and time bounds"
 	}
+	if msg := elsewhereMessage(rep.Elsewhere, v.Location); msg != "" {
+		fmt.Fprintf(w, "%-7s  %s  %-7s  %s\n", "ERROR", "-", "elsewhere", msg)
+	}
 	fmt.Fprintf(w, "Verified %d manifests (%s) and %d objects under %q at %s: %s\n",
 		rep.Manifests, mode, rep.Objects, v.Prefix, v.Location, verifyCounts(rep))
 }
@@ -173,6 +180,14 @@ type verifyJSON struct {
 	Counts    map[string]int `json:"counts"`
 	OK        bool           `json:"ok"` // false exactly when the exit status is 1
 	Findings  []verifyItem   `json:"findings"`
+	// Elsewhere: where archive_runs has committed archives when it has none
+	// at this location (then ok is false); empty otherwise.
+	Elsewhere []verifyLocation `json:"elsewhere"`
+}
+
+type verifyLocation struct {
+	Location string `json:"location"`
+	Archives int64  `json:"archives"`
 }
 
 type verifyItem struct {
@@ -189,7 +204,10 @@ func writeVerifyJSON(w io.Writer, v *verify.Verifier, rep verify.Report, strict 
 	out := verifyJSON{
 		RunID: rep.RunID, Location: v.Location, Prefix: v.Prefix, From: optDay(rep.Options.From), To: optDay(rep.Options.To),
 		Deep: rep.Options.Deep, Adopt: rep.Options.Adopt, Strict: strict, Manifests: rep.Manifests, Objects: rep.Objects,
-		Counts: map[string]int{}, OK: !rep.Failed(strict), Findings: []verifyItem{},
+		Counts: map[string]int{}, OK: !rep.Failed(strict), Findings: []verifyItem{}, Elsewhere: []verifyLocation{},
+	}
+	for _, l := range rep.Elsewhere {
+		out.Elsewhere = append(out.Elsewhere, verifyLocation{Location: backends.Redact(l.Location), Archives: l.Archives})
 	}
 	for _, s := range verifyStatuses {
 		out.Counts[string(s)] = rep.Counts[s]

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,7 +43,10 @@ type Entry struct {
 	Day           *time.Time // UTC midnight; nil for a purge
 	SourceTable   string
 	ObjectKey     string
-	Location      string
+	Location      string // the storage location's identity (backends.Identity)
+	// LegacyLocation marks a row written before identities: its Location
+	// is the bucket URL as configured then (see ResolveLegacy).
+	LegacyLocation bool
 	PublicURL     string
 	Readings      *int64
 	Sensors       *int64
@@ -120,6 +124,9 @@ type Store struct {
 	table string // sanitized, schema-qualified
 	host  string
 	user  string
+
+	mu      sync.RWMutex
+	legacy  map[string][]string // identity -> legacy location strings found to name it
 }
 
 // NewStore returns a store for archive_runs in schema.
@@ -135,7 +142,7 @@ func NewStore(schema string) *Store {
 const columns = `run_id, kind, status, day, source_table, object_key, location, public_url,
 	readings, sensors, rows_deleted, rows_inserted, rows_present, bytes, sha256,
 	min_time, max_time, format_version, error, host, os_user, started_at, finished_at,
-	key_mode, rows_replaced, checkout, checkout_id`
+	key_mode, rows_replaced, checkout, checkout_id, location_canonical`
 
 // Insert records e and sets its ID. FinishedAt defaults to now.
 func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
@@ -149,14 +156,14 @@ func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
 		e.OSUser = s.user
 	}
 	err := q.QueryRow(ctx, `INSERT INTO `+s.table+` (`+columns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)
 		RETURNING id`,
 		e.RunID, e.Kind, e.Status, dateArg(e.Day), nullString(e.SourceTable), nullString(e.ObjectKey),
 		nullString(e.Location), nullString(e.PublicURL), e.Readings, e.Sensors, e.RowsDeleted,
 		e.RowsInserted, e.RowsPresent, e.Bytes, nullString(e.SHA256), e.MinTime, e.MaxTime,
 		e.FormatVersion, nullString(e.Error), nullString(e.Host), nullString(e.OSUser),
 		e.StartedAt, e.FinishedAt,
-		nullString(e.KeyMode), e.RowsReplaced, nullString(e.Checkout), e.CheckoutID,
+		nullString(e.KeyMode), e.RowsReplaced, nullString(e.Checkout), e.CheckoutID, !e.LegacyLocation,
 	).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("record %s manifest in %s: %w", e.Kind, s.table, err)
@@ -178,14 +185,14 @@ func (s *Store) Update(ctx context.Context, q Querier, e *Entry) error {
 		e.OSUser = s.user
 	}
 	tag, err := q.Exec(ctx, `UPDATE `+s.table+` SET (`+columns+`)
-		= ($2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)
+		= ($2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)
 		WHERE id = $1`,
 		e.ID, e.RunID, e.Kind, e.Status, dateArg(e.Day), nullString(e.SourceTable), nullString(e.ObjectKey),
 		nullString(e.Location), nullString(e.PublicURL), e.Readings, e.Sensors, e.RowsDeleted,
 		e.RowsInserted, e.RowsPresent, e.Bytes, nullString(e.SHA256), e.MinTime, e.MaxTime,
 		e.FormatVersion, nullString(e.Error), nullString(e.Host), nullString(e.OSUser),
 		e.StartedAt, e.FinishedAt,
-		nullString(e.KeyMode), e.RowsReplaced, nullString(e.Checkout), e.CheckoutID,
+		nullString(e.KeyMode), e.RowsReplaced, nullString(e.Checkout), e.CheckoutID, !e.LegacyLocation,
 	)
 	if err != nil {
 		return fmt.Errorf("record %s manifest #%d in %s: %w", e.Kind, e.ID, s.table, err)
@@ -210,8 +217,9 @@ func (s *Store) Delete(ctx context.Context, q Querier, id int64) error {
 // committed (failed rows with a checksum): an object at the key with one of
 // them is an uncommitted upload of ours, not an archive.
 func (s *Store) FailedUploads(ctx context.Context, q Querier, location, key string) (map[string]bool, error) {
+	args := []any{key}
 	rows, err := q.Query(ctx, `SELECT DISTINCT sha256 FROM `+s.table+`
-		WHERE kind = 'archive' AND status = 'failed' AND object_key = $1 AND location = $2 AND sha256 IS NOT NULL`, key, location)
+		WHERE kind = 'archive' AND status = 'failed' AND object_key = $1 AND `+s.atLocation(&args, location)+` AND sha256 IS NOT NULL`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("look up failed uploads of %s: %w", key, err)
 	}
@@ -234,9 +242,10 @@ func (s *Store) FailedUploads(ctx context.Context, q Querier, location, key stri
 // object key at a storage location, or nil if there is none. It is the
 // manifest that the object must still satisfy.
 func (s *Store) LatestCommitted(ctx context.Context, q Querier, location, key string) (*Entry, error) {
+	args := []any{key}
 	rows, err := q.Query(ctx, `SELECT id, `+columns+` FROM `+s.table+`
-		WHERE kind IN ('archive', 'adopt') AND status = 'committed' AND object_key = $1 AND location = $2
-		ORDER BY finished_at DESC, id DESC LIMIT 1`, key, location)
+		WHERE kind IN ('archive', 'adopt') AND status = 'committed' AND object_key = $1 AND `+s.atLocation(&args, location)+`
+		ORDER BY finished_at DESC, id DESC LIMIT 1`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("look up manifest of %s: %w", key, err)
 	}
@@ -275,7 +284,7 @@ func (s *Store) List(ctx context.Context, q Querier, f Filter) ([]Entry, error) 
 		sql += ` AND day <= ` + arg(dateArg(f.To))
 	}
 	if f.Location != "" {
-		sql += ` AND location = ` + arg(f.Location)
+		sql += ` AND ` + s.atLocation(&args, f.Location)
 	}
 	if f.Status != "" {
 		sql += ` AND status = ` + arg(f.Status)
@@ -302,12 +311,14 @@ func scanEntries(rows pgx.Rows) ([]Entry, error) {
 		var e Entry
 		var day *time.Time
 		var src, key, loc, pub, sha, errText, host, who, keyMode, checkout *string
+		var canonical bool
 		if err := rows.Scan(&e.ID, &e.RunID, &e.Kind, &e.Status, &day, &src, &key, &loc, &pub,
 			&e.Readings, &e.Sensors, &e.RowsDeleted, &e.RowsInserted, &e.RowsPresent, &e.Bytes, &sha,
 			&e.MinTime, &e.MaxTime, &e.FormatVersion, &errText, &host, &who, &e.StartedAt, &e.FinishedAt,
-			&keyMode, &e.RowsReplaced, &checkout, &e.CheckoutID); err != nil {
+			&keyMode, &e.RowsReplaced, &checkout, &e.CheckoutID, &canonical); err != nil {
 			return nil, err
 		}
+		e.LegacyLocation = !canonical
 		if day != nil {
 			d := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
 			e.Day = &d

@@ -138,7 +138,7 @@ func (c *Checker) Run(ctx context.Context, opts Options) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	hist := history(entries, c.Location)
+	hist := history(entries, func(e manifest.Entry) bool { return c.Location == "" || e.Location == "" || c.Manifests.AtLocation(e, c.Location) })
 
 	// The range: as given, else from the first day with data or an archive
 	// to today (or the last day with data, if rows lie in the future).
@@ -197,11 +197,11 @@ type dayHistory struct {
 
 // history folds the manifest rows (oldest first, as List returns them) into
 // one history per day.
-func history(entries []manifest.Entry, location string) map[archivefile.Day]*dayHistory {
+func history(entries []manifest.Entry, here func(manifest.Entry) bool) map[archivefile.Day]*dayHistory {
 	out := map[archivefile.Day]*dayHistory{}
 	for i := range entries {
 		e := &entries[i]
-		if e.Day == nil || (location != "" && e.Location != "" && e.Location != location) {
+		if e.Day == nil || !here(*e) {
 			continue
 		}
 		d := archivefile.DayOf(*e.Day)

@@ -94,12 +94,16 @@ type Report struct {
 	Objects   int // objects listed under the prefix
 	Counts    map[Status]int
 	Findings  []Finding // everything but StatusOK, in day order
+	// Elsewhere lists where archive_runs has committed archives when it
+	// has none at this location (a changed bucket URL, token or account):
+	// an error, since nothing could be verified.
+	Elsewhere []manifest.LocationCount
 }
 
 // Failed reports whether the report holds errors: a missing or corrupt
 // object. Orphans fail only when strict is set.
 func (r Report) Failed(strict bool) bool {
-	if r.Counts[StatusMissing]+r.Counts[StatusCorrupt] > 0 {
+	if r.Counts[StatusMissing]+r.Counts[StatusCorrupt] > 0 || len(r.Elsewhere) > 0 {
 		return true
 	}
 	return strict && r.Counts[StatusOrphan]+r.Counts[StatusStray]+r.Counts[StatusSkipped] > 0
@@ -206,6 +210,15 @@ func (v *Verifier) Run(ctx context.Context, opts Options) (rep Report, err error
 			continue
 		}
 		add(v.checkOrphan(ctx, log, rep.RunID, d, key, opts))
+	}
+	if rep.Manifests == 0 {
+		locs, err := v.Manifests.CommittedLocations(ctx, v.Pool)
+		if err != nil {
+			return rep, err
+		}
+		if len(locs) > 0 && !slices.ContainsFunc(locs, func(l manifest.LocationCount) bool { return l.Location == v.Location }) {
+			rep.Elsewhere = locs
+		}
 	}
 	log.Info("verify finished", "manifests", rep.Manifests, "objects", rep.Objects, "ok", rep.Counts[StatusOK],
 		"missing", rep.Counts[StatusMissing], "corrupt", rep.Counts[StatusCorrupt], "pending", rep.Counts[StatusPending],
