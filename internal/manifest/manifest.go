@@ -36,33 +36,33 @@ const (
 // as NULL where the column is nullable, except counts that are meaningful at
 // zero (set the pointer fields for those).
 type Entry struct {
-	ID            int64
-	RunID         string
-	Kind          string
-	Status        string
-	Day           *time.Time // UTC midnight; nil for a purge
-	SourceTable   string
-	ObjectKey     string
-	Location      string // the storage location's identity (backends.Identity)
+	ID          int64
+	RunID       string
+	Kind        string
+	Status      string
+	Day         *time.Time // UTC midnight; nil for a purge
+	SourceTable string
+	ObjectKey   string
+	Location    string // the storage location's identity (backends.Identity)
 	// LegacyLocation marks a row written before identities: its Location
 	// is the bucket URL as configured then (see ResolveLegacy).
 	LegacyLocation bool
-	PublicURL     string
-	Readings      *int64
-	Sensors       *int64
-	RowsDeleted   *int64
-	RowsInserted  *int64
-	RowsPresent   *int64
-	Bytes         *int64
-	SHA256        string
-	MinTime       *time.Time
-	MaxTime       *time.Time
-	FormatVersion *int64
-	Error         string
-	Host          string
-	OSUser        string
-	StartedAt     time.Time
-	FinishedAt    time.Time
+	PublicURL      string
+	Readings       *int64
+	Sensors        *int64
+	RowsDeleted    *int64
+	RowsInserted   *int64
+	RowsPresent    *int64
+	Bytes          *int64
+	SHA256         string
+	MinTime        *time.Time
+	MaxTime        *time.Time
+	FormatVersion  *int64
+	Error          string
+	Host           string
+	OSUser         string
+	StartedAt      time.Time
+	FinishedAt     time.Time
 
 	// KeyMode is KeySensorTime or KeyNone: the reading identity an
 	// archive was merged by, or a restore resolved conflicts by.
@@ -125,8 +125,8 @@ type Store struct {
 	host  string
 	user  string
 
-	mu      sync.RWMutex
-	legacy  map[string][]string // identity -> legacy location strings found to name it
+	mu     sync.RWMutex
+	legacy map[string][]string // identity -> legacy location strings found to name it
 }
 
 // NewStore returns a store for archive_runs in schema.

@@ -138,7 +138,9 @@ func (c *Checker) Run(ctx context.Context, opts Options) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	hist := history(entries, func(e manifest.Entry) bool { return c.Location == "" || e.Location == "" || c.Manifests.AtLocation(e, c.Location) })
+	hist := history(entries, func(e manifest.Entry) bool {
+		return c.Location == "" || e.Location == "" || c.Manifests.AtLocation(e, c.Location)
+	})
 
 	// The range: as given, else from the first day with data or an archive
 	// to today (or the last day with data, if rows lie in the future).
