@@ -51,21 +51,22 @@ func TestStatusEveryState(t *testing.T) {
 	if r := h.run("archive"); r.code != 1 {
 		t.Fatalf("archive with a blocked day: exit %d, want 1\n%s", r.code, r.stderr)
 	}
-	h.mustRun("restore", "--day", ago(35))      // partial: restored
-	h.insertClean(sample(today, 37, 36, 1)[:1]) // partial: one late row for day 37 ago
-	h.insertClean(sample(today, 46, 45, 1))     // pending since ~15 days: overdue
-	h.insertClean(sample(today, 31, 30, 1))     // pending since today 00:00: within the limit
-	h.insertClean(sample(today, 5, 4, 1))       // not due
-	// Days 45..42 ago hold nothing: empty; days 41, 40, 39, 36, 34 are archived.
+	h.mustRun("restore", "--day", ago(35))               // partial: restored
+	h.mustRun("restore", "--day", ago(39), "--checkout") // checked out
+	h.insertClean(sample(today, 37, 36, 1)[:1])          // partial: one late row for day 37 ago
+	h.insertClean(sample(today, 46, 45, 1))              // pending since ~15 days: overdue
+	h.insertClean(sample(today, 31, 30, 1))              // pending since today 00:00: within the limit
+	h.insertClean(sample(today, 5, 4, 1))                // not due
+	// Days 45..42 ago hold nothing: empty; days 41, 40, 36, 34 are archived.
 
 	want := map[string]string{
 		ago(46): "pending", ago(45): "empty", ago(44): "empty", ago(43): "empty", ago(42): "empty",
-		ago(41): "archived", ago(40): "archived", ago(39): "archived", ago(38): "failed", ago(37): "partial",
+		ago(41): "archived", ago(40): "archived", ago(39): "checked out", ago(38): "failed", ago(37): "partial",
 		ago(36): "archived", ago(35): "partial", ago(34): "archived", ago(33): "empty", ago(32): "empty",
 		ago(31): "pending", ago(30): "not due", ago(5): "not due", ago(0): "not due",
 	}
-	wantCounts := map[string]int{"failed": 1, "checked out": 0, "partial": 2, "pending": 2, "archived": 5, "empty": 6}
-	wantCounts["not due"] = 47 - 1 - 2 - 2 - 5 - 6 // every day from 46 ago to today
+	wantCounts := map[string]int{"failed": 1, "checked out": 1, "partial": 2, "pending": 2, "archived": 4, "empty": 6}
+	wantCounts["not due"] = 47 - 1 - 1 - 2 - 2 - 4 - 6 // every day from 46 ago to today
 
 	r := h.run("status", "--format", "json", "--counts")
 	if r.code != 1 {
@@ -121,7 +122,7 @@ func TestStatusEveryState(t *testing.T) {
 		t.Fatalf("status (text): exit %d (want 1), colour codes when not a terminal: %v\n%s", r.code, strings.Contains(r.stdout, "\x1b["), r.stdout)
 	}
 	lines := strings.Split(r.stdout, "\n")
-	symbol := map[string]byte{"failed": 'X', "partial": '+', "pending": 'o', "archived": '#', "not due": '.', "empty": '-'}
+	symbol := map[string]byte{"checked out": 'C', "failed": 'X', "partial": '+', "pending": 'o', "archived": '#', "not due": '.', "empty": '-'}
 	for day, state := range want {
 		tm, _ := time.Parse("2006-01-02", day)
 		var line string
@@ -135,8 +136,9 @@ func TestStatusEveryState(t *testing.T) {
 			t.Errorf("calendar cell of %s: line %q, want %q at column %d", day, line, symbol[state], col)
 		}
 	}
-	for _, s := range []string{"# archived 5", "X failed 1", "o pending 2", "+ partial 2", "- empty 6", "C checked out 0",
-		"Problem days:", ago(38) + "  failed", ago(46) + "  pending", ago(35) + "  partial", "PROBLEM: 47 days"} {
+	for _, s := range []string{"# archived 4", "X failed 1", "o pending 2", "+ partial 2", "- empty 6", "C checked out 1",
+		"Problem days:", ago(38) + "  failed", ago(46) + "  pending", ago(35) + "  partial", "PROBLEM: 47 days",
+		ago(39) + "  checked out  checked out at", "archiver checkin --day " + ago(39)} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("status text lacks %q:\n%s", s, r.stdout)
 		}
@@ -148,8 +150,8 @@ func TestStatusEveryState(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status metrics in their own textfile: %v", err)
 	}
-	for _, s := range []string{`archiver_status_days{state="failed"} 1`, `archiver_status_days{state="archived"} 5`,
-		`archiver_status_days{state="checked out"} 0`, `archiver_status_oldest_pending_age_seconds{command="status"} 1.3`,
+	for _, s := range []string{`archiver_status_days{state="failed"} 1`, `archiver_status_days{state="archived"} 4`,
+		`archiver_status_days{state="checked out"} 1`, `archiver_status_oldest_pending_age_seconds{command="status"} 1.3`,
 		`archiver_last_run_success{command="status"} 0`} {
 		if !strings.Contains(string(prom), s) {
 			t.Errorf("status metrics lack %q:\n%s", s, prom)
@@ -175,7 +177,8 @@ func TestStatusEveryState(t *testing.T) {
 		t.Errorf("--max-pending-days 20 on a day pending for 15: exit %d, want 0\n%s", r.code, r.stdout)
 	}
 
-	// Once the blocker is gone, the next archive run clears every problem.
+	// Once the blocker is gone, the next archive run clears every problem
+	// but the checkout, which it leaves alone.
 	if err := os.RemoveAll(filepath.Dir(blocker)); err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +188,17 @@ func TestStatusEveryState(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if !doc.OK || doc.Counts["failed"]+doc.Counts["pending"]+doc.Counts["partial"] != 0 || doc.Counts["archived"] != 10 {
-		t.Errorf("after a clean run: ok=%v counts %v, want no problems and 10 archived", doc.OK, doc.Counts)
+	if !doc.OK || doc.Counts["failed"]+doc.Counts["pending"]+doc.Counts["partial"] != 0 || doc.Counts["archived"] != 9 || doc.Counts["checked out"] != 1 {
+		t.Errorf("after a clean run: ok=%v counts %v, want no problems, 9 archived and 1 checked out", doc.OK, doc.Counts)
+	}
+	// checkin ends the checkout: the day is archived again.
+	h.mustRun("checkin", "--day", ago(39))
+	doc = statusDoc{}
+	if err := json.Unmarshal([]byte(h.mustRun("status", "--format", "json").stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Counts["archived"] != 10 || doc.Counts["checked out"] != 0 {
+		t.Errorf("after checkin: counts %v, want 10 archived and none checked out", doc.Counts)
 	}
 }
 

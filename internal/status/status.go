@@ -22,9 +22,8 @@ type State string
 const (
 	// Failed: due, rows in the table, and the last archive attempt failed.
 	Failed State = "failed"
-	// CheckedOut: taken out of the daily runs by `restore --checkout` until
-	// `checkin`. archive_runs does not record checkouts yet, so no day is
-	// in this state until it does.
+	// CheckedOut: taken out of the daily runs by `restore --checkout` (an
+	// open checkout on its restore row) until `checkin` ends it.
 	CheckedOut State = "checked out"
 	// Partial: archived, and rows for the day are in the table again (late
 	// rows or a restore); the next archive run merges them.
@@ -195,6 +194,7 @@ type dayHistory struct {
 	lastAttempt *manifest.Entry // latest archive row, committed or failed
 	failures    int             // failed archive rows after the latest committed one
 	restore     *manifest.Entry // latest committed restore
+	checkout    *manifest.Entry // open checkout (restore --checkout), if any
 }
 
 // history folds the manifest rows (oldest first, as List returns them) into
@@ -216,6 +216,9 @@ func history(entries []manifest.Entry, here func(manifest.Entry) bool) map[archi
 		case e.Kind == manifest.KindRestore:
 			if e.Status == manifest.StatusCommitted {
 				h.restore = e
+				if e.Checkout == manifest.CheckoutOpen {
+					h.checkout = e
+				}
 			}
 		case e.Status == manifest.StatusCommitted: // archive or adopt
 			h.archive = e
@@ -257,6 +260,10 @@ func decide(d archivefile.Day, now time.Time, retention time.Duration, hasRows b
 		day.State = Failed
 		day.Reason = fmt.Sprintf("%s, last at %s: %s", plural(h.failures, "failed attempt"),
 			h.lastAttempt.FinishedAt.UTC().Format(time.RFC3339), firstLine(h.lastAttempt.Error))
+	case h.checkout != nil:
+		day.State = CheckedOut
+		day.Reason = fmt.Sprintf("checked out at %s by %s@%s; archive runs leave it alone until `archiver checkin --day %s` (or --abandon)",
+			h.checkout.FinishedAt.UTC().Format(time.RFC3339), orUnknown(h.checkout.OSUser), orUnknown(h.checkout.Host), d)
 	case hasRows && h.archive != nil:
 		day.State = Partial
 		if day.RestoredAt != nil {
@@ -276,6 +283,13 @@ func decide(d archivefile.Day, now time.Time, retention time.Duration, hasRows b
 		day.State = Empty
 	}
 	return day
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
 }
 
 func firstLine(s string) string {

@@ -21,6 +21,7 @@ func TestDecide(t *testing.T) {
 	archived := &manifest.Entry{Kind: manifest.KindArchive, Status: manifest.StatusCommitted, ObjectKey: "k", FinishedAt: at(1)}
 	failed := &manifest.Entry{Kind: manifest.KindArchive, Status: manifest.StatusFailed, Error: "boom\nstack", FinishedAt: at(2)}
 	restored := &manifest.Entry{Kind: manifest.KindRestore, Status: manifest.StatusCommitted, FinishedAt: at(3)}
+	checkedOut := &manifest.Entry{Kind: manifest.KindRestore, Status: manifest.StatusCommitted, Checkout: manifest.CheckoutOpen, OSUser: "ana", Host: "db1", FinishedAt: at(3)}
 	for _, c := range []struct {
 		name string
 		now  time.Time
@@ -40,6 +41,9 @@ func TestDecide(t *testing.T) {
 		{"archived, not due any more", early, false, &dayHistory{archive: archived}, Archived, ""},
 		{"archived, late rows", due, true, &dayHistory{archive: archived, lastAttempt: archived}, Partial, "rows arrived after"},
 		{"archived, restored", due, true, &dayHistory{archive: archived, lastAttempt: archived, restore: restored}, Partial, "restored at"},
+		{"checked out", due, true, &dayHistory{archive: archived, lastAttempt: archived, restore: checkedOut, checkout: checkedOut}, CheckedOut, "checked out at"},
+		{"checked out, rows deleted by hand", due, false, &dayHistory{archive: archived, lastAttempt: archived, restore: checkedOut, checkout: checkedOut}, CheckedOut, "archiver checkin --day 2025-01-10"},
+		{"checked out, then a failed attempt", due, true, &dayHistory{archive: archived, lastAttempt: failed, failures: 1, checkout: checkedOut}, Failed, "1 failed attempt"},
 		{"archived, merge failed", due, true, &dayHistory{archive: archived, lastAttempt: failed, failures: 2}, Failed, "2 failed attempts"},
 	} {
 		got := decide(d, c.now, retention, c.rows, c.h)
