@@ -491,3 +491,96 @@ func TestSchemaDriftOnRestore(t *testing.T) {
 		t.Errorf("%d rows imported by a refused restore", n)
 	}
 }
+
+func putGzip(t *testing.T, e *coretest.Env, key, doc string) {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(doc))
+	zw.Close()
+	if err := e.Bucket.WriteAll(context.Background(), key, b.Bytes(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOriginalArchiveWithUnknownMembers (issue 10, item 4): an archive of
+// the original service holding fields the archiver does not know restores
+// without adopting it (the fields are not loaded, and the log says so),
+// and merging late rows into it keeps those fields: the restored readings
+// are the same readings as the archived ones that carry them. An archive
+// whose sensor groups hold such fields is not rewritten: its day fails and
+// keeps its rows.
+func TestOriginalArchiveWithUnknownMembers(t *testing.T) {
+	e := coretest.New(t)
+	ctx := context.Background()
+	d := e.Today(t).AddDays(-40)
+	ds := d.String()
+	key := archivefile.Key(coretest.Prefix, d)
+	putGzip(t, e, key, `{"day": "`+ds+`", "data": [`+
+		`{"sensor": "s2", "measurements": [{"time": "`+ds+`T00:10:00+00:00", "measurement": 5.0, "qc_flags": 0, "imputation_method": null, "unit": "mm"}]}, `+
+		`{"sensor": "s1", "measurements": [{"time": "`+ds+`T00:00:00+00:00", "measurement": 1.5, "qc_flags": 1, "imputation_method": "ARIMA"}]}], `+
+		`"archived_at": "2025-02-15T02:00:00"}`)
+	if _, err := tableRestorer(e, coretest.Clean, coretest.Prefix).Run(ctx, restore.Options{Days: []archivefile.Day{d}}); err != nil {
+		t.Fatalf("restore without adopting: %v\n%s", err, e.LogBuf)
+	}
+	if n := e.Count(t, `SELECT count(*) FROM shizuku.clean_measurements`); n != 2 {
+		t.Fatalf("restored %d readings, want 2", n)
+	}
+	if !strings.Contains(e.LogBuf.String(), "1 readings of "+key+" hold fields this archiver does not restore") {
+		t.Errorf("restore does not say that it left fields out:\n%s", e.LogBuf)
+	}
+	e.Exec(t, `INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm) VALUES ('s3', '`+ds+`T01:00:00Z', 7)`)
+	s, err := tableRunner(e, coretest.Clean, coretest.Prefix).Run(ctx)
+	if err != nil || s.ArchivesWritten != 1 {
+		t.Fatalf("archive: %v\n%s", err, e.LogBuf)
+	}
+	doc, js := decodeIndependently(t, e, key)
+	n := 0
+	for _, g := range doc.Data {
+		n += len(g.Measurements)
+	}
+	if n != 3 || !strings.Contains(js, `"imputation_method": null, "unit": "mm"}`) || !strings.Contains(js, `"archived_at": "2025-02-15T02:00:00"`) {
+		t.Errorf("merged archive (%d readings, want 3) lost what it did not understand:\n%s", n, js)
+	}
+
+	// Sensor-group fields cannot be kept by a rewrite: the day is refused.
+	d2 := d.AddDays(1)
+	putGzip(t, e, archivefile.Key(coretest.Prefix, d2), `{"day": "`+d2.String()+`", "data": [{"sensor": "s1", "unit": "mm", "measurements": [{"time": "`+d2.String()+`T00:00:00Z", "measurement": 1.0}]}]}`)
+	e.Exec(t, `INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm) VALUES ('s3', '`+d2.String()+`T01:00:00Z', 7)`)
+	s, _ = tableRunner(e, coretest.Clean, coretest.Prefix).Run(ctx)
+	if s.Failed != 1 || e.Count(t, `SELECT count(*) FROM shizuku.clean_measurements`) != 1 {
+		t.Fatalf("%d days failed, want the day with sensor-group fields refused and its row kept", s.Failed)
+	}
+	for _, r := range s.Days {
+		if r.Day == d2 && (r.Err == nil || !strings.Contains(r.Err.Error(), "sensor-group members") || !strings.Contains(r.Err.Error(), "unit")) {
+			t.Errorf("refusal does not say why: %v", r.Err)
+		}
+	}
+}
+
+// TestMergeWithOlderArchiveComparesInColumnType (issue 11): archives
+// written before exact values hold a real as its float8 (5.199999809265137)
+// and a numeric(12,3) as a float (1.5); the new writer's 5.2 and 1.500 are
+// the same readings, so archiving restored rows again adds nothing (I5).
+func TestMergeWithOlderArchiveComparesInColumnType(t *testing.T) {
+	e := coretest.New(t)
+	ctx := context.Background()
+	d := e.Today(t).AddDays(-40)
+	for _, c := range []struct{ name, typ, old, db string }{
+		{"ol4", "real", "5.199999809265137", "5.2"},
+		{"oln", "numeric(12,3)", "1.5", "1.500"},
+	} {
+		e.Exec(t, `CREATE TABLE `+c.name+` (s text NOT NULL, t timestamptz NOT NULL, v `+c.typ+`, q integer, m text)`,
+			`INSERT INTO `+c.name+` VALUES ('a', '`+d.String()+`T00:00:00Z', '`+c.db+`', 0, NULL)`)
+		putGzip(t, e, archivefile.Key(c.name, d), `{"day": "`+d.String()+`", "data": [{"sensor": "a", "measurements": [`+
+			`{"time": "`+d.String()+`T00:00:00Z", "measurement": `+c.old+`, "qc_flags": 0, "imputation_method": null}]}]}`)
+		tbl := postgres.CleanTable{Name: []string{c.name}, Sensor: "s", Time: "t", Value: "v", QCFlags: "q", Imputation: "m"}
+		s, err := tableRunner(e, tbl, c.name).Run(ctx)
+		if err != nil || s.ArchivesWritten != 1 {
+			t.Fatalf("%s: archive: %v\n%s", c.typ, err, e.LogBuf)
+		}
+		if r := s.Days[0]; r.Readings != 1 || r.NewReadings != 0 {
+			t.Errorf("%s: the table's %s and the archive's %s are two readings: %d in the archive, %d new", c.typ, c.db, c.old, r.Readings, r.NewReadings)
+		}
+	}
+}

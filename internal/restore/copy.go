@@ -35,6 +35,9 @@ type copySource struct {
 	n   int64
 	err error // the decoder's error; COPY is aborted with it
 
+	other        int64  // readings with members restore does not load
+	otherExample string // the first such reading's members
+
 	// strict aborts the COPY with errNotStrict unless every reading sorts
 	// after the one before (every key, if keyed): a copy straight into the
 	// target must not insert a reading twice, or two with one key.
@@ -74,6 +77,12 @@ func (s *copySource) Next() bool {
 			}
 		}
 		s.prev = *r
+	}
+	if r.Other != "" {
+		if s.other == 0 {
+			s.otherExample = r.Other
+		}
+		s.other++
 	}
 	if r.Extra != "" {
 		// Values of columns beyond the five: only the typed path

@@ -518,6 +518,9 @@ type loaded struct {
 	present   int64
 	mismatch  string // manifest mismatch let through by IgnoreChecksum
 
+	other        int64 // readings holding members restore does not load
+	otherExample string
+
 	conflicts        int64 // keys the target holds with another reading
 	conflictExamples []string
 	replaced         int64 // target readings overwritten (ConflictReplace)
@@ -575,6 +578,9 @@ func (r *Restorer) load(ctx context.Context, log *slog.Logger, tx pgx.Tx, d arch
 				err = fmt.Errorf("release savepoint: %w", err)
 			}
 		}
+		if err == nil && ld.other > 0 {
+			warnOther(log, key, ld.other, ld.otherExample)
+		}
 		return ld, err
 	}
 	if err := sp.Rollback(ctx); err != nil {
@@ -628,6 +634,7 @@ func (r *Restorer) loadDirect(ctx context.Context, tx pgx.Tx, d archivefile.Day,
 	src.strict, src.keyed = true, r.key != ""
 	n, err := sp.CopyFrom(ctx, pgx.Identifier(t.Name), t.Columns(), src)
 	ld.stats, ld.canonical = ar.Stats(), ar.Canonical()
+	ld.other, ld.otherExample = src.other, src.otherExample
 	if errors.Is(src.err, errNotStrict) || err != nil && src.err == nil && r.key != "" && isUniqueViolation(err) {
 		if rerr := sp.Rollback(ctx); rerr != nil {
 			return ld, fmt.Errorf("roll back to savepoint: %w", rerr), false
@@ -692,6 +699,7 @@ func (r *Restorer) loadStaged(ctx context.Context, tx pgx.Tx, d archivefile.Day,
 	src := newCopySource(ar)
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{tempTable}, t.Columns(), src)
 	ld.stats, ld.canonical = ar.Stats(), ar.Canonical()
+	ld.other, ld.otherExample = src.other, src.otherExample
 	if errors.Is(src.err, errNeedTyped) {
 		return ld, src.err
 	}
@@ -912,12 +920,18 @@ func (r *Restorer) loadTypedDay(ctx context.Context, log *slog.Logger, tx pgx.Tx
 		return ld, err
 	}
 	if src.other > 0 {
-		log.Warn(fmt.Sprintf("%d readings of %s hold members this archiver does not restore (another tool's, e.g. %s); they stay in the archive", src.other, key, firstN(src.otherKeys, 80)))
+		warnOther(log, key, src.other, src.otherKeys)
 	}
 	if err := failpoint.Inject("restore.after-insert"); err != nil {
 		return ld, err
 	}
 	return ld, nil
+}
+
+// warnOther says that some readings' members (another tool's fields) were
+// not restored; the archive keeps them.
+func warnOther(log *slog.Logger, key string, n int64, example string) {
+	log.Warn(fmt.Sprintf("%d readings of %s hold fields this archiver does not restore (written by another tool, e.g. %s); they stay in the archive", n, key, firstN(example, 80)))
 }
 
 func firstN(s string, n int) string {
