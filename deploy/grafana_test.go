@@ -69,9 +69,9 @@ func checkDashboard(p string) []error {
 		Panels     []grafanaPanel `json:"panels"`
 		Templating struct {
 			List []struct {
-				Name       string `json:"name"`
-				Type       string `json:"type"`
-				Definition string `json:"definition"`
+				Name       string          `json:"name"`
+				Type       string          `json:"type"`
+				Definition string          `json:"definition"`
 				Query      json.RawMessage `json:"query"` // a string for a datasource variable
 			} `json:"list"`
 		} `json:"templating"`
