@@ -55,6 +55,13 @@ type Options struct {
 	// MaxRowsPerSecond paces the rows the run removes (raw purged plus
 	// clean archived and deleted); 0 means no limit. See rateLimiter.
 	MaxRowsPerSecond int
+	// MaxReplicaLag pauses the run, before each day and between purge
+	// batches, while a replica is further behind than this (see
+	// lagMonitor); 0 means no limit. Replicas names the WAL consumers
+	// counted beyond physical standbys and slots (comma-separated
+	// application or slot names).
+	MaxReplicaLag time.Duration
+	Replicas      string
 	// MaxRuntime is the run-time budget: once the run has lasted this
 	// long no new day starts (the days in progress finish) and the rest
 	// are left pending for the next run. 0 means no budget.
@@ -94,6 +101,7 @@ type Runner struct {
 	started    time.Time // by Clock, for the run-time budget
 	budgetOnce sync.Once
 	limiter    *rateLimiter // Options.MaxRowsPerSecond; nil when off
+	lag        *lagMonitor  // Options.MaxReplicaLag; nil when off
 }
 
 // keyMode is what manifests record of the reading identity an archive was
@@ -162,6 +170,8 @@ type Summary struct {
 	RawPurged    int64           // in a dry run: rows that would be purged
 	PurgeErr     error
 	PurgePending string // why the purge stopped early without failing (a lock timeout); "" if it finished
+	// ReplicaLagPaused is the time the run spent paused for replica lag.
+	ReplicaLagPaused time.Duration
 	// The raw purge's hold (Options.RawRequireClean): RawHeld is how far
 	// past the raw cutoff the oldest raw row it kept is (0: none kept),
 	// RawHeldAll that it kept every row (the clean table has no reading).
@@ -204,12 +214,22 @@ var ErrPartitionsFailed = errors.New("partitions could not be dropped")
 // migrations) does.
 func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	s = Summary{RunID: manifest.NewRunID(), Started: time.Now().UTC(), DryRun: r.Opts.DryRun}
+	log := r.Log.With("run_id", s.RunID)
 	r.started = r.clock().Now()
 	if r.Opts.MaxRowsPerSecond > 0 {
 		r.limiter = newRateLimiter(r.clock(), r.Opts.MaxRowsPerSecond)
 	}
+	if r.Opts.MaxReplicaLag > 0 {
+		// First, so that a role that cannot see the replicas is refused
+		// before anything changes.
+		m, err := startLagMonitor(ctx, r.Pool, log, r.Opts.MaxReplicaLag, replicaNames(r.Opts.Replicas))
+		if err != nil {
+			return s, err
+		}
+		r.lag = m
+		defer func() { s.ReplicaLagPaused = m.Stop() }()
+	}
 	defer func() { s.Finished = time.Now().UTC() }()
-	log := r.Log.With("run_id", s.RunID)
 
 	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
 		return s, err
@@ -343,6 +363,9 @@ func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error 
 			return err
 		}
 		purged = total
+		if reason := r.waitForReplicas(ctx); reason != "" {
+			return errBudget // the pause used up the budget
+		}
 		if r.overBudget() {
 			return errBudget
 		}
@@ -395,6 +418,17 @@ func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string
 					continue
 				}
 				res := r.archiveDay(ctx, log, runID, days[i], &buf, nil)
+				// Rolled back because the replica lag crossed the limit
+				// during the day: retried once the replicas catch up.
+				for try := 1; res.Status == StatusPending && res.Reason == reasonLag && try <= lagRetries; try++ {
+					if reason := r.beforeDay(ctx, log); reason != "" || ctx.Err() != nil {
+						if reason != "" {
+							res.Reason = reason
+						}
+						break
+					}
+					res = r.archiveDay(ctx, log, runID, days[i], &buf, nil)
+				}
 				results[i] = res
 				if r.Observer != nil {
 					r.Observer.DayDone(res)

@@ -194,6 +194,10 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		return r.fail(ctx, log, runID, started, res, err)
 	}
 
+	// The DELETE is what writes the day's WAL: not while a replica lags.
+	if err := r.checkLag(); err != nil {
+		return r.fail(ctx, log, runID, started, res, err)
+	}
 	deleted, err := r.deleteDay(ctx, log, tx, d, parts)
 	if err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
@@ -667,7 +671,7 @@ func (r *Runner) fail(ctx context.Context, log *slog.Logger, runID string, start
 	res.Status, res.Err, res.RowsDeleted = StatusFailed, err, 0
 	if reason := pendingReason(ctx, err); reason != "" {
 		res.Status, res.Reason = StatusPending, reason
-		log.Warn("day left for the next run: "+reason+"; its rows stay in the database", "err", err)
+		log.Warn("day stopped and rolled back, not failed: "+reason+"; its rows stay in the database", "err", err)
 	} else {
 		log.Error("day failed; its rows stay in the database", "err", err)
 	}

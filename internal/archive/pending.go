@@ -29,6 +29,9 @@ func pendingReason(ctx context.Context, err error) string {
 	if ctx.Err() != nil {
 		return ""
 	}
+	if errors.Is(err, errLagged) {
+		return reasonLag
+	}
 	if errors.Is(err, errBudget) {
 		return reasonBudget
 	}

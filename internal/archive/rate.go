@@ -72,10 +72,12 @@ func (l *rateLimiter) batch(n int) int {
 // small, so that the WAL they write streams out at the rate. The
 // transaction lasts longer for it: the rate is the cost of that.
 func (r *Runner) deleteRows(ctx context.Context, tx pgx.Tx, d archivefile.Day) (int64, error) {
-	if r.limiter == nil {
+	if r.limiter == nil && r.lag == nil {
 		return r.Clean.DeleteDay(ctx, tx, d)
 	}
-	limit := r.limiter.batch(1 << 30)
+	// With a replica lag limit, batches are where a day can stop when the
+	// lag crosses it.
+	limit := r.limiter.batch(lagBatch)
 	from := d.Start()
 	var total int64
 	for batches := 1; ; batches++ {
@@ -87,6 +89,9 @@ func (r *Runner) deleteRows(ctx context.Context, tx pgx.Tx, d archivefile.Day) (
 		if err := r.limiter.took(ctx, n); err != nil {
 			return total, err
 		}
+		if err := r.checkLag(); err != nil {
+			return total, err
+		}
 		if n < int64(limit) || last.IsZero() {
 			r.Log.Debug("deleted the day's rows in paced batches, in its transaction", "day", d.String(), "rows", total, "batches", batches)
 			return total, nil
@@ -94,6 +99,10 @@ func (r *Runner) deleteRows(ctx context.Context, tx pgx.Tx, d archivefile.Day) (
 		from = last
 	}
 }
+
+// lagBatch is the batch of a day's DELETE with a replica lag limit and no
+// rate.
+const lagBatch = 100_000
 
 // paceRows accounts for n rows removed at once (a truncated partition) in
 // chunks, so that the run's average stays at the rate.

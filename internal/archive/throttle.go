@@ -31,5 +31,14 @@ func (r *Runner) beforeDay(ctx context.Context, log *slog.Logger) string {
 		})
 		return reasonBudget
 	}
+	if !r.Opts.DryRun {
+		if reason := r.waitForReplicas(ctx); reason != "" {
+			return reason
+		}
+	}
 	return ""
 }
+
+// lagRetries is how often a day rolled back for replica lag is tried again
+// in the same run; after that it is pending for the next run.
+const lagRetries = 3

@@ -71,6 +71,7 @@ func runArchive(c *cli.Context) error {
 			BatchSize: cfg.Raw.BatchSize, Concurrency: cfg.Archive.Concurrency, GzipLevel: cfg.Archive.GzipLevel,
 			DropPartitions: cfg.Archive.DropPartitions, LockTimeout: cfg.Database.LockTimeout,
 			MaxRuntime: cfg.Archive.MaxRuntime, MaxRowsPerSecond: cfg.Archive.MaxRowsPerSecond,
+			MaxReplicaLag: cfg.Archive.MaxReplicaLag, Replicas: cfg.Archive.Replicas,
 			DryRun: cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: st.location(),
 			Limits: e.limits(),
 		},
@@ -83,6 +84,7 @@ func runArchive(c *cli.Context) error {
 	e.banner("Starting Data Archiver Service", bucketURL)
 	s, err := r.Run(ctx)
 	obs.rec.SetRawPurgeHeld(s.RawHeld)
+	obs.rec.SetReplicaLagPaused(s.ReplicaLagPaused)
 	obs.finish(ctx, e, s.Started, err == nil)
 	e.summary(s)
 	switch {
@@ -276,7 +278,7 @@ func (e *env) summary(s archive.Summary) {
 			"raw_deleted", s.RawPurged, "clean_archived", s.RowsArchived, "clean_deleted", s.RowsDeleted,
 			"archives_created", s.ArchivesWritten, "bytes_written", s.BytesWritten, "days", len(s.Days),
 			"days_failed", s.Failed, "days_locked", s.Locked, "days_pending", s.Pending, "failed_days", failed, "replaced", s.Replaced, "days_checked_out", len(s.CheckedOut),
-			"raw_purge_held_seconds", int64(s.RawHeld.Seconds()), "raw_purge_held_all", s.RawHeldAll,
+			"raw_purge_held_seconds", int64(s.RawHeld.Seconds()), "replica_lag_paused_seconds", s.ReplicaLagPaused.Seconds(), "raw_purge_held_all", s.RawHeldAll,
 			"partitions_dropped", s.PartitionsDropped, "partitions_deferred", s.PartitionsDeferred, "partitions_failed", len(s.PartitionErrs),
 			"duration", s.Finished.Sub(s.Started))
 		return
@@ -329,6 +331,9 @@ func (e *env) summary(s archive.Summary) {
 		lines = append(lines, "  Raw purge held back: the clean table has no reading, every raw row was kept (raw.require_clean)")
 	} else if s.RawHeld > 0 {
 		lines = append(lines, fmt.Sprintf("  Raw purge held back: cleaning is %s behind the raw retention (raw.require_clean)", s.RawHeld.Round(time.Second)))
+	}
+	if s.ReplicaLagPaused > 0 {
+		lines = append(lines, fmt.Sprintf("  Paused for replica lag: %s", s.ReplicaLagPaused.Round(time.Millisecond)))
 	}
 	if s.PurgePending != "" {
 		lines = append(lines, "  Raw purge stopped early, the next run goes on: "+s.PurgePending)

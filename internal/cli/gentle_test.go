@@ -1,7 +1,10 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +14,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/pgtest"
 )
 
 // noHold turns the raw purge's hold off for tests of the purge itself
@@ -366,4 +372,155 @@ func TestMaxRowsPerSecondOnPartitions(t *testing.T) {
 		got = append(got, doc.readings(t)...)
 	}
 	sameReadings(t, "archives", got, rows)
+}
+
+// TestReplicaLagPausesForARealStandby: a real streaming standby (made by
+// pg_basebackup from the test's primary) has its replay paused, so it
+// falls behind by the WAL the test then writes; pg_stat_replication's
+// replay_lag does not show that reliably, the archiver's own measure must.
+// The first day is held at a failpoint past --max-replica-lag, so the lag
+// crosses the limit inside it: the day is rolled back (nothing deleted
+// while the standby is paused), the run pauses (logged once) and, once
+// replay resumes, retries it and archives every day exactly once.
+func TestReplicaLagPausesForARealStandby(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	standby := pgtest.NewStandby(t)
+	rows := sample(h.today(), 43, 40, 2) // three days
+	h.insertClean(rows)
+	standby.WaitCaughtUp(t)
+
+	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
+	run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=archive.after-read=sleep(4s)@1"},
+		"archive", "--max-replica-lag", "500ms", "--concurrency", "1", "--metrics-file", metricsFile)
+	// The first day is now at its failpoint, its transaction open: the
+	// standby falls behind by the WAL written from here on.
+	time.Sleep(time.Second)
+	standby.PauseReplay(t)
+	resumed := false
+	defer func() {
+		if !resumed {
+			standby.ResumeReplay(t)
+		}
+	}()
+	if _, err := h.conn.Exec(context.Background(), `CREATE TABLE wal_writer AS SELECT g FROM generate_series(1, 10000) g`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second)
+	select {
+	case <-run.done:
+		t.Fatalf("the run finished while the standby was paused (exit %d):\n%s", run.code, run.out.String())
+	default:
+	}
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != int64(len(rows)) {
+		t.Fatalf("%d of %d rows left while the standby was paused: a day was deleted past the lag limit", n, len(rows))
+	}
+	standby.ResumeReplay(t)
+	resumed = true
+	code, out := run.wait(t, 2*time.Minute)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+		t.Fatalf("%d rows left after the standby caught up", n)
+	}
+	var got []reading
+	for _, doc := range h.archives() {
+		got = append(got, doc.readings(t)...)
+	}
+	sameReadings(t, "archives", got, rows)
+	if c := strings.Count(out, "Pausing: replica"); c != 1 {
+		t.Errorf("pause start logged %d times, want once:\n%s", c, out)
+	}
+	if c := strings.Count(out, "Resuming: replicas caught up"); c != 1 {
+		t.Errorf("pause end logged %d times, want once:\n%s", c, out)
+	}
+	if !strings.Contains(out, "replica lag crossed archive.max_replica_lag during the day: rolled back") {
+		t.Errorf("the day in progress was not rolled back when the lag crossed the limit:\n%s", out)
+	}
+	paused, err := strconv.ParseFloat(metricValue(t, metricsFile, "archiver_replica_lag_paused_seconds"), 64)
+	if err != nil || paused < 2 {
+		t.Errorf("archiver_replica_lag_paused_seconds = %v (%v), want at least 2", paused, err)
+	}
+}
+
+// TestReplicaLagCountsADisconnectedStandbysSlot: a physical slot nobody is
+// connected to stands for a standby that went away and will come back for
+// the WAL: it counts by the slot's position. The pause counts against the
+// run-time budget, so the run ends on it with every day pending, exit 0.
+func TestReplicaLagCountsADisconnectedStandbysSlot(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	slot := fmt.Sprintf("gone_%d", time.Now().UnixNano())
+	if _, err := h.conn.Exec(context.Background(), `SELECT pg_create_physical_replication_slot($1, true)`, slot); err != nil {
+		t.Fatal(err)
+	}
+	dropped := false
+	drop := func() {
+		if _, err := h.conn.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot); err != nil {
+			t.Error(err)
+		}
+		dropped = true
+	}
+	defer func() {
+		if !dropped {
+			drop()
+		}
+	}()
+	rows := sample(h.today(), 43, 40, 2)
+	h.insertClean(rows) // WAL beyond the slot's position
+	code, out := h.runBinary(t, []string{"ARCHIVER_FAILPOINTS=archive.after-read=sleep(1s)@1"},
+		"archive", "--max-replica-lag", "300ms", "--max-runtime", "4s", "--concurrency", "1")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, out)
+	}
+	if !strings.Contains(out, "replication slot "+slot+" (nobody connected)") {
+		t.Errorf("the pause does not name the slot:\n%s", out)
+	}
+	if !strings.Contains(out, "Days pending for the next run: 3") {
+		t.Errorf("the days are not reported pending:\n%s", out)
+	}
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != int64(len(rows)) {
+		t.Fatalf("%d of %d rows left: a day was deleted while the slot lagged", n, len(rows))
+	}
+	drop()
+	h.mustRun("archive", "--max-replica-lag", "300ms")
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+		t.Fatalf("%d rows left once the slot was dropped", n)
+	}
+}
+
+// TestReplicaLagNeedsMonitorRole: a role that cannot read the replicas'
+// positions is refused at the start, before anything changes, with the
+// fix in the message.
+func TestReplicaLagNeedsMonitorRole(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	h.insertClean(sample(h.today(), 41, 40, 1))
+	role := fmt.Sprintf("nomon_%d", time.Now().UnixNano())
+	ctx := context.Background()
+	if _, err := h.conn.Exec(ctx, `CREATE ROLE `+role+` LOGIN`); err != nil {
+		t.Fatal(err)
+	}
+	defer h.conn.Exec(ctx, `DROP OWNED BY `+role+`; DROP ROLE `+role)
+	u, err := url.Parse(h.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	var outBuf, errBuf bytes.Buffer
+	code := cli.Main(ctx, []string{"archiver", "archive", "--database-url", u.String(), "--bucket", h.bucket, "--max-replica-lag", "10s"},
+		&outBuf, &errBuf, cli.Build{Version: "test", Commit: "test"})
+	out := outBuf.String() + errBuf.String()
+	if code != cli.ExitUnavailable {
+		t.Fatalf("exit %d, want %d\n%s", code, cli.ExitUnavailable, out)
+	}
+	for _, want := range []string{"cannot see the replicas' positions", "GRANT pg_monitor TO " + role, "archive.max_replica_lag"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("message lacks %q:\n%s", want, out)
+		}
+	}
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 24 {
+		t.Errorf("%d rows left, want all 24", n)
+	}
 }

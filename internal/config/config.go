@@ -98,6 +98,8 @@ type ArchiveConfig struct {
 	GzipLevel        int           `yaml:"gzip_level"`
 	DropPartitions   bool          `yaml:"drop_partitions"`
 	MaxRuntime       time.Duration `yaml:"max_runtime"`
+	MaxReplicaLag    time.Duration `yaml:"max_replica_lag"`
+	Replicas         string        `yaml:"replicas"`
 	MaxRowsPerSecond int           `yaml:"max_rows_per_second"`
 }
 

@@ -245,6 +245,18 @@ func Settings() []Setting {
 			field:   func(c *Config) any { return &c.Archive.DropPartitions },
 		},
 		{
+			Key: "archive.max_replica_lag", Env: []string{"ARCHIVER_MAX_REPLICA_LAG"}, Flag: "max-replica-lag", Scope: ScopeArchive, kind: kindDuration,
+			Usage:    "pause before each day (and between purge batches) while a replica is further behind than this (e.g. 30s; 0 for no limit), measured on the primary from WAL positions, so a standby whose replay is paused or stuck counts; a day that crosses it is rolled back and retried after the pause; needs pg_monitor",
+			Default:  "0s",
+			field:    func(c *Config) any { return &c.Archive.MaxReplicaLag },
+			validate: func(c *Config) error { return durationBetween(c.Archive.MaxReplicaLag, 0, 24*time.Hour) },
+		},
+		{
+			Key: "archive.replicas", Env: []string{"ARCHIVER_REPLICAS"}, Flag: "replicas", Scope: ScopeArchive,
+			Usage: "with archive.max_replica_lag: WAL consumers to wait for beyond physical standbys and their slots, by application_name or slot name, comma-separated (logical subscribers, pg_receivewal)",
+			field: func(c *Config) any { return &c.Archive.Replicas },
+		},
+		{
 			Key: "archive.max_rows_per_second", Env: []string{"ARCHIVER_MAX_ROWS_PER_SECOND"}, Flag: "max-rows-per-second", Scope: ScopeArchive, kind: kindInt,
 			Usage:    "rows removed per second, raw purged plus clean archived and deleted, averaged over the run and smooth (no more than about a second's worth at once: purge batches and each day's DELETE are cut to half a second's worth, inside the day's transaction); 0 for no limit",
 			Default:  "0",

@@ -32,6 +32,7 @@ type Recorder struct {
 	daysFailed                          prometheus.Counter
 	daysPending                         prometheus.Gauge
 	rawPurgeHeld                        prometheus.Gauge
+	replicaLagPaused                    prometheus.Gauge
 	upload                              prometheus.Observer
 
 	// Vectors, not plain gauges, for the run-level series: a series that was
@@ -112,6 +113,11 @@ func NewFor(command, backendScheme string) *Recorder {
 			Help: "How far past the raw retention the oldest raw reading kept by raw.require_clean is (cleaning is this far behind); 0 when nothing was held back.",
 		})
 		r.reg.MustRegister(r.rawPurgeHeld)
+		r.replicaLagPaused = prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "replica_lag_paused_seconds",
+			Help: "Time the last run spent paused because a replica was further behind than archive.max_replica_lag.",
+		})
+		r.reg.MustRegister(r.replicaLagPaused)
 		upload := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "upload_duration_seconds",
 			Help: "Time to upload one day archive.",
@@ -236,6 +242,13 @@ func (r *Recorder) SetDaysPending(n int) {
 func (r *Recorder) SetRawPurgeHeld(d time.Duration) {
 	if r != nil && r.rawPurgeHeld != nil {
 		r.rawPurgeHeld.Set(d.Seconds())
+	}
+}
+
+// SetReplicaLagPaused reports the time the run paused for replica lag.
+func (r *Recorder) SetReplicaLagPaused(d time.Duration) {
+	if r != nil && r.replicaLagPaused != nil {
+		r.replicaLagPaused.Set(d.Seconds())
 	}
 }
 

@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +105,52 @@ func TestSchemaSQLIsEmbedded(t *testing.T) {
 			t.Errorf("SchemaSQL lacks %q", want)
 		}
 	}
+}
+
+// TestStandbyFollowsPrimary: the standby replays what the primary writes,
+// stops while replay is paused, and catches up when resumed.
+func TestStandbyFollowsPrimary(t *testing.T) {
+	ctx := context.Background()
+	s := NewStandby(t)
+	primary, err := pgx.Connect(ctx, URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close(ctx)
+	table := fmt.Sprintf("standby_probe_%d", time.Now().UnixNano())
+	if _, err := primary.Exec(ctx, `CREATE TABLE `+table+` (n int); INSERT INTO `+table+` VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Exec(ctx, `DROP TABLE `+table)
+	standby, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Close(ctx)
+	rows := func() int {
+		var n int
+		if err := standby.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			return -1 // not replayed yet
+		}
+		return n
+	}
+	waitFor := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); rows() != want; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("standby has %d rows, want %d", rows(), want)
+			}
+		}
+	}
+	waitFor(1)
+	s.PauseReplay(t)
+	if _, err := primary.Exec(ctx, `INSERT INTO `+table+` VALUES (2)`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := rows(); n != 1 {
+		t.Fatalf("standby has %d rows with replay paused, want 1", n)
+	}
+	s.ResumeReplay(t)
+	waitFor(2)
 }
