@@ -1,12 +1,22 @@
 // Package vercelblobtest is an in-memory fake of the Vercel Blob API as the
-// official @vercel/blob 2.8.0 SDK uses it (see the project's protocol note),
+// official @vercel/blob 2.8.0 SDK uses it (see docs/vercel-blob-protocol.md),
 // with fault injection for tests. It serves the content URLs it hands out,
 // so that reads work end to end.
+//
+// Like a Vercel Blob store, a Server has one access, public or private
+// (WithAccess; private by default), and refuses a write that asks for the
+// other one as the service does.
 //
 // The API answers both under /api/blob (use APIURL) and at the root (use
 // URL): the SDK builds request URLs by plain concatenation, so /api/blob?…,
 // /api/blob/?…, /api/blob/delete, /?…, /delete and so on all arrive.
-// Content lives under /content/<access>/<pathname>.
+//
+// Content lives under /<storeId>.<access>.blob.vercel-storage.com/<pathname>:
+// the host of a real blob URL, as the first path segment of a local one, so
+// that a client reads the store id and access of a URL the same way for
+// both. A public store can model Vercel's CDN (WithStaleReads): a plain GET
+// of an overwritten or deleted blob then returns the copy first served,
+// until its cache max-age runs out.
 package vercelblobtest
 
 import (
@@ -62,9 +72,23 @@ type object struct {
 	data        []byte
 	contentType string
 	maxAge      int
-	access      string
 	etag        string
 	uploadedAt  time.Time
+}
+
+// Access values of a store.
+const (
+	AccessPublic  = "public"
+	AccessPrivate = "private"
+)
+
+// contentHostSuffix is what follows <storeId>.<access> in a blob URL's host.
+const contentHostSuffix = ".blob.vercel-storage.com"
+
+// cached is what the modelled CDN holds for one content URL.
+type cached struct {
+	obj   object
+	until time.Time
 }
 
 type part struct {
@@ -75,7 +99,6 @@ type part struct {
 type upload struct {
 	key, id  string
 	pathname string
-	access   string
 	opts     writeOpts
 	parts    map[int]part
 }
@@ -99,6 +122,18 @@ type Request struct {
 	RequestID string // x-api-blob-request-id
 	Attempt   string // x-api-blob-request-attempt
 	Status    int
+	// Stale is set for a download answered from the modelled CDN with a
+	// copy older than the blob.
+	Stale bool
+}
+
+// String formats r as one line of the request log.
+func (r Request) String() string {
+	s := fmt.Sprintf("%-12s %-4s %3d %s", r.Kind, r.Method, r.Status, r.Pathname)
+	if r.Stale {
+		s += " (stale CDN copy)"
+	}
+	return s
 }
 
 // Server is the fake. Its methods are safe for concurrent use.
@@ -109,8 +144,13 @@ type Server struct {
 	token   string
 	storeID string
 
+	access     string
+	staleReads bool
+	logTo      io.Writer
+
 	mu          sync.Mutex
 	objects     map[string]*object
+	cdn         map[string]*cached // by request path and query
 	uploads     map[string]*upload // by upload id
 	faults      []*Fault
 	counts      map[string]int
@@ -119,10 +159,33 @@ type Server struct {
 	lastTime    time.Time
 }
 
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAccess makes the store public or private (the default), as a Vercel
+// Blob store is made: every blob has the store's access, and a write that
+// asks for the other one is refused.
+func WithAccess(access string) Option {
+	if access != AccessPublic && access != AccessPrivate {
+		panic("vercelblobtest: access must be public or private")
+	}
+	return func(s *Server) { s.access = access }
+}
+
+// WithStaleReads models the CDN in front of a public store: a plain GET of
+// a content URL is answered with the copy first served at that URL until its
+// max-age runs out, even after the blob was overwritten or deleted. A GET
+// with cache=0 in its query goes to the store. Private stores are read
+// through with the token and are not affected.
+func WithStaleReads() Option { return func(s *Server) { s.staleReads = true } }
+
+// WithRequestLog writes one line per request (Request.String) to w.
+func WithRequestLog(w io.Writer) Option { return func(s *Server) { s.logTo = w } }
+
 // NewServer starts a fake on a local port for token, which must look like
 // vercel_blob_rw_<storeId>_<secret>. Close it when done.
-func NewServer(token string) *Server {
-	s := New(token)
+func NewServer(token string, opts ...Option) *Server {
+	s := New(token, opts...)
 	s.ts = httptest.NewServer(s)
 	s.SetURL(s.ts.URL)
 	return s
@@ -130,19 +193,45 @@ func NewServer(token string) *Server {
 
 // New returns a fake that is not listening yet; serve it yourself and call
 // SetURL with the address clients reach it at.
-func New(token string) *Server {
+func New(token string, opts ...Option) *Server {
 	m := tokenRE.FindStringSubmatch(token)
 	if m == nil {
 		panic("vercelblobtest: token must look like vercel_blob_rw_<storeId>_<secret>")
 	}
-	return &Server{
+	s := &Server{
 		token:       token,
 		storeID:     m[1],
+		access:      AccessPrivate,
 		objects:     map[string]*object{},
 		uploads:     map[string]*upload{},
+		cdn:         map[string]*cached{},
 		counts:      map[string]int{},
 		minPartSize: DefaultMinPartSize,
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Access is the store's access, public or private.
+func (s *Server) Access() string { return s.access }
+
+// ContentBase is the URL that every blob URL of the store starts with, as
+// a user would copy it into VERCEL_BLOB_BASE_URL.
+func (s *Server) ContentBase() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.contentBase()
+}
+
+func (s *Server) contentBase() string {
+	return s.URL + "/" + strings.ToLower(s.storeID) + "." + s.access + contentHostSuffix
+}
+
+// BlobURL is the URL the store gives the blob at pathname.
+func (s *Server) BlobURL(pathname string) string {
+	return s.ContentBase() + "/" + escapeURLPath(pathname)
 }
 
 // SetURL sets the root URL under which the server is reachable; content
@@ -274,11 +363,8 @@ func writeError(w http.ResponseWriter, e *apiError) {
 // classify names the request and extracts the pathname it is about.
 func (s *Server) classify(r *http.Request) (kind, pathname string) {
 	p := r.URL.Path
-	if rest, ok := strings.CutPrefix(p, "/content/"); ok {
-		if _, pn, ok := strings.Cut(rest, "/"); ok {
-			return KindDownload, pn
-		}
-		return KindDownload, ""
+	if seg, pn, ok := strings.Cut(strings.TrimPrefix(p, "/"), "/"); ok && strings.HasSuffix(seg, contentHostSuffix) {
+		return KindDownload, pn
 	}
 	rest := p
 	if r2, ok := strings.CutPrefix(p, "/api/blob"); ok {
@@ -320,6 +406,7 @@ func (s *Server) classify(r *http.Request) (kind, pathname string) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	stale  bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -350,8 +437,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		s.mu.Lock()
+		var line string
 		if idx < len(s.log) {
 			s.log[idx].Status = sw.status
+			s.log[idx].Stale = sw.stale
+			line = s.log[idx].String()
+		}
+		if s.logTo != nil {
+			fmt.Fprintln(s.logTo, line)
 		}
 		s.mu.Unlock()
 	}()
@@ -456,11 +549,20 @@ func validatePathname(p string) *apiError {
 	return nil
 }
 
-func parseWriteOpts(r *http.Request) (writeOpts, *apiError) {
+// parseWriteOpts reads the §2 headers and refuses an access other than the
+// store's. The refusal's text is what users of the SDK have quoted from the
+// service; its code is bad_request because the SDK shows it as a plain
+// BlobError ("Vercel Blob: Cannot use …"), which only that code gets, and
+// one report has it answered with HTTP 400 (docs/vercel-blob-protocol.md).
+func (s *Server) parseWriteOpts(r *http.Request) (writeOpts, *apiError) {
 	var o writeOpts
 	o.access = r.Header.Get("X-Vercel-Blob-Access")
-	if o.access != "public" && o.access != "private" {
+	if o.access != AccessPublic && o.access != AccessPrivate {
 		return o, errf(http.StatusBadRequest, "bad_request", `access must be "public" or "private"`)
+	}
+	if o.access != s.access {
+		return o, errf(http.StatusBadRequest, "bad_request",
+			"Cannot use %s access on a %s store. The store is configured with %s access.", o.access, s.access, s.access)
 	}
 	o.contentType = r.Header.Get("X-Content-Type")
 	switch v := r.Header.Get("X-Add-Random-Suffix"); v {
@@ -565,7 +667,6 @@ func (s *Server) store(p string, data []byte, o writeOpts) *object {
 		data:        data,
 		contentType: inferContentType(p, o.contentType),
 		maxAge:      o.maxAge,
-		access:      o.access,
 		etag:        etagOf(data),
 		uploadedAt:  s.now(),
 	}
@@ -581,21 +682,20 @@ func escapeURLPath(p string) string {
 	return strings.Join(segs, "/")
 }
 
-// blobURL is where the server serves the content of o.
+// blobURL is where the server serves the content of o; s.mu must be held.
 func (s *Server) blobURL(o *object) string {
-	return s.URL + "/content/" + o.access + "/" + escapeURLPath(o.pathname)
+	return s.contentBase() + "/" + escapeURLPath(o.pathname)
 }
 
 // pathnameOf accepts a blob URL (any host: clients may reach us under
 // another name) or a bare pathname.
 func (s *Server) pathnameOf(v string) string {
 	if u, err := url.Parse(v); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-		if rest, ok := strings.CutPrefix(u.Path, "/content/"); ok {
-			if _, p, ok := strings.Cut(rest, "/"); ok {
-				return p
-			}
+		rest := strings.TrimPrefix(u.Path, "/")
+		if seg, p, ok := strings.Cut(rest, "/"); ok && strings.HasSuffix(seg, contentHostSuffix) {
+			return p
 		}
-		return strings.TrimPrefix(u.Path, "/")
+		return rest
 	}
 	return v
 }
@@ -657,8 +757,8 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 
 // writeTarget parses a write's options and returns the pathname it writes
 // to: p, with a random suffix if the request asked for one.
-func writeTarget(r *http.Request, p string) (string, writeOpts, *apiError) {
-	o, e := parseWriteOpts(r)
+func (s *Server) writeTarget(r *http.Request, p string) (string, writeOpts, *apiError) {
+	o, e := s.parseWriteOpts(r)
 	if e != nil {
 		return "", o, e
 	}
@@ -673,7 +773,7 @@ func (s *Server) put(r *http.Request) (any, *apiError) {
 	if e := validatePathname(p); e != nil {
 		return nil, e
 	}
-	p, o, e := writeTarget(r, p)
+	p, o, e := s.writeTarget(r, p)
 	if e != nil {
 		return nil, e
 	}
@@ -699,7 +799,7 @@ func (s *Server) copy(r *http.Request, rename bool) (any, *apiError) {
 		return nil, errf(http.StatusBadRequest, "bad_request", "fromUrl is required")
 	}
 	from := s.pathnameOf(q.Get("fromUrl"))
-	to, o, e := writeTarget(r, to)
+	to, o, e := s.writeTarget(r, to)
 	if e != nil {
 		return nil, e
 	}
@@ -866,7 +966,7 @@ func (s *Server) mpuCreate(r *http.Request) (any, *apiError) {
 	if e := validatePathname(p); e != nil {
 		return nil, e
 	}
-	p, o, e := writeTarget(r, p)
+	p, o, e := s.writeTarget(r, p)
 	if e != nil {
 		return nil, e
 	}
@@ -877,7 +977,7 @@ func (s *Server) mpuCreate(r *http.Request) (any, *apiError) {
 	}
 	// The key is opaque to clients; this one needs URL-encoding, which the
 	// client must apply in x-mpu-key.
-	up := &upload{key: "mpu/" + p + "#" + randomHex(4), id: randomHex(16), pathname: p, access: o.access, opts: o, parts: map[int]part{}}
+	up := &upload{key: "mpu/" + p + "#" + randomHex(4), id: randomHex(16), pathname: p, opts: o, parts: map[int]part{}}
 	s.uploads[up.id] = up
 	return map[string]string{"key": up.key, "uploadId": up.id}, nil
 }
@@ -898,7 +998,7 @@ func (s *Server) findUpload(r *http.Request) (*upload, *apiError) {
 }
 
 func (s *Server) mpuUpload(r *http.Request) (any, *apiError) {
-	if _, e := parseWriteOpts(r); e != nil {
+	if _, e := s.parseWriteOpts(r); e != nil {
 		return nil, e
 	}
 	n, err := strconv.Atoi(r.Header.Get("X-Mpu-Part-Number"))
@@ -921,7 +1021,7 @@ func (s *Server) mpuUpload(r *http.Request) (any, *apiError) {
 }
 
 func (s *Server) mpuComplete(r *http.Request) (any, *apiError) {
-	o, e := parseWriteOpts(r)
+	o, e := s.parseWriteOpts(r)
 	if e != nil {
 		return nil, e
 	}
@@ -972,40 +1072,56 @@ func (s *Server) mpuComplete(r *http.Request) (any, *apiError) {
 }
 
 // download serves content URLs, with Range, conditional requests and
-// ?download=1.
+// ?download=1. A URL of the other access (or another store) is not the
+// store's: 404, as for a host that does not exist.
 func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	rest := strings.TrimPrefix(r.URL.Path, "/content/")
-	access, p, _ := strings.Cut(rest, "/")
+	seg, p, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	s.mu.Lock()
+	if seg != strings.ToLower(s.storeID)+"."+s.access+contentHostSuffix {
+		s.mu.Unlock()
+		http.Error(w, "The requested blob does not exist", http.StatusNotFound)
+		return
+	}
+	if s.access == AccessPrivate {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok != s.token {
+			s.mu.Unlock()
+			http.Error(w, "Forbidden", http.StatusForbidden)
+			return
+		}
+	}
 	o := s.objects[p]
 	var cp object
 	if o != nil {
 		cp = *o
 	}
+	if s.staleReads && s.access == AccessPublic && r.URL.Query().Get("cache") != "0" {
+		// The CDN keys its copies by path and query.
+		ck := r.URL.Path + "?" + r.URL.RawQuery
+		now := time.Now()
+		switch c := s.cdn[ck]; {
+		case c != nil && now.Before(c.until):
+			if sw, ok := w.(*statusWriter); ok {
+				sw.stale = o == nil || c.obj.etag != cp.etag || !c.obj.uploadedAt.Equal(cp.uploadedAt)
+			}
+			cp, o = c.obj, &c.obj
+		case o != nil:
+			s.cdn[ck] = &cached{obj: cp, until: now.Add(time.Duration(cp.maxAge) * time.Second)}
+		}
+	}
 	s.mu.Unlock()
-	if o == nil || cp.access != access {
+	if o == nil {
 		http.Error(w, "The requested blob does not exist", http.StatusNotFound)
 		return
-	}
-	if access == "private" {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || tok != s.token {
-			http.Error(w, "Forbidden", http.StatusForbidden)
-			return
-		}
 	}
 	h := w.Header()
 	h.Set("ETag", cp.etag)
 	h.Set("Content-Type", cp.contentType)
-	vis := "public"
-	if access == "private" {
-		vis = "private"
-	}
-	h.Set("Cache-Control", fmt.Sprintf("%s, max-age=%d", vis, cp.maxAge))
+	h.Set("Cache-Control", fmt.Sprintf("%s, max-age=%d", s.access, cp.maxAge))
 	h.Set("Content-Disposition", disposition(p, r.URL.Query().Get("download") == "1"))
 	http.ServeContent(w, r, "", cp.uploadedAt, bytes.NewReader(cp.data))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -314,5 +315,112 @@ func TestFaultsAndCounters(t *testing.T) {
 		if err == nil {
 			t.Error("dropped response read completely")
 		}
+	}
+}
+
+// A store has one access: writes asking for the other are refused the way
+// the service refuses them, and blob URLs carry the store id and access
+// where a client reads them for a real store (the host's first two labels).
+func TestStoreHasOneAccess(t *testing.T) {
+	for _, access := range []string{AccessPrivate, AccessPublic} {
+		other := map[string]string{AccessPrivate: AccessPublic, AccessPublic: AccessPrivate}[access]
+		s := NewServer(token, WithAccess(access))
+		mine := map[string]string{"X-Vercel-Blob-Access": access}
+		theirs := map[string]string{"X-Vercel-Blob-Access": other}
+		st, _, data := do(t, s, call{method: "PUT", url: s.APIURL + "/?pathname=a.txt", hdr: mine, body: "a"})
+		if st != 200 {
+			t.Fatalf("%s store: put with its own access: %d %s", access, st, data)
+		}
+		var put struct{ URL string }
+		_ = json.Unmarshal(data, &put)
+		if want := s.URL + "/store1." + access + ".blob.vercel-storage.com/a.txt"; put.URL != want || s.BlobURL("a.txt") != want {
+			t.Errorf("%s store: blob URL %s (BlobURL %s), want %s", access, put.URL, s.BlobURL("a.txt"), want)
+		}
+		wantMsg := "Cannot use " + other + " access on a " + access + " store. The store is configured with " + access + " access."
+		for _, c := range []call{
+			{method: "PUT", url: s.APIURL + "/?pathname=b.txt", hdr: theirs, body: "b"},
+			{method: "PUT", url: s.APIURL + "?pathname=c.txt&fromUrl=a.txt", hdr: theirs},
+			{method: "POST", url: s.APIURL + "/rename?pathname=d.txt&fromUrl=a.txt", hdr: theirs},
+			{method: "POST", url: s.APIURL + "/mpu?pathname=e.txt", hdr: map[string]string{"X-Vercel-Blob-Access": other, "X-Mpu-Action": "create"}},
+		} {
+			st, _, data := do(t, s, c)
+			var e struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			_ = json.Unmarshal(data, &e)
+			if st != 400 || e.Error.Code != "bad_request" || e.Error.Message != wantMsg {
+				t.Errorf("%s store: %s %s with %s access: %d %s", access, c.method, c.url, other, st, data)
+			}
+		}
+		if got := s.Pathnames(); len(got) != 1 {
+			t.Errorf("%s store: refused writes stored objects: %v", access, got)
+		}
+		// The other access's URL of the blob is not the store's.
+		wrong := strings.Replace(put.URL, "."+access+".", "."+other+".", 1)
+		if st, _, _ := do(t, s, call{method: "GET", url: wrong}); st != 404 {
+			t.Errorf("%s store: GET of the %s URL: %d, want 404", access, other, st)
+		}
+		s.Close()
+	}
+}
+
+// Anonymous reads: a public store's content is world-readable, a private
+// store's needs the token.
+func TestAnonymousReads(t *testing.T) {
+	for access, want := range map[string]int{AccessPublic: 200, AccessPrivate: 403} {
+		s := NewServer(token, WithAccess(access))
+		do(t, s, call{method: "PUT", url: s.APIURL + "/?pathname=a.txt", hdr: map[string]string{"X-Vercel-Blob-Access": access}, body: "a"})
+		resp, err := http.Get(s.BlobURL("a.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s store: anonymous GET %d, want %d", access, resp.StatusCode, want)
+		}
+		s.Close()
+	}
+}
+
+// With stale reads on, a public store's plain GET keeps returning the copy
+// first served after an overwrite and a delete; cache=0 reads the store,
+// and so does any other query (another cache key).
+func TestStaleReadsOnPublicStore(t *testing.T) {
+	var log bytes.Buffer
+	s := NewServer(token, WithAccess(AccessPublic), WithStaleReads(), WithRequestLog(&log))
+	defer s.Close()
+	pub := map[string]string{"X-Vercel-Blob-Access": AccessPublic, "X-Allow-Overwrite": "1"}
+	get := func(u string) string {
+		t.Helper()
+		st, _, data := do(t, s, call{method: "GET", url: u})
+		if st != 200 {
+			return strconv.Itoa(st)
+		}
+		return string(data)
+	}
+	do(t, s, call{method: "PUT", url: s.APIURL + "/?pathname=a.txt", hdr: pub, body: "old"})
+	u := s.BlobURL("a.txt")
+	if got := get(u); got != "old" {
+		t.Fatalf("first read %q", got)
+	}
+	do(t, s, call{method: "PUT", url: s.APIURL + "/?pathname=a.txt", hdr: pub, body: "new"})
+	if got := get(u); got != "old" {
+		t.Errorf("plain GET after overwrite: %q, want the stale %q", got, "old")
+	}
+	if got := get(u + "?cache=0"); got != "new" {
+		t.Errorf("GET with cache=0: %q", got)
+	}
+	if got := get(u + "?v=2"); got != "new" {
+		t.Errorf("GET with another query: %q", got)
+	}
+	if !strings.Contains(log.String(), "(stale CDN copy)") {
+		t.Errorf("request log does not mark the stale answer:\n%s", log.String())
+	}
+	do(t, s, call{method: "POST", url: s.APIURL + "/delete", hdr: map[string]string{"Content-Type": "application/json"}, body: `{"urls":["a.txt"]}`})
+	if got := get(u); got != "old" {
+		t.Errorf("plain GET after delete: %q, want the stale copy", got)
+	}
+	if got := get(u + "?cache=0"); got != "404" {
+		t.Errorf("GET with cache=0 after delete: %q", got)
 	}
 }
