@@ -1,14 +1,19 @@
-// Package backends opens archive storage by URL. A backend package registers
-// its URL scheme in init, the way database/sql drivers and golang-migrate
-// drivers do; the archiver core only ever sees a *blob.Bucket, so every
-// backend gets gocloud.dev's portable readers, writers, listing and error
-// codes for free.
+// Package backends opens archive storage by URL. It is the archiver's table
+// of the storage schemes it offers: a backend package describes its scheme
+// here in init (how it is documented, which environment selects it, what
+// to check at start), and opens buckets through its own opener or, when it
+// registered itself on gocloud's default URL mux as a gocloud driver does,
+// through that mux. The archiver core only ever sees a *blob.Bucket, so
+// every backend gets gocloud.dev's portable readers, writers, listing and
+// error codes for free.
 package backends
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -19,11 +24,22 @@ import (
 // Backend describes one registered storage scheme. The descriptive fields
 // feed `archiver backends` and error messages.
 type Backend struct {
-	Scheme      string               // URL scheme, e.g. "s3"
-	Description string               // one line: what it stores to
-	Example     string               // a URL that works once credentials are set
-	Credentials []string             // environment variables it reads
-	Opener      blob.BucketURLOpener // opens the bucket
+	Scheme      string   // URL scheme, e.g. "s3"
+	Description string   // one line: what it stores to
+	Example     string   // a URL that works once credentials are set
+	Credentials []string // environment variables it reads
+	// Implicit lists environment variables any of which, set, selects this
+	// backend (its bare Scheme + "://") when no bucket URL is configured, as
+	// the original service's VERCEL_BLOB_RW_TOKEN selected Vercel Blob.
+	Implicit []string
+	// Opener opens the bucket; nil means gocloud's default URL mux, on which
+	// the driver registered the scheme itself.
+	Opener blob.BucketURLOpener
+	// Check, if set, runs once the bucket is open and before anything is
+	// written: it finds out what it must about the store and says it in a
+	// sentence, or fails when the store cannot be used as configured. write
+	// is false for a dry run or a command that writes nothing to storage.
+	Check func(ctx context.Context, b *blob.Bucket, write bool) (string, error)
 
 	// Ephemeral marks a store that does not outlive the process (mem://).
 	// The commands refuse it: rows deleted after archiving to it would be
@@ -47,8 +63,11 @@ var (
 func Register(b Backend) {
 	mu.Lock()
 	defer mu.Unlock()
-	if b.Scheme == "" || b.Opener == nil {
-		panic("backends: Register needs a scheme and an opener")
+	if b.Scheme == "" {
+		panic("backends: Register needs a scheme")
+	}
+	if b.Opener == nil && !blob.DefaultURLMux().ValidBucketScheme(b.Scheme) {
+		panic("backends: " + b.Scheme + " has no opener and is not registered on gocloud's default URL mux")
 	}
 	if _, dup := registry[b.Scheme]; dup {
 		panic("backends: scheme registered twice: " + b.Scheme)
@@ -119,11 +138,58 @@ func Open(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	bucket, err := b.Opener.OpenBucketURL(ctx, u)
+	opener := b.Opener
+	if opener == nil {
+		opener = blob.DefaultURLMux()
+	}
+	bucket, err := opener.OpenBucketURL(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("open %s bucket %s: %s", b.Scheme, Redact(rawURL), redactString(err.Error(), u))
+		return nil, fmt.Errorf("open %s bucket %s: %w", b.Scheme, Redact(rawURL), &redactedError{err: err, msg: redactString(err.Error(), u)})
 	}
 	return bucket, nil
+}
+
+// redactedError shows an opener's error without the URL's secrets and keeps
+// it in the chain, so that errors.As and gcerrors.Code still reach it.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// Implicit returns the URL of the backend selected by its environment when
+// no bucket URL is configured (see Backend.Implicit), and every variable
+// that would select one, for the message when none is set.
+func Implicit() (rawURL string, names []string) {
+	for _, b := range List() {
+		for _, name := range b.Implicit {
+			names = append(names, name)
+			if rawURL == "" && os.Getenv(name) != "" {
+				rawURL = b.Scheme + "://"
+			}
+		}
+	}
+	return rawURL, names
+}
+
+// Check runs the start-up check of rawURL's backend on b (see
+// Backend.Check); a backend without one has nothing to say.
+func Check(ctx context.Context, rawURL string, b *blob.Bucket, write bool) (string, error) {
+	be, _, err := Lookup(rawURL)
+	if err != nil || be.Check == nil {
+		return "", err
+	}
+	return be.Check(ctx, b, write)
+}
+
+// IsConfigError reports whether err says that the settings alone are wrong
+// (a driver marks such errors with a ConfigError() bool method), as opposed
+// to a store that could not be reached or used.
+func IsConfigError(err error) bool {
+	var c interface{ ConfigError() bool }
+	return errors.As(err, &c) && c.ConfigError()
 }
 
 // secretParams are query parameters that may carry credentials in some

@@ -2,6 +2,7 @@ package backends_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -149,6 +150,39 @@ func TestOpenErrorsDoNotContainSecrets(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The opener's error stays in the chain, redacted: errors.Is and errors.As
+// reach it, its text never shows the secret.
+func TestOpenKeepsErrorChain(t *testing.T) {
+	_, err := backends.Open(t.Context(), "chain://bucket?token=hunter2")
+	if !errors.Is(err, errChain) {
+		t.Fatalf("errors.Is lost the opener's error: %v", err)
+	}
+	var ce *chainError
+	if !errors.As(err, &ce) {
+		t.Fatalf("errors.As lost the opener's error: %v", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "bucket refused") {
+		t.Errorf("error text %q", err)
+	}
+}
+
+var errChain = errors.New("bucket refused")
+
+type chainError struct{ q string }
+
+func (e *chainError) Error() string { return "query " + e.q + ": " + errChain.Error() }
+func (e *chainError) Unwrap() error { return errChain }
+
+type chainOpener struct{}
+
+func (chainOpener) OpenBucketURL(_ context.Context, u *url.URL) (*blob.Bucket, error) {
+	return nil, &chainError{q: u.RawQuery}
+}
+
+func init() {
+	backends.Register(backends.Backend{Scheme: "chain", Description: "test backend with a typed error", Opener: chainOpener{}})
 }
 
 func TestRegisterPanicsOnDuplicateAndIncomplete(t *testing.T) {

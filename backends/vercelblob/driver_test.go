@@ -50,9 +50,9 @@ func (l *sleepLog) all() []time.Duration {
 
 // newFixture opens a bucket on a fresh fake. Backoff sleeps are recorded,
 // not slept, so retry tests run fast and can check the delays chosen.
-func newFixture(t *testing.T, tune func(*Options)) *fixture {
+func newFixture(t *testing.T, tune func(*Options), store ...vercelblobtest.Option) *fixture {
 	t.Helper()
-	srv := vercelblobtest.NewServer(testToken)
+	srv := vercelblobtest.NewServer(testToken, store...)
 	t.Cleanup(srv.Close)
 	o := &Options{Token: testToken, APIURL: srv.APIURL, HTTPClient: srv.Client(), RequestTimeout: 5 * time.Second}
 	if tune != nil {
@@ -88,7 +88,7 @@ func TestOrdinaryKeysAreStoredVerbatim(t *testing.T) {
 func TestMultipartUpload(t *testing.T) {
 	var inFlight, maxInFlight atomic.Int32
 	f := newFixture(t, func(o *Options) {
-		o.MultipartThreshold, o.PartSize, o.PartConcurrency, o.allowSmallParts = 4096, 1024, 3, true
+		o.tune.multipartThreshold, o.tune.partSize, o.tune.partConcurrency, o.tune.allowSmallParts = 4096, 1024, 3, true
 		base := o.HTTPClient.Transport
 		o.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Header.Get("X-Mpu-Action") == "upload" {
@@ -150,7 +150,7 @@ func TestSmallWriteIsOnePut(t *testing.T) {
 }
 
 func TestDefaultsRejectSmallParts(t *testing.T) {
-	_, err := openBucket(&Options{Token: testToken, PartSize: 1 << 20})
+	_, err := openBucket(&Options{Token: testToken, tune: tuning{partSize: 1 << 20}})
 	if gcerrors.Code(err) != gcerrors.Unknown && errorCode(err) != gcerrors.InvalidArgument {
 		t.Fatalf("part size below 5 MiB: got %v, want InvalidArgument", err)
 	}
@@ -238,7 +238,7 @@ func TestRateLimitRealWait(t *testing.T) {
 }
 
 func TestRateLimitBeyondBudgetFails(t *testing.T) {
-	f := newFixture(t, func(o *Options) { o.MaxRetryElapsed = time.Second })
+	f := newFixture(t, func(o *Options) { o.tune.maxRetryElapsed = time.Second })
 	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindPut, Times: 1, Status: http.StatusTooManyRequests, Code: CodeRateLimited, RetryAfter: 60})
 	err := f.b.WriteAll(context.Background(), archiveKey, []byte("x"), nil)
 	if gcerrors.Code(err) != gcerrors.ResourceExhausted {
@@ -342,7 +342,7 @@ func TestDownloadTimeoutCoversHeadersOnly(t *testing.T) {
 // context's error and no object appears.
 func TestCancelMidMultipartLeavesNoObject(t *testing.T) {
 	f := newFixture(t, func(o *Options) {
-		o.MultipartThreshold, o.PartSize, o.PartConcurrency, o.allowSmallParts = 1024, 1024, 2, true
+		o.tune.multipartThreshold, o.tune.partSize, o.tune.partConcurrency, o.tune.allowSmallParts = 1024, 1024, 2, true
 	})
 	f.srv.SetMinPartSize(1024)
 	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindMPUUpload, Delay: 50 * time.Millisecond})
@@ -389,7 +389,7 @@ func TestCancelBeforeCloseSmallWriteUploadsNothing(t *testing.T) {
 // A part that keeps failing aborts the write without completing it.
 func TestFailingPartAbortsWrite(t *testing.T) {
 	f := newFixture(t, func(o *Options) {
-		o.MultipartThreshold, o.PartSize, o.allowSmallParts, o.Retries = 1024, 1024, true, 1
+		o.tune.multipartThreshold, o.tune.partSize, o.tune.allowSmallParts, o.Retries = 1024, 1024, true, 1
 	})
 	f.srv.SetMinPartSize(1024)
 	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindMPUUpload, Status: http.StatusForbidden, Code: CodeForbidden})
@@ -407,7 +407,7 @@ func TestIfNotExist(t *testing.T) {
 		t.Run(fmt.Sprintf("multipart=%v", mp), func(t *testing.T) {
 			f := newFixture(t, func(o *Options) {
 				if mp {
-					o.MultipartThreshold, o.PartSize, o.allowSmallParts = 16, 1024, true
+					o.tune.multipartThreshold, o.tune.partSize, o.tune.allowSmallParts = 16, 1024, true
 				}
 			})
 			f.srv.SetMinPartSize(1024)
@@ -454,7 +454,7 @@ func TestIfNotExistLostResponse(t *testing.T) {
 
 func TestLostCompleteResponse(t *testing.T) {
 	f := newFixture(t, func(o *Options) {
-		o.MultipartThreshold, o.PartSize, o.allowSmallParts = 1024, 1024, true
+		o.tune.multipartThreshold, o.tune.partSize, o.tune.allowSmallParts = 1024, 1024, true
 	})
 	f.srv.SetMinPartSize(1024)
 	f.srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindMPUComplete, Times: 1, Drop: vercelblobtest.DropResponse})
@@ -674,7 +674,7 @@ func TestCorruptDownloadIsNotDetectedByDriver(t *testing.T) {
 }
 
 func TestSidecarsHiddenAndStale(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, func(o *Options) { o.Sidecars = true })
 	ctx := context.Background()
 	md := &blob.WriterOptions{Metadata: map[string]string{"sha256": "abc"}, ContentEncoding: "gzip"}
 	for i := range 7 {
@@ -736,7 +736,7 @@ func TestSidecarsHiddenAndStale(t *testing.T) {
 }
 
 func TestSidecarsDisabled(t *testing.T) {
-	f := newFixture(t, func(o *Options) { o.DisableSidecars = true })
+	f := newFixture(t, func(o *Options) { o.Sidecars = false })
 	ctx := context.Background()
 	err := f.b.WriteAll(ctx, archiveKey, []byte("x"), &blob.WriterOptions{Metadata: map[string]string{"a": "b"}})
 	if gcerrors.Code(err) != gcerrors.Unimplemented {
@@ -772,7 +772,7 @@ func TestReadIsOneRequestWithKnownBase(t *testing.T) {
 }
 
 func TestPublicAccessDownloadsWithoutToken(t *testing.T) {
-	f := newFixture(t, func(o *Options) { o.Access = "public" })
+	f := newFixture(t, func(o *Options) { o.Access = "public" }, vercelblobtest.WithAccess(vercelblobtest.AccessPublic))
 	ctx := context.Background()
 	if err := f.b.WriteAll(ctx, archiveKey, []byte("hello"), nil); err != nil {
 		t.Fatal(err)
@@ -792,7 +792,7 @@ func TestPublicAccessDownloadsWithoutToken(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "hello" {
 		t.Errorf("anonymous GET of a public blob: %d %q", resp.StatusCode, body)
 	}
-	if !strings.Contains(info.URL, "/public/") {
+	if !strings.Contains(info.URL, "/teststore123.public.blob.vercel-storage.com/") {
 		t.Errorf("url %s", info.URL)
 	}
 }
@@ -827,7 +827,7 @@ func TestTokenNotSentToForeignContentHost(t *testing.T) {
 	}))
 	defer foreign.Close()
 	f := newFixture(t, nil)
-	_, _, err := f.drv.c.download(context.Background(), "read", "x", foreign.URL+"/content/private/x", "", true, nil)
+	_, _, err := f.drv.c.download(context.Background(), "read", "x", foreign.URL+"/teststore123.private.blob.vercel-storage.com/x", "", true, nil)
 	if err == nil || sawAuth.Load() {
 		t.Fatalf("private download from a foreign host: err %v, token sent %v", err, sawAuth.Load())
 	}
@@ -938,7 +938,7 @@ func TestPutRetriedAfterDroppedRequest(t *testing.T) {
 }
 
 func TestLongKeys(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, func(o *Options) { o.Sidecars = true })
 	ctx := context.Background()
 	long := strings.Repeat("k", 940)
 	if err := f.b.WriteAll(ctx, long, []byte("x"), nil); err != nil {

@@ -34,6 +34,8 @@ const (
 	CodeBadResponse   = "invalid_response"  // a 2xx whose body is not the JSON we need
 	CodeConfig        = "invalid_config"    // bad Options or environment
 	CodeIncomplete    = "incomplete_upload" // object written, sidecar attributes not
+	// CodeAccessMismatch: the access given (?access=) is not the store's.
+	CodeAccessMismatch = "access_mismatch"
 )
 
 // Error is the error type returned by the driver's methods for failures of
@@ -88,6 +90,11 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// ConfigError reports whether the error is about the settings alone (the
+// token, the URLs, the bucket URL's parameters), not about the store: what
+// an application reports as a usage error.
+func (e *Error) ConfigError() bool { return e.Code == CodeConfig }
+
 // Response returns the HTTP response that carried the error, if any, with
 // its body closed and its request removed.
 func (e *Error) Response() *http.Response { return e.resp }
@@ -121,7 +128,7 @@ func errorCode(err error) gcerrors.ErrorCode {
 		return gcerrors.NotFound
 	case CodeForbidden, CodeStoreSuspended, CodeNotAllowed:
 		return gcerrors.PermissionDenied
-	case CodePreconditionFailed:
+	case CodePreconditionFailed, CodeAccessMismatch:
 		return gcerrors.FailedPrecondition
 	case CodeBadRequest:
 		if e.alreadyExists() {

@@ -14,7 +14,11 @@ import (
 // at all are one location, and two tokens of different stores are two.
 // It never contains the token's secret.
 func Identity(u *url.URL) (string, error) {
-	o, err := resolve(nil)
+	opts, err := (&URLOpener{}).options(u)
+	if err != nil {
+		return "", err
+	}
+	o, err := resolve(&opts)
 	if err != nil {
 		return "", err
 	}

@@ -66,11 +66,18 @@ func sdkDir(t *testing.T) string {
 	return dir
 }
 
-// The official SDK, unchanged, must work against the fake: this is what
-// keeps the fake (and so the driver tests) honest about the protocol.
+// The official SDK, unchanged, must work against the fake, a public store
+// and a private one: this is what keeps the fake (and so the driver tests)
+// honest about the protocol.
 func TestOfficialSDKAgainstFake(t *testing.T) {
 	dir := sdkDir(t)
-	srv := vercelblobtest.NewServer(testToken)
+	for _, access := range []string{vercelblobtest.AccessPrivate, vercelblobtest.AccessPublic} {
+		t.Run(access, func(t *testing.T) { sdkAgainstFake(t, dir, access) })
+	}
+}
+
+func sdkAgainstFake(t *testing.T, dir, access string) {
+	srv := vercelblobtest.NewServer(testToken, vercelblobtest.WithAccess(access))
 	defer srv.Close()
 	ctx := context.Background()
 
@@ -100,6 +107,7 @@ func TestOfficialSDKAgainstFake(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"VERCEL_BLOB_API_URL="+srv.APIURL,
 		"BLOB_READ_WRITE_TOKEN="+testToken,
+		"STORE_ACCESS="+access,
 		// A failure should surface at once, not after the SDK's long backoff.
 		"VERCEL_BLOB_RETRIES=0",
 	)

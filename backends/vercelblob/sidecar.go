@@ -78,7 +78,7 @@ func (sc *sidecar) apply(a *driver.Attributes) {
 // readSidecar returns the sidecar of the object version info, or nil.
 func (b *bucket) readSidecar(ctx context.Context, p string, info *BlobInfo) (*sidecar, error) {
 	sp := sidecarPathname(p)
-	u, ok := b.contentURL(sp)
+	u, _, ok := b.contentURL(sp)
 	if !ok {
 		si, err := b.c.head(ctx, sp, nil)
 		if errorCodeIs(err, CodeNotFound) {
@@ -90,8 +90,7 @@ func (b *bucket) readSidecar(ctx context.Context, p string, info *BlobInfo) (*si
 		b.learnBase(si)
 		u = si.URL
 	}
-	// The CDN may hold an older sidecar; this one is tiny, so skip the cache.
-	resp, cancel, err := b.c.download(ctx, "read attributes", sp, u+"?cache=0", "", b.private(), nil)
+	resp, cancel, err := b.c.download(ctx, "read attributes", sp, bypassCache(u), "", b.needsToken(u), nil)
 	if err != nil {
 		if errorCodeIs(err, CodeNotFound) {
 			return nil, nil
@@ -137,7 +136,12 @@ func (b *bucket) writeSidecar(ctx context.Context, p string, info *BlobInfo, sc 
 		return incomplete(err)
 	}
 	h := b.writeHeaders("application/json", true, &RequestOptions{})
-	si, _, err := b.c.put(ctx, sidecarPathname(p), h, data, nil)
+	var si *BlobInfo
+	err = b.withStoreAccess(ctx, "write attributes", sidecarPathname(p), h, func() error {
+		var err error
+		si, _, err = b.c.put(ctx, sidecarPathname(p), h, data, nil)
+		return err
+	})
 	if err != nil {
 		return incomplete(err)
 	}

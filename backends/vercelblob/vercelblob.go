@@ -1,36 +1,50 @@
 // Package vercelblob is a gocloud.dev blob driver for Vercel Blob, speaking
-// the REST API that the official @vercel/blob SDK (2.8.0) uses.
+// the REST API that the official @vercel/blob SDK (2.8.0) uses; see
+// docs/vercel-blob-protocol.md for what is known of the service.
 //
-// Open it through the backends registry with a URL of the form
+// Importing it registers the scheme on gocloud's default URL mux, so
 //
-//	vercelblob://[label]?access=private|public
+//	blob.OpenBucket(ctx, "vercelblob://[label][?access=public|private]")
 //
-// Two more parameters bound how long a failing store can hold a run up (tests
-// use them to fail fast): retries=N (retries after the first attempt, 0 for
-// none; default 5) and request_timeout=D (each attempt, e.g. 30s; default 2m).
+// works for any gocloud user. The host part is a free label; the store is
+// the one the token belongs to. The URL opener reads the environment:
+// the token from VERCEL_BLOB_RW_TOKEN or, failing that, BLOB_READ_WRITE_TOKEN;
+// VERCEL_BLOB_API_URL and VERCEL_BLOB_BASE_URL override the API and content
+// endpoints. OpenBucket itself takes only what it is given in Options.
+// Credentials never go in the URL. Other URL parameters: sidecars=on|off
+// (see below; off by default), retries=N (retries after the first attempt, 0
+// for none; default 5) and request_timeout=D (each attempt; default 2m).
 //
-// The host part is a free label; the store is the one the token belongs to.
-// Credentials never go in the URL: the token comes from VERCEL_BLOB_RW_TOKEN
-// or, failing that, BLOB_READ_WRITE_TOKEN; VERCEL_BLOB_API_URL and
-// VERCEL_BLOB_BASE_URL override the API and content endpoints.
-//
-// Access defaults to private. Public blobs are readable by anyone who has or
-// guesses their URL and are cached by Vercel's CDN; our archives hold sensor
-// data, so public must be asked for explicitly.
+// A Vercel Blob store is public or private, fixed when the store is made, and
+// the service refuses a write that asks for the other access. The driver
+// finds the store's access instead of assuming it: from Options.Access
+// (?access=) when given; else from the store label of the base URL
+// (https://<storeId>.<public|private>.blob.vercel-storage.com, as the
+// original archiver's users have VERCEL_BLOB_BASE_URL); else from the URLs
+// of the store's blobs (StoreAccess lists one, and may probe an empty store).
+// A write refused because it asked for the wrong access is sent once more
+// with the store's access, which is remembered and logged at info. Given
+// access that contradicts the store is an error, never a silent switch.
 //
 // Mapping to gocloud:
 //   - Keys are escaped reversibly into pathnames (see escape.go); ordinary
 //     keys are stored unchanged.
 //   - Writes overwrite (x-allow-overwrite: 1) unless WriterOptions.IfNotExist
 //     is set, which maps to the service's refusal to overwrite and yields
-//     gcerrors.FailedPrecondition. Objects larger than MultipartThreshold are
-//     streamed with the multipart API. Nothing is visible before Close.
-//   - Vercel Blob stores only a content type and a max-age. CacheControl,
-//     ContentDisposition, ContentEncoding, ContentLanguage and Metadata are
-//     kept in a small JSON sidecar blob under ".vercelblob-attrs/", which List
-//     never shows. The sidecar is tied to the object's ETag and upload time,
-//     so a later overwrite without attributes makes it stale, not wrong. The
-//     CDN does not apply sidecar values when serving content.
+//     gcerrors.FailedPrecondition. Large objects are streamed with the
+//     multipart API. Nothing is visible before Close.
+//   - Vercel Blob stores only a content type and a cache max-age (a
+//     CacheControl with max-age sets it). Without sidecars, other attributes
+//     (metadata, content encoding, language, disposition, free-form cache
+//     control) make a write fail with gcerrors.Unimplemented. With
+//     sidecars=on they are kept in a small JSON blob under
+//     ".vercelblob-attrs/", which List never shows, at the price of extra
+//     requests for every Attributes, Exists, Copy and Delete. The sidecar is
+//     tied to the object's ETag and upload time, so a later overwrite without
+//     attributes makes it stale, not wrong.
+//   - Reads always bypass the CDN (cache=0, and a fresh query for public
+//     blobs): public content is CDN-cached for its max-age, and a read right
+//     after an overwrite must not see the old bytes.
 //   - SignedURL is Unimplemented.
 package vercelblob
 
@@ -39,6 +53,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,20 +61,20 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/driver"
 	"gocloud.dev/gcerrors"
-
-	"github.com/shizuku-labs/archiver/backends"
 )
 
-// Scheme is the URL scheme vercelblob registers with the backends registry.
+// Scheme is the URL scheme vercelblob registers on gocloud's default URL mux.
 const Scheme = "vercelblob"
 
-// Environment variables read when Options leave a value unset.
+// Environment variables the URL opener reads when its Options leave a value
+// unset.
 const (
 	EnvToken         = "VERCEL_BLOB_RW_TOKEN"  // the original service's name, preferred
 	EnvTokenFallback = "BLOB_READ_WRITE_TOKEN" // the SDK's name
@@ -70,71 +85,79 @@ const (
 // DefaultAPIURL is the API base of @vercel/blob 2.8.0.
 const DefaultAPIURL = "https://vercel.com/api/blob"
 
+// Access values.
+const (
+	AccessPublic  = "public"
+	AccessPrivate = "private"
+)
+
 // Defaults for Options.
 const (
-	DefaultMultipartThreshold = 8 << 20
-	DefaultPartSize           = 8 << 20
-	MinPartSize               = 5 << 20 // service minimum for all parts but the last
-	DefaultPartConcurrency    = 4
-	DefaultRetries            = 5
-	DefaultMaxRetryElapsed    = 2 * time.Minute
-	DefaultRequestTimeout     = 2 * time.Minute
-	DefaultRetryBaseDelay     = 250 * time.Millisecond
-	DefaultRetryMaxDelay      = 15 * time.Second
+	DefaultRetries        = 5
+	DefaultRequestTimeout = 2 * time.Minute
+)
+
+// Tuning defaults; tests change them through Options.tune.
+const (
+	defaultMultipartThreshold = 8 << 20
+	defaultPartSize           = 8 << 20
+	minPartSize               = 5 << 20 // service minimum for all parts but the last
+	defaultPartConcurrency    = 4
+	defaultMaxRetryElapsed    = 2 * time.Minute
+	defaultRetryBaseDelay     = 250 * time.Millisecond
+	defaultRetryMaxDelay      = 15 * time.Second
 )
 
 func init() {
-	backends.Register(backends.Backend{
-		Scheme:      Scheme,
-		Description: "Vercel Blob store (private access by default)",
-		Example:     "vercelblob://archives?access=private",
-		Credentials: []string{EnvToken, EnvTokenFallback, EnvAPIURL, EnvBaseURL},
-		Opener:      &URLOpener{},
-		Identity:    Identity,
-	})
+	blob.DefaultURLMux().RegisterBucket(Scheme, &URLOpener{})
+	describeToArchiver() // after: it opens through the mux
 }
 
-// Options configures a bucket. Zero values mean "default" (or, for Token,
-// APIURL and BaseURL, "from the environment").
+// Options configures a bucket. Zero values mean "default"; nothing is read
+// from the environment (that is the URL opener's job).
 type Options struct {
 	// Token is a read-write store token, vercel_blob_rw_<storeId>_<secret>.
 	Token string
 	// APIURL is the API base; requests go to APIURL + "/?pathname=…" etc.
+	// Default DefaultAPIURL.
 	APIURL string
-	// BaseURL is the content base, e.g.
-	// https://<storeid>.private.blob.vercel-storage.com. Optional: content
-	// URLs come from API answers; with BaseURL reads skip a head request, and
-	// its host may receive the token for private reads.
+	// BaseURL is the store's content base,
+	// https://<storeId>.<public|private>.blob.vercel-storage.com; a blob URL
+	// of the store will do (its pathname is dropped). Optional: content URLs
+	// also come from API answers. With it, reads skip a head request and the
+	// store's access is known at once. Its store must be the token's.
 	BaseURL string
-	// Access is "private" (default) or "public". Public blobs are
-	// world-readable by URL and CDN-cached.
+	// Access is the store's access, "public" or "private". Leave it empty to
+	// have the driver find it; when set, it must be the store's.
 	Access string
+	// Sidecars keeps attributes Vercel Blob cannot store in sidecar blobs
+	// (see the package doc). Off by default: they cost extra requests.
+	Sidecars bool
 	// HTTPClient defaults to a client with no overall timeout (requests are
 	// bounded by RequestTimeout and the caller's context).
 	HTTPClient *http.Client
-	// Objects larger than MultipartThreshold bytes use the multipart API.
-	MultipartThreshold int64
-	// PartSize is the multipart part size; at least 5 MiB.
-	PartSize int64
-	// PartConcurrency bounds parallel part uploads. A writer holds at most
-	// PartConcurrency+1 parts in memory (plus the threshold buffer).
-	PartConcurrency int
 	// Retries is the number of retries after the first attempt; negative
-	// disables retrying.
+	// disables retrying. Default DefaultRetries.
 	Retries int
-	// MaxRetryElapsed bounds the total time spent on one call's attempts.
-	MaxRetryElapsed time.Duration
 	// RequestTimeout bounds each attempt (for downloads: until headers).
+	// Default DefaultRequestTimeout.
 	RequestTimeout time.Duration
-	// RetryBaseDelay and RetryMaxDelay shape the backoff.
-	RetryBaseDelay, RetryMaxDelay time.Duration
-	// DisableSidecars turns off the sidecar attributes object. Writes that
-	// ask for attributes Vercel Blob cannot store then fail with
-	// gcerrors.Unimplemented, and Attributes costs one request instead of two.
-	DisableSidecars bool
+	// Logger receives the info line when the driver learns the store's
+	// access from a refused write. Default slog.Default().
+	Logger *slog.Logger
 
-	// allowSmallParts lets tests use parts below the service minimum.
-	allowSmallParts bool
+	tune tuning
+}
+
+// tuning holds what only tests change: multipart sizes and retry pacing.
+type tuning struct {
+	multipartThreshold int64 // objects larger than this use the multipart API
+	partSize           int64 // at least minPartSize unless allowSmallParts
+	partConcurrency    int   // parallel part uploads; a writer holds at most this+1 parts
+	maxRetryElapsed    time.Duration
+	retryBaseDelay     time.Duration
+	retryMaxDelay      time.Duration
+	allowSmallParts    bool
 }
 
 var tokenRE = regexp.MustCompile(`^vercel_blob_rw_([A-Za-z0-9]+)_([A-Za-z0-9_]+)$`)
@@ -151,33 +174,57 @@ func parseToken(token string) (string, error) {
 	return m[1], nil
 }
 
-// resolve fills defaults and the environment into a copy of o.
+// contentHostSuffix ends the host of every blob URL.
+const contentHostSuffix = ".blob.vercel-storage.com"
+
+// storeOf finds "<storeId>.<access>.blob.vercel-storage.com" in a content
+// URL: its host, or (a local test server) its first path segment. base is
+// the URL up to and including that name.
+func storeOf(u *url.URL) (id, access, base string, ok bool) {
+	parse := func(name string) (string, string, bool) {
+		rest, found := strings.CutSuffix(strings.ToLower(name), contentHostSuffix)
+		if !found {
+			return "", "", false
+		}
+		id, acc, found := strings.Cut(rest, ".")
+		if !found || id == "" || (acc != AccessPublic && acc != AccessPrivate) {
+			return "", "", false
+		}
+		return id, acc, true
+	}
+	if id, acc, ok := parse(u.Hostname()); ok {
+		return id, acc, u.Scheme + "://" + u.Host, true
+	}
+	seg, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	if id, acc, ok := parse(seg); ok {
+		return id, acc, u.Scheme + "://" + u.Host + "/" + seg, true
+	}
+	return "", "", "", false
+}
+
+func storeOfString(raw string) (id, access, base string, ok bool) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", "", false
+	}
+	return storeOf(u)
+}
+
+// resolve fills defaults into a copy of o and checks it.
 func resolve(o *Options) (Options, error) {
 	var r Options
 	if o != nil {
 		r = *o
-	}
-	if r.Token == "" {
-		r.Token = os.Getenv(EnvToken)
-	}
-	if r.Token == "" {
-		r.Token = os.Getenv(EnvTokenFallback)
 	}
 	r.Token = strings.TrimSpace(r.Token)
 	if r.Token == "" {
 		return r, &Error{Code: CodeConfig, Message: fmt.Sprintf("no Vercel Blob token: set %s (or %s) to a read-write token vercel_blob_rw_<storeId>_<secret>", EnvToken, EnvTokenFallback)}
 	}
 	if r.APIURL == "" {
-		r.APIURL = os.Getenv(EnvAPIURL)
-	}
-	if r.APIURL == "" {
 		r.APIURL = DefaultAPIURL
 	}
-	if r.BaseURL == "" {
-		r.BaseURL = os.Getenv(EnvBaseURL)
-	}
-	r.BaseURL = strings.TrimRight(r.BaseURL, "/")
-	for name, raw := range map[string]string{"API URL": r.APIURL, "base URL": r.BaseURL} {
+	r.BaseURL = strings.TrimRight(strings.TrimSpace(r.BaseURL), "/")
+	for name, raw := range map[string]string{"API URL (" + EnvAPIURL + ")": r.APIURL, "base URL (" + EnvBaseURL + ")": r.BaseURL} {
 		if raw == "" {
 			continue
 		}
@@ -186,26 +233,28 @@ func resolve(o *Options) (Options, error) {
 		}
 	}
 	switch r.Access {
-	case "":
-		r.Access = "private"
-	case "private", "public":
+	case "", AccessPrivate, AccessPublic:
 	default:
-		return r, &Error{Code: CodeConfig, Message: fmt.Sprintf("invalid access %q: want private or public", r.Access)}
+		return r, &Error{Code: CodeConfig, Message: fmt.Sprintf("invalid access %q (?access=): want private or public, or leave it out to use the store's", r.Access)}
 	}
 	if r.HTTPClient == nil {
 		r.HTTPClient = &http.Client{}
 	}
-	if r.MultipartThreshold == 0 {
-		r.MultipartThreshold = DefaultMultipartThreshold
+	if r.Logger == nil {
+		r.Logger = slog.Default()
 	}
-	if r.PartSize == 0 {
-		r.PartSize = DefaultPartSize
+	t := &r.tune
+	if t.multipartThreshold == 0 {
+		t.multipartThreshold = defaultMultipartThreshold
 	}
-	if r.MultipartThreshold < 0 || r.PartSize <= 0 || (r.PartSize < MinPartSize && !r.allowSmallParts) {
-		return r, &Error{Code: CodeConfig, Message: fmt.Sprintf("invalid multipart settings: threshold %d, part size %d (minimum %d)", r.MultipartThreshold, r.PartSize, MinPartSize)}
+	if t.partSize == 0 {
+		t.partSize = defaultPartSize
 	}
-	if r.PartConcurrency <= 0 {
-		r.PartConcurrency = DefaultPartConcurrency
+	if t.multipartThreshold < 0 || t.partSize <= 0 || (t.partSize < minPartSize && !t.allowSmallParts) {
+		return r, &Error{Code: CodeConfig, Message: fmt.Sprintf("invalid multipart settings: threshold %d, part size %d (minimum %d)", t.multipartThreshold, t.partSize, minPartSize)}
+	}
+	if t.partConcurrency <= 0 {
+		t.partConcurrency = defaultPartConcurrency
 	}
 	switch {
 	case r.Retries == 0:
@@ -213,23 +262,23 @@ func resolve(o *Options) (Options, error) {
 	case r.Retries < 0:
 		r.Retries = 0
 	}
-	if r.MaxRetryElapsed <= 0 {
-		r.MaxRetryElapsed = DefaultMaxRetryElapsed
+	if t.maxRetryElapsed <= 0 {
+		t.maxRetryElapsed = defaultMaxRetryElapsed
 	}
 	if r.RequestTimeout <= 0 {
 		r.RequestTimeout = DefaultRequestTimeout
 	}
-	if r.RetryBaseDelay <= 0 {
-		r.RetryBaseDelay = DefaultRetryBaseDelay
+	if t.retryBaseDelay <= 0 {
+		t.retryBaseDelay = defaultRetryBaseDelay
 	}
-	if r.RetryMaxDelay <= 0 {
-		r.RetryMaxDelay = DefaultRetryMaxDelay
+	if t.retryMaxDelay <= 0 {
+		t.retryMaxDelay = defaultRetryMaxDelay
 	}
 	return r, nil
 }
 
-// OpenBucket opens the store of opts.Token (or of the token in the
-// environment) as a *blob.Bucket.
+// OpenBucket opens the store of opts.Token as a *blob.Bucket. It sends no
+// request; StoreAccess checks the store's access against what was given.
 func OpenBucket(ctx context.Context, opts *Options) (*blob.Bucket, error) {
 	drv, err := openBucket(opts)
 	if err != nil {
@@ -247,31 +296,49 @@ func openBucket(opts *Options) (*bucket, error) {
 	if err != nil {
 		return nil, err
 	}
+	b := &bucket{opts: o, storeID: storeID, log: o.Logger}
+	if o.Access != "" {
+		b.acc = accessState{access: o.Access, source: "?access=", explicit: true}
+	}
+	if o.BaseURL != "" {
+		base := contentBase{url: o.BaseURL}
+		if id, acc, sb, ok := storeOfString(o.BaseURL); ok {
+			if !strings.EqualFold(id, storeID) {
+				return nil, &Error{Code: CodeConfig, Message: fmt.Sprintf(
+					"%s is a URL of Vercel Blob store %q, but the token (%s) is for store %q: reads would go to another store; copy the base URL from one of this store's blob URLs, or use that store's token",
+					EnvBaseURL, id, EnvToken, strings.ToLower(storeID))}
+			}
+			if o.Access != "" && o.Access != acc {
+				return nil, &Error{Code: CodeConfig, Message: fmt.Sprintf(
+					"?access=%s contradicts %s, a URL of a %s store (%s.%s%s): a Vercel Blob store has one access; remove ?access= to use the store's",
+					o.Access, EnvBaseURL, acc, id, acc, contentHostSuffix)}
+			}
+			// A blob URL of the store names its base, which is exact.
+			base = contentBase{url: sb, exact: true}
+			if o.Access == "" {
+				b.acc = accessState{access: acc, source: EnvBaseURL}
+			}
+		}
+		b.base.Store(&base)
+	}
 	trusted := map[string]bool{}
 	for _, raw := range []string{o.APIURL, o.BaseURL} {
 		if u, err := url.Parse(raw); err == nil && u.Host != "" {
 			trusted[strings.ToLower(u.Host)] = true
 		}
 	}
-	b := &bucket{
-		opts: o,
-		c: &client{
-			apiURL:       o.APIURL,
-			token:        o.Token,
-			storeID:      storeID,
-			hc:           o.HTTPClient,
-			retries:      o.Retries,
-			maxElapsed:   o.MaxRetryElapsed,
-			reqTimeout:   o.RequestTimeout,
-			baseDelay:    o.RetryBaseDelay,
-			maxDelay:     o.RetryMaxDelay,
-			trustedHosts: trusted,
-			sleep:        sleepCtx,
-		},
-	}
-	if o.BaseURL != "" {
-		base := o.BaseURL
-		b.base.Store(&base)
+	b.c = &client{
+		apiURL:       o.APIURL,
+		token:        o.Token,
+		storeID:      storeID,
+		hc:           o.HTTPClient,
+		retries:      o.Retries,
+		maxElapsed:   o.tune.maxRetryElapsed,
+		reqTimeout:   o.RequestTimeout,
+		baseDelay:    o.tune.retryBaseDelay,
+		maxDelay:     o.tune.retryMaxDelay,
+		trustedHosts: trusted,
+		sleep:        sleepCtx,
 	}
 	return b, nil
 }
@@ -284,10 +351,32 @@ type URLOpener struct {
 
 // OpenBucketURL implements blob.BucketURLOpener.
 func (o *URLOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
+	opts, err := o.options(u)
+	if err != nil {
+		return nil, err
+	}
+	return OpenBucket(ctx, &opts)
+}
+
+// options are o.Options completed from the environment and u's parameters.
+func (o *URLOpener) options(u *url.URL) (Options, error) {
+	fail := func(msg string) (Options, error) { return Options{}, &Error{Code: CodeConfig, Message: msg} }
 	if u.User != nil {
-		return nil, &Error{Code: CodeConfig, Message: "credentials do not belong in a vercelblob URL: set " + EnvToken}
+		return fail("credentials do not belong in a vercelblob URL: set " + EnvToken)
 	}
 	opts := o.Options
+	if opts.Token == "" {
+		opts.Token = os.Getenv(EnvToken)
+	}
+	if strings.TrimSpace(opts.Token) == "" {
+		opts.Token = os.Getenv(EnvTokenFallback)
+	}
+	if opts.APIURL == "" {
+		opts.APIURL = os.Getenv(EnvAPIURL)
+	}
+	if opts.BaseURL == "" {
+		opts.BaseURL = os.Getenv(EnvBaseURL)
+	}
 	for k, vs := range u.Query() {
 		v := ""
 		if len(vs) > 0 {
@@ -299,16 +388,16 @@ func (o *URLOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucket
 		case "sidecars":
 			switch v {
 			case "on", "1", "true":
-				opts.DisableSidecars = false
+				opts.Sidecars = true
 			case "off", "0", "false":
-				opts.DisableSidecars = true
+				opts.Sidecars = false
 			default:
-				return nil, &Error{Code: CodeConfig, Message: fmt.Sprintf("invalid sidecars=%q: want on or off", v)}
+				return fail(fmt.Sprintf("invalid sidecars=%q: want on or off", v))
 			}
 		case "retries":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 100 {
-				return nil, &Error{Code: CodeConfig, Message: fmt.Sprintf("invalid retries=%q: want a whole number from 0 to 100", v)}
+				return fail(fmt.Sprintf("invalid retries=%q: want a whole number from 0 to 100", v))
 			}
 			opts.Retries = n
 			if n == 0 {
@@ -317,16 +406,16 @@ func (o *URLOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucket
 		case "request_timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				return nil, &Error{Code: CodeConfig, Message: fmt.Sprintf("invalid request_timeout=%q: want a positive duration such as 30s", v)}
+				return fail(fmt.Sprintf("invalid request_timeout=%q: want a positive duration such as 30s", v))
 			}
 			opts.RequestTimeout = d
 		case "token", "secret":
-			return nil, &Error{Code: CodeConfig, Message: "credentials do not belong in a vercelblob URL: set " + EnvToken}
+			return fail("credentials do not belong in a vercelblob URL: set " + EnvToken)
 		default:
-			return nil, &Error{Code: CodeConfig, Message: fmt.Sprintf("unknown vercelblob URL parameter %q (known: access, sidecars, retries, request_timeout)", k)}
+			return fail(fmt.Sprintf("unknown vercelblob URL parameter %q (known: access, sidecars, retries, request_timeout)", k))
 		}
 	}
-	return OpenBucket(ctx, &opts)
+	return opts, nil
 }
 
 // RequestOptions are per-call settings reachable from the Before* hooks of
@@ -356,28 +445,46 @@ func asRequestOptions(ro *RequestOptions) func(any) bool {
 
 // bucket implements driver.Bucket.
 type bucket struct {
-	opts Options
-	c    *client
+	opts    Options
+	c       *client
+	storeID string
+	log     *slog.Logger
 	// base is the content base URL, configured or learned from an API
 	// answer, so that reads need not head first.
-	base atomic.Pointer[string]
+	base atomic.Pointer[contentBase]
+
+	mu  sync.Mutex
+	acc accessState
+}
+
+// contentBase is where the store serves content. exact is set when it is
+// known to be the store's (learned from an API answer, or a store-form base
+// URL): a 404 there then means the blob does not exist.
+type contentBase struct {
+	url   string
+	exact bool
 }
 
 var _ driver.Bucket = (*bucket)(nil)
 
-func (b *bucket) private() bool { return b.opts.Access == "private" }
-
-// learnBase records the content base from a blob URL returned by the API.
+// learnBase records the content base from a blob URL returned by the API,
+// and the store's access from its label.
 func (b *bucket) learnBase(info *BlobInfo) {
-	if info == nil || b.base.Load() != nil || info.URL == "" || info.Pathname == "" {
+	if info == nil || info.URL == "" || info.Pathname == "" {
+		return
+	}
+	if _, acc, _, ok := storeOfString(info.URL); ok {
+		b.learnAccess(acc, "the store's blob URLs")
+	}
+	if cur := b.base.Load(); cur != nil && cur.exact {
 		return
 	}
 	u, err := url.Parse(info.URL)
 	if err != nil || !strings.HasSuffix(u.Path, "/"+info.Pathname) {
 		return
 	}
-	base := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String() + escapeURLPath(strings.TrimSuffix(u.Path, "/"+info.Pathname))
-	b.base.CompareAndSwap(nil, &base)
+	base := contentBase{url: (&url.URL{Scheme: u.Scheme, Host: u.Host}).String() + escapeURLPath(strings.TrimSuffix(u.Path, "/"+info.Pathname)), exact: true}
+	b.base.Store(&base)
 }
 
 func escapeURLPath(p string) string {
@@ -388,25 +495,35 @@ func escapeURLPath(p string) string {
 	return strings.Join(segs, "/")
 }
 
-// contentURL guesses the content URL of pathname from the known base.
-func (b *bucket) contentURL(pathname string) (string, bool) {
+// contentURL guesses the content URL of pathname from the known base;
+// exact says the guess is certain.
+func (b *bucket) contentURL(pathname string) (u string, exact, ok bool) {
 	base := b.base.Load()
 	if base == nil {
-		return "", false
+		return "", false, false
 	}
-	return *base + "/" + escapeURLPath(pathname), true
+	return base.url + "/" + escapeURLPath(pathname), base.exact, true
 }
 
 func (b *bucket) ErrorCode(err error) gcerrors.ErrorCode { return errorCode(err) }
 
 // As exposes the *http.Client in use.
 func (b *bucket) As(i any) bool {
-	p, ok := i.(**http.Client)
-	if !ok || p == nil {
-		return false
+	switch p := i.(type) {
+	case **http.Client:
+		if p == nil {
+			return false
+		}
+		*p = b.c.hc
+		return true
+	case **bucket: // for StoreAccess
+		if p == nil {
+			return false
+		}
+		*p = b
+		return true
 	}
-	*p = b.c.hc
-	return true
+	return false
 }
 
 // ErrorAs exposes *Error and the *http.Response that carried it.
@@ -482,7 +599,7 @@ func (b *bucket) Attributes(ctx context.Context, key string) (*driver.Attributes
 	if attrs.ContentType == "" {
 		attrs.ContentType = "application/octet-stream"
 	}
-	if !b.opts.DisableSidecars {
+	if b.opts.Sidecars {
 		sc, err := b.readSidecar(ctx, p, info)
 		if err != nil {
 			return nil, err
@@ -661,12 +778,12 @@ func (b *bucket) Delete(ctx context.Context, key string, opts *driver.DeleteOpti
 		if err := b.c.del(ctx, urls, ro.IfMatch, ro.Header); err != nil {
 			return err
 		}
-		if b.opts.DisableSidecars {
+		if !b.opts.Sidecars {
 			return nil
 		}
 		return b.c.del(ctx, []string{sidecarPathname(p)}, "", ro.Header)
 	}
-	if !b.opts.DisableSidecars {
+	if b.opts.Sidecars {
 		urls = append(urls, sidecarPathname(p))
 	}
 	return b.c.del(ctx, urls, "", ro.Header)
@@ -687,7 +804,7 @@ func maxAgeFrom(cc string) int {
 
 func (b *bucket) writeHeaders(contentType string, overwrite bool, ro *RequestOptions) http.Header {
 	h := http.Header{}
-	h.Set("X-Vercel-Blob-Access", b.opts.Access)
+	h.Set("X-Vercel-Blob-Access", b.writeAccess())
 	h.Set("X-Add-Random-Suffix", "0")
 	if overwrite || ro.IfMatch != "" {
 		h.Set("X-Allow-Overwrite", "1")
@@ -706,9 +823,11 @@ func (b *bucket) writeHeaders(contentType string, overwrite bool, ro *RequestOpt
 	return h
 }
 
-// Copy is a server-side copy. The service does not carry the cache max-age
-// over and we do not rely on it carrying the content type, so both are sent
-// from the source's head; the sidecar is copied too.
+// Copy is a server-side copy. With sidecars, the source is headed first for
+// its attributes, and its cache max-age and content type are sent along
+// (the service does not carry the max-age over). Without, the copy is one
+// request: the service keeps the content type and answers not_found for a
+// missing source.
 func (b *bucket) Copy(ctx context.Context, dstKey, srcKey string, opts *driver.CopyOptions) error {
 	dst, err := b.pathname("copy", dstKey)
 	if err != nil {
@@ -724,28 +843,36 @@ func (b *bucket) Copy(ctx context.Context, dstKey, srcKey string, opts *driver.C
 			return err
 		}
 	}
-	srcInfo, err := b.c.head(ctx, src, ro.Header)
-	if err != nil {
-		return err
-	}
-	b.learnBase(srcInfo)
+	from, contentType := src, ""
 	var sc *sidecar
-	if !b.opts.DisableSidecars {
+	if b.opts.Sidecars {
+		srcInfo, err := b.c.head(ctx, src, ro.Header)
+		if err != nil {
+			return err
+		}
+		b.learnBase(srcInfo)
 		if sc, err = b.readSidecar(ctx, src, srcInfo); err != nil {
 			return err
 		}
+		if ro.CacheControlMaxAge == 0 {
+			ro.CacheControlMaxAge = maxAgeFrom(srcInfo.CacheControl)
+		}
+		if srcInfo.URL != "" {
+			from = srcInfo.URL
+		}
+		contentType = srcInfo.ContentType
 	}
-	if ro.CacheControlMaxAge == 0 {
-		ro.CacheControlMaxAge = maxAgeFrom(srcInfo.CacheControl)
-	}
-	from := srcInfo.URL
-	if from == "" {
-		from = src
-	}
-	info, _, err := b.c.copy(ctx, dst, from, b.writeHeaders(srcInfo.ContentType, true, ro), ro.Header)
+	h := b.writeHeaders(contentType, true, ro)
+	var info *BlobInfo
+	err = b.withStoreAccess(ctx, "copy", dst, h, func() error {
+		var err error
+		info, _, err = b.c.copy(ctx, dst, from, h, ro.Header)
+		return err
+	})
 	if err != nil {
 		return err
 	}
+	b.learnBase(info)
 	if sc != nil {
 		return b.writeSidecar(ctx, dst, info, sc)
 	}

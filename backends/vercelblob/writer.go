@@ -14,16 +14,16 @@ import (
 	"gocloud.dev/blob/driver"
 )
 
-// NewTypedWriter buffers up to MultipartThreshold bytes; a larger object
-// switches to a multipart upload that streams PartSize parts with at most
-// PartConcurrency in flight. Nothing is visible before Close succeeds.
+// NewTypedWriter buffers up to the multipart threshold (8 MiB); a larger
+// object switches to a multipart upload that streams 8 MiB parts, 4 in
+// flight at most. Nothing is visible before Close succeeds.
 func (b *bucket) NewTypedWriter(ctx context.Context, key, contentType string, opts *driver.WriterOptions) (driver.Writer, error) {
 	p, err := b.pathname("write", key)
 	if err != nil {
 		return nil, err
 	}
 	sc := sidecarFor(opts)
-	if sc != nil && b.opts.DisableSidecars {
+	if sc != nil && !b.opts.Sidecars {
 		onlyMaxAge := sc.ContentDisposition == "" && sc.ContentEncoding == "" && sc.ContentLanguage == "" &&
 			sc.Metadata == nil && maxAgeFrom(sc.CacheControl) > 0
 		if !onlyMaxAge {
@@ -58,9 +58,9 @@ func (b *bucket) NewTypedWriter(ctx context.Context, key, contentType string, op
 		ro:         ro,
 		hdr:        b.writeHeaders(contentType, !opts.IfNotExist, ro),
 		sc:         sc,
-		threshold:  b.opts.MultipartThreshold,
-		partSize:   b.opts.PartSize,
-		sem:        make(chan struct{}, b.opts.PartConcurrency),
+		threshold:  b.opts.tune.multipartThreshold,
+		partSize:   b.opts.tune.partSize,
+		sem:        make(chan struct{}, b.opts.tune.partConcurrency),
 		hash:       sha256.New(),
 	}, nil
 }
@@ -155,7 +155,12 @@ func (w *writer) Write(p []byte) (int, error) {
 
 // startMultipart creates the upload and sends the full parts buffered so far.
 func (w *writer) startMultipart() error {
-	m, err := w.b.c.mpuCreate(w.ctx, w.p, w.hdr, w.ro.Header)
+	var m *mpuHandle
+	err := w.b.withStoreAccess(w.ctx, "multipart create", w.p, w.hdr, func() error {
+		var err error
+		m, err = w.b.c.mpuCreate(w.ctx, w.p, w.hdr, w.ro.Header)
+		return err
+	})
 	if err != nil {
 		w.fail(err)
 		return err
@@ -234,7 +239,12 @@ func (w *writer) Close() error {
 }
 
 func (w *writer) putSingle() (*BlobInfo, error) {
-	info, _, err := w.b.c.put(w.ctx, w.p, w.hdr, w.buf, w.ro.Header)
+	var info *BlobInfo
+	err := w.b.withStoreAccess(w.ctx, "put", w.p, w.hdr, func() error {
+		var err error
+		info, _, err = w.b.c.put(w.ctx, w.p, w.hdr, w.buf, w.ro.Header)
+		return err
+	})
 	if err != nil && w.ownEarlierWrite(err, false) {
 		return w.b.c.head(w.parent, w.p, nil)
 	}
@@ -287,7 +297,7 @@ func (w *writer) ownEarlierWrite(err error, complete bool) bool {
 	if u == "" {
 		return false
 	}
-	resp, cancel, derr := w.b.c.download(w.parent, "verify write", w.p, u+"?cache=0", "", w.b.private(), nil)
+	resp, cancel, derr := w.b.c.download(w.parent, "verify write", w.p, bypassCache(u), "", w.b.needsToken(u), nil)
 	if derr != nil {
 		return false
 	}

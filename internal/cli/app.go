@@ -212,19 +212,19 @@ func setup(c *cli.Context) (*env, error) {
 	return &env{cfg: cfg, log: log, stdout: c.App.Writer, stderr: c.App.ErrWriter}, nil
 }
 
-// bucketURL picks the storage: the configured URL, or Vercel Blob when only
-// the original service's token is set, as the original did.
+// bucketURL picks the storage: the configured URL, or the backend that the
+// environment selects (Vercel Blob when only the original service's token
+// is set, as the original did).
 func (e *env) bucketURL() (string, error) {
 	u := strings.TrimSpace(e.cfg.Storage.Bucket)
 	if u == "" {
-		for _, name := range []string{"VERCEL_BLOB_RW_TOKEN", "BLOB_READ_WRITE_TOKEN"} {
-			if os.Getenv(name) != "" {
-				return "vercelblob://", nil
-			}
+		implicit, names := backends.Implicit()
+		if implicit != "" {
+			return implicit, nil
 		}
 		return "", withCode(ExitUsage, fmt.Errorf(
-			"no storage configured: set --bucket / ARCHIVER_BUCKET / storage.bucket (e.g. file:///var/archives), or VERCEL_BLOB_RW_TOKEN for Vercel Blob (known schemes: %s)",
-			strings.Join(backends.Schemes(), ", ")))
+			"no storage configured: set --bucket / ARCHIVER_BUCKET / storage.bucket (e.g. file:///var/archives), or set %s to use the storage they select (known schemes: %s)",
+			strings.Join(names, " or "), strings.Join(backends.Schemes(), ", ")))
 	}
 	if _, err := backends.Identity(u); err != nil {
 		return "", withCode(ExitUsage, fmt.Errorf("invalid setting storage.bucket: %w", err))

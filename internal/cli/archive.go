@@ -55,7 +55,7 @@ func runArchive(c *cli.Context) error {
 	}
 	// Every statement of the run on the measurement tables waits for its
 	// locks at most database.lock_timeout.
-	st, err := e.open(ctx, cfg.Archive.Concurrency+2, !cfg.DryRun, postgres.WithLockTimeout(cfg.Database.LockTimeout))
+	st, err := e.open(ctx, cfg.Archive.Concurrency+2, storageUse{create: !cfg.DryRun, write: !cfg.DryRun}, postgres.WithLockTimeout(cfg.Database.LockTimeout))
 	if err != nil {
 		return err
 	}
@@ -124,10 +124,16 @@ type stores struct {
 	manifests *manifest.Store
 }
 
-// open connects to the database (with up to maxConns connections) and opens
-// the configured bucket; create lets it create a missing one (a file://
-// directory), which only a real archive run may.
-func (e *env) open(ctx context.Context, maxConns int, create bool, opts ...postgres.Option) (*stores, error) {
+// storageUse says what a command may do to its storage.
+type storageUse struct {
+	create bool // create a missing bucket (a file:// directory): a real archive run only
+	write  bool // write to it: the backend's start-up check may then probe the store
+}
+
+// open connects to the database (with up to maxConns connections), opens
+// the configured bucket (creating a missing one if use.create) and runs its
+// backend's start-up check.
+func (e *env) open(ctx context.Context, maxConns int, use storageUse, opts ...postgres.Option) (*stores, error) {
 	bucketURL, err := e.bucketURL()
 	if err != nil {
 		return nil, err
@@ -140,12 +146,15 @@ func (e *env) open(ctx context.Context, maxConns int, create bool, opts ...postg
 		return nil, err
 	}
 	openCtx := ctx
-	if create {
+	if use.create {
 		openCtx = backends.WithCreate(ctx)
 	}
 	bucket, err := backends.Open(openCtx, bucketURL)
 	if err != nil {
 		pool.Close()
+		if backends.IsConfigError(err) {
+			return nil, withCode(ExitUsage, err)
+		}
 		return nil, withCode(ExitUnavailable, err)
 	}
 	st := &stores{pool: pool, bucket: bucket, bucketURL: bucketURL, manifests: manifest.NewStore(e.cfg.Database.ManifestSchema)}
@@ -156,6 +165,14 @@ func (e *env) open(ctx context.Context, maxConns int, create bool, opts ...postg
 	if err := e.resolveLegacy(ctx, pool, st.manifests, st.identity, !e.cfg.DryRun); err != nil {
 		st.Close()
 		return nil, withCode(ExitUnavailable, err)
+	}
+	note, err := backends.Check(ctx, bucketURL, bucket, use.write)
+	if err != nil {
+		st.Close()
+		return nil, withCode(ExitUnavailable, fmt.Errorf("storage %s: %w", backends.Redact(bucketURL), err))
+	}
+	if note != "" {
+		e.log.Info(note)
 	}
 	return st, nil
 }

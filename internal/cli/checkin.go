@@ -65,7 +65,7 @@ func runCheckin(c *cli.Context) error {
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
-	st, err := e.open(ctx, 3, false, postgres.WithLockTimeout(cfg.Database.LockTimeout))
+	st, err := e.open(ctx, 3, storageUse{write: !cfg.DryRun}, postgres.WithLockTimeout(cfg.Database.LockTimeout))
 	if err != nil {
 		return err
 	}

@@ -108,7 +108,7 @@ func runRestore(c *cli.Context) error {
 			return withCode(ExitUsage, errors.New("--checkout cannot be used with --ignore-checksum: a checkin replaces the archive that was checked out, which must be the one its manifest describes"))
 		}
 	}
-	st, err := e.open(ctx, 3, false)
+	st, err := e.open(ctx, 3, storageUse{}) // restore writes nothing to storage
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
-	st, err := e.open(ctx, 3, false)
+	st, err := e.open(ctx, 3, storageUse{write: c.Bool("adopt") && !cfg.DryRun}) // only --adopt writes
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,6 @@
 // Drives the official @vercel/blob SDK against the fake server. Run by
-// sdk_test.go with VERCEL_BLOB_API_URL and BLOB_READ_WRITE_TOKEN set, from a
+// sdk_test.go with VERCEL_BLOB_API_URL, BLOB_READ_WRITE_TOKEN and
+// STORE_ACCESS (the fake store's access, public or private) set, from a
 // directory whose node_modules holds the pinned SDK. Exits non-zero on the
 // first failed expectation.
 import { createHash } from 'node:crypto';
@@ -11,6 +12,9 @@ import {
 const token = process.env.BLOB_READ_WRITE_TOKEN;
 const apiURL = process.env.VERCEL_BLOB_API_URL;
 const origin = new URL(apiURL).origin;
+const storeAccess = process.env.STORE_ACCESS;
+const otherAccess = storeAccess === 'public' ? 'private' : 'public';
+if (storeAccess !== 'public' && storeAccess !== 'private') throw new Error(`STORE_ACCESS=${storeAccess}`);
 let checks = 0;
 
 function assert(cond, msg) {
@@ -38,9 +42,20 @@ async function fetchBytes(url, access, extra = {}) {
   return { res, body: Buffer.from(await res.arrayBuffer()) };
 }
 
+// The store id as blob URLs spell it: lower case.
+function fromGoStore() { return token.split('_')[3].toLowerCase(); }
+
 const sha = (b) => createHash('sha256').update(b).digest('hex');
 
-for (const access of ['private', 'public']) {
+// A store has one access; the other is refused as the service refuses it,
+// and the SDK passes the service's message through.
+await rejects(put('sdk/other-access.txt', 'x', { access: otherAccess }), BlobError,
+  new RegExp(`^Vercel Blob: Cannot use ${otherAccess} access on a ${storeAccess} store\\. The store is configured with ${storeAccess} access\\.$`),
+  'put with the other access');
+await rejects(put('sdk/other-access.bin', Buffer.alloc(10), { access: otherAccess, multipart: true }), BlobError,
+  /Cannot use .* access on a .* store/, 'multipart put with the other access');
+
+for (const access of [storeAccess]) {
   const dir = `sdk/${access}/`;
   const p = `${dir}hello.txt`;
 
@@ -72,10 +87,9 @@ for (const access of ['private', 'public']) {
   assert(ranged.res.status === 206 && ranged.body.toString() === 'again', `range read ${ranged.body}`);
   const dl = await fetchBytes(h.downloadUrl, access);
   assert(/^attachment/.test(dl.res.headers.get('content-disposition')), 'download=1 is an attachment');
-  if (access === 'private') {
-    const anon = await fetch(h.url);
-    assert(anon.status === 403, `anonymous private read: ${anon.status}`);
-  }
+  assert(new URL(h.url).pathname.startsWith(`/${fromGoStore()}.${access}.blob.vercel-storage.com/`), `blob URL ${h.url} names the store and its access`);
+  const anon = await fetch(h.url);
+  assert(anon.status === (access === 'private' ? 403 : 200), `anonymous ${access} read: ${anon.status}`);
 
   // if-match
   await rejects(put(p, 'x', { access, ifMatch: '"stale"' }), BlobPreconditionFailedError, null, 'put with stale ifMatch');
@@ -89,6 +103,7 @@ for (const access of ['private', 'public']) {
   assert(c.pathname === `${dir}copy.txt`, `copy ${JSON.stringify(c)}`);
   assert((await fetchBytes(c.url, access)).body.toString() === 'hello third', 'copied content');
   await rejects(copy(h.url, `${dir}copy.txt`, { access }), BlobError, /already exists/, 'copy onto existing');
+  await rejects(copy(h.url, `${dir}copy2.txt`, { access: otherAccess }), BlobError, /Cannot use .* access on a .* store/, 'copy with the other access');
   await copy(h.url, `${dir}copy.txt`, { access, allowOverwrite: true });
   await rejects(copy(`${dir}missing.txt`, `${dir}x.txt`, { access }), BlobNotFoundError, null, 'copy of missing');
 
@@ -133,15 +148,15 @@ for (const access of ['private', 'public']) {
   await rejects(del(p.replace('hello', 'sub/a'), { ifMatch: '"stale"' }), BlobPreconditionFailedError, null, 'del with stale ifMatch');
 }
 
-const folder = await createFolder('sdk/folder');
+const folder = await createFolder('sdk/folder', { access: storeAccess });
 assert(folder.pathname === 'sdk/folder/', `createFolder ${JSON.stringify(folder)}`);
 
-await rejects(put('sdk/x.txt', 'x', { access: 'private', token: token.replace(/_[^_]+$/, '_wrongsecret') }), BlobAccessError, null, 'wrong secret');
-await rejects(put('sdk/x.txt', 'x', { access: 'private', token: 'vercel_blob_rw_someotherstore_secret' }), BlobStoreNotFoundError, null, 'other store');
+await rejects(put('sdk/x.txt', 'x', { access: storeAccess, token: token.replace(/_[^_]+$/, '_wrongsecret') }), BlobAccessError, null, 'wrong secret');
+await rejects(put('sdk/x.txt', 'x', { access: storeAccess, token: 'vercel_blob_rw_someotherstore_secret' }), BlobStoreNotFoundError, null, 'other store');
 
 // Interop with the Go driver: read what it wrote, leave something for it.
 const fromGo = await head('go/written-by-go.txt');
-assert((await fetchBytes(fromGo.url, 'private')).body.toString() === 'written by the Go driver', 'Go-written content');
-await put('sdk/for-go.txt', 'written by the SDK', { access: 'private', contentType: 'text/plain' });
+assert((await fetchBytes(fromGo.url, storeAccess)).body.toString() === 'written by the Go driver', 'Go-written content');
+await put('sdk/for-go.txt', 'written by the SDK', { access: storeAccess, contentType: 'text/plain' });
 
 console.log(`SDK OK: ${checks} checks passed`);

@@ -1,0 +1,40 @@
+package vercelblob
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"gocloud.dev/blob"
+
+	"github.com/shizuku-labs/archiver/backends"
+)
+
+// describeToArchiver adds the scheme to the archiver's table of backends;
+// buckets are opened through gocloud's default URL mux, where init
+// registered the URL opener.
+func describeToArchiver() {
+	backends.Register(backends.Backend{
+		Scheme:      Scheme,
+		Description: "Vercel Blob store, public or private (the store's access is found at start)",
+		Example:     "vercelblob://",
+		Credentials: []string{EnvToken, EnvTokenFallback, EnvAPIURL, EnvBaseURL},
+		Implicit:    []string{EnvToken, EnvTokenFallback},
+		Check:       check,
+	})
+}
+
+// check finds the store's access before the archiver changes anything, so
+// that a contradicting ?access= stops the run at start and not every day.
+func check(ctx context.Context, b *blob.Bucket, write bool) (string, error) {
+	access, source, err := StoreAccess(ctx, b, write)
+	if err != nil {
+		return "", err
+	}
+	var drv *bucket
+	b.As(&drv)
+	if access == "" {
+		return fmt.Sprintf("Vercel Blob store %q: access not known yet (the store is empty, and a dry run writes nothing to find out)", strings.ToLower(drv.storeID)), nil
+	}
+	return fmt.Sprintf("Vercel Blob store %q: %s access (from %s)", strings.ToLower(drv.storeID), access, source), nil
+}
