@@ -40,6 +40,9 @@ type Backend struct {
 	// sentence, or fails when the store cannot be used as configured. write
 	// is false for a dry run or a command that writes nothing to storage.
 	Check func(ctx context.Context, b *blob.Bucket, write bool) (string, error)
+	// ObjectURL, if set, returns the URL at which the store serves key
+	// (without credentials), or "" when it cannot tell without a request.
+	ObjectURL func(b *blob.Bucket, key string) string
 
 	// Ephemeral marks a store that does not outlive the process (mem://).
 	// The commands refuse it: rows deleted after archiving to it would be
@@ -182,6 +185,15 @@ func Check(ctx context.Context, rawURL string, b *blob.Bucket, write bool) (stri
 		return "", err
 	}
 	return be.Check(ctx, b, write)
+}
+
+// ObjectURL returns the URL at which rawURL's backend serves key, or "".
+func ObjectURL(rawURL string, b *blob.Bucket, key string) string {
+	be, _, err := Lookup(rawURL)
+	if err != nil || be.ObjectURL == nil {
+		return ""
+	}
+	return be.ObjectURL(b, key)
 }
 
 // IsConfigError reports whether err says that the settings alone are wrong

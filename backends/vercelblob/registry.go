@@ -21,6 +21,7 @@ func describeToArchiver() {
 		Credentials: []string{EnvToken, EnvTokenFallback, EnvAPIURL, EnvBaseURL},
 		Implicit:    []string{EnvToken, EnvTokenFallback},
 		Check:       check,
+		ObjectURL:   objectURL,
 	})
 }
 
@@ -37,4 +38,23 @@ func check(ctx context.Context, b *blob.Bucket, write bool) (string, error) {
 		return fmt.Sprintf("Vercel Blob store %q: access not known yet (the store is empty, and a dry run writes nothing to find out)", strings.ToLower(drv.storeID)), nil
 	}
 	return fmt.Sprintf("Vercel Blob store %q: %s access (from %s)", strings.ToLower(drv.storeID), access, source), nil
+}
+
+// objectURL is the blob URL of key once the store's content base is known
+// (from VERCEL_BLOB_BASE_URL or any API answer, such as the put of key).
+// A bucket opened with gocloud's ?prefix= is not seen through: "" then.
+func objectURL(b *blob.Bucket, key string) string {
+	var drv *bucket
+	if !b.As(&drv) {
+		return ""
+	}
+	p := escapeKey(key)
+	if validPathname(p) != nil {
+		return ""
+	}
+	u, _, ok := drv.contentURL(p)
+	if !ok {
+		return ""
+	}
+	return u
 }

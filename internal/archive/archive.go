@@ -38,9 +38,13 @@ type Options struct {
 	// and lie wholly inside archived days are detached and dropped after
 	// the days.
 	DropPartitions bool
-	Prefix         string             // object key prefix
-	Location       string             // bucket URL without credentials, recorded in manifests
-	Limits         archivefile.Limits // for reading existing archives back
+	Prefix         string // object key prefix
+	Location       string // bucket URL without credentials, recorded in manifests
+	// ObjectURL, if set, gives the URL by which a key can be fetched (a
+	// public store's blob URL, say), for the log line of an archived day;
+	// "" means the store has none to tell.
+	ObjectURL func(key string) string
+	Limits    archivefile.Limits // for reading existing archives back
 	// ReadStallTimeout abandons a storage read call that makes no progress
 	// for this long; 0 means DefaultReadStallTimeout.
 	ReadStallTimeout time.Duration

@@ -254,7 +254,14 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 			"sha256", res.SHA256, "deleted", res.RowsDeleted)
 		return res
 	}
-	log.Info(fmt.Sprintf("Created archive for %s: %s", d, res.Key),
+	// As the original logged it: the archive's URL where the store has one.
+	where := res.Key
+	if r.Opts.ObjectURL != nil {
+		if u := r.Opts.ObjectURL(res.Key); u != "" {
+			where = u
+		}
+	}
+	log.Info(fmt.Sprintf("Created archive for %s: %s", d, where),
 		"location", r.Opts.Location, "readings", res.Readings, "new", res.NewReadings, "merged", res.PrevReadings,
 		"sensors", res.Sensors, "bytes", res.Bytes, "deleted", res.RowsDeleted, "replaced", res.Replaced, "sha256", res.SHA256)
 	return res
@@ -379,6 +386,7 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 	defer cancel()
 	w, err := r.Bucket.NewWriter(wctx, key, &blob.WriterOptions{
 		ContentType:                 archivefile.ContentType,
+		CacheControl:                archivefile.CacheControl,
 		DisableContentTypeDetection: true,
 		// A new day's key must still be free when the upload lands: if some
 		// other writer created it meanwhile, fail rather than overwrite.

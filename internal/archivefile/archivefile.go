@@ -25,6 +25,14 @@ const FormatVersion = 1
 // decompress on read and the checksum would no longer match.
 const ContentType = "application/gzip"
 
+// CacheControl is set on uploaded objects. An archive is replaced when late
+// readings are merged into its day, and a public store's CDN may go on
+// serving the old copy of a URL for the max-age (Vercel Blob's default is a
+// month): five minutes bounds how long someone fetching the public URL can
+// see an archive without its late readings. The archiver's own reads never
+// use a cached copy (the Vercel Blob driver bypasses the CDN).
+const CacheControl = "max-age=300"
+
 // Reading is one clean measurement. Identity is the whole reading: two
 // readings are the same reading only if every field is equal under the
 // Schema's comparison (NULL equals NULL, NaN equals NaN, values compared in

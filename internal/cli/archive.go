@@ -73,7 +73,8 @@ func runArchive(c *cli.Context) error {
 			MaxRuntime: cfg.Archive.MaxRuntime, MaxRowsPerSecond: cfg.Archive.MaxRowsPerSecond,
 			MaxReplicaLag: cfg.Archive.MaxReplicaLag, Replicas: cfg.Archive.Replicas,
 			DryRun: cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: st.location(),
-			Limits: e.limits(),
+			ObjectURL: func(key string) string { return backends.ObjectURL(st.bucketURL, st.bucket, key) },
+			Limits:    e.limits(),
 		},
 	}
 	if msg, err := st.elsewhere(ctx); err == nil && msg != "" {

@@ -52,7 +52,7 @@ func TestFailedUploadDeletesNothing(t *testing.T) {
 	h, srv := vercelHarness(t)
 	rows := sample(h.today(), 33, 31, 2) // two days
 	h.insertClean(rows)
-	srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindPut, Status: http.StatusBadRequest, Code: "bad_request", Message: "injected: disk full"})
+	srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindPut, PathnamePrefix: "archives/", Status: http.StatusBadRequest, Code: "bad_request", Message: "injected: disk full"})
 
 	r := h.run("archive")
 	if r.code != cli.ExitPartial {

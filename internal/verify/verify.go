@@ -533,7 +533,7 @@ func (v *Verifier) canonicalize(ctx context.Context, d archivefile.Day, key stri
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := v.Bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: archivefile.ContentType, DisableContentTypeDetection: true})
+	w, err := v.Bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: archivefile.ContentType, CacheControl: archivefile.CacheControl, DisableContentTypeDetection: true})
 	if err != nil {
 		return st, err
 	}
