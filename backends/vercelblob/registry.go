@@ -22,6 +22,7 @@ func describeToArchiver() {
 		Implicit:    []string{EnvToken, EnvTokenFallback},
 		Check:       check,
 		ObjectURL:   objectURL,
+		Identity:    Identity,
 	})
 }
 
