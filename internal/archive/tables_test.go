@@ -584,3 +584,32 @@ func TestMergeWithOlderArchiveComparesInColumnType(t *testing.T) {
 		}
 	}
 }
+
+// TestTypedRestoreIntoKeyedTable: a table of other types with a reading key
+// on (sensor, time) restores exactly through the keyed insert, and a key the
+// table holds with another value stays the table's (--on-conflict keep).
+func TestTypedRestoreIntoKeyedTable(t *testing.T) {
+	e := coretest.New(t)
+	ctx := context.Background()
+	d := e.Today(t).AddDays(-40)
+	e.Exec(t, `CREATE EXTENSION IF NOT EXISTS citext`,
+		`CREATE TABLE kt (s uuid NOT NULL, t timestamp NOT NULL, v numeric, q bigint, m citext, PRIMARY KEY (s, t))`,
+		`INSERT INTO kt VALUES ('6f1c1e4a-8a52-4a43-9a57-0e2b8d1f2a10', '`+d.String()+` 00:00', 123456789.123456789, 9223372036854775807, NULL),
+			('6f1c1e4a-8a52-4a43-9a57-0e2b8d1f2a10', '`+d.String()+` 00:10', 1.500, NULL, 'ARIMA')`,
+		`CREATE TABLE kt_orig AS SELECT * FROM kt`)
+	tbl := postgres.CleanTable{Name: []string{"kt"}, Sensor: "s", Time: "t", Value: "v", QCFlags: "q", Imputation: "m"}
+	if _, err := tableRunner(e, tbl, "kt").Run(ctx); err != nil {
+		t.Fatalf("archive: %v\n%s", err, e.LogBuf)
+	}
+	e.Exec(t, `INSERT INTO kt VALUES ('6f1c1e4a-8a52-4a43-9a57-0e2b8d1f2a10', '`+d.String()+` 00:10', 2, 0, 'table')`)
+	s, err := tableRestorer(e, tbl, "kt").Run(ctx, restore.Options{Days: []archivefile.Day{d}})
+	if err != nil {
+		t.Fatalf("restore: %v\n%s", err, e.LogBuf)
+	}
+	if s.Inserted != 1 || s.Conflicts != 1 {
+		t.Errorf("inserted %d, conflicts %d; want 1 and 1", s.Inserted, s.Conflicts)
+	}
+	if got := dump(t, e, `SELECT v::text, q::text, m::text FROM kt ORDER BY t`); got != "[123456789.123456789 9223372036854775807 <nil>]\n[2 0 table]\n" {
+		t.Errorf("table after restore:\n%s", got)
+	}
+}

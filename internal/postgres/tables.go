@@ -28,10 +28,10 @@ type CleanTable struct {
 	// Extra and Ignore are clean.columns.extra and clean.columns.ignore.
 	Extra, Ignore []string
 
-	layout *Layout // set by Check or CheckTarget
+	layout *Layout // set by Check or Inspect
 }
 
-// Layout is what Check (or CheckTarget) learned of the table's columns;
+// Layout is what Check (or Inspect) learned of the table's columns;
 // nil before, which reads as the original schema.
 func (t CleanTable) Layout() *Layout { return t.layout }
 
@@ -79,9 +79,11 @@ func (t *CleanTable) Check(ctx context.Context, q Querier) error {
 	return nil
 }
 
-// CheckTarget is Check for a table readings are restored into: its other
-// columns are filled from their defaults, so they need not be listed.
-func (t *CleanTable) CheckTarget(ctx context.Context, q Querier) error {
+// Inspect is Check without the promise about unlisted columns, for
+// commands that delete nothing: a table readings are restored into (its
+// other columns are filled from their defaults, so they need not be
+// listed), verify and status. It records the table's Layout.
+func (t *CleanTable) Inspect(ctx context.Context, q Querier) error {
 	// What a restore writes is decided by the archive, not by
 	// clean.columns.extra: every other column is a possible target.
 	u := *t

@@ -184,7 +184,7 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
 		return s, err
 	}
-	if err := r.Target.CheckTarget(ctx, r.Pool); err != nil {
+	if err := r.Target.Inspect(ctx, r.Pool); err != nil {
 		return s, fmt.Errorf("restore target %s: %w", r.Target, err)
 	}
 	if r.key, err = r.Target.ReadingKey(ctx, r.Pool); err != nil {

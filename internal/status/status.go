@@ -106,7 +106,7 @@ type Checker struct {
 // Run builds the report.
 func (c *Checker) Run(ctx context.Context, opts Options) (Report, error) {
 	rep := Report{Location: c.Location, Options: opts, Counts: map[State]int{}}
-	if err := c.Clean.Check(ctx, c.Pool); err != nil {
+	if err := c.Clean.Inspect(ctx, c.Pool); err != nil {
 		return rep, err
 	}
 	now, err := postgres.Now(ctx, c.Pool)

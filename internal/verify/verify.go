@@ -126,7 +126,7 @@ func (v *Verifier) Run(ctx context.Context, opts Options) (rep Report, err error
 	if err := manifest.CheckMigrated(ctx, v.Pool, v.Schema); err != nil {
 		return rep, err
 	}
-	if err := v.Clean.Check(ctx, v.Pool); err != nil {
+	if err := v.Clean.Inspect(ctx, v.Pool); err != nil {
 		if opts.Adopt {
 			return rep, err
 		}
