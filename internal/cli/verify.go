@@ -5,15 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/shizuku-labs/archiver/backends"
+	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/config"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/metrics"
+	"github.com/shizuku-labs/archiver/internal/postgres"
+	"github.com/shizuku-labs/archiver/internal/restore"
 	"github.com/shizuku-labs/archiver/internal/verify"
 )
 
@@ -44,21 +49,36 @@ With --metrics-file or --metrics-push-url it reports its results
 in its own textfile (archiver-verify.prom next to archiver.prom) or
 Pushgateway group (job archiver-verify).
 
+A restore drill (--drill N: N archived days picked at random among those with
+a committed manifest in the range; --day D, repeatable: those days) proves
+that archives restore, not only that they exist: each day's archive is
+restored, holding the day's lock as a restore does, into a temporary table
+with the clean table's column types and CHECK constraints, checked against its
+manifest (sha256, reading count, first and last times), and every row read
+back is compared with the archive's reading; the transaction is then rolled
+back. Nothing in the clean table changes and nothing is recorded in
+archive_runs. Results are reported per day (archiver_verify_drill_days{result}).
+
 Exit status: 0 when everything checks out (pending objects and orphans are
-warnings), 1 when an object is missing or corrupt (or, with --strict, when
-there are orphans or objects that could not be adopted).
+warnings), 1 when an object is missing or corrupt or a drilled day does not
+restore exactly (or, with --strict, when there are orphans or objects that
+could not be adopted).
 
 Examples:
    archiver verify
    archiver verify --deep --from 2025-01-01 --to 2025-03-31
    archiver verify --deep --format json
-   archiver verify --adopt`,
+   archiver verify --adopt
+   archiver verify --drill 3                      # weekly: restore 3 random days, roll back
+   archiver verify --day 2025-01-15 --day 2025-02-01`,
 		Flags: append(commandFlags(config.ScopeTables|config.ScopeRestore|config.ScopeMetrics),
 			&cli.StringFlag{Name: "from", Usage: "first UTC day to verify, YYYY-MM-DD"},
 			&cli.StringFlag{Name: "to", Usage: "last UTC day to verify, YYYY-MM-DD"},
 			&cli.BoolFlag{Name: "deep", Usage: "download every object and check sha256, reading count, day and time bounds"},
 			&cli.BoolFlag{Name: "adopt", Usage: "validate orphans and record manifests for them (rewrites non-canonical ones in canonical order)"},
 			&cli.BoolFlag{Name: "strict", Usage: "exit 1 on orphans and objects not adopted, not only on missing or corrupt ones"},
+			&cli.IntFlag{Name: "drill", Usage: "restore drill: restore N random archived days into a temporary table, compare every reading, roll back"},
+			&cli.StringSliceFlag{Name: "day", Usage: "restore drill of this UTC day, YYYY-MM-DD (repeatable; instead of --drill N)"},
 			&cli.StringFlag{Name: "format", Usage: "text or json", Value: "text"},
 		),
 		Action: runVerify,
@@ -73,6 +93,23 @@ func runVerify(c *cli.Context) error {
 	format := c.String("format")
 	if format != "text" && format != "json" {
 		return withCode(ExitUsage, fmt.Errorf("invalid --format %q: use text or json", format))
+	}
+	drillN := c.Int("drill")
+	var drillDays []archivefile.Day
+	for _, s := range c.StringSlice("day") {
+		for _, part := range strings.Split(s, ",") {
+			d, err := parseDayFlag("day", part)
+			if err != nil {
+				return err
+			}
+			drillDays = append(drillDays, d)
+		}
+	}
+	switch {
+	case drillN < 0:
+		return withCode(ExitUsage, fmt.Errorf("invalid --drill %d: give the number of days to restore, e.g. --drill 3", drillN))
+	case drillN > 0 && len(drillDays) > 0:
+		return withCode(ExitUsage, errors.New("use either --drill N (random days) or --day (these days), not both"))
 	}
 	e, err := setup(c)
 	if err != nil {
@@ -106,32 +143,160 @@ func runVerify(c *cli.Context) error {
 		}
 		obs.rec.VerifyResult(counts, rep.Options.Deep)
 	}
+	var drill *drillReport
+	if err == nil && (drillN > 0 || len(drillDays) > 0) {
+		drill, err = runDrill(c, e, st, clean, from, to, drillN, drillDays)
+		if err == nil {
+			obs.rec.DrillResult(drill.ok(), drill.failed())
+		}
+	}
 	// A verify that could not finish is not a success: the last-success
 	// time stays where the last complete verify left it.
-	obs.finish(ctx, e, started, err == nil && !rep.Failed(strict))
+	obs.finish(ctx, e, started, err == nil && !rep.Failed(strict) && drill.failed() == 0)
+	var ee *exitError
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
 			return withCode(ExitInterrupted, err)
+		case errors.As(err, &ee):
+			return err
 		case errors.Is(err, manifest.ErrNotMigrated):
 			return withCode(ExitUnavailable, err)
 		}
 		return withCode(ExitUnavailable, fmt.Errorf("verify: %w", err))
 	}
 	if format == "json" {
-		if err := writeVerifyJSON(e.stdout, v, rep, strict); err != nil {
+		if err := writeVerifyJSON(e.stdout, v, rep, strict, drill); err != nil {
 			return err
 		}
 	} else {
 		writeVerifyText(e.stdout, v, rep)
+		drill.writeText(e.stdout)
 	}
-	if rep.Failed(strict) {
+	switch {
+	case rep.Failed(strict):
 		if msg := elsewhereMessage(rep.Elsewhere, v.Location); msg != "" {
 			return withCode(ExitPartial, fmt.Errorf("verify found problems: %s", msg))
 		}
-		return withCode(ExitPartial, fmt.Errorf("verify found problems: %s", verifyCounts(rep)))
+		return withCode(ExitPartial, fmt.Errorf("verify found problems: %s%s", verifyCounts(rep), drill.summary()))
+	case drill.failed() > 0:
+		return withCode(ExitPartial, fmt.Errorf("restore drill: %d of %d days do not restore exactly: %s: %v",
+			drill.failed(), len(drill.days), drill.firstFailure().Day, drill.firstFailure().Err))
 	}
 	return nil
+}
+
+// drillReport is the outcome of verify's restore drill.
+type drillReport struct {
+	sampled bool // days picked at random (--drill N), not given (--day)
+	days    []restore.DrillResult
+}
+
+// runDrill picks the days and restores each into a rolled-back temporary
+// table (see restore.Restorer.Drill).
+func runDrill(c *cli.Context, e *env, st *stores, clean postgres.CleanTable, from, to archivefile.Day, n int, days []archivefile.Day) (*drillReport, error) {
+	ctx := c.Context
+	r := &restore.Restorer{
+		Pool: st.pool, Bucket: st.bucket, Target: clean, Manifests: st.manifests, Schema: e.cfg.Database.ManifestSchema,
+		Location: st.location(), Prefix: e.cfg.Storage.Prefix, Log: e.log, Limits: e.limits(),
+	}
+	rep := &drillReport{sampled: n > 0}
+	if n > 0 {
+		var err error
+		if days, err = r.SampleDays(ctx, n, from, to, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))); err != nil {
+			return nil, err
+		}
+		if len(days) == 0 {
+			return nil, withCode(ExitPartial, fmt.Errorf("restore drill: no day with a committed archive at %s (prefix %q)%s: nothing to drill", r.Location, r.Prefix, rangeText(from, to)))
+		}
+		e.log.Info(fmt.Sprintf("Restore drill of %d randomly chosen archived days", len(days)), "days", dayList(days))
+	}
+	res, err := r.Drill(ctx, days)
+	rep.days = res
+	return rep, err
+}
+
+func rangeText(from, to archivefile.Day) string {
+	switch {
+	case !from.IsZero() && !to.IsZero():
+		return fmt.Sprintf(" between %s and %s", from, to)
+	case !from.IsZero():
+		return fmt.Sprintf(" from %s", from)
+	case !to.IsZero():
+		return fmt.Sprintf(" up to %s", to)
+	}
+	return ""
+}
+
+func dayList(days []archivefile.Day) string {
+	s := make([]string, len(days))
+	for i, d := range days {
+		s[i] = d.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func (d *drillReport) failed() int {
+	if d == nil {
+		return 0
+	}
+	n := 0
+	for _, r := range d.days {
+		if r.Err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (d *drillReport) ok() int {
+	if d == nil {
+		return 0
+	}
+	return len(d.days) - d.failed()
+}
+
+func (d *drillReport) firstFailure() restore.DrillResult {
+	for _, r := range d.days {
+		if r.Err != nil {
+			return r
+		}
+	}
+	return restore.DrillResult{}
+}
+
+func (d *drillReport) summary() string {
+	if d == nil {
+		return ""
+	}
+	return fmt.Sprintf("; restore drill: %d ok, %d failed", d.ok(), d.failed())
+}
+
+func (d *drillReport) writeText(w io.Writer) {
+	if d == nil {
+		return
+	}
+	fmt.Fprintln(w, "Restore drill (into a temporary table, rolled back; nothing recorded):")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DAY\tRESULT\tREADINGS\tRESTORED\tCOMPARED\tSHA256\tFOUND BY\tTIME")
+	for _, r := range d.days {
+		result := "ok"
+		if r.Err != nil {
+			result = "FAILED"
+		}
+		found := "key convention (no manifest)"
+		if r.ManifestID != 0 {
+			found = fmt.Sprintf("manifest #%d", r.ManifestID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.Day, result, r.Readings, r.Restored, r.Compared, shortSHA(r.SHA256), found, r.Duration.Round(time.Millisecond))
+	}
+	tw.Flush()
+	for _, r := range d.days {
+		if r.Err != nil {
+			fmt.Fprintf(w, "error: %s: %v\n", r.Day, r.Err)
+		}
+	}
+	fmt.Fprintf(w, "Restore drill: %d days restore exactly, %d failed\n", d.ok(), d.failed())
 }
 
 // verifyStatuses is the order statuses are counted and reported in.
@@ -183,11 +348,25 @@ type verifyJSON struct {
 	// Elsewhere: where archive_runs has committed archives when it has none
 	// at this location (then ok is false); empty otherwise.
 	Elsewhere []verifyLocation `json:"elsewhere"`
+	Drill     []drillItem      `json:"drill"` // null when no drill ran
 }
 
 type verifyLocation struct {
 	Location string `json:"location"`
 	Archives int64  `json:"archives"`
+}
+
+type drillItem struct {
+	Day        string  `json:"day"`
+	Key        string  `json:"key"`
+	ManifestID *int64  `json:"manifest_id"`
+	OK         bool    `json:"ok"`
+	Readings   int64   `json:"readings"`
+	Restored   int64   `json:"restored"`
+	Compared   int64   `json:"compared"`
+	SHA256     *string `json:"sha256"`
+	Seconds    float64 `json:"seconds"`
+	Error      *string `json:"error"`
 }
 
 type verifyItem struct {
@@ -200,14 +379,29 @@ type verifyItem struct {
 	Message    string  `json:"message"`
 }
 
-func writeVerifyJSON(w io.Writer, v *verify.Verifier, rep verify.Report, strict bool) error {
+func writeVerifyJSON(w io.Writer, v *verify.Verifier, rep verify.Report, strict bool, drill *drillReport) error {
 	out := verifyJSON{
 		RunID: rep.RunID, Location: v.Location, Prefix: v.Prefix, From: optDay(rep.Options.From), To: optDay(rep.Options.To),
 		Deep: rep.Options.Deep, Adopt: rep.Options.Adopt, Strict: strict, Manifests: rep.Manifests, Objects: rep.Objects,
-		Counts: map[string]int{}, OK: !rep.Failed(strict), Findings: []verifyItem{}, Elsewhere: []verifyLocation{},
+		Counts: map[string]int{}, OK: !rep.Failed(strict) && drill.failed() == 0, Findings: []verifyItem{}, Elsewhere: []verifyLocation{},
 	}
 	for _, l := range rep.Elsewhere {
 		out.Elsewhere = append(out.Elsewhere, verifyLocation{Location: backends.Redact(l.Location), Archives: l.Archives})
+	}
+	if drill != nil {
+		out.Drill = []drillItem{}
+		for _, r := range drill.days {
+			it := drillItem{Day: r.Day.String(), Key: r.Key, OK: r.Err == nil, Readings: r.Readings, Restored: r.Restored, Compared: r.Compared,
+				SHA256: optString(r.SHA256), Seconds: r.Duration.Seconds()}
+			if r.ManifestID != 0 {
+				it.ManifestID = &r.ManifestID
+			}
+			if r.Err != nil {
+				msg := r.Err.Error()
+				it.Error = &msg
+			}
+			out.Drill = append(out.Drill, it)
+		}
 	}
 	for _, s := range verifyStatuses {
 		out.Counts[string(s)] = rep.Counts[s]

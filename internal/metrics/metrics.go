@@ -42,6 +42,7 @@ type Recorder struct {
 	runDuration, lastRun, lastSuccess, lastRunSuccess *prometheus.GaugeVec
 
 	verifyObjects, verifyDeep *prometheus.GaugeVec // verify only
+	verifyDrill               *prometheus.GaugeVec // verify only
 	statusDays, oldestPending *prometheus.GaugeVec // status only
 
 	now func() time.Time
@@ -132,6 +133,7 @@ func NewFor(command, backendScheme string) *Recorder {
 	case CommandVerify:
 		r.verifyObjects = gaugeVec("verify_objects", "Archive objects by the result of the last verify: ok, missing, corrupt, pending, orphan, stray, adopted, skipped.", "status")
 		r.verifyDeep = gaugeVec("verify_deep", "1 if the last verify downloaded and checked every object (--deep), else 0.", "command")
+		r.verifyDrill = gaugeVec("verify_drill_days", "Days restored by the last verify restore drill (--drill, --day) into a rolled-back temporary table, by result: ok (every reading restored exactly) or failed.", "result")
 	case CommandStatus:
 		r.statusDays = gaugeVec("status_days", "UTC days by state at the last status check: failed, checked out, partial, pending, archived, not due, empty.", "state")
 		r.oldestPending = gaugeVec("status_oldest_pending_age_seconds", "How long the oldest pending day (due, never archived) has been due at the last status check; 0 when none.", "command")
@@ -158,6 +160,16 @@ func (r *Recorder) VerifyResult(counts map[string]int, deep bool) {
 		d = 1
 	}
 	r.verifyDeep.WithLabelValues(r.command).Set(d)
+}
+
+// DrillResult records the outcome of a restore drill: days that restored
+// exactly and days that did not.
+func (r *Recorder) DrillResult(ok, failed int) {
+	if r == nil || r.verifyDrill == nil {
+		return
+	}
+	r.verifyDrill.WithLabelValues("ok").Set(float64(ok))
+	r.verifyDrill.WithLabelValues("failed").Set(float64(failed))
 }
 
 // StatusResult records a status check: days per state (every state, zeros
