@@ -85,7 +85,7 @@ func TestTyposAreCaught(t *testing.T) {
 		{"kubernetes/cronjob.yaml", "- name: tmp\n              emptyDir", "- name: temp\n              emptyDir"},
 		{"kubernetes/cronjob.yaml", `args: ["archive"]`, `args: ["archvie"]`},
 		{"kubernetes/cronjob.yaml", "  name: archiver\n  labels", "  nme: archiver\n  labels"},
-		{"kubernetes/verify-cronjob.yaml", `args: ["verify", "--deep"]`, `args: ["verify"]`},
+		{"kubernetes/verify-cronjob.yaml", `args: ["verify", "--deep", "--drill", "3"]`, `args: ["verify", "--deep"]`},
 		{"kubernetes/status-cronjob.yaml", `args: ["status"]`, `args: ["stat"]`},
 		{"kubernetes/serviceaccount.yaml", "automountServiceAccountToken: false", "automountServiceAccountToken: true"},
 		{"kubernetes/configmap.yaml", "ARCHIVER_CONCURRENCY:", "ARCHIVER_CONCURENCY:"},
@@ -101,6 +101,7 @@ func TestTyposAreCaught(t *testing.T) {
 		{"kubernetes/prometheus-rules.yaml", "> 26 * 3600", "> 26 * 3600)"},
 		{"kubernetes/prometheus-rules.yaml", "> 2 * 86400", "> 20 * 86400"},
 		{"kubernetes/prometheus-rules.yaml", `status=~"missing|corrupt"`, `status=~"missing"`},
+		{"kubernetes/prometheus-rules.yaml", `archiver_verify_drill_days{result="failed"}`, `archiver_verify_drill_day{result="failed"}`},
 		{"kubernetes/kustomization.yaml", "- cronjob.yaml", "- cronjobs.yaml"},
 		{"kubernetes/kustomization.yaml", "  - name: archiver\n", "  - name: archivr\n"},
 		{"kubernetes/kustomization.yaml", `newTag: "v1.0.0"`, `newTag: "latest"`},
@@ -115,7 +116,7 @@ func TestTyposAreCaught(t *testing.T) {
 		{"systemd/archiver.timer", "Persistent=true", "Persistent=ture"},
 		{"systemd/archiver.timer", "RandomizedDelaySec=10m", "RandomizedDelaySec=10 mins"},
 		{"systemd/archiver.timer", "OnCalendar=*-*-* 02:00:00", "OnCalendar=*-*-* 25:00:00"},
-		{"systemd/archiver-verify.service", "ExecStart=/usr/local/bin/archiver verify --deep", "ExecStart=/usr/local/bin/archiver verify"},
+		{"systemd/archiver-verify.service", "ExecStart=/usr/local/bin/archiver verify --deep --drill 3", "ExecStart=/usr/local/bin/archiver verify --deep"},
 		{"systemd/archiver-verify.timer", "Unit=archiver-verify.service", "Unit=archiver-verfy.service"},
 		{"cron/archiver.cron", "0 2 * * * archiver", "0 2 * * archiver"},
 		{"cron/archiver.cron", "0 2 * * * archiver", "0 25 * * * archiver"},
@@ -416,7 +417,7 @@ func knownEnv() map[string]bool {
 
 // wantArgs are the commands each scheduled object runs.
 var wantArgs = map[string][]string{
-	"archiver": {"archive"}, "archiver-verify": {"verify", "--deep"}, "archiver-status": {"status"},
+	"archiver": {"archive"}, "archiver-verify": {"verify", "--deep", "--drill", "3"}, "archiver-status": {"status"},
 	"archiver-migrate": {"migrate", "up"},
 }
 
@@ -844,7 +845,7 @@ func checkUnits(paths []string) []error {
 			if u.get("Service", "EnvironmentFile") == "" {
 				fail("no EnvironmentFile for DATABASE_URL and tokens")
 			}
-			want := map[string]string{"archiver.service": "archive", "archiver-verify.service": "verify --deep", "archiver-status.service": "status"}[filepath.Base(p)]
+			want := map[string]string{"archiver.service": "archive", "archiver-verify.service": "verify --deep --drill 3", "archiver-status.service": "status"}[filepath.Base(p)]
 			if exec := u.get("Service", "ExecStart"); want == "" || exec != "/usr/local/bin/archiver "+want {
 				fail("ExecStart=%q, want /usr/local/bin/archiver %s", exec, want)
 			}

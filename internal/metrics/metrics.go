@@ -314,6 +314,7 @@ func Exported() map[string]bool {
 		r.DayFailed()
 		r.SetDaysPending(1)
 		r.VerifyResult(map[string]int{"ok": 1}, true)
+		r.DrillResult(1, 0)
 		r.StatusResult(map[string]int{"pending": 1}, time.Hour)
 		r.Finish(time.Now(), true)
 		mfs, err := r.reg.Gather()
