@@ -118,8 +118,15 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range backends.Warnings(bucketURL) {
+		e.log.Warn("WARNING: " + w)
+	}
+	identity, err := backends.Identity(bucketURL)
+	if err != nil {
+		return withCode(ExitUsage, fmt.Errorf("invalid setting storage.bucket: %w", err))
+	}
 	x := &export.Exporter{
-		Prefix: cfg.Storage.Prefix, Location: backends.Redact(bucketURL), Limits: e.limits(), Log: e.log,
+		Prefix: cfg.Storage.Prefix, Location: identity, Limits: e.limits(), Log: e.log,
 		Manifests: manifest.NewStore(cfg.Database.ManifestSchema), Schema: cfg.Database.ManifestSchema,
 	}
 	if strings.TrimSpace(cfg.Database.URL) != "" {
@@ -128,6 +135,11 @@ func runExport(c *cli.Context) error {
 			return err
 		}
 		defer pool.Close()
+		// Read only: manifests recorded before location identities are
+		// matched, not rewritten.
+		if err := e.resolveLegacy(ctx, pool, x.Manifests, identity, false); err != nil {
+			return withCode(ExitUnavailable, err)
+		}
 		x.DB = pool
 	}
 	bucket, err := backends.Open(ctx, bucketURL)
