@@ -13,12 +13,14 @@
 #   4. gzip levels 1, 6, 9; the partition fast path (--drop-partitions) on a
 #      daily-partitioned table; the raw purge batch size; restore of the
 #      archived days vs psql \copy FROM of the same rows as CSV;
+#      `archiver status` over ten years of days on the largest table (its
+#      skip scan), and with --counts;
 #   5. print one table.
 #
 # Settings (environment):
 #   BENCH_N="1000000 10000000"  reading counts of the main table
 #   BENCH_EXTRA_N=1000000       readings for the gzip, partition, restore and purge sections
-#   BENCH_SECTIONS="main levels partitions purge restore"
+#   BENCH_SECTIONS="main levels partitions purge restore status"
 #   BENCH_REPEAT=1              runs of each measurement; the fastest is reported
 #   BENCH_PROFILE=1             write CPU and allocation profiles of every archiver run to .tmp/bench/profiles
 #   BENCH_PORT=54339            PostgreSQL port
@@ -31,7 +33,7 @@ ROOT=$PWD
 B=$ROOT/.tmp/bench # .tmp/ is git-ignored
 N_LIST=${BENCH_N:-"1000000 10000000"}
 EXTRA_N=${BENCH_EXTRA_N:-1000000}
-SECTIONS=${BENCH_SECTIONS:-"main levels partitions purge restore"}
+SECTIONS=${BENCH_SECTIONS:-"main levels partitions purge restore status"}
 REPEAT=${BENCH_REPEAT:-1}
 PORT=${BENCH_PORT:-54339}
 read -r -a EXTRA_ARGS <<<"${BENCH_ARGS:-}"
@@ -351,6 +353,41 @@ if want restore; then
         row "$(fmt_n "$n")" "archiver restore (file://)" "$rs" "$(rate "$n" "$rs")" "$(mib "$rrss")" "–" "**$(ratio "$rs" "$cs")**"
         row "$(fmt_n "$n")" "reference: psql \\copy … FROM CSV" "$cs" "$(rate "$n" "$cs")" "–" "$(mb "$(stat -c %s "$B/work/restore-$n.csv")") CSV" "1.00"
     fi
+fi
+
+if want status; then
+    # The largest table, plus one reading a day for the ten years before
+    # it: status then covers some 3,700 days, most of them sparse, as a
+    # long-running deployment's would; half of the dense days are archived
+    # first, so that the manifest side is not empty either.
+    set -- $N_LIST; n=${!#}
+    generate "$n"
+    load "$n"
+    "${PSQL[@]}" -c "INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm, qc_flags, imputation_method)
+                     SELECT 'decade', timestamptz '$CUTOFF' - interval '1 day' * (100 + g), 1, 0, NULL FROM generate_series(1, 3650) g" \
+                 -c "VACUUM ANALYZE shizuku.clean_measurements" -c "CHECKPOINT"
+    mid=$(psql1 "SELECT to_char((SELECT min(ts) FROM bench.src_$n) + ((timestamptz '$CUTOFF' - (SELECT min(ts) FROM bench.src_$n)) / 2), 'YYYY-MM-DD')")
+    log "archiving the ten sparse years and the dense days before $mid for the status benchmark"
+    "$ARCHIVER" archive --bucket "file://$B/work/status" --no-progress --log-level warn --clean-retention-days \
+        "$(psql1 "SELECT (current_date - date '$mid')")" >"$B/work/status-archive.log" 2>&1 || { cat "$B/work/status-archive.log" >&2; die "archive before status failed"; }
+    rows=$(psql1 "SELECT count(*) FROM shizuku.clean_measurements")
+    for mode in plain counts; do
+        args=(); [ "$mode" = counts ] && args=(--counts)
+        s=""
+        for i in $(seq "$REPEAT"); do
+            log "archiver status ${args[*]}, $rows rows left (run $i/$REPEAT)"
+            t0=$(now)
+            # Exit 1 is expected: the dense days left are pending and overdue.
+            /usr/bin/time -v -o "$B/work/status.time" "$ARCHIVER" status --bucket "file://$B/work/status" --format json "${args[@]}" \
+                >"$B/work/status-$mode.json" 2>"$B/work/status-$mode.log" || [ $? = 1 ] || { cat "$B/work/status-$mode.log" >&2; die "archiver status failed"; }
+            t1=$(now)
+            s=$(best "$s" "$(secs "$t0" "$t1")")
+        done
+        days=$(grep -c '"day":' "$B/work/status-$mode.json" || true)
+        label="archiver status"; [ "$mode" = counts ] && label="archiver status --counts"
+        row "$(fmt_n "$n")" "$label ($days days, $(fmt_n "$rows") rows left$([ "$mode" = plain ] && echo ", skip scan"))" "$s" "–" \
+            "$(mib "$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$B/work/status.time")")" "–" "–"
+    done
 fi
 
 echo
