@@ -4,13 +4,16 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build demo test deps vet bench bench-quick bench-go fuzz test-long
+.PHONY: build demo demo-stop test deps vet bench bench-quick bench-go fuzz test-long
 
 build: ## build bin/archiver
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/archiver ./cmd/archiver
 
-demo: ## archive 45 days of sample data on a throwaway PostgreSQL
+demo: ## archive 45 days of sample data on a throwaway PostgreSQL, left running (make demo-stop)
 	bash deploy/demo/run.sh
+
+demo-stop: ## stop the demo's PostgreSQL and remove .demo
+	bash deploy/demo/run.sh stop
 
 deps: ## install what the tests need and Go does not fetch: PostgreSQL server, Azurite
 	bash .ci/install-deps.sh

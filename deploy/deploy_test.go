@@ -1089,3 +1089,31 @@ func checkDockerfile(p string) []error {
 	}
 	return errs
 }
+
+// TestDockerignore: the build context (the repository root) leaves out
+// local state that must never reach an image layer (credentials in .env, a
+// demo database, benchmark clusters) and keeps what the build needs.
+func TestDockerignore(t *testing.T) {
+	b, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			lines[l] = true
+		}
+	}
+	for _, want := range []string{".git", ".env", ".demo/", ".tmp/", "bin/", "node_modules/"} {
+		if !lines[want] {
+			t.Errorf(".dockerignore does not exclude %s", want)
+		}
+	}
+	for _, need := range []string{"go.mod", "go.sum", "cmd/", "internal/", "migrations/", "backends/"} {
+		for l := range lines {
+			if !strings.HasPrefix(l, "!") && strings.TrimSuffix(l, "/") == strings.TrimSuffix(need, "/") {
+				t.Errorf(".dockerignore excludes %s, which the build needs", need)
+			}
+		}
+	}
+}

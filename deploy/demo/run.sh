@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # A local demo of the archiver's main job, on a throwaway PostgreSQL:
-#   1. start a PostgreSQL 15 cluster in .demo/pg (stopped again at the end),
+#   1. build bin/archiver (as make build does) and start a PostgreSQL 15
+#      cluster in .demo/pg,
 #   2. create the original service's schema and load 45 days of sample
 #      measurements (50 sensors, one reading every 10 minutes, ~2% imputed),
 #   3. archiver migrate up, then archiver archive to a local folder,
-#   4. show the archive files, one archive's content and the manifest.
+#   4. show the archive files, one archive's content, the manifest and the
+#      status calendar,
+#   5. leave the database running, write .demo/env and print how to go on
+#      with the README's "Using it" and how to stop (make demo-stop).
+# `run.sh stop` stops the database and removes .demo.
 # Needs Go and the PostgreSQL server packages (installed with apt-get when
 # missing and running as root).
 set -euo pipefail
@@ -20,6 +25,21 @@ find_pg_bin() {
     command -v initdb >/dev/null 2>&1 && dirname "$(command -v initdb)"
 }
 PGBIN=$(find_pg_bin || true)
+AS=()
+# initdb refuses to run as root; run the server as the postgres user then.
+if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); fi
+
+stop_demo() {
+    if [ -n "$PGBIN" ] && [ -f "$DEMO/pg/data/postmaster.pid" ]; then
+        "${AS[@]}" "$PGBIN/pg_ctl" -D "$DEMO/pg/data" -m fast stop >/dev/null 2>&1 || true
+    fi
+}
+if [ "${1:-}" = stop ]; then
+    stop_demo
+    rm -rf "$DEMO"
+    echo "== demo database stopped; .demo removed"
+    exit 0
+fi
 if [ -z "$PGBIN" ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "== installing PostgreSQL server packages"
@@ -31,15 +51,12 @@ if [ -z "$PGBIN" ]; then
     fi
 fi
 
-echo "== building archiver"
-mkdir -p "$DEMO/bin"
-go build -o "$DEMO/bin/archiver" ./cmd/archiver
-ARCHIVER=$DEMO/bin/archiver
+echo "== building bin/archiver (make build)"
+make -s build
+ARCHIVER=$ROOT/bin/archiver
 
-# initdb refuses to run as root; run the server as the postgres user then.
-AS=()
-if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); fi
-
+# A demo left running by an earlier make demo is replaced.
+stop_demo
 rm -rf "$DEMO/pg" "$ARCHIVES"
 mkdir -p "$DEMO/pg" "$ARCHIVES"
 [ ${#AS[@]} -gt 0 ] && chown postgres "$DEMO/pg"
@@ -48,7 +65,8 @@ echo "== starting a throwaway PostgreSQL on port $PORT ($PGBIN)"
 "${AS[@]}" "$PGBIN/initdb" -D "$DEMO/pg/data" -U postgres --auth=trust -E UTF8 --no-locale >/dev/null
 "${AS[@]}" "$PGBIN/pg_ctl" -D "$DEMO/pg/data" -l "$DEMO/pg/log" -w \
     -o "-p $PORT -k $DEMO/pg -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
-trap '"${AS[@]}" "$PGBIN/pg_ctl" -D "$DEMO/pg/data" -m fast stop >/dev/null 2>&1 || true' EXIT
+# Stopped again only if the demo fails; on success it keeps running.
+trap stop_demo EXIT
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
 # The sample clean table has a surrogate id: declared not kept (restore gives new ids).
@@ -91,4 +109,27 @@ echo "== the manifest (archiver.archive_runs)"
 
 echo "== a second run finds nothing to do"
 "$ARCHIVER" archive --bucket "file://$ARCHIVES" 2>&1 | grep -E "Archive files created|Clean measurements deleted"
-echo "== demo done: archives are in $ARCHIVES (the database is stopped)"
+
+echo "== archiver status"
+"$ARCHIVER" status --bucket "file://$ARCHIVES" || true
+
+cat >"$DEMO/env" <<ENV
+export DATABASE_URL='$DATABASE_URL'
+export ARCHIVER_BUCKET='file://$ARCHIVES'
+export ARCHIVER_CLEAN_IGNORE_COLUMNS=id
+export PATH="$ROOT/bin:\$PATH"
+ENV
+trap - EXIT
+cat <<DONE
+
+== demo done. The database is still running, on port $PORT, so that the
+== README's "Using it" works right away. In your shell:
+
+export DATABASE_URL='$DATABASE_URL'
+export ARCHIVER_BUCKET='file://$ARCHIVES' ARCHIVER_CLEAN_IGNORE_COLUMNS=id
+export PATH="$ROOT/bin:\$PATH"
+
+(or: source .demo/env), then for example:  archiver status; archiver list
+
+Stop it with:  make demo-stop
+DONE
