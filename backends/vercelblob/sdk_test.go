@@ -15,7 +15,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
-// sdkVersion is the @vercel/blob release the protocol note was read from.
+// sdkVersion is the @vercel/blob release docs/vercel-blob-protocol.md was read from.
 const sdkVersion = "2.8.0"
 
 // EnvSDKDir names a directory holding node_modules/@vercel/blob at

@@ -234,3 +234,75 @@ func readingsIn(t *testing.T, gz []byte) int {
 	}
 	return strings.Count(string(data), `"time":`)
 }
+
+// runCode runs the archiver with the environment only and returns what
+// happened, whatever the exit code.
+func (m *migrationEnv) runCode(args ...string) result {
+	m.t.Helper()
+	var out, errOut bytes.Buffer
+	code := cli.Main(context.Background(), append([]string{"archiver"}, args...), &out, &errOut, cli.Build{Version: "test", Commit: "test"})
+	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// TestStoreAccessMistakesStopAtStart: a bucket URL whose ?access= the
+// store does not have, and a VERCEL_BLOB_BASE_URL of another store, stop
+// the run before anything changes (the raw purge included) with a message
+// that names the setting, the store's access and the fix; a dry run on an
+// empty store writes nothing and says the access is unknown.
+func TestStoreAccessMistakesStopAtStart(t *testing.T) {
+	m := newMigrationEnv(t, func(s *vercelblobtest.Server) string { return "" }, vercelblobtest.WithAccess(vercelblobtest.AccessPublic))
+	t.Setenv("ARCHIVER_RAW_REQUIRE_CLEAN", "false") // purge by age alone, so that a purge would show
+	if _, err := m.conn.Exec(context.Background(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts) VALUES ('s', now() - interval '3 days')`); err != nil {
+		t.Fatal(err)
+	}
+	m.insertClean(sample(m.today(), 32, 31, 1))
+	raw := func() int64 { return m.count(`SELECT count(*) FROM shizuku.raw_measurements`) }
+
+	r := m.runCode("archive", "--dry-run")
+	if r.code != 0 || !strings.Contains(r.stderr, "access not known yet") {
+		t.Errorf("dry run on an empty store: exit %d\n%s", r.code, r.stderr)
+	}
+	if c := m.srv.Counts(); c[vercelblobtest.KindPut]+c[vercelblobtest.KindDelete]+c[vercelblobtest.KindCopy] != 0 {
+		t.Errorf("the dry run wrote: %v", c)
+	}
+
+	// An empty public store, ?access=private: the probe finds out.
+	r = m.runCode("archive", "--bucket", "vercelblob://?access=private")
+	if r.code != cli.ExitUnavailable || !strings.Contains(r.stderr, "?access=private contradicts") || !strings.Contains(r.stderr, "which is public") {
+		t.Errorf("?access=private on an empty public store: exit %d, want %d\n%s", r.code, cli.ExitUnavailable, r.stderr)
+	}
+	if raw() != 1 || len(m.srv.Pathnames()) != 0 {
+		t.Errorf("a run that stopped at start changed something: %d raw rows, objects %v", raw(), m.srv.Pathnames())
+	}
+
+	m.run("archive") // finds out by itself: public
+	if raw() != 0 {
+		t.Fatalf("the successful run did not purge the raw row; the checks of the purge prove nothing")
+	}
+	if st, _ := fetch(t, m.srv.BlobURL(dayKey(m.today().AddDate(0, 0, -32))), ""); st != http.StatusOK {
+		t.Errorf("archive not public: %d", st)
+	}
+	if _, err := m.conn.Exec(context.Background(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts) VALUES ('s', now() - interval '3 days')`); err != nil {
+		t.Fatal(err)
+	}
+	before := raw()
+	// A store with blobs: the list tells.
+	r = m.runCode("archive", "--bucket", "vercelblob://?access=private")
+	if r.code != cli.ExitUnavailable || !strings.Contains(r.stderr, "?access=private contradicts") || !strings.Contains(r.stderr, "seen in the store's blob URLs") {
+		t.Errorf("?access=private on a public store: exit %d\n%s", r.code, r.stderr)
+	}
+	if raw() != before {
+		t.Errorf("the raw purge ran before the access check: %d raw rows, want %d", raw(), before)
+	}
+
+	other := vercelblobtest.NewServer("vercel_blob_rw_otherstore_s3cr3tT0kenValue", vercelblobtest.WithAccess(vercelblobtest.AccessPublic))
+	defer other.Close()
+	t.Setenv("VERCEL_BLOB_BASE_URL", other.BlobURL("archives/2024/12/archive-2024-12-01.json.gz"))
+	r = m.runCode("archive")
+	if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "VERCEL_BLOB_BASE_URL is a URL of Vercel Blob store \"otherstore\"") {
+		t.Errorf("base URL of another store: exit %d, want %d\n%s", r.code, cli.ExitUsage, r.stderr)
+	}
+	if raw() != before {
+		t.Errorf("the raw purge ran with a base URL of another store")
+	}
+}

@@ -34,7 +34,7 @@ async function rejects(promise, klass, re, msg) {
 }
 
 // The SDK's get() refuses hosts other than *.blob.vercel-storage.com, so
-// content is fetched directly, as the protocol note says.
+// content is fetched directly, as docs/vercel-blob-protocol.md (§9) says.
 async function fetchBytes(url, access, extra = {}) {
   const headers = access === 'private' ? { authorization: `Bearer ${token}` } : {};
   const res = await fetch(url, { headers: { ...headers, ...extra } });
