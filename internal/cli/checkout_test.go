@@ -184,3 +184,46 @@ func TestCheckinRefusals(t *testing.T) {
 		t.Fatal("a refused checkin changed something")
 	}
 }
+
+// TestCheckinCrashConverges: a checkin killed at any step after it started
+// writing leaves the checkout open (or, after the commit, ended) with no
+// reading lost; archive runs still leave the day alone, and checkin run
+// again ends with the archive holding exactly the corrected rows.
+func TestCheckinCrashConverges(t *testing.T) {
+	for _, point := range []string{"archive.after-backup", "archive.before-publish", "archive.after-upload", "archive.after-delete", "archive.before-commit", "archive.after-commit"} {
+		t.Run(point, func(t *testing.T) {
+			h := newHarness(t)
+			h.mustRun("migrate", "up")
+			today := h.today()
+			day := today.AddDate(0, 0, -36)
+			rs := sample(today, 36, 35, 2)
+			h.insertClean(rs)
+			h.mustRun("archive")
+			h.mustRun("restore", "--day", rstDay(day), "--checkout")
+			h.exec(`UPDATE shizuku.clean_measurements SET value_mm = -7.5 WHERE sensor_id = $1 AND ts = $2`, rs[2].Sensor, rs[2].Time)
+			h.exec(`DELETE FROM shizuku.clean_measurements WHERE sensor_id = $1 AND ts = $2`, rs[6].Sensor, rs[6].Time)
+			want := h.cleanRows("true")
+
+			if code, out := h.runBinary(t, []string{"ARCHIVER_FAILPOINTS=" + point + "=kill"}, "checkin", "--day", rstDay(day)); code != -1 {
+				t.Fatalf("checkin with %s=kill: exit %d, want killed\n%s", point, code, out)
+			}
+			if point != "archive.after-commit" {
+				h.mustRun("archive")
+				if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != int64(len(want)) {
+					t.Fatalf("an archive run after the crash touched the checked-out day: %d rows, want %d", n, len(want))
+				}
+				h.mustRun("checkin", "--day", rstDay(day))
+			}
+			sameReadings(t, "archive", h.dayArchive(day), want)
+			if _, state, _ := h.checkout(day); state != "checked-in" {
+				t.Errorf("checkout is %q", state)
+			}
+			if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+				t.Errorf("%d rows left", n)
+			}
+			h.mustRun("verify", "--deep")
+			h.mustRun("restore", "--day", rstDay(day))
+			sameReadings(t, "restored", h.cleanRows("true"), want)
+		})
+	}
+}
