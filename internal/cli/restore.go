@@ -23,11 +23,18 @@ func restoreCommand() *cli.Command {
 through its manifest in archive_runs (or, for archives written by the original
 Python service, by the key <prefix>/YYYY/MM/archive-YYYY-MM-DD.json.gz, which is
 logged). It is streamed from storage, decoded and checked (sha256 and reading
-count against the manifest, day, times within the day, size limits), loaded
-with COPY into a temporary table, and only readings the target does not hold
-yet (all five fields equal) are inserted, in one transaction per day: a corrupt
-or mismatching archive imports nothing, and restoring twice inserts nothing
-the second time. Every restore is recorded in archive_runs (kind 'restore').
+count against the manifest, day, times within the day, size limits) and
+loaded with COPY: straight into the target when it holds no rows of the day,
+else through a temporary table, inserting only readings the target does not
+hold yet (all five fields equal), in one transaction per day: a corrupt or
+mismatching archive imports nothing, and restoring twice inserts nothing the
+second time. Every restore is recorded in archive_runs (kind 'restore').
+
+Into a table with a key on (sensor, time), a key the table holds with another
+reading is resolved by --on-conflict: keep (default; the table's reading
+stays), replace (the archive's overwrites it; the old values are reported) or
+fail (nothing of the day is imported). --checkout marks the days checked out
+for correction: archive runs leave them alone until "archiver checkin".
 
 With --from/--to, the days in that range that have an archive are restored.
 The day lock is shared with "archiver archive": a day being archived is waited
@@ -39,7 +46,9 @@ Examples:
    archiver restore --day 2025-01-15
    archiver restore --day 2025-01-15 --day 2025-01-17 --dry-run
    archiver restore --from 2025-01-01 --to 2025-01-31 --into analysis.january
-   archiver restore --day 2025-01-15 --ignore-checksum   # a damaged archive, knowingly`,
+   archiver restore --day 2025-01-15 --ignore-checksum   # a damaged archive, knowingly
+   archiver restore --day 2025-01-15 --on-conflict replace
+   archiver restore --day 2025-01-15 --checkout          # then correct the rows and: archiver checkin --day 2025-01-15`,
 		Flags: append(commandFlags(config.ScopeTables|config.ScopeRestore|config.ScopeLoad|config.ScopeWrite|config.ScopeMetrics),
 			&cli.StringSliceFlag{Name: "day", Usage: "UTC day to restore, YYYY-MM-DD (repeatable)"},
 			&cli.StringFlag{Name: "from", Usage: "restore the archived days from this UTC day, YYYY-MM-DD (with --to)"},
