@@ -75,6 +75,9 @@ func TestKeyedCorrectionReplacesArchivedReading(t *testing.T) {
 
 	r = h.mustRun("restore", "--day", rstDay(day))
 	rstContains(t, "restore summary", r.stdout, "inserted: 432")
+	if strings.Contains(r.stderr, "staging table") {
+		t.Errorf("a restore into a table without rows of the day did not COPY straight into it:\n%s", r.stderr)
+	}
 	sameReadings(t, "restored rows", h.cleanRows("true"), want)
 
 	// Deleting a restored row does not delete it from the archive; the
@@ -199,6 +202,7 @@ func TestRestoreArchiveWithTwoReadingsForOneKey(t *testing.T) {
 		r := h.mustRun("restore", "--day", rstDay(day))
 		rstContains(t, "restore", r.stdout, fmt.Sprintf("inserted: %d", len(rs)), "1 keys with more than one archived reading", rs[5].Sensor,
 			fmt.Sprint(*rs[5].Value), fmt.Sprint(*second.Value))
+		rstContains(t, "restore log", r.stderr, "loading it through a staging table instead")
 		sameReadings(t, "restored rows", h.cleanRows("true"), rs)
 		// Without a reading for the key in the table, the archive keeps both.
 		if _, err := h.conn.Exec(ctx, `DELETE FROM shizuku.clean_measurements WHERE sensor_id = $1 AND ts = $2`, rs[5].Sensor, rs[5].Time); err != nil {
