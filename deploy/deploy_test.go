@@ -92,6 +92,9 @@ func TestTyposAreCaught(t *testing.T) {
 		{"kubernetes/configmap.yaml", `ARCHIVER_BATCH_SIZE: "1000"`, `ARCHIVER_BATCH_SIZE: 1000`},
 		{"kubernetes/configmap.yaml", "name: archiver-config", "name: archiver-configs"},
 		{"kubernetes/migrate-job.yaml", `          args: ["migrate", "up"]`, `          args: ["migrate", "upp"]`},
+		{"kubernetes/backfill-job.yaml", `  parallelism: 3`, `  parallelism: 4`},
+		{"kubernetes/backfill-job.yaml", `  completionMode: Indexed`, `  completionMode: NonIndexed`},
+		{"kubernetes/backfill-job.yaml", `              value: "3"`, `              value: "2"`},
 		{"kubernetes/secret.example.yaml", "kind: Secret", "kind: Secrets"},
 		{"kubernetes/secret.example.yaml", "stringData:", "stringdata:"},
 		{"kubernetes/secret.example.yaml", "vercel_blob_rw_CHANGE-ME", "vercel_blob_rw_1234"},
@@ -418,7 +421,7 @@ func knownEnv() map[string]bool {
 // wantArgs are the commands each scheduled object runs.
 var wantArgs = map[string][]string{
 	"archiver": {"archive"}, "archiver-verify": {"verify", "--deep", "--drill", "3"}, "archiver-status": {"status"},
-	"archiver-migrate": {"migrate", "up"},
+	"archiver-migrate": {"migrate", "up"}, "archiver-backfill": {"archive"},
 }
 
 // checkObjects holds the project's own assertions on the decoded objects.
@@ -540,6 +543,9 @@ func checkObjects(root string, objs []object) []error {
 		case *batchv1.Job:
 			if v.Spec.ActiveDeadlineSeconds == nil {
 				fail(o, "no activeDeadlineSeconds")
+			}
+			if o.name == "archiver-backfill" {
+				errs = append(errs, checkBackfill(o, v)...)
 			}
 			checkPod(o, &v.Spec.Template.Spec)
 		case *corev1.ServiceAccount:
@@ -702,6 +708,31 @@ func metricNames(expr string) ([]string, error) {
 // checkKustomization makes sure every listed resource exists, every
 // manifest beside it is listed (except examples: applying an example secret
 // would overwrite the real one), and the image is pinned.
+// checkBackfill: the backfill Job is Indexed, and its COUNT agrees in
+// completions, parallelism and ARCHIVER_SHARD_COUNT: a worker given an
+// index beyond the shard count would refuse to start, and fewer workers
+// than shards would leave days nobody archives.
+func checkBackfill(o object, j *batchv1.Job) []error {
+	var errs []error
+	if j.Spec.CompletionMode == nil || *j.Spec.CompletionMode != batchv1.IndexedCompletion {
+		errs = append(errs, fmt.Errorf("%s: completionMode must be Indexed", o))
+	}
+	if j.Spec.Completions == nil || j.Spec.Parallelism == nil || *j.Spec.Completions != *j.Spec.Parallelism {
+		errs = append(errs, fmt.Errorf("%s: completions and parallelism must be set and equal", o))
+		return errs
+	}
+	count := ""
+	for _, e := range j.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "ARCHIVER_SHARD_COUNT" {
+			count = e.Value
+		}
+	}
+	if count != fmt.Sprint(*j.Spec.Completions) {
+		errs = append(errs, fmt.Errorf("%s: ARCHIVER_SHARD_COUNT %q, want completions %d", o, count, *j.Spec.Completions))
+	}
+	return errs
+}
+
 func checkKustomization(o object, k *kustomization) []error {
 	var errs []error
 	dir := filepath.Dir(o.file)
@@ -717,7 +748,9 @@ func checkKustomization(o object, k *kustomization) []error {
 	for _, e := range entries {
 		n := e.Name()
 		ext := filepath.Ext(n)
-		if (ext != ".yaml" && ext != ".yml") || n == filepath.Base(o.file) || strings.Contains(n, ".example.") {
+		// backfill-job.yaml is applied on its own, for a backlog, never
+		// by every deploy.
+		if (ext != ".yaml" && ext != ".yml") || n == filepath.Base(o.file) || strings.Contains(n, ".example.") || n == "backfill-job.yaml" {
 			continue
 		}
 		if !slices.Contains(k.Resources, n) {

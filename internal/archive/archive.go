@@ -66,6 +66,11 @@ type Options struct {
 	// application or slot names).
 	MaxReplicaLag time.Duration
 	Replicas      string
+	// ShardIndex of ShardCount: with ShardCount > 1 the run archives only
+	// the days whose number (days since 1970-01-01 UTC) mod ShardCount is
+	// ShardIndex, and only shard 0 purges raw rows. The days' advisory
+	// locks stay the safety net against overlapping workers.
+	ShardIndex, ShardCount int
 	// MaxRuntime is the run-time budget: once the run has lasted this
 	// long no new day starts (the days in progress finish) and the rest
 	// are left pending for the next run. 0 means no budget.
@@ -268,7 +273,9 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	s.CleanEnd = archivefile.DayOf(now.Add(-time.Duration(r.Opts.CleanRetentionDays) * 24 * time.Hour))
 
 	log.Info("Step 1: Deleting old raw measurements...", "table", r.Raw.String(), "older_than", s.RawCutoff.Format(time.RFC3339))
-	if err := r.purge(ctx, log, &s); err != nil {
+	if !r.purges() {
+		log.Info(fmt.Sprintf("Shard %d/%d: the raw purge is shard 0's", r.Opts.ShardIndex, r.Opts.ShardCount))
+	} else if err := r.purge(ctx, log, &s); err != nil {
 		s.PurgeErr = err
 		if ctx.Err() != nil {
 			err = fmt.Errorf("run interrupted during the raw purge (batches already deleted stay deleted; the next run purges the rest): %w", err)
@@ -280,6 +287,11 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	days, err := r.Clean.Days(ctx, r.Pool, s.CleanEnd)
 	if err != nil {
 		return s, err
+	}
+	if r.Opts.ShardCount > 1 {
+		all := len(days)
+		days = r.shardDays(days)
+		log.Info(fmt.Sprintf("Shard %d/%d: %d of the %d due days are this worker's", r.Opts.ShardIndex, r.Opts.ShardCount, len(days), all))
 	}
 	if r.Observer != nil {
 		r.Observer.Planned(len(days))

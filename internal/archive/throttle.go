@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/shizuku-labs/archiver/internal/archivefile"
 )
 
 // errBudget stops the raw purge between batches when the budget is spent.
@@ -42,3 +44,22 @@ func (r *Runner) beforeDay(ctx context.Context, log *slog.Logger) string {
 // lagRetries is how often a day rolled back for replica lag is tried again
 // in the same run; after that it is pending for the next run.
 const lagRetries = 3
+
+// purges reports whether this worker runs the raw purge: unsharded, or
+// shard 0 (one purge is enough, and parallel purges would only contend).
+func (r *Runner) purges() bool { return r.Opts.ShardCount <= 1 || r.Opts.ShardIndex == 0 }
+
+// shardDays keeps the days that are this worker's shard.
+func (r *Runner) shardDays(days []archivefile.Day) []archivefile.Day {
+	var out []archivefile.Day
+	for _, d := range days {
+		n := int64(r.Opts.ShardCount)
+		if (dayNumber(d)%n+n)%n == int64(r.Opts.ShardIndex) { // days before 1970 too
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// dayNumber is the day's number of days since 1970-01-01 UTC.
+func dayNumber(d archivefile.Day) int64 { return d.Start().Unix() / 86400 }

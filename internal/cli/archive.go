@@ -49,6 +49,10 @@ func runArchive(c *cli.Context) error {
 	}
 	ctx := c.Context
 	cfg := e.cfg
+	shard, shards, err := cfg.Archive.ShardSpec()
+	if err != nil {
+		return withCode(ExitUsage, fmt.Errorf("invalid setting archive.shard: %w", err))
+	}
 	raw, clean, err := tables(cfg)
 	if err != nil {
 		return withCode(ExitUsage, err)
@@ -72,6 +76,7 @@ func runArchive(c *cli.Context) error {
 			DropPartitions: cfg.Archive.DropPartitions, LockTimeout: cfg.Database.LockTimeout,
 			MaxRuntime: cfg.Archive.MaxRuntime, MaxRowsPerSecond: cfg.Archive.MaxRowsPerSecond,
 			MaxReplicaLag: cfg.Archive.MaxReplicaLag, Replicas: cfg.Archive.Replicas,
+			ShardIndex: shard, ShardCount: shards,
 			DryRun: cfg.DryRun, Prefix: cfg.Storage.Prefix, Location: st.location(),
 			ObjectURL: func(key string) string { return backends.ObjectURL(st.bucketURL, st.bucket, key) },
 			Limits:    e.limits(),

@@ -524,3 +524,81 @@ func TestReplicaLagNeedsMonitorRole(t *testing.T) {
 		t.Errorf("%d rows left, want all 24", n)
 	}
 }
+
+// TestShardsArchiveEveryDayOnce: three processes started together with
+// shards 0/3 (--shard), 1/3 (ARCHIVER_SHARD) and 2/3 (ARCHIVER_SHARD_COUNT
+// with Kubernetes' JOB_COMPLETION_INDEX) archive every day exactly once
+// between them, each only the days whose number mod 3 is its index, and
+// only shard 0 purges raw rows.
+func TestShardsArchiveEveryDayOnce(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	rows := sample(h.today(), 44, 37, 2) // seven days
+	h.insertClean(rows)
+	if _, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts)
+		SELECT 's', now() - interval '3 days' FROM generate_series(1, 20)`); err != nil {
+		t.Fatal(err)
+	}
+	runs := []*bgRun{
+		h.startBinary(t, []string{noHold}, "archive", "--shard", "0/3"),
+		h.startBinary(t, []string{noHold, "ARCHIVER_SHARD=1/3"}, "archive"),
+		h.startBinary(t, []string{noHold, "ARCHIVER_SHARD_COUNT=3", "JOB_COMPLETION_INDEX=2"}, "archive"),
+	}
+	for i, run := range runs {
+		code, out := run.wait(t, 2*time.Minute)
+		if code != 0 {
+			t.Fatalf("shard %d/3: exit %d\n%s", i, code, out)
+		}
+		if want := fmt.Sprintf("Shard %d/3:", i); !strings.Contains(out, want) {
+			t.Errorf("shard %d/3 does not say which shard it is:\n%s", i, out)
+		}
+	}
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+		t.Fatalf("%d clean rows left", n)
+	}
+	if n := h.count(`SELECT count(*) FROM shizuku.raw_measurements`); n != 0 {
+		t.Errorf("%d raw rows left", n)
+	}
+	var got []reading
+	for _, doc := range h.archives() {
+		got = append(got, doc.readings(t)...)
+	}
+	sameReadings(t, "archives", got, rows)
+	if n := h.count(`SELECT count(*) FROM archiver.archive_runs WHERE kind = 'purge'`); n != 1 {
+		t.Errorf("%d purge manifests, want 1 (only shard 0 purges)", n)
+	}
+	// Every day committed once, and each run's days share one remainder.
+	if n := h.count(`SELECT count(*) FROM (SELECT day FROM archiver.archive_runs WHERE kind = 'archive' AND status = 'committed' GROUP BY day HAVING count(*) = 1) d`); n != 7 {
+		t.Errorf("%d days with exactly one committed archive, want 7", n)
+	}
+	if n := h.count(`SELECT count(*) FROM (SELECT run_id FROM archiver.archive_runs WHERE kind = 'archive' AND status = 'committed'
+		GROUP BY run_id HAVING count(DISTINCT (extract(epoch FROM day)::bigint / 86400) % 3) = 1) r`); n != 3 {
+		t.Errorf("%d runs whose days all share one remainder mod 3, want 3", n)
+	}
+}
+
+// TestShardSettingsAreChecked: a shard that cannot be right is refused
+// from the settings alone (exit 2), naming the setting.
+func TestShardSettingsAreChecked(t *testing.T) {
+	h := newHarness(t)
+	for _, c := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--shard", "3/3"}, "", "INDEX 0 to COUNT-1"},
+		{[]string{"--shard", "1-3"}, "", "is not INDEX/COUNT"},
+		{[]string{"--shard-count", "3"}, "", "JOB_COMPLETION_INDEX is not set"},
+		{[]string{"--shard-count", "3"}, "7", "does the Job's completions match ARCHIVER_SHARD_COUNT"},
+	} {
+		if c.env != "" {
+			t.Setenv("JOB_COMPLETION_INDEX", c.env)
+		} else {
+			os.Unsetenv("JOB_COMPLETION_INDEX")
+		}
+		r := h.run(append([]string{"archive"}, c.args...)...)
+		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, "archive.shard") {
+			t.Errorf("%v (JOB_COMPLETION_INDEX=%q): exit %d, want %d with %q:\n%s", c.args, c.env, r.code, cli.ExitUsage, c.want, r.stderr)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,6 +99,8 @@ type ArchiveConfig struct {
 	GzipLevel        int           `yaml:"gzip_level"`
 	DropPartitions   bool          `yaml:"drop_partitions"`
 	MaxRuntime       time.Duration `yaml:"max_runtime"`
+	Shard            string        `yaml:"shard"`
+	ShardCount       int           `yaml:"shard_count"`
 	MaxReplicaLag    time.Duration `yaml:"max_replica_lag"`
 	Replicas         string        `yaml:"replicas"`
 	MaxRowsPerSecond int           `yaml:"max_rows_per_second"`
@@ -191,3 +194,45 @@ func (e *SettingError) Error() string {
 }
 
 func (e *SettingError) Unwrap() error { return e.Err }
+
+// EnvJobCompletionIndex is where Kubernetes tells the pod of an Indexed Job
+// its index; with archive.shard_count alone it is the shard index.
+const EnvJobCompletionIndex = "JOB_COMPLETION_INDEX"
+
+// ShardSpec returns this worker's shard, INDEX of COUNT (0 of 1 when
+// unsharded), from archive.shard ("INDEX/COUNT") or from
+// archive.shard_count with the index in JOB_COMPLETION_INDEX.
+func (a ArchiveConfig) ShardSpec() (index, count int, err error) {
+	if strings.TrimSpace(a.Shard) != "" {
+		i, c, ok := strings.Cut(strings.TrimSpace(a.Shard), "/")
+		index, err1 := strconv.Atoi(strings.TrimSpace(i))
+		count, err2 := strconv.Atoi(strings.TrimSpace(c))
+		if !ok || err1 != nil || err2 != nil {
+			return 0, 0, fmt.Errorf("%q is not INDEX/COUNT (e.g. 0/4)", a.Shard)
+		}
+		if count < 1 || count > 1024 || index < 0 || index >= count {
+			return 0, 0, fmt.Errorf("%q: COUNT must be 1 to 1024 and INDEX 0 to COUNT-1", a.Shard)
+		}
+		if a.ShardCount != 0 && a.ShardCount != count {
+			return 0, 0, fmt.Errorf("%q disagrees with archive.shard_count %d; set one of them", a.Shard, a.ShardCount)
+		}
+		return index, count, nil
+	}
+	if a.ShardCount == 0 {
+		return 0, 1, nil
+	}
+	if a.ShardCount < 1 || a.ShardCount > 1024 {
+		return 0, 0, fmt.Errorf("archive.shard_count %d must be 1 to 1024", a.ShardCount)
+	}
+	v, ok := os.LookupEnv(EnvJobCompletionIndex)
+	if !ok {
+		return 0, 0, fmt.Errorf("archive.shard_count is %d but %s is not set: run as a Kubernetes Indexed Job, or give the index with --shard INDEX/%d (ARCHIVER_SHARD)",
+			a.ShardCount, EnvJobCompletionIndex, a.ShardCount)
+	}
+	index, err = strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || index < 0 || index >= a.ShardCount {
+		return 0, 0, fmt.Errorf("%s=%q is not an index from 0 to %d (archive.shard_count %d): does the Job's completions match ARCHIVER_SHARD_COUNT?",
+			EnvJobCompletionIndex, v, a.ShardCount-1, a.ShardCount)
+	}
+	return index, a.ShardCount, nil
+}

@@ -245,6 +245,18 @@ func Settings() []Setting {
 			field:   func(c *Config) any { return &c.Archive.DropPartitions },
 		},
 		{
+			Key: "archive.shard", Env: []string{"ARCHIVER_SHARD"}, Flag: "shard", Scope: ScopeArchive,
+			Usage:    "INDEX/COUNT: this worker archives only the days whose number (days since 1970-01-01 UTC) mod COUNT is INDEX, and only shard 0 purges raw rows; for a backlog split over COUNT workers (deploy/kubernetes/backfill-job.yaml); empty for all days",
+			field:    func(c *Config) any { return &c.Archive.Shard },
+			validate: func(c *Config) error { _, _, err := c.Archive.ShardSpec(); return err },
+		},
+		{
+			Key: "archive.shard_count", Env: []string{"ARCHIVER_SHARD_COUNT"}, Flag: "shard-count", Scope: ScopeArchive, kind: kindInt,
+			Usage:   "COUNT of archive.shard, with INDEX from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job); 0 for none",
+			Default: "0",
+			field:   func(c *Config) any { return &c.Archive.ShardCount },
+		},
+		{
 			Key: "archive.max_replica_lag", Env: []string{"ARCHIVER_MAX_REPLICA_LAG"}, Flag: "max-replica-lag", Scope: ScopeArchive, kind: kindDuration,
 			Usage:    "pause before each day (and between purge batches) while a replica is further behind than this (e.g. 30s; 0 for no limit), measured on the primary from WAL positions, so a standby whose replay is paused or stuck counts; a day that crosses it is rolled back and retried after the pause; needs pg_monitor",
 			Default:  "0s",
