@@ -40,11 +40,11 @@ test-long: deps vet ## the long variants too: many rounds of the races, 4 proces
 	ARCHIVER_TEST_LONG=1 $(GO) test -count=1 -timeout 80m ./...
 	$(MAKE) fuzz FUZZTIME=60s
 
-bench: ## end-to-end benchmark vs COPY|gzip+DELETE on a throwaway PostgreSQL (1M and 10M readings; BENCH_N=1000000 for a quick run)
+bench: ## end-to-end benchmark vs COPY|gzip+DELETE on a throwaway PostgreSQL (1M and 10M readings, the throttles, and a 100M-reading backlog: hours and ~30 GB of disk; BENCH_BACKLOG_N to change)
 	bash deploy/bench/run.sh
 
-bench-quick: ## the benchmark at 1M readings only
-	BENCH_N=1000000 bash deploy/bench/run.sh
+bench-quick: ## the benchmark at 1M readings only (backlog section at 2M)
+	BENCH_N=1000000 BENCH_BACKLOG_N=2000000 bash deploy/bench/run.sh
 
 bench-go: ## encoder/decoder microbenchmarks (ns/reading, allocs/reading)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/archivefile

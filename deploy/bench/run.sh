@@ -13,6 +13,9 @@
 #   4. gzip levels 1, 6, 9; the partition fast path (--drop-partitions) on a
 #      daily-partitioned table; the raw purge batch size; restore of the
 #      archived days vs psql \copy FROM of the same rows as CSV;
+#      the throttles (off, a rate limit, the replica lag monitor);
+#      a first run over a backlog of BENCH_BACKLOG_N readings (100M: 1000
+#      sensors every 10 minutes for some 700 days) against the reference;
 #      `archiver status` over ten years of days on the largest table (its
 #      skip scan), and with --counts;
 #   5. print one table.
@@ -20,7 +23,9 @@
 # Settings (environment):
 #   BENCH_N="1000000 10000000"  reading counts of the main table
 #   BENCH_EXTRA_N=1000000       readings for the gzip, partition, restore and purge sections
-#   BENCH_SECTIONS="main levels partitions purge restore status"
+#   BENCH_SECTIONS="main levels partitions purge restore status throttles backlog"
+#   BENCH_BACKLOG_N=100000000   readings of the backlog section (some 30 GB of disk at 100M)
+#   BENCH_RATE=                 rows/s of the throttles section's rate limit (default BENCH_EXTRA_N / 10)
 #   BENCH_REPEAT=1              runs of each measurement; the fastest is reported
 #   BENCH_PROFILE=1             write CPU and allocation profiles of every archiver run to .tmp/bench/profiles
 #   BENCH_PORT=54339            PostgreSQL port
@@ -33,7 +38,8 @@ ROOT=$PWD
 B=$ROOT/.tmp/bench # .tmp/ is git-ignored
 N_LIST=${BENCH_N:-"1000000 10000000"}
 EXTRA_N=${BENCH_EXTRA_N:-1000000}
-SECTIONS=${BENCH_SECTIONS:-"main levels partitions purge restore status"}
+SECTIONS=${BENCH_SECTIONS:-"main levels partitions purge restore status throttles backlog"}
+BACKLOG_N=${BENCH_BACKLOG_N:-100000000}
 REPEAT=${BENCH_REPEAT:-1}
 PORT=${BENCH_PORT:-54339}
 read -r -a EXTRA_ARGS <<<"${BENCH_ARGS:-}"
@@ -355,6 +361,51 @@ if want restore; then
     fi
 fi
 
+if want throttles; then
+    # The throttles' cost when off is nil by construction (nil checks); this
+    # measures it, and the rate a rate limit really gives.
+    n=$EXTRA_N; generate "$n"
+    rate_limit=${BENCH_RATE:-$(( n / 10 ))}
+    os="" ms="" rs=""
+    for i in $(seq "$REPEAT"); do
+        log "throttles off: archiver archive, $n readings (run $i/$REPEAT)"
+        load "$n"; archive "throttles-off-$n"
+        os=$(best "$os" "$A_SECS"); orss=$A_RSS_KB
+        log "replica lag monitor on (--max-replica-lag 1h, no replicas) (run $i/$REPEAT)"
+        load "$n"; archive "throttles-lag-$n" --max-replica-lag 1h
+        ms=$(best "$ms" "$A_SECS"); mrss=$A_RSS_KB
+        log "rate limit --max-rows-per-second $rate_limit (run $i/$REPEAT)"
+        load "$n"; archive "throttles-rate-$n" --max-rows-per-second "$rate_limit"
+        rs=$(best "$rs" "$A_SECS"); rrss=$A_RSS_KB
+    done
+    row "$(fmt_n "$n")" "throttles off" "$os" "$(rate "$n" "$os")" "$(mib "$orss")" "–" "1.00"
+    row "$(fmt_n "$n")" "--max-replica-lag 1h (monitor on, no replicas)" "$ms" "$(rate "$n" "$ms")" "$(mib "$mrss")" "–" "$(ratio "$ms" "$os")"
+    row "$(fmt_n "$n")" "--max-rows-per-second $rate_limit (achieved: readings/s)" "$rs" "$(rate "$n" "$rs")" "$(mib "$rrss")" "–" "$(ratio "$rs" "$os")"
+fi
+
+if want backlog; then
+    # A migrating user's first run: the whole backlog in one go.
+    n=$BACKLOG_N; generate "$n"
+    bs="" brss="" rs=""
+    for i in $(seq "$REPEAT"); do
+        log "backlog: archiver archive, $n readings (run $i/$REPEAT)"
+        load "$n"; archive "backlog-$n"
+        bs=$(best "$bs" "$A_SECS"); brss=$(worst "$brss" "$A_RSS_KB"); bb=$A_BYTES
+        log "  $A_SECS s, peak RSS $(mib "$A_RSS_KB"); reference pipeline (run $i/$REPEAT)"
+        load "$n"; reference "backlog-ref-$n"
+        rs=$(best "$rs" "$R_SECS"); rb=$R_BYTES
+    done
+    row "$(fmt_n "$n")" "backlog, first run: archiver archive (file://)" "$bs" "$(rate "$n" "$bs")" "$(mib "$brss")" "$(mb "$bb")" "**$(ratio "$bs" "$rs")**"
+    row "$(fmt_n "$n")" "backlog reference: COPY … ORDER BY sensor_id, ts \| gzip -6; DELETE" "$rs" "$(rate "$n" "$rs")" "–" "$(mb "$rb")" "1.00"
+    # Linear in N? Against the largest run of the main section, if any.
+    if want main; then
+        set -- $N_LIST; lo=${!#}
+        if [ -n "${MAIN_SECS[$lo]:-}" ] && [ "$lo" -lt "$n" ]; then
+            BACKLOG_SCALING="backlog scaling: $(fmt_n "$n") / $(fmt_n "$lo") time = $(ratio "$bs" "${MAIN_SECS[$lo]}") (readings ×$(( n / lo ))); peak RSS $(fmt_n "$n") / $(fmt_n "$lo") = $(ratio "$brss" "${MAIN_RSS[$lo]}")"
+        fi
+    fi
+fi
+
 if want status; then
     # The largest table, plus one reading a day for the ten years before
     # it: status then covers some 3,700 days, most of them sparse, as a
@@ -403,6 +454,10 @@ if want main; then
         echo
         echo "scaling: $(fmt_n "$hi") / $(fmt_n "$lo") time = $(ratio "${MAIN_SECS[$hi]}" "${MAIN_SECS[$lo]}") (readings ×$(( hi / lo ))); peak RSS $(fmt_n "$hi") / $(fmt_n "$lo") = $(ratio "${MAIN_RSS[$hi]}" "${MAIN_RSS[$lo]}")"
     fi
+fi
+if [ -n "${BACKLOG_SCALING:-}" ]; then
+    echo
+    echo "$BACKLOG_SCALING"
 fi
 if [ "${BENCH_PROFILE:-}" = 1 ]; then
     echo
