@@ -51,7 +51,15 @@ type Migrator struct {
 // connection (golang-migrate holds an advisory lock on it), so run it on a
 // direct connection, not through a transaction-pooling proxy.
 func NewMigrator(ctx context.Context, pool *pgxpool.Pool, schema string, createSchema bool) (*Migrator, error) {
-	if createSchema {
+	// CREATE SCHEMA needs the CREATE privilege on the database even when
+	// the schema exists (IF NOT EXISTS is checked after the privilege), and
+	// the least-privilege setup (README, Database privileges) gives the
+	// role its schema instead: create it only when it is missing.
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("look up manifest schema %q: %w", schema, err)
+	}
+	if createSchema && !exists {
 		if _, err := pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
 			// Two `migrate up` at once race inside IF NOT EXISTS: the
 			// loser gets a unique violation (or duplicate_schema) once the
