@@ -134,7 +134,7 @@ func checkDashboard(p string) []error {
 	for _, want := range []string{
 		"Readings archived and purged per run", "Run duration", "Last run succeeded", "Days pending / failed",
 		"Bytes uploaded per run", "Upload latency", "Last successful archive run", "Verify results",
-		"Last successful verify", "Days by state", "Oldest pending day",
+		"Last successful verify", "Days by state", "Oldest pending day", "Replica-lag pauses",
 	} {
 		if !titles[want] {
 			fail("no panel %q", want)
