@@ -18,14 +18,19 @@
 #      sensors every 10 minutes for some 700 days) against the reference;
 #      `archiver status` over ten years of days on the largest table (its
 #      skip scan), and with --counts;
-#   5. print one table.
+#   5. export: `archiver export` of archived days (BENCH_EXPORT_N readings) as
+#      CSV and as Parquet, straight from the file:// archives, vs psql \copy
+#      (SELECT ... ORDER BY day, sensor, time) TO of the same rows as CSV; the
+#      two CSV files must be byte-identical;
+#   6. print one table.
 #
 # Settings (environment):
 #   BENCH_N="1000000 10000000"  reading counts of the main table
 #   BENCH_EXTRA_N=1000000       readings for the gzip, partition, restore and purge sections
-#   BENCH_SECTIONS="main levels partitions purge restore status throttles backlog"
+#   BENCH_SECTIONS="main levels partitions purge restore status throttles backlog export"
 #   BENCH_BACKLOG_N=100000000   readings of the backlog section (some 30 GB of disk at 100M)
 #   BENCH_RATE=                 rows/s of the throttles section's rate limit (default BENCH_EXTRA_N / 10)
+#   BENCH_EXPORT_N=10000000     readings for the export section
 #   BENCH_REPEAT=1              runs of each measurement; the fastest is reported
 #   BENCH_PROFILE=1             write CPU and allocation profiles of every archiver run to .tmp/bench/profiles
 #   BENCH_PORT=54339            PostgreSQL port
@@ -38,8 +43,9 @@ ROOT=$PWD
 B=$ROOT/.tmp/bench # .tmp/ is git-ignored
 N_LIST=${BENCH_N:-"1000000 10000000"}
 EXTRA_N=${BENCH_EXTRA_N:-1000000}
-SECTIONS=${BENCH_SECTIONS:-"main levels partitions purge restore status throttles backlog"}
+SECTIONS=${BENCH_SECTIONS:-"main levels partitions purge restore status throttles backlog export"}
 BACKLOG_N=${BENCH_BACKLOG_N:-100000000}
+EXPORT_N=${BENCH_EXPORT_N:-10000000}
 REPEAT=${BENCH_REPEAT:-1}
 PORT=${BENCH_PORT:-54339}
 read -r -a EXTRA_ARGS <<<"${BENCH_ARGS:-}"
@@ -439,6 +445,51 @@ if want status; then
         row "$(fmt_n "$n")" "$label ($days days, $(fmt_n "$rows") rows left$([ "$mode" = plain ] && echo ", skip scan"))" "$s" "–" \
             "$(mib "$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$B/work/status.time")")" "–" "–"
     done
+fi
+
+if want export; then
+    n=$EXPORT_N; generate "$n"
+    log "export: archiving $n readings first"
+    load "$n"
+    archive "export-src-$n"
+    src=$A_DIR; gzbytes=$A_BYTES
+    days=$(psql1 "SELECT string_agg(DISTINCT to_char(ts, 'YYYY-MM-DD'), ' ' ORDER BY to_char(ts, 'YYYY-MM-DD')) FROM bench.src_$n")
+    first=${days%% *}; last=${days##* }
+    # The reference reads the same rows from the clean table (its time index
+    # as in production), sorted as export writes them; archive_runs keeps the
+    # manifests export finds the archives by.
+    "${PSQL[@]}" -c "INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm, qc_flags, imputation_method)
+                     SELECT sensor_id, ts, value_mm, qc_flags, imputation_method FROM bench.src_$n" \
+                 -c "VACUUM ANALYZE shizuku.clean_measurements" -c "CHECKPOINT"
+    declare -A X_SECS X_RSS X_BYTES
+    for f in csv parquet; do
+        s="" rss=""
+        for i in $(seq "$REPEAT"); do
+            log "archiver export --format $f, $first..$last (run $i/$REPEAT)"
+            out=$B/work/export-$n.$f
+            t0=$(now)
+            if ! /usr/bin/time -v -o "$B/work/export.time" "$ARCHIVER" export --bucket "file://$src" --no-progress \
+                --log-level warn --from "$first" --to "$last" --format "$f" --out "$out" >"$B/work/export.log" 2>&1; then
+                cat "$B/work/export.log" >&2; die "archiver export failed"
+            fi
+            t1=$(now)
+            s=$(best "$s" "$(secs "$t0" "$t1")")
+            rss=$(worst "$rss" "$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$B/work/export.time")")
+        done
+        X_SECS[$f]=$s; X_RSS[$f]=$rss; X_BYTES[$f]=$(stat -c %s "$out")
+    done
+    cs=""
+    for i in $(seq "$REPEAT"); do
+        log "psql \\copy (SELECT ... ORDER BY day, sensor, time) TO CSV (run $i/$REPEAT)"
+        t0=$(now)
+        psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "\\copy (SELECT ts::date AS day, sensor_id AS sensor, ts AS time, value_mm AS measurement, qc_flags, imputation_method FROM shizuku.clean_measurements WHERE ts >= '$first' AND ts < date '$last' + 1 ORDER BY ts::date, sensor_id COLLATE \"C\", ts) TO '$B/work/export-ref-$n.csv' CSV HEADER"
+        t1=$(now)
+        cs=$(best "$cs" "$(secs "$t0" "$t1")")
+    done
+    cmp -s "$B/work/export-$n.csv" "$B/work/export-ref-$n.csv" || die "export CSV differs from psql's \\copy CSV of the same rows ($B/work/export-$n.csv, $B/work/export-ref-$n.csv)"
+    row "$(fmt_n "$n")" "archiver export --format csv (file://, byte-identical to the reference)" "${X_SECS[csv]}" "$(rate "$n" "${X_SECS[csv]}")" "$(mib "${X_RSS[csv]}")" "$(mb "${X_BYTES[csv]}")" "**$(ratio "${X_SECS[csv]}" "$cs")**"
+    row "$(fmt_n "$n")" "archiver export --format parquet (zstd)" "${X_SECS[parquet]}" "$(rate "$n" "${X_SECS[parquet]}")" "$(mib "${X_RSS[parquet]}")" "$(mb "${X_BYTES[parquet]}") ($(ratio "$gzbytes" "${X_BYTES[parquet]}")× smaller than the archives)" "**$(ratio "${X_SECS[parquet]}" "$cs")**"
+    row "$(fmt_n "$n")" "reference: psql \\copy (… ORDER BY day, sensor, time) TO CSV" "$cs" "$(rate "$n" "$cs")" "–" "$(mb "$(stat -c %s "$B/work/export-ref-$n.csv")")" "1.00"
 fi
 
 echo

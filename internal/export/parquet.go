@@ -10,8 +10,9 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 )
@@ -70,7 +71,7 @@ type parquetWriter struct {
 
 func newParquetWriter(w io.Writer, extra []string) (*parquetWriter, error) {
 	pw := parquet.NewWriter(w, parquetSchema(extra),
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		parquet.Compression(newZstdCodec()),
 		parquet.MaxRowsPerRowGroup(RowGroupRows),
 		parquet.CreatedBy("archiver", "export", ""),
 	)
@@ -169,3 +170,32 @@ func exactFloat(text string, f float64) bool {
 	w, ok := new(big.Rat).SetString(strconv.FormatFloat(f, 'g', -1, 64))
 	return ok && v.Cmp(w) == 0 && (f != 0 || math.Signbit(f) == strings.HasPrefix(text, "-"))
 }
+
+// zstdCodec is parquet-go's zstd codec with a window sized to a page:
+// pages are compressed one at a time (at most a page buffer, 256 KiB), so
+// the default 8 MiB window only costs memory (16 MiB of history) and
+// compresses nothing better. Files are standard ZSTD pages.
+type zstdCodec struct {
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+}
+
+func newZstdCodec() *zstdCodec {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(512<<10), zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false))
+	if err != nil {
+		panic(err) // only for invalid options
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		panic(err)
+	}
+	return &zstdCodec{enc: enc, dec: dec}
+}
+
+func (c *zstdCodec) String() string                            { return "ZSTD" }
+func (c *zstdCodec) CompressionCodec() format.CompressionCodec { return format.Zstd }
+func (c *zstdCodec) Encode(dst, src []byte) ([]byte, error) {
+	return c.enc.EncodeAll(src, dst[:0]), nil
+}
+func (c *zstdCodec) Decode(dst, src []byte) ([]byte, error) { return c.dec.DecodeAll(src, dst[:0]) }
