@@ -24,6 +24,9 @@ func (s Schema) Compare(a, b *Reading) int {
 	if c := s.compareCore(a, b); c != 0 {
 		return c
 	}
+	if len(a.Other)|len(b.Other) == 0 {
+		return 0
+	}
 	return strings.Compare(a.Other, b.Other)
 }
 
@@ -36,7 +39,14 @@ func (s Schema) compareCore(a, b *Reading) int {
 	if c := a.Time.Compare(b.Time); c != 0 {
 		return c
 	}
-	if c := s.compareValue(a, b); c != 0 {
+	var c int
+	if s.Value == ValueFloat8 || len(a.ValueText)|len(b.ValueText) == 0 && s.Value != ValueFloat4 {
+		// The original format's case, on the hot path of every merge.
+		c = compareFloat(a, b)
+	} else {
+		c = s.compareValue(a, b)
+	}
+	if c != 0 {
 		return c
 	}
 	if c := compareNullInt(a.QCFlags, b.QCFlags); c != 0 {
@@ -45,7 +55,29 @@ func (s Schema) compareCore(a, b *Reading) int {
 	if c := compareNullString(a.Imputation, b.Imputation); c != 0 {
 		return c
 	}
+	if len(a.Extra)|len(b.Extra) == 0 {
+		return 0
+	}
 	return strings.Compare(a.Extra, b.Extra)
+}
+
+// compareFloat orders values as float64: NULL, -Inf, finite, +Inf, NaN.
+func compareFloat(a, b *Reading) int {
+	x, y := a.Value, b.Value
+	if x.Valid && y.Valid && x.Float64 == y.Float64 {
+		return 0 // the common case; ±Inf equal too, NaN never is
+	}
+	ra, rb := valueRank(a), valueRank(b)
+	if ra != rb {
+		return cmpInt(ra, rb)
+	}
+	if ra != 2 {
+		return 0
+	}
+	if x.Float64 < y.Float64 {
+		return -1
+	}
+	return 1
 }
 
 func valueRank(r *Reading) int {

@@ -38,11 +38,66 @@ func ParseNumber(tok []byte) (v sql.NullFloat64, text string, ok bool) {
 		// Out of float64 range: f is ±Inf or ±0, the text is the value.
 		return nullF(f), string(tok), true
 	}
-	var tmp [32]byte
-	if !bytes.Equal(appendPyFloat(tmp[:0], f), tok) {
-		text = string(tok)
+	if !plainFloat(tok) {
+		var tmp [32]byte
+		if !bytes.Equal(appendPyFloat(tmp[:0], f), tok) {
+			text = string(tok)
+		}
 	}
 	return nullF(f), text, true
+}
+
+// plainFloat reports, cheaply, whether tok is surely what appendPyFloat
+// writes for its value, so that no text need be kept: fixed notation
+// (-?D.F, no leading zeros, no trailing zero but a lone ".0"), at most 15
+// significant digits (distinct such decimals are distinct float64s, so
+// the shortest text of the value is these digits) and a decimal exponent
+// in [-4, 15] (where Python uses fixed notation). Every value the writer's
+// fast path writes is such a token; false means "check properly".
+func plainFloat(tok []byte) bool {
+	i := 0
+	if i < len(tok) && tok[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(tok) && tok[i] >= '0' && tok[i] <= '9' {
+		i++
+	}
+	intDigits := i - start
+	if intDigits == 0 || intDigits > 16 || (intDigits > 1 && tok[start] == '0') || i >= len(tok) || tok[i] != '.' {
+		return false
+	}
+	i++
+	fs := i
+	for i < len(tok) && tok[i] >= '0' && tok[i] <= '9' {
+		i++
+	}
+	frac := tok[fs:i]
+	if i != len(tok) || len(frac) == 0 || (len(frac) > 1 && frac[len(frac)-1] == '0') {
+		return false
+	}
+	sig := intDigits + len(frac)
+	if tok[start] == '0' {
+		// 0.000ddd: leading zeros are not significant; below 1e-4 Python
+		// writes an exponent.
+		z := 0
+		for z < len(frac) && frac[z] == '0' {
+			z++
+		}
+		if z == len(frac) {
+			return len(frac) == 1 // 0.0 (and -0.0)
+		}
+		if z > 3 {
+			return false
+		}
+		sig = len(frac) - z
+	} else if len(frac) == 1 && frac[0] == '0' {
+		sig = intDigits // trailing zeros of the integer part may be significant or not: at most 16 digits either way
+		if sig > 15 {
+			return false
+		}
+	}
+	return sig <= 15
 }
 
 // SetValue sets r's value from the text PostgreSQL gives for a numeric,
