@@ -117,7 +117,7 @@ func runRestore(c *cli.Context) error {
 			return withCode(ExitUsage, errors.New("--checkout cannot be used with --ignore-checksum: a checkin replaces the archive that was checked out, which must be the one its manifest describes"))
 		}
 	}
-	st, err := e.open(ctx, 3, storageUse{}) // restore writes nothing to storage
+	st, err := e.open(ctx, cfg.Restore.Concurrency+2, storageUse{}) // restore writes nothing to storage
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func runRestore(c *cli.Context) error {
 		Pool: st.pool, Bucket: st.bucket, Target: target,
 		Manifests: st.manifests, Schema: cfg.Database.ManifestSchema,
 		Location: st.location(), Prefix: cfg.Storage.Prefix, Log: e.log, Limits: e.limits(),
-		OnConflict: cfg.Restore.OnConflict,
+		OnConflict: cfg.Restore.OnConflict, Concurrency: cfg.Restore.Concurrency,
 	}
 	elsewhere, _ := st.elsewhere(ctx)
 	if elsewhere != "" {

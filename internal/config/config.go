@@ -112,6 +112,7 @@ type RestoreConfig struct {
 	MaxUncompressedBytes int64  `yaml:"max_uncompressed_bytes"`
 	MaxReadings          int64  `yaml:"max_readings"`
 	OnConflict           string `yaml:"on_conflict"`
+	Concurrency          int    `yaml:"concurrency"`
 }
 
 // StatusConfig tunes when `archiver status` fails as a check.

@@ -295,6 +295,12 @@ func Settings() []Setting {
 			validate: func(c *Config) error { return between64(c.Restore.MaxReadings, 1, 1<<50) },
 		},
 		{
+			Key: "restore.concurrency", Env: []string{"ARCHIVER_RESTORE_CONCURRENCY"}, Flag: "restore-concurrency", Scope: ScopeLoad, kind: kindInt,
+			Usage: "days restored in parallel, each in its own transaction", Default: "2",
+			field:    func(c *Config) any { return &c.Restore.Concurrency },
+			validate: func(c *Config) error { return between(c.Restore.Concurrency, 1, 64) },
+		},
+		{
 			Key: "restore.on_conflict", Env: []string{"ARCHIVER_RESTORE_ON_CONFLICT"}, Flag: "on-conflict", Scope: ScopeLoad,
 			Usage:   "restore into a table with a key on (sensor, time) that already holds a different reading for a key: keep (the table's reading stays), replace (the archived reading overwrites it; the overwritten values are reported) or fail (nothing of the day is imported); every conflict is counted and the first keys named",
 			Default: "keep",

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,6 +48,9 @@ type Restorer struct {
 	// Observer, if set, is told about progress, for metrics and the
 	// progress display.
 	Observer Observer
+
+	// Concurrency is how many days are restored at once (0: one).
+	Concurrency int
 
 	// OnConflict is ConflictKeep (the default, ""), ConflictReplace or
 	// ConflictFail: what to do when the target has a key on (sensor, time)
@@ -194,14 +198,7 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 	if r.Observer != nil {
 		r.Observer.Planned(len(days))
 	}
-	for _, d := range days {
-		if ctx.Err() != nil {
-			break
-		}
-		res := r.restoreDay(ctx, log, s.RunID, d, opts)
-		if r.Observer != nil {
-			r.Observer.DayDone(res)
-		}
+	for _, res := range r.restoreDays(ctx, log, s.RunID, days, opts) {
 		s.Days = append(s.Days, res)
 		switch res.Status {
 		case StatusFailed:
@@ -235,6 +232,42 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 			ErrDaysFailed, s.Failed, len(days), first.Day, first.Err, more)
 	}
 	return s, nil
+}
+
+// restoreDays restores the days through Concurrency workers, each day in
+// its own connection, lock and transaction, and returns the results of the
+// days that were started, in day order. Two days at once keep both the
+// archiver's decoding and PostgreSQL's inserting busy on two cores.
+func (r *Restorer) restoreDays(ctx context.Context, log *slog.Logger, runID string, days []archivefile.Day, opts Options) []DayResult {
+	results := make([]DayResult, len(days))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, min(r.Concurrency, len(days))) {
+		wg.Go(func() {
+			for i := range next {
+				res := r.restoreDay(ctx, log, runID, days[i], opts)
+				results[i] = res
+				if r.Observer != nil {
+					r.Observer.DayDone(res)
+				}
+			}
+		})
+	}
+	for i := range days {
+		if ctx.Err() != nil {
+			break // days not started are not reported
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var done []DayResult
+	for _, res := range results {
+		if !res.Day.IsZero() {
+			done = append(done, res)
+		}
+	}
+	return done
 }
 
 // restoreDay restores one day: locate, lock, then download, decode,
