@@ -31,6 +31,7 @@
 #   BENCH_BACKLOG_N=100000000   readings of the backlog section (some 30 GB of disk at 100M)
 #   BENCH_RATE=                 rows/s of the throttles section's rate limit (default BENCH_EXTRA_N / 10)
 #   BENCH_EXPORT_N=10000000     readings for the export section
+#   BENCH_RESTORE_N="$BENCH_EXTRA_N"  reading counts of the restore section (e.g. "1000000 10000000")
 #   BENCH_REPEAT=1              runs of each measurement; the fastest is reported
 #   BENCH_PROFILE=1             write CPU and allocation profiles of every archiver run to .tmp/bench/profiles
 #   BENCH_PORT=54339            PostgreSQL port
@@ -332,7 +333,8 @@ if want restore; then
     if ! "$ARCHIVER" restore --help >/dev/null 2>&1; then
         log "archiver has no restore command yet: restore section skipped"
     else
-        n=$EXTRA_N; generate "$n"
+      for n in ${BENCH_RESTORE_N:-$EXTRA_N}; do
+        generate "$n"
         log "restore: archiving $n readings first"
         load "$n"
         archive "restore-src-$n"
@@ -364,6 +366,9 @@ if want restore; then
         done
         row "$(fmt_n "$n")" "archiver restore (file://)" "$rs" "$(rate "$n" "$rs")" "$(mib "$rrss")" "–" "**$(ratio "$rs" "$cs")**"
         row "$(fmt_n "$n")" "reference: psql \\copy … FROM CSV" "$cs" "$(rate "$n" "$cs")" "–" "$(mb "$(stat -c %s "$B/work/restore-$n.csv")") CSV" "1.00"
+        rm -f "$B/work/restore-$n.csv"
+        "${PSQL[@]}" -c "TRUNCATE shizuku.clean_measurements"
+      done
     fi
 fi
 
