@@ -686,6 +686,9 @@ func (r *Runner) fail(ctx context.Context, log *slog.Logger, runID string, start
 	if r.Opts.DryRun {
 		return res // I7: a dry run records nothing
 	}
+	if res.Status == StatusPending && res.pending == nil {
+		return res // nothing was uploaded: a skipped day leaves no trace to record
+	}
 	// The run may be failing because ctx was cancelled; the failure must
 	// still be recorded.
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -700,6 +703,9 @@ func (r *Runner) fail(ctx context.Context, log *slog.Logger, runID string, start
 		write = r.Manifests.Update
 	}
 	e.Error = err.Error()
+	if res.Status == StatusPending {
+		e.Error = manifest.PendingPrefix + res.Reason + ": " + err.Error()
+	}
 	if merr := write(mctx, r.Pool, &e); merr != nil {
 		log.Error("could not record the failed day in archive_runs", "err", merr)
 	}

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -93,6 +94,26 @@ func TestLockTimeoutLeavesDayPending(t *testing.T) {
 	}
 	if v := metricValue(t, metricsFile, `archiver_last_run_success{command="archive"}`); v != "1" {
 		t.Errorf("last_run_success = %q, want 1 (nothing failed)", v)
+	}
+
+	// The upload had gone out before the DELETE hit the lock, so the day
+	// has an archive row recording it; status must call the day pending
+	// (with the reason), not failed.
+	var st struct {
+		Days []struct {
+			Day, State string
+			Reason     *string
+		}
+	}
+	if err := json.Unmarshal([]byte(h.run("status", "--format", "json").stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range st.Days {
+		if d.Day == locked.Format("2006-01-02") {
+			if d.State != "pending" || d.Reason == nil || !strings.Contains(*d.Reason, "lock timeout") {
+				t.Errorf("status of the locked day: %s (%v), want pending with the lock timeout as reason", d.State, d.Reason)
+			}
+		}
 	}
 
 	if err := tx.Rollback(ctx); err != nil {
@@ -193,6 +214,9 @@ func TestRawPurgeHeldWhileCleaningIsBehind(t *testing.T) {
 	h.insertRaw("a", "2 days") // past the retention, not cleaned: kept
 	h.insertRaw("a", "1 hour") // young: kept
 
+	if r := h.mustRun("archive", "--dry-run"); !strings.Contains(r.stderr, "would delete 1 raw") {
+		t.Errorf("the dry run does not count what the hold lets the purge delete:\n%s", r.stderr)
+	}
 	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
 	r := h.mustRun("archive", "--metrics-file", metricsFile)
 	if got, want := h.rawLeft(), []string{"a@1h", "a@48h"}; !slices.Equal(got, want) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"strings"
 	"sync"
 	"time"
 
@@ -389,4 +390,15 @@ func (s *Store) EndCheckout(ctx context.Context, q Querier, id int64, state stri
 		return fmt.Errorf("end checkout #%d in %s: it is no longer open (checked in or abandoned by another run)", id, s.table)
 	}
 	return nil
+}
+
+// PendingPrefix starts the error of a failed archive row left by a day a
+// throttle stopped (a lock timeout, replica lag, the run-time budget): the
+// row must stay "failed" (it records the checksum of an upload that was
+// never committed, see FailedUploads), but the day is pending, not broken.
+const PendingPrefix = "pending: "
+
+// IsPending reports whether e is such a row.
+func IsPending(e *Entry) bool {
+	return e != nil && e.Status == StatusFailed && strings.HasPrefix(e.Error, PendingPrefix)
 }

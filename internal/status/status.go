@@ -226,6 +226,8 @@ func history(entries []manifest.Entry, here func(manifest.Entry) bool) map[archi
 			if e.Kind == manifest.KindArchive {
 				h.lastAttempt = e
 			}
+		case e.Kind == manifest.KindArchive && manifest.IsPending(e): // stopped by a throttle: not a failure
+			h.lastAttempt = e
 		case e.Kind == manifest.KindArchive && e.Status == manifest.StatusFailed:
 			h.lastAttempt = e
 			h.failures++
@@ -256,7 +258,7 @@ func decide(d archivefile.Day, now time.Time, retention time.Duration, hasRows b
 		day.RestoredAt = &t
 	}
 	switch {
-	case due && hasRows && h.lastAttempt != nil && h.lastAttempt.Status == manifest.StatusFailed:
+	case due && hasRows && h.lastAttempt != nil && h.lastAttempt.Status == manifest.StatusFailed && !manifest.IsPending(h.lastAttempt):
 		day.State = Failed
 		day.Reason = fmt.Sprintf("%s, last at %s: %s", plural(h.failures, "failed attempt"),
 			h.lastAttempt.FinishedAt.UTC().Format(time.RFC3339), firstLine(h.lastAttempt.Error))
@@ -275,6 +277,9 @@ func decide(d archivefile.Day, now time.Time, retention time.Duration, hasRows b
 	case due && hasRows:
 		day.State = Pending
 		day.Reason = fmt.Sprintf("due since %s (%s), never archived", day.DueAt.UTC().Format(time.RFC3339), age(now.Sub(day.DueAt)))
+		if manifest.IsPending(h.lastAttempt) {
+			day.Reason += "; the last run left it " + firstLine(h.lastAttempt.Error)
+		}
 	case h.archive != nil:
 		day.State = Archived
 	case !due:
