@@ -87,9 +87,10 @@ func TestVerifyDrill(t *testing.T) {
 
 // TestVerifyDrillFindsWhatWouldNotRestore: the drill fails a day, exit 1,
 // when its archive differs from its manifest, when its readings no longer
-// fit the table (a CHECK constraint added since), and when they do not read
-// back as archived (the value column narrowed to real since); the other
-// days still pass, and nothing changes.
+// fit the table (a CHECK constraint added since, a value column narrowed to
+// real), and when they do not read back as archived (the time column
+// narrowed to whole seconds); the other days still pass, and nothing
+// changes.
 func TestVerifyDrillFindsWhatWouldNotRestore(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
@@ -112,11 +113,18 @@ func TestVerifyDrillFindsWhatWouldNotRestore(t *testing.T) {
 	if r.code != cli.ExitPartial || !strings.Contains(r.stdout, "finite_value") {
 		t.Fatalf("a CHECK the archive violates: exit %d\n%s", r.code, r.stdout)
 	}
-	if _, err := h.conn.Exec(context.Background(), `ALTER TABLE shizuku.clean_measurements DROP CONSTRAINT finite_value, ALTER COLUMN value_mm TYPE real`); err != nil {
+	if _, err := h.conn.Exec(context.Background(), `ALTER TABLE shizuku.clean_measurements DROP CONSTRAINT finite_value, ALTER COLUMN ts TYPE timestamptz(0)`); err != nil {
 		t.Fatal(err)
 	}
 	r = h.run("verify", "--day", rstDay(first))
 	if r.code != cli.ExitPartial || !strings.Contains(r.stdout, "restored rows differ from the archive") || !strings.Contains(r.stdout, "reads back") {
+		t.Fatalf("a time column narrowed to whole seconds: exit %d\n%s", r.code, r.stdout)
+	}
+	if _, err := h.conn.Exec(context.Background(), `ALTER TABLE shizuku.clean_measurements ALTER COLUMN ts TYPE timestamptz, ALTER COLUMN value_mm TYPE real`); err != nil {
+		t.Fatal(err)
+	}
+	r = h.run("verify", "--day", rstDay(first))
+	if r.code != cli.ExitPartial || !strings.Contains(r.stdout, "out of range for type real") {
 		t.Fatalf("a value column narrowed to real: exit %d\n%s", r.code, r.stdout)
 	}
 	if after := h.drillSnapshot(); after != before {
