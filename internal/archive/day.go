@@ -110,9 +110,15 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	if err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
 	}
-	exists, err := r.Bucket.Exists(ctx, res.Key)
-	if err != nil {
+	// Opening the day's object tells whether it exists and starts reading
+	// it in one request, where Exists and then a read would take two.
+	pre, err := r.openRead(ctx, res.Key)
+	exists := err == nil
+	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return r.fail(ctx, log, runID, started, res, fmt.Errorf("check for existing archive %s: %w", res.Key, err))
+	}
+	if exists {
+		defer pre.Close() // once write has read it, or if it never does
 	}
 	if ci != nil && (prev == nil || prev.SHA256 != ci.co.SHA256) {
 		now := "no committed archive"
@@ -125,6 +131,9 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	src, err := r.source(ctx, res.Key, prev, exists)
 	if err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
+	}
+	if exists && src.key == res.Key {
+		src.opened = pre
 	}
 
 	if r.Opts.DryRun && ci != nil {
@@ -490,7 +499,10 @@ func (r *Runner) inputs(ctx context.Context, tx pgx.Tx, d archivefile.Day, want 
 
 	old = emptySource{}
 	if src.key != "" {
-		or, err := r.openRead(ctx, src.key)
+		or, err := src.opened, error(nil)
+		if or == nil {
+			or, err = r.openRead(ctx, src.key)
+		}
 		if err != nil {
 			closeAll()
 			return nil, nil, nil, nil, fmt.Errorf("open existing archive %s: %w", src.key, err)
@@ -536,6 +548,9 @@ type oldSource struct {
 	backup   bool            // the object is at the day's key: copy it to the backup key before replacing it
 	trust    bool            // accept a superset of the committed archive (see fallback)
 	fallback bool            // chosen by fallback: no second fallback
+	// opened is key, already open for reading (archiveDay opens the day's
+	// object to learn whether it exists); nil means write opens key.
+	opened io.ReadCloser
 }
 
 // uncommittedError: the object at the day's key is an upload of a run that

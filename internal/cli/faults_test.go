@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,9 @@ var storageFaults = []storageFault{
 		[]string{"network_error"}, true},
 	{"upload applied, answer lost", vercelblobtest.Fault{Kind: vercelblobtest.KindPut, Drop: vercelblobtest.DropResponse},
 		[]string{"network_error"}, true},
-	{"existence check timeout", vercelblobtest.Fault{Kind: vercelblobtest.KindHead, Delay: 2 * time.Second},
+	// The existence check is a head, or the GET of the day's object once
+	// the store's content base is known.
+	{"existence check timeout", vercelblobtest.Fault{Method: http.MethodGet, PathnamePrefix: "archives/", Delay: 2 * time.Second},
 		[]string{"deadline exceeded"}, true},
 	{"read-back 500", vercelblobtest.Fault{Kind: vercelblobtest.KindDownload, PathnamePrefix: "archives/", Status: 500, Code: "internal_server_error"},
 		[]string{"internal_server_error (HTTP 500)"}, true},
