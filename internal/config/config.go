@@ -150,21 +150,88 @@ func Default() Config {
 
 // LoadFile applies a YAML file over c. Unknown keys are errors: a misspelt
 // setting that silently falls back to its default is how data gets archived
-// (and deleted) with the wrong retention.
+// (and deleted) with the wrong retention. Every value must also read the way
+// the same text would from the environment (yaml.v3 alone turns
+// "retention_days: 10.5" into 10 and "connect_timeout: 15" into 15ns), and
+// the file holds one YAML document: a second one would be ignored.
 func LoadFile(c *Config, path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read config file: %w", err)
 	}
+	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
+	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil // an empty file is a valid, empty configuration
 		}
 		return fmt.Errorf("config file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("config file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		if len(next.Content) > 0 && next.Content[0].Tag != "!!null" { // a trailing "---" is harmless
+			return fmt.Errorf("config file %s holds a second YAML document (line %d, after \"---\"), which would be ignored: put every setting in one document", path, next.Line)
+		}
+	}
+	if err := checkScalars(&doc); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	if err := strict.Decode(c); err != nil {
+		return fmt.Errorf("config file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
 	return nil
+}
+
+// checkScalars parses every setting present in the YAML document with the
+// setter the environment uses, so that a value YAML would coerce (a float
+// into a whole number, a bare number into a duration) is refused, naming
+// the setting.
+func checkScalars(doc *yaml.Node) error {
+	var errs []error
+	for _, s := range Settings() {
+		n := lookupNode(doc, strings.Split(s.Key, "."))
+		if n == nil || n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+			continue
+		}
+		scratch := Default()
+		if err := s.set(&scratch, n.Value); err != nil {
+			errs = append(errs, &SettingError{Setting: s, Err: fmt.Errorf("line %d: %w", n.Line, err)})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// lookupNode follows path through the document's mappings; nil if a part
+// is missing.
+func lookupNode(n *yaml.Node, path []string) *yaml.Node {
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	for _, key := range path {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
 }
 
 // Validate checks every setting and names the first bad one together with

@@ -156,3 +156,50 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// TestYAMLValuesParseLikeTheEnvironment: yaml.v3 alone truncates 10.5 to 10
+// for a whole-number setting and ignores a second document; both must be
+// errors naming the setting (or the document), as the environment refuses
+// 10.5.
+func TestYAMLValuesParseLikeTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, body string
+		want       []string
+	}{
+		{"float retention", "clean:\n  retention_days: 10.5\n", []string{"clean.retention_days", `"10.5" is not a whole number`, "ARCHIVER_CLEAN_RETENTION_DAYS"}},
+		{"float batch size", "raw:\n  batch_size: 1e3\n", []string{"raw.batch_size"}},
+		{"bare number duration", "database:\n  connect_timeout: 15\n", []string{"database.connect_timeout", "not a duration"}},
+		{"second document", "clean:\n  retention_days: 60\n---\nclean:\n  retention_days: 1\n", []string{"second YAML document", "line 3"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".yaml")
+			if err := os.WriteFile(p, []byte(c.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg := Default()
+			err := LoadFile(&cfg, p)
+			if err == nil {
+				t.Fatalf("accepted; clean.retention_days=%d raw.batch_size=%d connect_timeout=%s", cfg.Clean.RetentionDays, cfg.Raw.BatchSize, cfg.Database.ConnectTimeout)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+		})
+	}
+	// A whole number and a duration (and a trailing "---") still load.
+	p := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(p, []byte("clean:\n  retention_days: 45\nraw:\n  batch_size: 500\ndatabase:\n  connect_timeout: 20s\n---\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	if err := LoadFile(&cfg, p); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Clean.RetentionDays != 45 || cfg.Raw.BatchSize != 500 || cfg.Database.ConnectTimeout != 20*time.Second {
+		t.Errorf("loaded %+v", cfg)
+	}
+}
