@@ -198,6 +198,9 @@ type Summary struct {
 	Failed           int
 	Locked           int
 	Pending          int // days due but left for the next run (StatusPending)
+	// NonFinite counts the clean rows whose time is -infinity or
+	// infinity: they belong to no day and are left alone.
+	NonFinite int64
 	// PartitionsDropped counts the partitions detached and dropped
 	// (Options.DropPartitions); PartitionsDeferred those left for the next
 	// run because the application held locks on the table; PartitionErrs
@@ -243,10 +246,18 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
 		return s, err
 	}
-	if err := r.Raw.Check(ctx, r.Pool); err != nil {
-		return s, err
+	if !r.Raw.Disabled() {
+		if err := r.Raw.Check(ctx, r.Pool); err != nil {
+			return s, err
+		}
 	}
 	if err := r.Clean.Check(ctx, r.Pool); err != nil {
+		return s, err
+	}
+	// Before anything is uploaded or purged: a role that may not delete
+	// from the clean table would otherwise upload every day and fail at
+	// the DELETE, every run.
+	if err := r.Clean.CheckPrivileges(ctx, r.Pool, "SELECT", "DELETE"); err != nil {
 		return s, err
 	}
 	if r.Key, err = r.Clean.ReadingKey(ctx, r.Pool); err != nil {
@@ -272,8 +283,10 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	s.RawCutoff = now.Add(-time.Duration(r.Opts.RawRetentionDays) * 24 * time.Hour)
 	s.CleanEnd = archivefile.DayOf(now.Add(-time.Duration(r.Opts.CleanRetentionDays) * 24 * time.Hour))
 
-	log.Info("Step 1: Deleting old raw measurements...", "table", r.Raw.String(), "older_than", s.RawCutoff.Format(time.RFC3339))
-	if !r.purges() {
+	if r.Raw.Disabled() {
+		log.Info("Step 1: Raw purge switched off (raw.table is empty)")
+	} else if !r.purges() {
+		log.Info("Step 1: Deleting old raw measurements...", "table", r.Raw.String(), "older_than", s.RawCutoff.Format(time.RFC3339))
 		log.Info(fmt.Sprintf("Shard %d/%d: the raw purge is shard 0's", r.Opts.ShardIndex, r.Opts.ShardCount))
 	} else if err := r.purge(ctx, log, &s); err != nil {
 		s.PurgeErr = err
@@ -284,6 +297,15 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	}
 
 	log.Info("Step 2: Archiving old clean measurements...", "table", r.Clean.String(), "before", s.CleanEnd.String())
+	minusInf, plusInf, err := r.Clean.NonFinite(ctx, r.Pool)
+	if err != nil {
+		return s, err
+	}
+	if s.NonFinite = minusInf + plusInf; s.NonFinite > 0 {
+		log.Warn(fmt.Sprintf("%d rows of %s have an infinite time and belong to no day: they are left in the table, not archived; "+
+			"give them a real time (UPDATE) or delete them", s.NonFinite, r.Clean),
+			"table", r.Clean.String(), "minus_infinity", minusInf, "plus_infinity", plusInf)
+	}
 	days, err := r.Clean.Days(ctx, r.Pool, s.CleanEnd)
 	if err != nil {
 		return s, err
@@ -340,6 +362,7 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 }
 
 func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error {
+	log.Info("Step 1: Deleting old raw measurements...", "table", r.Raw.String(), "older_than", s.RawCutoff.Format(time.RFC3339))
 	hold, all, err := r.rawHold(ctx, log, s)
 	if err != nil {
 		return err

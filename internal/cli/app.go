@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/joho/godotenv"
@@ -124,7 +125,92 @@ Settings come from defaults < YAML file (--config) < environment < flags.`,
 		},
 	}
 	sort.Slice(app.Commands, func(i, j int) bool { return app.Commands[i].Name < app.Commands[j].Name })
+	// --version is what most tools answer; it prints what `archiver version`
+	// prints. urfave's own flag (hidden above) prints a different line.
+	app.Flags = append(app.Flags, &cli.BoolFlag{Name: "version", Usage: "print version, commit and Go version (same as `archiver version`)"})
+	app.Action = func(c *cli.Context) error {
+		switch {
+		case c.Bool("version"):
+			printVersion(c.App.Writer, build)
+			return nil
+		case c.Args().Present():
+			return withCode(ExitUsage, fmt.Errorf("unknown command %q; run 'archiver --help' for the list of commands", c.Args().First()))
+		}
+		return cli.ShowAppHelp(c)
+	}
+	app.OnUsageError = usageError
+	strictArgs(app.Commands)
 	return app
+}
+
+// usageError replaces urfave/cli's answer to a bad flag (the parse error
+// followed by the whole help text, in which the error is easy to miss) with
+// the error and one line saying where the help is.
+func usageError(c *cli.Context, err error, _ bool) error {
+	msg := err.Error()
+	// Go's flag package names a flag with one dash; ours are documented
+	// with two.
+	for _, p := range []string{"flag -", "defined: -", "argument: -"} {
+		if !strings.Contains(msg, p+"-") {
+			msg = strings.Replace(msg, p, p+"-", 1)
+		}
+	}
+	return withCode(ExitUsage, fmt.Errorf("%s\nRun '%s --help' for usage.", msg, helpName(c)))
+}
+
+func helpName(c *cli.Context) string {
+	if c.Command != nil && c.Command.HelpName != "" {
+		return c.Command.HelpName
+	}
+	return c.App.Name
+}
+
+// strictArgs makes every command refuse what urfave/cli would silently
+// ignore: its flag parsing stops at the first positional argument, so in
+// `archiver migrate down 1 --database-url x` the flag is never read and the
+// command runs against $DATABASE_URL. Commands without an ArgsUsage take no
+// arguments at all.
+func strictArgs(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		strictArgs(cmd.Subcommands)
+		cmd.OnUsageError = usageError
+		if cmd.Action == nil {
+			continue
+		}
+		action, takesArgs := cmd.Action, cmd.ArgsUsage != ""
+		cmd.Action = func(c *cli.Context) error {
+			if err := checkArgs(c, takesArgs); err != nil {
+				return err
+			}
+			return action(c)
+		}
+	}
+}
+
+func checkArgs(c *cli.Context, takesArgs bool) error {
+	args := c.Args().Slice()
+	for i, a := range args {
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			continue
+		}
+		if _, err := strconv.ParseFloat(a, 64); err == nil {
+			continue // a negative number is an argument (after "--")
+		}
+		name, _, _ := strings.Cut(a, "=")
+		if !strings.HasPrefix(name, "--") {
+			name = "-" + name
+		}
+		after := "the command"
+		if i > 0 {
+			after = fmt.Sprintf("the argument %q", args[i-1])
+		}
+		return withCode(ExitUsage, fmt.Errorf("flag %s comes after %s, where it would be ignored (flags stop at the first argument): put every flag before the arguments, e.g. %s %s ... %s",
+			name, after, helpName(c), name, strings.Join(args[:i], " ")))
+	}
+	if !takesArgs && len(args) > 0 {
+		return withCode(ExitUsage, fmt.Errorf("%s takes no arguments, got %q; run '%s --help' for usage", helpName(c), strings.Join(args, " "), helpName(c)))
+	}
+	return nil
 }
 
 // commonScopes are the settings every command accepts, before or after the

@@ -49,19 +49,20 @@ func runArchive(c *cli.Context) error {
 	}
 	ctx := c.Context
 	cfg := e.cfg
+	started := time.Now().UTC()
 	shard, shards, err := cfg.Archive.ShardSpec()
 	if err != nil {
-		return withCode(ExitUsage, fmt.Errorf("invalid setting archive.shard: %w", err))
+		return e.failedStart(ctx, "archive", started, withCode(ExitUsage, fmt.Errorf("invalid setting archive.shard: %w", err)))
 	}
 	raw, clean, err := tables(cfg)
 	if err != nil {
-		return withCode(ExitUsage, err)
+		return e.failedStart(ctx, "archive", started, withCode(ExitUsage, err))
 	}
 	// Every statement of the run on the measurement tables waits for its
 	// locks at most database.lock_timeout.
 	st, err := e.open(ctx, cfg.Archive.Concurrency+2, storageUse{create: !cfg.DryRun, write: !cfg.DryRun}, postgres.WithLockTimeout(cfg.Database.LockTimeout))
 	if err != nil {
-		return err
+		return e.failedStart(ctx, "archive", started, err)
 	}
 	defer st.Close()
 	bucketURL := st.bucketURL
@@ -91,8 +92,9 @@ func runArchive(c *cli.Context) error {
 	s, err := r.Run(ctx)
 	obs.rec.SetRawPurgeHeld(s.RawHeld)
 	obs.rec.SetReplicaLagPaused(s.ReplicaLagPaused)
+	obs.rec.SetInfiniteTime(s.NonFinite)
 	obs.finish(ctx, e, s.Started, err == nil)
-	e.summary(s)
+	e.summary(s, err)
 	switch {
 	case err == nil:
 		return nil
@@ -106,6 +108,15 @@ func runArchive(c *cli.Context) error {
 		return withCode(ExitPartial, err)
 	}
 	return withCode(ExitUnavailable, err)
+}
+
+// failedStart reports a run that could not start (no database, bad
+// storage, missing tables) to the metrics where they are configured, as a
+// failed run, so that alerting on last_run_success fires at once instead of
+// when the last success goes stale; then returns err.
+func (e *env) failedStart(ctx context.Context, command string, started time.Time, err error) error {
+	e.newObserver(command, e.cfg.Storage.Bucket).finish(ctx, e, started, false)
+	return err
 }
 
 func (e *env) connect(ctx context.Context, maxConns int, opts ...postgres.Option) (*pgxpool.Pool, error) {
@@ -242,11 +253,14 @@ func (e *env) limits() archivefile.Limits {
 }
 
 func tables(cfg config.Config) (postgres.RawTable, postgres.CleanTable, error) {
-	rawName, err := config.ParseTable(cfg.Raw.Table)
-	if err != nil {
-		return postgres.RawTable{}, postgres.CleanTable{}, fmt.Errorf("invalid setting raw.table: %w", err)
-	}
 	cleanTable, err := cleanTableFor(cfg, cfg.Clean.Table)
+	if strings.TrimSpace(cfg.Raw.Table) == "" {
+		return postgres.RawTable{}, cleanTable, err // the raw purge is switched off
+	}
+	rawName, rerr := config.ParseTable(cfg.Raw.Table)
+	if rerr != nil {
+		return postgres.RawTable{}, postgres.CleanTable{}, fmt.Errorf("invalid setting raw.table: %w", rerr)
+	}
 	return postgres.RawTable{Name: rawName, TimeColumn: cfg.Raw.TimeColumn}, cleanTable, err
 }
 
@@ -288,31 +302,45 @@ func (e *env) banner(title, bucketURL string) {
 }
 
 // summary logs the original's statistics block, plus what the original did
-// not have: failed and skipped days.
-func (e *env) summary(s archive.Summary) {
+// not have: failed and skipped days. Its title says how the run ended: only
+// a run that went through every step claims completion.
+func (e *env) summary(s archive.Summary, runErr error) {
 	var failed []string
 	for _, d := range s.Days {
 		if d.Status == archive.StatusFailed {
 			failed = append(failed, d.Day.String())
 		}
 	}
+	title, level := "Archiver Service Complete", slog.LevelInfo
+	switch {
+	case runErr == nil:
+	case errors.Is(runErr, archive.ErrDaysFailed), errors.Is(runErr, archive.ErrPartitionsFailed):
+		title, level = "Archiver Service Complete, with failures", slog.LevelWarn
+	case errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded):
+		title, level = "Archiver Service Interrupted", slog.LevelWarn
+	default:
+		title, level = "Archiver Service Failed", slog.LevelError
+	}
+	if s.DryRun && runErr == nil {
+		title += " (dry run: nothing was changed)"
+	}
 	if e.cfg.Log.Format == "json" {
-		e.log.Info("Archiver Service Complete", "run_id", s.RunID, "dry_run", s.DryRun,
+		e.log.Log(context.Background(), level, title, "run_id", s.RunID, "dry_run", s.DryRun,
 			"raw_deleted", s.RawPurged, "clean_archived", s.RowsArchived, "clean_deleted", s.RowsDeleted,
 			"archives_created", s.ArchivesWritten, "bytes_written", s.BytesWritten, "days", len(s.Days),
 			"days_failed", s.Failed, "days_locked", s.Locked, "days_pending", s.Pending, "failed_days", failed, "replaced", s.Replaced, "days_checked_out", len(s.CheckedOut),
 			"raw_purge_held_seconds", int64(s.RawHeld.Seconds()), "replica_lag_paused_seconds", s.ReplicaLagPaused.Seconds(), "raw_purge_held_all", s.RawHeldAll,
 			"partitions_dropped", s.PartitionsDropped, "partitions_deferred", s.PartitionsDeferred, "partitions_failed", len(s.PartitionErrs),
+			"rows_infinite_time", s.NonFinite,
 			"duration", s.Finished.Sub(s.Started))
 		return
 	}
-	if !s.DryRun {
+	if !s.DryRun && level != slog.LevelError {
 		e.log.Info("Step 3: Deleted archived measurements from database")
 		e.log.Info(fmt.Sprintf("Deleted %d archived clean measurements", s.RowsDeleted))
 	}
-	lines := []string{rule, "Archiver Service Complete", "Statistics:"}
+	lines := []string{rule, title, "Statistics:"}
 	if s.DryRun {
-		lines[1] = "Archiver Service Complete (dry run: nothing was changed)"
 		lines = append(lines, fmt.Sprintf("  Raw measurements that would be deleted: %d", s.RawPurged),
 			fmt.Sprintf("  Days that would be archived: %d", len(s.Days)))
 	} else {
@@ -361,11 +389,10 @@ func (e *env) summary(s archive.Summary) {
 	if s.PurgePending != "" {
 		lines = append(lines, "  Raw purge stopped early, the next run goes on: "+s.PurgePending)
 	}
-	lines = append(lines, fmt.Sprintf("  Duration: %s", s.Finished.Sub(s.Started).Round(time.Millisecond)), rule)
-	level := slog.LevelInfo
-	if s.Failed > 0 || len(s.PartitionErrs) > 0 {
-		level = slog.LevelWarn
+	if s.NonFinite > 0 {
+		lines = append(lines, fmt.Sprintf("  Rows left with an infinite time (no day): %d", s.NonFinite))
 	}
+	lines = append(lines, fmt.Sprintf("  Duration: %s", s.Finished.Sub(s.Started).Round(time.Millisecond)), rule)
 	for _, l := range lines {
 		e.log.Log(context.Background(), level, l)
 	}

@@ -63,18 +63,15 @@ func (h *harness) run(args ...string) result {
 	h.t.Helper()
 	full := append([]string{"archiver"}, args...)
 	if len(args) > 0 && args[0] != "version" && args[0] != "backends" {
-		// Flags go right after the command path: flag parsing stops at the
-		// first positional argument (migrate down 1, migrate force 1).
+		// The harness's flags go first, as global flags: flag parsing stops
+		// at the first positional argument (a flag after one is an error),
+		// and the command's own flags, given later, win.
 		var extra []string
 		extra = append(extra, "--database-url", h.dbURL)
 		if args[0] != "migrate" && !slices.Contains(args, "--bucket") && h.bucket != "" {
 			extra = append(extra, "--bucket", h.bucket)
 		}
-		at := len(full)
-		if args[0] == "migrate" && len(args) > 1 {
-			at = 3
-		}
-		full = append(full[:at:at], append(extra, full[at:]...)...)
+		full = append(full[:1:1], append(extra, full[1:]...)...)
 	}
 	var out, errOut bytes.Buffer
 	code := cli.Main(context.Background(), full, &out, &errOut, cli.Build{Version: "test", Commit: "test"})

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -20,10 +21,14 @@ func versionCommand(b Build) *cli.Command {
 Examples:
    archiver version`,
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "archiver %s\ncommit %s\n%s %s/%s\n", b.Version, b.Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			printVersion(c.App.Writer, b)
 			return nil
 		},
 	}
+}
+
+func printVersion(w io.Writer, b Build) {
+	fmt.Fprintf(w, "archiver %s\ncommit %s\n%s %s/%s\n", b.Version, b.Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 func backendsCommand() *cli.Command {

@@ -28,7 +28,7 @@ func TestMigrateCommands(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM archiver.archive_runs`); n != 0 {
 		t.Errorf("archive_runs not empty: %d", n)
 	}
-	h.mustRun("migrate", "down", latest)
+	h.mustRun("migrate", "down", "--yes", latest)
 	if n := h.count(`SELECT count(*) FROM pg_tables WHERE schemaname = 'archiver' AND tablename = 'archive_runs'`); n != 0 {
 		t.Error("down 1 left archive_runs")
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -100,13 +101,13 @@ func runRestore(c *cli.Context) error {
 	}
 	ctx := c.Context
 	cfg := e.cfg
-	into := strings.TrimSpace(c.String("into"))
+	into, source := strings.TrimSpace(c.String("into")), "--into"
 	if into == "" {
-		into = cfg.Clean.Table
+		into, source = cfg.Clean.Table, "clean.table"
 	}
 	target, err := cleanTableFor(cfg, into)
 	if err != nil {
-		return withCode(ExitUsage, fmt.Errorf("--into: %w", err))
+		return withCode(ExitUsage, fmt.Errorf("%s: %w", source, err))
 	}
 	if c.Bool("checkout") {
 		clean, _ := cleanTableFor(cfg, cfg.Clean.Table)
@@ -117,9 +118,10 @@ func runRestore(c *cli.Context) error {
 			return withCode(ExitUsage, errors.New("--checkout cannot be used with --ignore-checksum: a checkin replaces the archive that was checked out, which must be the one its manifest describes"))
 		}
 	}
+	target.Source = source
 	st, err := e.open(ctx, cfg.Restore.Concurrency+2, storageUse{}) // restore writes nothing to storage
 	if err != nil {
-		return err
+		return e.failedStart(ctx, "restore", time.Now().UTC(), err)
 	}
 	defer st.Close()
 	bucketURL := st.bucketURL

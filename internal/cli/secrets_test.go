@@ -182,7 +182,7 @@ func TestSecretsNeverAppear(t *testing.T) {
 		{args: []string{"migrate", "version"}},
 		{args: []string{"migrate", "up"}},
 		{args: []string{"migrate", "version"}},
-		{args: []string{"migrate", "down", latest}},
+		{args: []string{"migrate", "down", "--yes", latest}},
 		{args: []string{"migrate", "up"}},
 		{args: []string{"migrate", "force", latest}},
 		{args: []string{"list"}},

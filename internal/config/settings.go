@@ -168,8 +168,13 @@ func Settings() []Setting {
 		},
 		{
 			Key: "raw.table", Env: []string{"ARCHIVER_RAW_TABLE"}, Flag: "raw-table", Scope: ScopeArchive,
-			Usage: "raw measurements table, [schema.]table", Default: "shizuku.raw_measurements",
-			field: func(c *Config) any { return &c.Raw.Table }, validate: tableName(func(c *Config) string { return c.Raw.Table }),
+			Usage: "raw measurements table, [schema.]table; empty switches the raw purge off", Default: "shizuku.raw_measurements",
+			field: func(c *Config) any { return &c.Raw.Table }, validate: func(c *Config) error {
+				if strings.TrimSpace(c.Raw.Table) == "" {
+					return nil // no raw purge
+				}
+				return tableName(func(c *Config) string { return c.Raw.Table })(c)
+			},
 		},
 		{
 			Key: "raw.time_column", Env: []string{"ARCHIVER_RAW_TIME_COLUMN"}, Flag: "raw-time-column", Scope: ScopeArchive,

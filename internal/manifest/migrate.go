@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -187,7 +188,7 @@ func CheckMigrated(ctx context.Context, q Querier, schema string) error {
 		return fmt.Errorf("check migrations: %w", err)
 	}
 	if !table {
-		return fmt.Errorf("%w: schema %q is at version %d but has no archive_runs table; put it back, or run `archiver migrate force -1` and `archiver migrate up` to create it afresh (its history is then lost)",
+		return fmt.Errorf("%w: schema %q is at version %d but has no archive_runs table; put it back, or run `archiver migrate force -- -1` and `archiver migrate up` to create it afresh (its history is then lost)",
 			ErrNotMigrated, schema, v)
 	}
 	return nil
@@ -206,5 +207,44 @@ func Versions() []uint {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// CountManifests returns how many manifest rows archive_runs holds, and how many of
+// them are committed archives; both 0 if the table is missing.
+func CountManifests(ctx context.Context, q Querier, schema string) (total, committed int64, err error) {
+	var exists bool
+	table := pgx.Identifier{schema, "archive_runs"}.Sanitize()
+	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil || !exists {
+		return 0, 0, err
+	}
+	err = q.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE kind = 'archive' AND status = 'committed') FROM `+table).Scan(&total, &committed)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count manifests in %s: %w", table, err)
+	}
+	return total, committed, nil
+}
+
+var dropStatement = regexp.MustCompile(`(?i)\bDROP\s+(TABLE|INDEX|COLUMN|SCHEMA|TYPE|FUNCTION|VIEW)\s+(?:IF\s+EXISTS\s+)?([^\s,;(]+)`)
+
+// DownDrops lists what rolling back migration v drops ("column key_mode",
+// "table archive_runs"), read from its embedded down file, so that
+// `migrate down` can say it before it does it.
+func DownDrops(v uint) []string {
+	entries, _ := fs.ReadDir(migrations.FS, ".")
+	var out []string
+	for _, e := range entries {
+		head, _, _ := strings.Cut(e.Name(), "_")
+		if n, err := strconv.ParseUint(head, 10, 32); err != nil || uint(n) != v || !strings.HasSuffix(e.Name(), ".down.sql") {
+			continue
+		}
+		data, err := fs.ReadFile(migrations.FS, e.Name())
+		if err != nil {
+			continue
+		}
+		for _, m := range dropStatement.FindAllStringSubmatch(string(data), -1) {
+			out = append(out, strings.ToLower(m[1])+" "+m[2])
+		}
+	}
 	return out
 }

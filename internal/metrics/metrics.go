@@ -33,6 +33,7 @@ type Recorder struct {
 	daysPending                         prometheus.Gauge
 	rawPurgeHeld                        prometheus.Gauge
 	replicaLagPaused                    prometheus.Gauge
+	infiniteTime                        prometheus.Gauge
 	upload                              prometheus.Observer
 
 	// Vectors, not plain gauges, for the run-level series: a series that was
@@ -119,6 +120,11 @@ func NewFor(command, backendScheme string) *Recorder {
 			Help: "Time the last run spent paused because a replica was further behind than archive.max_replica_lag.",
 		})
 		r.reg.MustRegister(r.replicaLagPaused)
+		r.infiniteTime = prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "clean_rows_infinite_time",
+			Help: "Clean rows whose time is -infinity or infinity: they belong to no day, so they are never archived.",
+		})
+		r.reg.MustRegister(r.infiniteTime)
 		upload := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "upload_duration_seconds",
 			Help: "Time to upload one day archive.",
@@ -261,6 +267,13 @@ func (r *Recorder) SetRawPurgeHeld(d time.Duration) {
 func (r *Recorder) SetReplicaLagPaused(d time.Duration) {
 	if r != nil && r.replicaLagPaused != nil {
 		r.replicaLagPaused.Set(d.Seconds())
+	}
+}
+
+// SetInfiniteTime reports how many clean rows have an infinite time.
+func (r *Recorder) SetInfiniteTime(n int64) {
+	if r != nil && r.infiniteTime != nil {
+		r.infiniteTime.Set(float64(n))
 	}
 }
 

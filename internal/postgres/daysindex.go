@@ -24,11 +24,13 @@ func (t CleanTable) DaysWithRows(ctx context.Context, q Querier, from, to archiv
 	col, tbl := t.timeCol(), ident(t.Name)
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d::bigint", len(args)) }
-	upper := ""
+	// Rows at -infinity or infinity belong to no day (and have no day
+	// number): they are counted by NonFinite and left alone.
+	upper := ` AND ` + col + ` < 'infinity'`
 	if !to.IsZero() {
 		upper = ` AND ` + col + ` < ` + bound(arg(dayNumber(to)+1))
 	}
-	first := `SELECT floor(extract(epoch FROM min(` + col + `)) / 86400)::bigint FROM ` + tbl + ` WHERE true` + upper
+	first := `SELECT floor(extract(epoch FROM min(` + col + `)) / 86400)::bigint FROM ` + tbl + ` WHERE ` + col + ` > '-infinity'` + upper
 	if !from.IsZero() {
 		first += ` AND ` + col + ` >= ` + bound(arg(dayNumber(from)))
 	}

@@ -62,6 +62,12 @@ func Connect(ctx context.Context, databaseURL string, timeout time.Duration, max
 	if strings.TrimSpace(databaseURL) == "" {
 		return nil, &ConfigError{"no database URL: set DATABASE_URL, --database-url or database.url in the config file"}
 	}
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(databaseURL)), "jdbc:") {
+		// Without this, pgx reads a JDBC URL as one odd keyword=value pair
+		// and connects to the default host with the defaults.
+		return nil, &ConfigError{"the database URL (DATABASE_URL) is a Java JDBC URL (jdbc:...); the URL is not shown, as it may hold the password: " +
+			"expected postgres://user:password@host:port/database?options (drop the jdbc: prefix; special characters in the password percent-encoded), or key=value pairs"}
+	}
 	secrets := passwords(databaseURL)
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {

@@ -14,7 +14,8 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 )
 
-// RawTable is the raw measurements table, which is only ever purged.
+// RawTable is the raw measurements table, which is only ever purged. A
+// RawTable without a Name is the purge switched off (raw.table empty).
 type RawTable struct {
 	Name       []string
 	TimeColumn string
@@ -27,6 +28,9 @@ type CleanTable struct {
 	Sensor, Time, Value, QCFlags, Imputation string
 	// Extra and Ignore are clean.columns.extra and clean.columns.ignore.
 	Extra, Ignore []string
+	// Source says how the table was named, for messages: a setting key
+	// (empty means clean.table) or a flag such as "--into".
+	Source string
 
 	layout *Layout // set by Check or Inspect
 }
@@ -55,11 +59,77 @@ func (t CleanTable) Columns() []string {
 // String names the table as configured, for messages.
 func (t RawTable) String() string { return display(t.Name) }
 
+// Disabled reports whether the raw purge is switched off.
+func (t RawTable) Disabled() bool { return len(t.Name) == 0 }
+
 // Check fails, before anything is changed, if the raw table or its time
-// column is missing.
+// column is missing, or the role may not delete from it.
 func (t RawTable) Check(ctx context.Context, q Querier) error {
-	_, err := checkColumns(ctx, q, t.Name, "raw.table", map[string]string{t.TimeColumn: "raw.time_column"}, t.TimeColumn)
-	return err
+	if _, err := checkColumns(ctx, q, t.Name, "raw.table", map[string]string{t.TimeColumn: "raw.time_column"}, t.TimeColumn); err != nil {
+		return err
+	}
+	return checkPrivileges(ctx, q, t.Name, "raw.table", "SELECT", "DELETE")
+}
+
+func (t CleanTable) source() string {
+	if t.Source == "" {
+		return "clean.table"
+	}
+	return t.Source
+}
+
+// CheckPrivileges fails, before anything is uploaded or changed, if the
+// role may not do privs (e.g. "SELECT", "DELETE", "INSERT") on the table,
+// or the table is a view that cannot take them: without it a run would
+// upload every day's archive and fail at the DELETE, every run.
+func (t CleanTable) CheckPrivileges(ctx context.Context, q Querier, privs ...string) error {
+	return checkPrivileges(ctx, q, t.Name, t.source(), privs...)
+}
+
+// updatableEvents are pg_relation_is_updatable's bits (1 << CmdType).
+var updatableEvents = map[string]int{"UPDATE": 1 << 2, "INSERT": 1 << 3, "DELETE": 1 << 4}
+
+func checkPrivileges(ctx context.Context, q Querier, table []string, source string, privs ...string) error {
+	var role, kind string
+	var updatable int
+	err := q.QueryRow(ctx, `SELECT current_user::text, c.relkind::text, pg_relation_is_updatable(c.oid, true)
+		FROM pg_class c WHERE c.oid = to_regclass($1)`, ident(table)).Scan(&role, &kind, &updatable)
+	if err != nil {
+		return fmt.Errorf("check privileges on %s: %w", display(table), err)
+	}
+	var missing []string
+	for _, p := range privs {
+		var ok bool
+		if err := q.QueryRow(ctx, `SELECT has_table_privilege(to_regclass($1), $2)`, ident(table), p).Scan(&ok); err != nil {
+			return fmt.Errorf("check privileges on %s: %w", display(table), err)
+		}
+		if !ok {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("role %q lacks the %s privilege on table %s (%s): nothing was changed; grant it (GRANT %s ON %s TO %s) or point %s at a table the role may change",
+			role, strings.Join(missing, " and "), display(table), named(source), strings.Join(missing, ", "), ident(table), pgx.Identifier{role}.Sanitize(), source)
+	}
+	for _, p := range privs {
+		if bit, ok := updatableEvents[p]; ok && updatable&bit == 0 {
+			what := "a view"
+			if kind != "v" {
+				what = "a relation of kind " + kind
+			}
+			return fmt.Errorf("table %s (%s) is %s that does not accept %s: nothing was changed; point %s at the underlying table (or give the view an INSTEAD OF %s trigger or rule)",
+				display(table), named(source), what, p, source, p)
+		}
+	}
+	return nil
+}
+
+// named is how a message refers to where a table name came from.
+func named(source string) string {
+	if strings.HasPrefix(source, "--") {
+		return "flag " + source
+	}
+	return "setting " + source
 }
 
 // Check fails, before anything is changed, if the clean table or one of its
@@ -97,7 +167,7 @@ func (t *CleanTable) Inspect(ctx context.Context, q Querier) error {
 }
 
 func (t CleanTable) inspect(ctx context.Context, q Querier) (*Layout, error) {
-	cols, err := checkColumns(ctx, q, t.Name, "clean.table", map[string]string{
+	cols, err := checkColumns(ctx, q, t.Name, t.source(), map[string]string{
 		t.Sensor: "clean.columns.sensor", t.Time: "clean.columns.time", t.Value: "clean.columns.value",
 		t.QCFlags: "clean.columns.qc_flags", t.Imputation: "clean.columns.imputation_method",
 	}, t.Time)
@@ -113,7 +183,11 @@ func checkColumns(ctx context.Context, q Querier, table []string, tableKey strin
 		return nil, fmt.Errorf("check table %s: %w", display(table), err)
 	}
 	if !exists {
-		return nil, fmt.Errorf("table %s does not exist (setting %s); create it or point the setting at the right table", display(table), tableKey)
+		hint := ""
+		if tableKey == "raw.table" {
+			hint = ", or set raw.table empty (ARCHIVER_RAW_TABLE=, --raw-table '') to run without the raw purge"
+		}
+		return nil, fmt.Errorf("table %s does not exist (%s); create it or point %s at the right table%s", display(table), named(tableKey), tableKey, hint)
 	}
 	cols, err := columns(ctx, q, table)
 	if err != nil {
@@ -193,6 +267,19 @@ func (t CleanTable) Days(ctx context.Context, q Querier, end archivefile.Day) ([
 		return nil, fmt.Errorf("find days to archive: %w", err)
 	}
 	return days, nil
+}
+
+// NonFinite counts the rows whose time is -infinity or infinity. They
+// belong to no UTC day, so they are never archived (nor deleted); the run
+// warns about them instead of failing on them.
+func (t CleanTable) NonFinite(ctx context.Context, q Querier) (minusInf, plusInf int64, err error) {
+	col := t.timeCol()
+	err = q.QueryRow(ctx, `SELECT count(*) FILTER (WHERE `+col+` = '-infinity'), count(*) FILTER (WHERE `+col+` = 'infinity')
+		FROM `+ident(t.Name)+` WHERE `+col+` = '-infinity' OR `+col+` = 'infinity'`).Scan(&minusInf, &plusInf)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count rows of %s with an infinite time: %w", t, err)
+	}
+	return minusInf, plusInf, nil
 }
 
 // CountDay counts the rows of one day.

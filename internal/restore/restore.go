@@ -191,6 +191,9 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 	if err := r.Target.Inspect(ctx, r.Pool); err != nil {
 		return s, fmt.Errorf("restore target %s: %w", r.Target, err)
 	}
+	if err := r.Target.CheckPrivileges(ctx, r.Pool, "SELECT", "INSERT"); err != nil {
+		return s, err
+	}
 	if r.key, err = r.Target.ReadingKey(ctx, r.Pool); err != nil {
 		return s, err
 	}
