@@ -408,7 +408,7 @@ func knownEnv() map[string]bool {
 		"VERCEL_BLOB_RW_TOKEN": true, "VERCEL_BLOB_BASE_URL": true,
 		"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_REGION": true,
 		"GOOGLE_APPLICATION_CREDENTIALS": true, "AZURE_STORAGE_ACCOUNT": true, "AZURE_STORAGE_KEY": true,
-		"GOMEMLIMIT": true, "ARCHIVER_CONFIG": true, "NO_COLOR": true,
+		"GOMEMLIMIT": true, "ARCHIVER_CONFIG": true, "NO_COLOR": true, "ARCHIVER_ENV_FILE": true,
 	}
 	for _, s := range config.Settings() {
 		for _, e := range s.Env {
@@ -875,8 +875,17 @@ func checkUnits(paths []string) []error {
 			if user := u.get("Service", "User"); user == "" || user == "root" || user == "0" {
 				fail("User=%q, want a dedicated non-root user", user)
 			}
-			if u.get("Service", "EnvironmentFile") == "" {
-				fail("no EnvironmentFile for DATABASE_URL and tokens")
+			// The archiver reads the env file itself, as the cron line has
+			// it do: one parser for both (see internal/envfile).
+			if u.get("Service", "EnvironmentFile") != "" {
+				fail("EnvironmentFile= set: point ARCHIVER_ENV_FILE at the file instead, so that systemd and cron read it the same way")
+			}
+			envFile := false
+			for _, v := range u["Service"]["Environment"] {
+				envFile = envFile || strings.HasPrefix(v, "ARCHIVER_ENV_FILE=/")
+			}
+			if !envFile {
+				fail("no Environment=ARCHIVER_ENV_FILE=/path for DATABASE_URL and tokens")
 			}
 			want := map[string]string{"archiver.service": "archive", "archiver-verify.service": "verify --deep --drill 3", "archiver-status.service": "status"}[filepath.Base(p)]
 			if exec := u.get("Service", "ExecStart"); want == "" || exec != "/usr/local/bin/archiver "+want {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/backends"
 	"github.com/shizuku-labs/archiver/internal/config"
+	"github.com/shizuku-labs/archiver/internal/envfile"
 	"github.com/shizuku-labs/archiver/internal/logging"
 )
 
@@ -222,7 +223,28 @@ func commonFlags() []cli.Flag {
 		Name:    "config",
 		Usage:   "YAML configuration file (see config.example.yaml)",
 		EnvVars: []string{"ARCHIVER_CONFIG"},
+	}, &cli.StringFlag{
+		Name:    "env-file",
+		Usage:   "environment file read as systemd's EnvironmentFile= reads it (KEY=value lines, taken literally: & $ # and spaces need no quoting); its values override the environment",
+		EnvVars: []string{"ARCHIVER_ENV_FILE"},
 	}}, settingFlags(commonScopes)...)
+}
+
+// loadEnvFile puts the variables of the environment file into the process
+// environment, where the settings and the storage backends' credentials are
+// read from. Its values override inherited ones, as sourcing the file in a
+// shell or systemd's EnvironmentFile= did; flags still override both.
+func loadEnvFile(path string) error {
+	vars, err := envfile.Read(path)
+	if err != nil {
+		return err
+	}
+	for _, v := range vars { // a later assignment wins, as in systemd
+		if err := os.Setenv(v.Key, v.Value); err != nil {
+			return fmt.Errorf("environment file %s: line %d: %w", path, v.Line, err)
+		}
+	}
+	return nil
 }
 
 // settingFlags makes one flag per setting in scopes. Environment variables
@@ -269,7 +291,7 @@ type env struct {
 // before or after the command name; the innermost wins.
 func setup(c *cli.Context) (*env, error) {
 	flags := map[string]string{}
-	file := ""
+	file, envFile := "", ""
 	lineage := c.Lineage()
 	for i := len(lineage) - 1; i >= 0; i-- { // outermost (app) first
 		ctx := lineage[i]
@@ -277,11 +299,22 @@ func setup(c *cli.Context) (*env, error) {
 			continue
 		}
 		for _, name := range ctx.LocalFlagNames() {
-			if name == "config" {
+			switch name {
+			case "config":
 				file = ctx.String("config")
-				continue
+			case "env-file":
+				envFile = ctx.String("env-file")
+			default:
+				flags[name] = fmt.Sprint(ctx.Value(name))
 			}
-			flags[name] = fmt.Sprint(ctx.Value(name))
+		}
+	}
+	if envFile == "" {
+		envFile = os.Getenv("ARCHIVER_ENV_FILE")
+	}
+	if envFile != "" {
+		if err := loadEnvFile(envFile); err != nil {
+			return nil, withCode(ExitUsage, err)
 		}
 	}
 	if file == "" {
