@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,6 +215,8 @@ func TestRestoreIntoMissingTableNamesInto(t *testing.T) {
 	}
 }
 
+var roleSeq atomic.Int64
+
 // restrictedURL creates a login role (trust auth, as the test cluster's)
 // that may use the measurement and manifest schemas, runs grants as the
 // superuser, and returns the harness's database URL for that role.
@@ -224,9 +228,10 @@ func restrictedURL(t *testing.T, h *harness, grants ...string) string {
 		t.Fatal(err)
 	}
 	role := "r_" + strings.TrimPrefix(db, "t_")
-	if len(role) > 60 {
-		role = role[:60]
+	if len(role) > 55 {
+		role = role[:55]
 	}
+	role += fmt.Sprintf("_%d", roleSeq.Add(1))
 	id := pgx.Identifier{role}.Sanitize()
 	stmts := append([]string{
 		`CREATE ROLE ` + id + ` LOGIN`,
@@ -327,6 +332,12 @@ func TestTablePrivilegesCheckedFirst(t *testing.T) {
 	r := runRaw("restore", "--bucket", h.bucket, "--day", day)
 	if r.code != cli.ExitUnavailable || !strings.Contains(r.stderr, "lacks the INSERT privilege on table shizuku.clean_measurements") {
 		t.Errorf("restore without INSERT: exit %d\n%s", r.code, r.stderr)
+	}
+	// --on-conflict replace updates rows: it needs UPDATE too.
+	t.Setenv("DATABASE_URL", restrictedURL(t, h, `GRANT SELECT, INSERT ON shizuku.clean_measurements TO $ROLE`))
+	r = runRaw("restore", "--bucket", h.bucket, "--day", day, "--on-conflict", "replace")
+	if r.code != cli.ExitUnavailable || !strings.Contains(r.stderr, "lacks the UPDATE privilege on table shizuku.clean_measurements") {
+		t.Errorf("restore --on-conflict replace without UPDATE: exit %d\n%s", r.code, r.stderr)
 	}
 }
 

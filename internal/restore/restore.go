@@ -191,7 +191,11 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 	if err := r.Target.Inspect(ctx, r.Pool); err != nil {
 		return s, fmt.Errorf("restore target %s: %w", r.Target, err)
 	}
-	if err := r.Target.CheckPrivileges(ctx, r.Pool, "SELECT", "INSERT"); err != nil {
+	privs := []string{"SELECT", "INSERT"}
+	if r.OnConflict == ConflictReplace {
+		privs = append(privs, "UPDATE") // INSERT … ON CONFLICT DO UPDATE
+	}
+	if err := r.Target.CheckPrivileges(ctx, r.Pool, privs...); err != nil {
 		return s, err
 	}
 	if r.key, err = r.Target.ReadingKey(ctx, r.Pool); err != nil {
