@@ -24,6 +24,7 @@ func envFileValues(h *harness, prefix string) string {
 		"ARCHIVER_BUCKET=" + h.bucket,
 		"ARCHIVER_PREFIX=" + prefix,
 		`ARCHIVER_CLEAN_TABLE="shizuku.clean_measurements"`,
+		"ARCHIVER_CLEAN_IGNORE_COLUMNS=id",
 		"ARCHIVER_LOG_LEVEL = info ",
 		"",
 	}, "\n")
