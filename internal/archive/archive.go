@@ -257,7 +257,7 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	// Before anything is uploaded or purged: a role that may not delete
 	// from the clean table would otherwise upload every day and fail at
 	// the DELETE, every run.
-	if err := r.Clean.CheckPrivileges(ctx, r.Pool, "SELECT", "DELETE"); err != nil {
+	if err := r.Clean.CheckPrivileges(ctx, r.Pool, postgres.TablePrivileges("archive", postgres.OnCleanTable)...); err != nil {
 		return s, err
 	}
 	if r.Key, err = r.Clean.ReadingKey(ctx, r.Pool); err != nil {

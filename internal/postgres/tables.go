@@ -68,7 +68,7 @@ func (t RawTable) Check(ctx context.Context, q Querier) error {
 	if _, err := checkColumns(ctx, q, t.Name, "raw.table", map[string]string{t.TimeColumn: "raw.time_column"}, t.TimeColumn); err != nil {
 		return err
 	}
-	return checkPrivileges(ctx, q, t.Name, "raw.table", "SELECT", "DELETE")
+	return checkPrivileges(ctx, q, t.Name, "raw.table", TablePrivileges("archive", OnRawTable)...)
 }
 
 func (t CleanTable) source() string {

@@ -191,9 +191,9 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 	if err := r.Target.Inspect(ctx, r.Pool); err != nil {
 		return s, fmt.Errorf("restore target %s: %w", r.Target, err)
 	}
-	privs := []string{"SELECT", "INSERT"}
+	privs := postgres.TablePrivileges("restore", postgres.OnCleanTable)
 	if r.OnConflict == ConflictReplace {
-		privs = append(privs, "UPDATE") // INSERT … ON CONFLICT DO UPDATE
+		privs = append(privs, "UPDATE") // INSERT … ON CONFLICT DO UPDATE (the grant list's "restore --on-conflict replace")
 	}
 	if err := r.Target.CheckPrivileges(ctx, r.Pool, privs...); err != nil {
 		return s, err
