@@ -533,7 +533,9 @@ func (r *Runner) dropPartitions(ctx context.Context, log *slog.Logger, s *Summar
 			if err == nil || !postgres.IsLockTimeout(err) || try == partitionDropTries {
 				break
 			}
-			time.Sleep(time.Duration(try) * r.lockTimeout())
+			// Short pauses: the application's queries queued behind each
+			// attempt, not the archiver, are what waits.
+			time.Sleep(time.Duration(try) * time.Second)
 		}
 		switch {
 		case err == nil:

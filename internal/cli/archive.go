@@ -31,7 +31,9 @@ now - clean.retention_days: the day's rows (merged with the day's existing
 archive, if any) are written to <prefix>/YYYY/MM/archive-YYYY-MM-DD.json.gz,
 read back and verified, and only then deleted, in the same transaction that
 records the manifest in archive_runs. A day that fails keeps all its rows;
-the run goes on with the other days and exits 1.
+the run goes on with the other days and exits 1. A day stopped by a throttle
+(--lock-timeout, --max-runtime, --max-replica-lag) is pending instead: kept,
+reported with its reason, retried by the next run, exit 0.
 
 Examples:
    archiver archive --bucket file:///var/archives
@@ -328,7 +330,7 @@ func (e *env) summary(s archive.Summary, runErr error) {
 		e.log.Log(context.Background(), level, title, "run_id", s.RunID, "dry_run", s.DryRun,
 			"raw_deleted", s.RawPurged, "clean_archived", s.RowsArchived, "clean_deleted", s.RowsDeleted,
 			"archives_created", s.ArchivesWritten, "bytes_written", s.BytesWritten, "days", len(s.Days),
-			"days_failed", s.Failed, "days_locked", s.Locked, "days_pending", s.Pending, "failed_days", failed, "replaced", s.Replaced, "days_checked_out", len(s.CheckedOut),
+			"days_failed", s.Failed, "days_locked", s.Locked, "days_pending", s.Pending, "pending", archive.PendingSummary(s), "failed_days", failed, "replaced", s.Replaced, "days_checked_out", len(s.CheckedOut),
 			"raw_purge_held_seconds", int64(s.RawHeld.Seconds()), "replica_lag_paused_seconds", s.ReplicaLagPaused.Seconds(), "raw_purge_held_all", s.RawHeldAll,
 			"partitions_dropped", s.PartitionsDropped, "partitions_deferred", s.PartitionsDeferred, "partitions_failed", len(s.PartitionErrs),
 			"rows_infinite_time", s.NonFinite,
