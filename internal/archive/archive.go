@@ -20,6 +20,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/failpoint"
+	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
@@ -226,7 +227,7 @@ var ErrPartitionsFailed = errors.New("partitions could not be dropped")
 // migrations) does.
 func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	s = Summary{RunID: manifest.NewRunID(), Started: time.Now().UTC(), DryRun: r.Opts.DryRun}
-	log := r.Log.With("run_id", s.RunID)
+	log := r.Log.With(logging.Context("run_id", s.RunID))
 	r.started = r.clock().Now()
 	if r.Opts.MaxRowsPerSecond > 0 {
 		r.limiter = newRateLimiter(r.clock(), r.Opts.MaxRowsPerSecond)

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
@@ -48,7 +49,7 @@ type CheckinResult struct {
 // a plain restore. Opts.DryRun says what would be done.
 func (r *Runner) Checkin(ctx context.Context, d archivefile.Day, abandon bool) (CheckinResult, error) {
 	res := CheckinResult{RunID: manifest.NewRunID()}
-	log := r.Log.With("run_id", res.RunID)
+	log := r.Log.With(logging.Context("run_id", res.RunID))
 	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
 		return res, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/failpoint"
+	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
@@ -32,7 +33,7 @@ import (
 // exactly the day's rows instead of their union with the archive.
 func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day, buf *postgres.DayBuffer, ci *checkin) DayResult {
 	res := DayResult{Day: d, Key: archivefile.Key(r.Opts.Prefix, d)}
-	log = log.With("day", d.String(), "key", res.Key)
+	log = log.With(logging.Context("day", d.String()), logging.Context("key", res.Key))
 	started := time.Now().UTC()
 
 	conn, err := r.Pool.Acquire(ctx)
@@ -270,9 +271,20 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 			where = u
 		}
 	}
-	log.Info(fmt.Sprintf("Created archive for %s: %s", d, where),
-		"location", r.Opts.Location, "readings", res.Readings, "new", res.NewReadings, "merged", res.PrevReadings,
-		"sensors", res.Sensors, "bytes", res.Bytes, "deleted", res.RowsDeleted, "replaced", res.Replaced, "sha256", res.SHA256)
+	// The text form is one aligned line per day, as the original's summary
+	// reads; the JSON form has every fact as its own field.
+	msg := fmt.Sprintf("Created archive for %s: %s  readings %8d  new %8d  merged %8d  sensors %5d  bytes %10d  deleted %8d",
+		d, where, res.Readings, res.NewReadings, res.PrevReadings, res.Sensors, res.Bytes, res.RowsDeleted)
+	if res.Replaced > 0 {
+		msg += fmt.Sprintf("  replaced %d", res.Replaced)
+	}
+	if len(res.SHA256) >= 12 {
+		msg += "  sha256 " + res.SHA256[:12]
+	}
+	log.Info(msg, logging.Context("location", r.Opts.Location), logging.Context("readings", res.Readings),
+		logging.Context("new", res.NewReadings), logging.Context("merged", res.PrevReadings), logging.Context("sensors", res.Sensors),
+		logging.Context("bytes", res.Bytes), logging.Context("deleted", res.RowsDeleted), logging.Context("replaced", res.Replaced),
+		logging.Context("sha256", res.SHA256))
 	return res
 }
 

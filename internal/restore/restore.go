@@ -25,6 +25,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/failpoint"
+	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
@@ -171,7 +172,7 @@ const (
 func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error) {
 	s = Summary{RunID: manifest.NewRunID(), Started: time.Now().UTC(), DryRun: opts.DryRun, Target: r.Target.String()}
 	defer func() { s.Finished = time.Now().UTC() }()
-	log := r.Log.With("run_id", s.RunID)
+	log := r.Log.With(logging.Context("run_id", s.RunID))
 
 	days := slices.Clone(opts.Days)
 	slices.SortFunc(days, archivefile.Day.Compare)
@@ -281,7 +282,7 @@ func (r *Restorer) restoreDays(ctx context.Context, log *slog.Logger, runID stri
 // verify, COPY and insert in one transaction.
 func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day, opts Options) DayResult {
 	res := DayResult{Day: d, Key: archivefile.Key(r.Prefix, d)}
-	log = log.With("day", d.String(), "key", res.Key)
+	log = log.With(logging.Context("day", d.String()), logging.Context("key", res.Key))
 	started := time.Now().UTC()
 	fail := func(err error) DayResult { return r.fail(ctx, log, runID, started, res, opts, err) }
 

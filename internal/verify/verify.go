@@ -20,6 +20,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
@@ -122,7 +123,7 @@ func (v *Verifier) Run(ctx context.Context, opts Options) (rep Report, err error
 			return strings.Compare(a.Key, b.Key)
 		})
 	}()
-	log := v.Log.With("run_id", rep.RunID)
+	log := v.Log.With(logging.Context("run_id", rep.RunID))
 	if err := manifest.CheckMigrated(ctx, v.Pool, v.Schema); err != nil {
 		return rep, err
 	}
