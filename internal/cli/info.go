@@ -37,19 +37,22 @@ func backendsCommand() *cli.Command {
 		Usage: "list the storage backends, a URL example and the credentials each reads",
 		Description: `The bucket URL (--bucket, ARCHIVER_BUCKET, storage.bucket) picks the backend by
 its scheme. Credentials always come from the environment, never from the URL.
-With no bucket URL and VERCEL_BLOB_RW_TOKEN set, archives go to Vercel Blob.
+With no bucket URL, the backend whose variables are set (DEFAULT WHEN SET)
+is used: Vercel Blob, for the original service's VERCEL_BLOB_RW_TOKEN.
 
 Examples:
    archiver backends`,
 		Action: func(c *cli.Context) error {
 			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "SCHEME\tEXAMPLE\tCREDENTIALS\tDESCRIPTION")
-			for _, b := range backends.List() {
-				creds := strings.Join(b.Credentials, ", ")
-				if creds == "" {
-					creds = "-"
+			fmt.Fprintln(w, "SCHEME\tEXAMPLE\tCREDENTIALS\tDEFAULT WHEN SET\tDESCRIPTION")
+			dash := func(s []string) string {
+				if len(s) == 0 {
+					return "-"
 				}
-				fmt.Fprintf(w, "%s://\t%s\t%s\t%s\n", b.Scheme, b.Example, creds, b.Description)
+				return strings.Join(s, ", ")
+			}
+			for _, b := range backends.List() {
+				fmt.Fprintf(w, "%s://\t%s\t%s\t%s\t%s\n", b.Scheme, b.Example, dash(b.Credentials), dash(b.Implicit), b.Description)
 			}
 			return w.Flush()
 		},
