@@ -360,6 +360,11 @@ func (r *Runner) deleteDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d a
 		if err != nil {
 			return 0, err
 		}
+		// Paced before the TRUNCATE, while readers can still use the
+		// partition (Options.MaxRowsPerSecond).
+		if err := r.paceRows(ctx, n); err != nil {
+			return 0, err
+		}
 		sp, err := tx.Begin(ctx) // savepoint
 		if err != nil {
 			return 0, fmt.Errorf("truncate partition %s: %w", p, err)
@@ -376,9 +381,6 @@ func (r *Runner) deleteDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d a
 		}
 		truncated += n
 		log.Debug("emptied partition", "partition", p.String(), "rows", n)
-		if err := r.paceRows(ctx, n); err != nil { // Options.MaxRowsPerSecond
-			return 0, err
-		}
 	}
 	deleted, err := r.deleteRows(ctx, tx, d) // in paced batches with Options.MaxRowsPerSecond
 	if err != nil {

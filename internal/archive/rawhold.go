@@ -33,12 +33,12 @@ func (r *Runner) rawHold(ctx context.Context, log *slog.Logger, s *Summary) (hol
 	s.CleanNewest = *newest
 	h := &postgres.Hold{Watermark: *newest, Clean: r.Clean}
 	if col := r.Opts.RawSensorColumn; col != "" {
-		hasCol, err := r.Raw.HasColumn(ctx, r.Pool, col)
+		hasCol, sameType, err := r.Raw.SameSensorType(ctx, r.Pool, col, r.Clean)
 		if err != nil {
 			return nil, false, err
 		}
 		idx := false
-		if hasCol {
+		if hasCol && sameType {
 			if idx, err = r.Clean.HasSensorTimeIndex(ctx, r.Pool); err != nil {
 				return nil, false, err
 			}
@@ -46,6 +46,8 @@ func (r *Runner) rawHold(ctx context.Context, log *slog.Logger, s *Summary) (hol
 		switch {
 		case !hasCol:
 			log.Debug("raw purge held table-wide: the raw table has no sensor column", "column", col, "setting", "raw.sensor_column")
+		case !sameType:
+			log.Warn(fmt.Sprintf("raw purge held table-wide: the raw table's %s (raw.sensor_column) and the clean table's %s have different types", col, r.Clean.Sensor))
 		case !idx:
 			log.Info(fmt.Sprintf("raw purge held table-wide (newest clean reading of any sensor): a per-sensor hold needs an index on %s (%s, %s) to stay cheap; "+
 				"create one (CREATE INDEX CONCURRENTLY ON %s (%s, %s)) to hold each sensor's raw rows by its own newest clean reading",

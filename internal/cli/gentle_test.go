@@ -626,3 +626,24 @@ func TestShardSettingsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestRawPurgeSensorColumnOfAnotherType: a raw.sensor_column whose type is
+// not the clean sensor column's cannot be compared through the index: the
+// hold falls back to table-wide, with a warning, rather than failing the
+// purge.
+func TestRawPurgeSensorColumnOfAnotherType(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	if _, err := h.conn.Exec(context.Background(), `CREATE INDEX ON shizuku.clean_measurements (sensor_id, ts)`); err != nil {
+		t.Fatal(err)
+	}
+	h.insertCleanAt("live", "2 hours")
+	h.insertRaw("other", "3 days")
+	r := h.mustRun("archive", "--raw-sensor-column", "id") // bigint, against text
+	if got := h.rawLeft(); len(got) != 0 {
+		t.Fatalf("raw rows left: %v, want none", got)
+	}
+	if !strings.Contains(r.stderr, "have different types") {
+		t.Errorf("no warning about the sensor column's type:\n%s", r.stderr)
+	}
+}

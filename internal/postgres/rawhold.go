@@ -51,15 +51,19 @@ func (t CleanTable) HasSensorTimeIndex(ctx context.Context, q Querier) (bool, er
 	return ok, nil
 }
 
-// HasColumn reports whether the raw table has column col.
-func (t RawTable) HasColumn(ctx context.Context, q Querier, col string) (bool, error) {
-	var ok bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped)`,
-		ident(t.Name), col).Scan(&ok)
+// SameSensorType reports whether the raw table has column col, and
+// whether it has the type of the clean table's sensor column (so that
+// comparing them uses the clean table's index, and cannot fail).
+func (t RawTable) SameSensorType(ctx context.Context, q Querier, col string, clean CleanTable) (has, same bool, err error) {
+	var rawType, cleanType *string
+	err = q.QueryRow(ctx, `SELECT
+		(SELECT atttypid::regtype::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped),
+		(SELECT atttypid::regtype::text FROM pg_attribute WHERE attrelid = to_regclass($3) AND attname = $4 AND attnum > 0 AND NOT attisdropped)`,
+		ident(t.Name), col, ident(clean.Name), clean.Sensor).Scan(&rawType, &cleanType)
 	if err != nil {
-		return false, fmt.Errorf("check columns of %s: %w", t, err)
+		return false, false, fmt.Errorf("check columns of %s: %w", t, err)
 	}
-	return ok, nil
+	return rawType != nil, rawType != nil && cleanType != nil && *rawType == *cleanType, nil
 }
 
 // Hold keeps raw rows that the cleaning pipeline has not reached yet out of
