@@ -36,7 +36,7 @@ func check(ctx context.Context, b *blob.Bucket, write bool) (string, error) {
 	var drv *bucket
 	b.As(&drv)
 	if access == "" {
-		return fmt.Sprintf("Vercel Blob store %q: access not known yet (the store is empty, and a dry run writes nothing to find out)", strings.ToLower(drv.storeID)), nil
+		return fmt.Sprintf("Vercel Blob store %q: access not known yet: the store is empty, and this run writes nothing to find out (the first write will)", strings.ToLower(drv.storeID)), nil
 	}
 	return fmt.Sprintf("Vercel Blob store %q: %s access (from %s)", strings.ToLower(drv.storeID), access, source), nil
 }
