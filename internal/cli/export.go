@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/urfave/cli/v2"
 
@@ -50,7 +54,7 @@ Examples:
    archiver export --from 2025-01-01 --to 2025-12-31 --sensor gauge-7 --sensor gauge-9 --out - | gzip > two.csv.gz
    archiver export --from 2025-01-01 --to 2025-01-31 --format parquet --out-dir ./parquet
    DATABASE_URL= archiver export --bucket s3://archives --from 2025-01-15 --to 2025-01-15 --out -   # no database`,
-		Flags: append(commandFlags(config.ScopeRestore),
+		Flags: append(commandFlags(config.ScopeTables|config.ScopeRestore),
 			&cli.StringFlag{Name: "from", Usage: "first UTC day to export, YYYY-MM-DD"},
 			&cli.StringFlag{Name: "to", Usage: "last UTC day to export, YYYY-MM-DD"},
 			&cli.StringSliceFlag{Name: "sensor", Usage: "export only this sensor (exact name, commas included; repeatable)"},
@@ -72,6 +76,27 @@ func noProgressFlag() cli.Flag {
 		}
 	}
 	panic("log.no_progress is not in the settings table")
+}
+
+// exportTypes asks the clean table for the types of the exported columns,
+// so that values are written in them (a numeric as DECIMAL in Parquet, a
+// text extra column as text in CSV). Without the table, the archive alone
+// decides, and the log says so.
+func (e *env) exportTypes(ctx context.Context, pool *pgxpool.Pool) map[string]export.ColumnType {
+	_, clean, err := tables(e.cfg)
+	if err == nil {
+		err = clean.Inspect(ctx, pool)
+	}
+	if err != nil {
+		e.log.Warn("column types unknown, so the measurement is written as a number and extra columns as their JSON text", "err", err)
+		return nil
+	}
+	l := clean.Layout()
+	types := map[string]export.ColumnType{"measurement": export.ParseColumnType(l.Value.Base, l.Value.Type)}
+	for _, c := range append(slices.Clone(l.Extra), l.Other...) {
+		types[c.Name] = export.ParseColumnType(c.Base, c.Type)
+	}
+	return types
 }
 
 func runExport(c *cli.Context) error {
@@ -141,6 +166,7 @@ func runExport(c *cli.Context) error {
 			return withCode(ExitUnavailable, err)
 		}
 		x.DB = pool
+		x.Types = e.exportTypes(ctx, pool)
 	}
 	bucket, err := backends.Open(ctx, bucketURL)
 	if err != nil {

@@ -37,6 +37,10 @@ type Exporter struct {
 	Manifests *manifest.Store
 	Schema    string // manifest schema, checked for migrations
 
+	// Types are the column types the database says, by export column name
+	// ("measurement" and the extra columns' names); nil without a database.
+	Types map[string]ColumnType
+
 	Log      *slog.Logger
 	Progress Progress // may be nil
 }
@@ -187,6 +191,7 @@ func (x *Exporter) Run(ctx context.Context, plan []Archive, opts Options, out Ou
 			sensors[name] = true
 		}
 	}
+	out.setTypes(x.Types)
 	if x.Progress != nil {
 		x.Progress.Start(len(plan), "days")
 		defer x.Progress.Finish()

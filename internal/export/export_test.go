@@ -62,7 +62,7 @@ func TestPGFloat8MatchesPostgres(t *testing.T) {
 // RowGroupRows rows, and every row reads back in order.
 func TestParquetRowGroups(t *testing.T) {
 	var buf bytes.Buffer
-	w, err := newParquetWriter(&buf, nil)
+	w, err := newParquetWriter(&buf, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestParquetRowGroups(t *testing.T) {
 // TestParquetRefusesSubMicrosecond: a time Parquet's microseconds cannot
 // hold is an error, never a silently truncated reading.
 func TestParquetRefusesSubMicrosecond(t *testing.T) {
-	w, _ := newParquetWriter(&bytes.Buffer{}, nil)
+	w, _ := newParquetWriter(&bytes.Buffer{}, nil, nil)
 	d, _ := archivefile.ParseDay("2025-01-15")
 	r := archivefile.Reading{Sensor: "s", Time: d.Start().Add(1500 * time.Nanosecond)}
 	if err := w.write(d, &r); err == nil {

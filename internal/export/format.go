@@ -40,13 +40,13 @@ func (f Format) Ext() string { return string(f) }
 // columns of the readings (their "extra" object) follow them.
 var Columns = []string{"day", "sensor", "time", "measurement", "qc_flags", "imputation_method"}
 
-// extraValues returns, for each name in cols, the JSON text of the
-// reading's extra member of that name ("" for a missing or null member:
-// NULL). A member not in cols is an error: it would be dropped otherwise.
-func extraValues(r *archivefile.Reading, cols []string, dst []string) ([]string, error) {
+// extraValues returns, for each name in cols, the reading's extra member
+// of that name (Kind MemberNull, NULL, for a missing or null member). A
+// member not in cols is an error: it would be dropped otherwise.
+func extraValues(r *archivefile.Reading, cols []string, dst []archivefile.Member) ([]archivefile.Member, error) {
 	dst = dst[:0]
 	for range cols {
-		dst = append(dst, "")
+		dst = append(dst, archivefile.Member{})
 	}
 	if r.Extra == "" {
 		return dst, nil
@@ -61,9 +61,7 @@ func extraValues(r *archivefile.Reading, cols []string, dst []string) ([]string,
 			return dst, fmt.Errorf("reading of sensor %q at %s has the extra column %q, which is not among the export's columns (%s, taken from the first reading): the archives of the range do not share their columns; export the days apart",
 				r.Sensor, r.Time.Format("2006-01-02T15:04:05.999999Z"), m.Name, strings.Join(cols, ", "))
 		}
-		if m.Kind != archivefile.MemberNull {
-			dst[i] = m.Raw
-		}
+		dst[i] = m
 	}
 	return dst, nil
 }
@@ -93,10 +91,10 @@ type rowWriter interface {
 	close() error
 }
 
-func newRowWriter(f Format, w io.Writer) (rowWriter, error) {
+func newRowWriter(f Format, w io.Writer, types map[string]ColumnType) (rowWriter, error) {
 	switch f {
 	case CSV, JSONL, Parquet:
-		return &lazyWriter{f: f, w: w}, nil
+		return &lazyWriter{f: f, w: w, types: types}, nil
 	}
 	return nil, fmt.Errorf("export: unknown format %q", f)
 }
@@ -105,20 +103,21 @@ func newRowWriter(f Format, w io.Writer) (rowWriter, error) {
 // become the file's (a header or a schema comes first), or at the end when
 // there is none.
 type lazyWriter struct {
-	f  Format
-	w  io.Writer
-	rw rowWriter
+	f     Format
+	w     io.Writer
+	types map[string]ColumnType // by column name; nil without a database
+	rw    rowWriter
 }
 
 func (l *lazyWriter) start(extra []string) error {
 	var err error
 	switch l.f {
 	case CSV:
-		l.rw, err = newCSVWriter(l.w, extra)
+		l.rw, err = newCSVWriter(l.w, extra, l.types)
 	case JSONL:
 		l.rw = &jsonlWriter{w: bufio.NewWriterSize(l.w, 64<<10), extra: extra}
 	case Parquet:
-		l.rw, err = newParquetWriter(l.w, extra)
+		l.rw, err = newParquetWriter(l.w, extra, l.types)
 	}
 	return err
 }
@@ -163,15 +162,23 @@ func (c *dayText) of(d archivefile.Day) []byte {
 
 // csvWriter writes what COPY ... TO ... (FORMAT csv, HEADER) writes.
 type csvWriter struct {
-	w     *bufio.Writer
-	buf   []byte
-	day   dayText
-	extra []string
-	vals  []string
+	w      *bufio.Writer
+	buf    []byte
+	day    dayText
+	extra  []string
+	etypes []*ColumnType // per extra column; nil: write its JSON text
+	vals   []archivefile.Member
 }
 
-func newCSVWriter(w io.Writer, extra []string) (*csvWriter, error) {
+func newCSVWriter(w io.Writer, extra []string, types map[string]ColumnType) (*csvWriter, error) {
 	c := &csvWriter{w: bufio.NewWriterSize(w, 64<<10), extra: extra}
+	for _, name := range extra {
+		var t *ColumnType
+		if ct, ok := types[name]; ok {
+			t = &ct
+		}
+		c.etypes = append(c.etypes, t)
+	}
 	var h []byte
 	for i, name := range append(slices.Clone(Columns), extra...) {
 		if i > 0 {
@@ -212,10 +219,15 @@ func (c *csvWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 		if c.vals, err = extraValues(r, c.extra, c.vals); err != nil {
 			return err
 		}
-		for _, v := range c.vals {
+		for i := range c.vals {
+			m := &c.vals[i]
 			b = append(b, ',')
-			if v != "" {
-				b = appendCSVField(b, v)
+			switch {
+			case m.Kind == archivefile.MemberNull:
+			case c.etypes[i] != nil:
+				b = c.etypes[i].appendCSV(b, m)
+			default:
+				b = appendCSVField(b, m.Raw)
 			}
 		}
 	}
@@ -235,7 +247,7 @@ type jsonlWriter struct {
 	buf   []byte
 	day   dayText
 	extra []string
-	vals  []string
+	vals  []archivefile.Member
 }
 
 func (j *jsonlWriter) write(d archivefile.Day, r *archivefile.Reading) error {
@@ -271,14 +283,15 @@ func (j *jsonlWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 		if j.vals, err = extraValues(r, j.extra, j.vals); err != nil {
 			return err
 		}
-		for i, v := range j.vals {
+		for i := range j.vals {
 			b = append(b, ',')
 			b = archivefile.AppendJSONString(b, j.extra[i])
 			b = append(b, ':')
-			if v == "" {
-				v = "null"
+			if j.vals[i].Kind == archivefile.MemberNull {
+				b = append(b, "null"...)
+			} else {
+				b = append(b, j.vals[i].Raw...)
 			}
-			b = append(b, v...)
 		}
 	}
 	b = append(b, "}\n"...)

@@ -30,6 +30,8 @@ type Output interface {
 	// discards reports whether a failed export or day leaves nothing behind
 	// (files), as opposed to a stream that has already carried the rows.
 	discards() bool
+	// setTypes gives the column types the database says, before any day.
+	setTypes(map[string]ColumnType)
 	String() string
 }
 
@@ -39,14 +41,15 @@ type Output interface {
 func ToWriter(w io.Writer, f Format) Output { return &streamOut{w: w, f: f} }
 
 type streamOut struct {
-	w  io.Writer
-	f  Format
-	rw rowWriter
+	w     io.Writer
+	f     Format
+	types map[string]ColumnType
+	rw    rowWriter
 }
 
 func (s *streamOut) begin(archivefile.Day) (rowWriter, error) {
 	if s.rw == nil {
-		rw, err := newRowWriter(s.f, s.w)
+		rw, err := newRowWriter(s.f, s.w, s.types)
 		if err != nil {
 			return nil, err
 		}
@@ -60,7 +63,7 @@ func (s *streamOut) end(archivefile.Day, error) error { return nil }
 func (s *streamOut) close(err error) error {
 	if s.rw == nil {
 		// No day at all: still a valid, empty file of the format.
-		rw, nerr := newRowWriter(s.f, s.w)
+		rw, nerr := newRowWriter(s.f, s.w, s.types)
 		if nerr != nil {
 			return nerr
 		}
@@ -76,9 +79,10 @@ func (s *streamOut) close(err error) error {
 	return s.rw.close()
 }
 
-func (s *streamOut) perDay() bool   { return false }
-func (s *streamOut) discards() bool { return false }
-func (s *streamOut) String() string { return "standard output" }
+func (s *streamOut) setTypes(t map[string]ColumnType) { s.types = t }
+func (s *streamOut) perDay() bool                     { return false }
+func (s *streamOut) discards() bool                   { return false }
+func (s *streamOut) String() string                   { return "standard output" }
 
 // ToFile writes every day into one file at path, through a temporary file
 // next to it that is renamed into place only when the whole export has
@@ -86,10 +90,11 @@ func (s *streamOut) String() string { return "standard output" }
 func ToFile(path string, f Format) Output { return &fileOut{path: path, f: f} }
 
 type fileOut struct {
-	path string
-	f    Format
-	tmp  *os.File
-	rw   rowWriter
+	path  string
+	f     Format
+	types map[string]ColumnType
+	tmp   *os.File
+	rw    rowWriter
 }
 
 func (o *fileOut) open() error {
@@ -101,7 +106,7 @@ func (o *fileOut) open() error {
 		return err
 	}
 	o.tmp = tmp
-	rw, err := newRowWriter(o.f, tmp)
+	rw, err := newRowWriter(o.f, tmp, o.types)
 	if err != nil {
 		return err
 	}
@@ -132,9 +137,10 @@ func (o *fileOut) close(err error) error {
 	return commit(o.tmp, o.rw, o.path)
 }
 
-func (o *fileOut) perDay() bool   { return false }
-func (o *fileOut) discards() bool { return true }
-func (o *fileOut) String() string { return o.path }
+func (o *fileOut) setTypes(t map[string]ColumnType) { o.types = t }
+func (o *fileOut) perDay() bool                     { return false }
+func (o *fileOut) discards() bool                   { return true }
+func (o *fileOut) String() string                   { return o.path }
 
 // ToDir writes one file per day into dir, named YYYY-MM-DD.<format>. Each
 // file appears (replacing an older export of the day) only once its day
@@ -142,10 +148,11 @@ func (o *fileOut) String() string { return o.path }
 func ToDir(dir string, f Format) Output { return &dirOut{dir: dir, f: f} }
 
 type dirOut struct {
-	dir string
-	f   Format
-	tmp *os.File
-	rw  rowWriter
+	dir   string
+	f     Format
+	types map[string]ColumnType
+	tmp   *os.File
+	rw    rowWriter
 }
 
 // DayFile is the name of a day's file in an --out-dir export.
@@ -156,7 +163,7 @@ func (o *dirOut) begin(d archivefile.Day) (rowWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	rw, err := newRowWriter(o.f, tmp)
+	rw, err := newRowWriter(o.f, tmp, o.types)
 	if err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
@@ -180,10 +187,11 @@ func (o *dirOut) end(d archivefile.Day, err error) error {
 	return commit(tmp, rw, filepath.Join(o.dir, DayFile(d, o.f)))
 }
 
-func (o *dirOut) close(error) error { return nil }
-func (o *dirOut) perDay() bool      { return true }
-func (o *dirOut) discards() bool    { return true }
-func (o *dirOut) String() string    { return o.dir }
+func (o *dirOut) setTypes(t map[string]ColumnType) { o.types = t }
+func (o *dirOut) close(error) error                { return nil }
+func (o *dirOut) perDay() bool                     { return true }
+func (o *dirOut) discards() bool                   { return true }
+func (o *dirOut) String() string                   { return o.dir }
 
 // createTemp makes the temporary file for path in path's directory, so the
 // final rename stays on one filesystem and is atomic.

@@ -46,7 +46,7 @@ func (g orderedGroup) Fields() []parquet.Field {
 // (the archive's float), qc_flags as INT64, NULLs as such.
 // Extra columns are JSON text (the JSON logical type): the archive does
 // not say their SQL type.
-func parquetSchema(extra []string) *parquet.Schema {
+func parquetSchema(extra []string, types map[string]ColumnType) *parquet.Schema {
 	g := parquet.Group{
 		"day":               parquet.Date(),
 		"sensor":            parquet.String(),
@@ -55,22 +55,31 @@ func parquetSchema(extra []string) *parquet.Schema {
 		"qc_flags":          parquet.Optional(parquet.Int(64)),
 		"imputation_method": parquet.Optional(parquet.String()),
 	}
+	if t, ok := types["measurement"]; ok && t.Base != "float8" {
+		g["measurement"] = t.parquetNode() // numeric as DECIMAL or decimal text, integers as INT64, real as FLOAT
+	}
 	for _, name := range extra {
-		g[name] = parquet.Optional(parquet.JSON())
+		if t, ok := types[name]; ok {
+			g[name] = t.parquetNode()
+		} else {
+			g[name] = parquet.Optional(parquet.JSON())
+		}
 	}
 	return parquet.NewSchema("reading", orderedGroup{Group: g, order: append(slices.Clone(Columns), extra...)})
 }
 
 type parquetWriter struct {
-	w     *parquet.Writer
-	rows  []parquet.Row
-	n     int
-	extra []string
-	vals  []string
+	w      *parquet.Writer
+	rows   []parquet.Row
+	n      int
+	value  *ColumnType // the measurement's type when a database says it is not a float
+	extra  []string
+	etypes []*ColumnType // per extra column; nil: JSON text
+	vals   []archivefile.Member
 }
 
-func newParquetWriter(w io.Writer, extra []string) (*parquetWriter, error) {
-	pw := parquet.NewWriter(w, parquetSchema(extra),
+func newParquetWriter(w io.Writer, extra []string, types map[string]ColumnType) (*parquetWriter, error) {
+	pw := parquet.NewWriter(w, parquetSchema(extra, types),
 		parquet.Compression(newZstdCodec()),
 		parquet.MaxRowsPerRowGroup(RowGroupRows),
 		parquet.CreatedBy("archiver", "export", ""),
@@ -79,7 +88,18 @@ func newParquetWriter(w io.Writer, extra []string) (*parquetWriter, error) {
 	for i := range rows {
 		rows[i] = make(parquet.Row, len(Columns)+len(extra))
 	}
-	return &parquetWriter{w: pw, rows: rows, extra: extra}, nil
+	p := &parquetWriter{w: pw, rows: rows, extra: extra}
+	if t, ok := types["measurement"]; ok && t.Base != "float8" {
+		p.value = &t
+	}
+	for _, name := range extra {
+		var t *ColumnType
+		if ct, ok := types[name]; ok {
+			t = &ct
+		}
+		p.etypes = append(p.etypes, t)
+	}
+	return p, nil
 }
 
 func bytesOf(s string) []byte {
@@ -103,6 +123,12 @@ func (p *parquetWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 	switch {
 	case !r.Value.Valid:
 		row[3] = parquet.NullValue().Level(0, 0, 3)
+	case p.value != nil:
+		v, err := p.value.parquetValue(valueText(r), false, 3)
+		if err != nil {
+			return fmt.Errorf("reading of sensor %q at %s: measurement %w", r.Sensor, r.Time.Format("2006-01-02T15:04:05.999999Z"), err)
+		}
+		row[3] = v
 	case r.ValueText != "" && !exactFloat(r.ValueText, r.Value.Float64):
 		// An exact decimal (numeric) that a DOUBLE would round.
 		return fmt.Errorf("reading of sensor %q at %s has the exact value %s, which a Parquet DOUBLE cannot hold: export it as csv or jsonl (the archive does not say the column's precision)",
@@ -125,13 +151,25 @@ func (p *parquetWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 		if p.vals, err = extraValues(r, p.extra, p.vals); err != nil {
 			return err
 		}
-		for i, v := range p.vals {
+		for i := range p.vals {
+			m := &p.vals[i]
 			c := len(Columns) + i
-			if v == "" {
+			switch {
+			case m.Kind == archivefile.MemberNull:
 				row[c] = parquet.NullValue().Level(0, 0, c)
-				continue
+			case p.etypes[i] != nil:
+				text := m.Text
+				if m.Kind == archivefile.MemberJSON {
+					text = m.Raw
+				}
+				v, err := p.etypes[i].parquetValue(text, m.Kind == archivefile.MemberString, c)
+				if err != nil {
+					return fmt.Errorf("reading of sensor %q at %s: extra column %q: %w", r.Sensor, r.Time.Format("2006-01-02T15:04:05.999999Z"), p.extra[i], err)
+				}
+				row[c] = v
+			default:
+				row[c] = parquet.ByteArrayValue(bytesOf(m.Raw)).Level(0, 1, c)
 			}
-			row[c] = parquet.ByteArrayValue(bytesOf(v)).Level(0, 1, c)
 		}
 	}
 	p.n++
