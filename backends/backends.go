@@ -206,7 +206,7 @@ func IsConfigError(err error) bool {
 
 // secretParams are query parameters that may carry credentials in some
 // backends' URLs; their values are never shown.
-var secretParams = []string{"token", "secret", "password", "sig", "signature", "key", "sas", "credentials"}
+var secretParams = []string{"token", "secret", "pass", "pwd", "sig", "key", "sas", "cred", "auth", "session"}
 
 func isSecretParam(name string) bool {
 	name = strings.ToLower(name)
@@ -246,7 +246,13 @@ func redactURL(u *url.URL) string {
 	if c.User != nil {
 		if _, has := c.User.Password(); has {
 			c.User = url.UserPassword(c.User.Username(), "xxxxx")
+		} else {
+			c.User = url.User("xxxxx") // a user name alone is often a token
 		}
+	}
+	if i := strings.LastIndex(c.Fragment, "@"); i >= 0 {
+		// A "#" in a nested URL's password ends the outer URL early.
+		c.Fragment, c.RawFragment = "xxxxx"+c.Fragment[i:], ""
 	}
 	if i := strings.LastIndex(c.Opaque, "@"); i >= 0 {
 		// "s3:user:password@bucket" parses as an opaque URL with no user
@@ -257,10 +263,21 @@ func redactURL(u *url.URL) string {
 		// The usual case, formatted as it always was: the redacted URL is
 		// the location recorded in (and looked up from) the manifests.
 		changed := false
-		for k := range q {
+		for k, vs := range q {
 			if isSecretParam(k) {
 				q.Set(k, "xxxxx")
 				changed = true
+				continue
+			}
+			for i, v := range vs {
+				// A nested URL (s3's endpoint=http://key:secret@host)
+				// is redacted like the outer one.
+				if strings.Contains(v, "@") || strings.Contains(v, "://") {
+					if r := redactNested(v); r != v {
+						vs[i] = r
+						changed = true
+					}
+				}
 			}
 		}
 		if changed {
@@ -270,6 +287,28 @@ func redactURL(u *url.URL) string {
 		c.RawQuery = redactQuery(c.RawQuery)
 	}
 	return c.String()
+}
+
+// redactNested redacts a query value that is (or may be) a URL with user
+// info; anything before an "@" is dropped when it does not parse.
+func redactNested(v string) string {
+	scheme, rest, ok := strings.Cut(v, "://")
+	i := strings.LastIndex(rest, "@")
+	switch {
+	case ok && i >= 0:
+		// Whatever lies before the last "@" may be user info, however
+		// it is punctuated.
+		user, _, hasPassword := strings.Cut(rest[:i], ":")
+		if !hasPassword || strings.ContainsAny(user, "/?#@") {
+			return scheme + "://xxxxx" + rest[i:]
+		}
+		return scheme + "://" + user + ":xxxxx" + rest[i:]
+	case ok:
+		return Redact(v)
+	case strings.Contains(v, "@"):
+		return "xxxxx" + v[strings.LastIndex(v, "@"):]
+	}
+	return v
 }
 
 // atBeyondAuthority reports whether rawURL has an "@" after the end of its
@@ -302,9 +341,13 @@ func redactQuery(raw string) string {
 		if k, err := url.QueryUnescape(rawKey); err == nil {
 			key = k
 		}
-		if hasValue && isSecretParam(key) {
+		switch {
+		case hasValue && isSecretParam(key):
 			b.WriteString(rawKey + "=xxxxx")
-		} else {
+		case hasValue && strings.Contains(pair, "@"):
+			_, v, _ := strings.Cut(pair, "=")
+			b.WriteString(rawKey + "=" + "xxxxx" + v[strings.LastIndex(v, "@"):])
+		default:
 			b.WriteString(pair)
 		}
 		if i < len(raw) {
@@ -319,30 +362,7 @@ func redactQuery(raw string) string {
 // third-party opener, which may quote the URL it was given as written
 // (percent-encoded) or decoded, so both forms are replaced.
 func redactString(msg string, u *url.URL) string {
-	var secrets []string
-	add := func(v string) {
-		if v != "" {
-			secrets = append(secrets, v, url.QueryEscape(v), url.PathEscape(v))
-		}
-	}
-	if u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			add(p)
-			if _, raw, ok := strings.Cut(u.User.String(), ":"); ok {
-				add(raw) // as written in the URL
-			}
-		}
-	}
-	for _, kv := range strings.Split(u.RawQuery, "&") {
-		k, v, _ := strings.Cut(kv, "=")
-		if !isSecretParam(k) {
-			continue
-		}
-		add(v)
-		if d, err := url.QueryUnescape(v); err == nil {
-			add(d)
-		}
-	}
+	secrets := secretsOf(u)
 	// Longest first, so that a secret is never half replaced by a shorter
 	// form of itself.
 	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
@@ -350,6 +370,76 @@ func redactString(msg string, u *url.URL) string {
 		msg = strings.ReplaceAll(msg, v, "xxxxx")
 	}
 	return msg
+}
+
+// Secrets returns the credentials in rawURL (passwords, a user name that
+// stands alone, secret-looking query values, those of nested URLs), in the
+// forms they may be quoted in, for a process-wide secret.Set. A URL that
+// does not parse yields what lies between its "://" and last "@".
+func Secrets(rawURL string) []string {
+	u, err := url.Parse(rawURL)
+	var out []string
+	if err == nil {
+		out = secretsOf(u)
+	}
+	if _, rest, ok := strings.Cut(rawURL, "://"); ok {
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			region := rest[:i]
+			if _, pw, ok := strings.Cut(region, ":"); ok {
+				region = pw
+			}
+			out = append(out, region)
+		}
+	}
+	return out
+}
+
+func secretsOf(u *url.URL) []string {
+	var secrets []string
+	add := func(v string) {
+		if v != "" {
+			secrets = append(secrets, v, url.QueryEscape(v), url.PathEscape(v))
+		}
+	}
+	userinfo := func(u *url.URL) {
+		if u.User == nil {
+			return
+		}
+		if p, ok := u.User.Password(); ok {
+			add(p)
+			if _, raw, ok := strings.Cut(u.User.String(), ":"); ok {
+				add(raw) // as written in the URL
+			}
+		} else {
+			add(u.User.Username())
+		}
+	}
+	userinfo(u)
+	for _, kv := range strings.Split(u.RawQuery, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		d, err := url.QueryUnescape(v)
+		if err != nil {
+			d = v
+		}
+		if isSecretParam(k) {
+			add(v)
+			add(d)
+			continue
+		}
+		if nu, err := url.Parse(d); err == nil && nu.User != nil {
+			userinfo(nu) // a nested URL's credentials
+		} else if _, rest, ok := strings.Cut(d, "://"); ok && strings.Contains(rest, "@") {
+			region := rest[:strings.LastIndex(rest, "@")]
+			if _, pw, ok := strings.Cut(region, ":"); ok {
+				region = pw
+			}
+			add(region)
+		}
+	}
+	if i := strings.LastIndex(u.Fragment, "@"); i >= 0 {
+		add(u.Fragment[:i]) // the rest of a nested password cut by "#"
+	}
+	return secrets
 }
 
 type createKey struct{}

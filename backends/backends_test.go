@@ -86,7 +86,15 @@ func TestRedact(t *testing.T) {
 	}{
 		{in: "s3://AKIAEXAMPLE:wJalrXUtnFEMI@bucket/archives", keep: []string{"AKIAEXAMPLE", "bucket/archives"}, secrets: []string{"wJalrXUtnFEMI"}},
 		{in: "s3://bucket?region=eu-central-1&endpoint=http://127.0.0.1:9000&use_path_style=true", sameAsIn: true},
-		{in: "postgres://archiver@db:5432/shizuku", sameAsIn: true},
+		{in: "gs://bucket", sameAsIn: true},
+		// A user name alone is often a token (https://TOKEN@host).
+		{in: "https://ghp_T0K3Nabc@host/dir", keep: []string{"host/dir"}, secrets: []string{"T0K3N"}},
+		// Nested URLs: s3's endpoint, in any encoding.
+		{in: "s3://b?endpoint=http://AKID:NeStEdSeCrEt@minio:9000&region=x", keep: []string{"endpoint=", "minio", "region=x"}, secrets: []string{"NeStEdSeCrEt", "NeSt"}},
+		{in: "s3://b?endpoint=http%3A%2F%2FAKID%3ANeStEdSeCrEt%40minio%3A9000", keep: []string{"minio"}, secrets: []string{"NeStEdSeCrEt", "NeSt"}},
+		{in: "s3://b?endpoint=http://AKID:Ne@St#Ed@minio:9000", secrets: []string{"Ne@St", "St#Ed"}},
+		{in: "s3://b?endpoint=http://AKID:NeSt%zzEd@minio:9000", secrets: []string{"NeSt", "zzEd"}},
+		{in: "x://b?auth=A1xyz&pwd=P2xyz&session_id=S3xyz", secrets: []string{"A1xyz", "P2xyz", "S3xyz"}},
 		{in: "gs://bucket?prefix=archiver/", sameAsIn: true},
 		{in: "azblob://c?sas_token=sv%3D2022%26sig%3DabcSECRET", keep: []string{"sas_token"}, secrets: []string{"abcSECRET"}},
 		{in: "s3://b?secret_key=SK1&access_key=AK1", keep: []string{"secret_key", "access_key"}, secrets: []string{"SK1", "AK1"}},
@@ -218,5 +226,22 @@ func TestLookupAndList(t *testing.T) {
 	defer bucket.Close()
 	if err := bucket.WriteAll(t.Context(), "k", []byte("v"), nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOpenErrorChainRedacted: a caller that prints any error of the chain
+// Open returns (errors.Unwrap, as %w keeps it) sees no secret, nested
+// URLs' included.
+func TestOpenErrorChainRedacted(t *testing.T) {
+	_, err := backends.Open(t.Context(), "leaky://user:hunter2pw@bucket?endpoint="+url.QueryEscape("http://AKID:NeStEdSeCrEt@h:1")+"&token=T0K3Nvalue")
+	if err == nil {
+		t.Fatal("the leaky opener succeeded")
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		for _, s := range []string{"hunter2pw", "NeStEdSeCrEt", "T0K3Nvalue", "NeStEd%40", "hunter2"} {
+			if strings.Contains(e.Error(), s) {
+				t.Errorf("an error of the chain shows %q: %v", s, e)
+			}
+		}
 	}
 }

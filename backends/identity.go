@@ -27,6 +27,11 @@ func Identity(rawURL string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if strings.Contains(rawURL, "#") {
+		// Nothing after a "#" reaches a store: it is a password or value
+		// with an unescaped "#", cut short.
+		return "", fmt.Errorf("bucket URL %s holds a \"#\", which ends a URL: percent-encode it as %%23 (the URL is shown redacted)", Redact(rawURL))
+	}
 	if b.Identity != nil {
 		id, err := b.Identity(u)
 		if err != nil {

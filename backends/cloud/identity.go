@@ -33,6 +33,15 @@ func s3Identity(u *url.URL) (string, error) {
 	}
 	q := u.Query()
 	ep := q.Get("endpoint")
+	if ep != "" {
+		full := ep
+		if !strings.Contains(full, "://") {
+			full = "https://" + full
+		}
+		if eu, err := url.Parse(full); err != nil || eu.Host == "" {
+			return "", fmt.Errorf("endpoint= is not a URL such as https://host:port (it is not shown, as it may hold credentials)")
+		}
+	}
 	for _, env := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
 		if ep == "" {
 			ep = os.Getenv(env)

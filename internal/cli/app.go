@@ -23,6 +23,8 @@ import (
 	"github.com/shizuku-labs/archiver/internal/config"
 	"github.com/shizuku-labs/archiver/internal/envfile"
 	"github.com/shizuku-labs/archiver/internal/logging"
+	"github.com/shizuku-labs/archiver/internal/postgres"
+	"github.com/shizuku-labs/archiver/internal/secret"
 )
 
 // Exit codes. They are part of the interface: cron wrappers and alerting
@@ -52,12 +54,17 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, build Bu
 			return ExitUsage
 		}
 	}
-	app := New(stdout, stderr, build)
+	// The last line of defence for I8: every secret setup learns is
+	// removed from what reaches stderr (logs, errors) and stdout (but for
+	// export's data), whatever third-party code quoted in an error.
+	secrets := &secret.Set{}
+	app := New(stdout, secrets.Writer(stderr), build)
+	app.Metadata = map[string]any{metaSecrets: secrets}
 	err := app.RunContext(ctx, args)
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(stderr, "archiver: error: %v\n", err)
+	fmt.Fprintf(app.ErrWriter, "archiver: error: %v\n", err)
 	return exitCode(ctx, err)
 }
 
@@ -281,11 +288,15 @@ func commandFlags(scopes config.Scope) []cli.Flag {
 
 // env is the context a command action works in.
 type env struct {
-	cfg    config.Config
-	log    *slog.Logger
-	stdout io.Writer
-	stderr io.Writer
+	cfg     config.Config
+	log     *slog.Logger
+	stdout  io.Writer
+	stderr  io.Writer
+	secrets *secret.Set // known secrets, removed from output and manifests
 }
+
+// metaSecrets is the App.Metadata key of the process's secret.Set.
+const metaSecrets = "secrets"
 
 // setup loads the configuration and builds the logger. Flags may be given
 // before or after the command name; the innermost wins.
@@ -324,11 +335,27 @@ func setup(c *cli.Context) (*env, error) {
 	if err != nil {
 		return nil, withCode(ExitUsage, err)
 	}
+	secrets, _ := c.App.Metadata[metaSecrets].(*secret.Set)
+	if secrets == nil {
+		secrets = &secret.Set{} // an App built by New alone, as tests do
+	}
+	secrets.Add(postgres.Secrets(cfg.Database.URL)...)
+	secrets.Add(backends.Secrets(cfg.Storage.Bucket)...)
+	for _, name := range []string{"VERCEL_BLOB_RW_TOKEN", "BLOB_READ_WRITE_TOKEN"} {
+		// vercel_blob_rw_<storeId>_<secret>: the store id is not secret.
+		if parts := strings.SplitN(os.Getenv(name), "_", 5); len(parts) == 5 {
+			secrets.Add(parts[4])
+		}
+	}
 	log, err := logging.New(c.App.ErrWriter, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {
 		return nil, withCode(ExitUsage, err)
 	}
-	return &env{cfg: cfg, log: log, stdout: c.App.Writer, stderr: c.App.ErrWriter}, nil
+	stdout := c.App.Writer
+	if c.Command == nil || c.Command.Name != "export" { // export writes data
+		stdout = secrets.Writer(stdout)
+	}
+	return &env{cfg: cfg, log: log, stdout: stdout, stderr: c.App.ErrWriter, secrets: secrets}, nil
 }
 
 // bucketURL picks the storage: the configured URL, or the backend that the

@@ -177,6 +177,7 @@ func (e *env) open(ctx context.Context, maxConns int, use storageUse, opts ...po
 		return nil, withCode(ExitUnavailable, err)
 	}
 	st := &stores{pool: pool, bucket: bucket, bucketURL: bucketURL, manifests: manifest.NewStore(e.cfg.Database.ManifestSchema)}
+	st.manifests.Scrub = e.secrets.Scrub
 	if st.identity, err = backends.Identity(bucketURL); err != nil {
 		st.Close()
 		return nil, withCode(ExitUsage, fmt.Errorf("invalid setting storage.bucket: %w", err))

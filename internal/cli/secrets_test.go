@@ -199,6 +199,7 @@ func TestSecretsNeverAppear(t *testing.T) {
 		{args: []string{"status"}, env: map[string]string{"DATABASE_URL": wrongURL}, wantErr: true},
 		{args: []string{"verify", "--adopt"}},
 		{args: []string{"restore", "--day", day, "--dry-run"}},
+		{args: []string{"checkin", "--day", day, "--dry-run"}, wantErr: true}, // not checked out
 		{args: []string{"restore", "--day", day, "--metrics-file", metrics}},
 		{args: []string{"restore", "--day", day}, fault: true, wantErr: true},
 		{args: []string{"verify", "--deep"}, fault: true, wantErr: true},
@@ -237,7 +238,7 @@ func TestSecretsNeverAppear(t *testing.T) {
 				srv.AddFault(vercelblobtest.Fault{Status: 503, Code: "service_unavailable"})
 			}
 			args := append([]string{"archiver", "--log-level", "debug", "--log-format", format}, st.args...)
-			if st.args[0] == "archive" || st.args[0] == "restore" || st.args[0] == "verify" || st.args[0] == "status" || st.args[0] == "export" {
+			if st.args[0] == "archive" || st.args[0] == "restore" || st.args[0] == "verify" || st.args[0] == "status" || st.args[0] == "export" || st.args[0] == "checkin" {
 				args = append(args, "--bucket", "vercelblob://archives?retries=0")
 				if slices.Contains(st.args, "--bucket") {
 					args = args[:len(args)-2]
@@ -305,5 +306,95 @@ func TestSecretsNeverAppear(t *testing.T) {
 	}
 	if objects == 0 {
 		t.Error("no archive objects were written")
+	}
+}
+
+// leaks4 returns the runs of 4 characters of secret (plain or
+// percent-encoded) found in text.
+func leaks4(text, secret string) []string {
+	var found []string
+	for _, s := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+		for i := 0; i+4 <= len(s); i++ {
+			if frag := s[i : i+4]; strings.Contains(text, frag) && !slices.Contains(found, frag) {
+				found = append(found, frag)
+			}
+		}
+	}
+	return found
+}
+
+// TestSecretsInNestedURLsAndUnescapedPasswords (I8): a password inside a
+// nested URL (an S3-compatible endpoint with user info), in any encoding,
+// and a database password holding unescaped "@", "#", "/" or "?" show no 4
+// characters in a row anywhere: logs (the Storage line), errors (the
+// failed upload's), archive_runs, the metrics file. The unescaped database
+// password is refused before anything is tried (exit 2).
+func TestSecretsInNestedURLsAndUnescapedPasswords(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	h.insertClean(sample(h.today(), 40, 39, 2))
+	const nested = "Vq7Jm2Xz9Rk4Wp"
+	metrics := filepath.Join(t.TempDir(), "archiver.prom")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-one-we-look-for")
+	t.Setenv("AWS_REGION", "us-east-1")
+	for _, bucket := range []string{
+		"s3://archive?endpoint=http://AKID:" + nested + "@127.0.0.1:1&use_path_style=true",
+		"s3://archive?endpoint=" + url.QueryEscape("http://AKID:"+nested+"@127.0.0.1:1") + "&use_path_style=true",
+		"s3://archive?use_path_style=true&endpoint=http://AKID:" + nested[:5] + "@" + nested[5:] + "@127.0.0.1:1",
+		"s3://archive?use_path_style=true&endpoint=http://AKID:" + nested[:5] + "#" + nested[5:] + "@127.0.0.1:1",
+	} {
+		for _, format := range []string{"text", "json"} {
+			r := h.run("--log-level", "debug", "--log-format", format, "archive", "--bucket", bucket, "--metrics-file", metrics)
+			if r.code == 0 {
+				t.Errorf("archive to an unreachable endpoint succeeded")
+			}
+			if l := leaks4(r.stdout+r.stderr, nested); len(l) > 0 {
+				t.Errorf("%s %s: the output holds %q:\n%s\n%s", format, bucket, l, r.stdout, r.stderr)
+			}
+		}
+	}
+	rows, err := h.conn.Query(t.Context(), `SELECT t::text FROM archiver.archive_runs t`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var row string
+		if err := rows.Scan(&row); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if l := leaks4(row, nested); len(l) > 0 {
+			t.Errorf("archive_runs row holds %q: %s", l, row)
+		}
+	}
+	rows.Close()
+	if n == 0 {
+		t.Error("no failed manifest was recorded: the upload was never tried")
+	}
+	if data, err := os.ReadFile(metrics); err == nil {
+		if l := leaks4(string(data), nested); len(l) > 0 {
+			t.Errorf("the metrics file holds %q", l)
+		}
+	}
+
+	for _, pw := range []string{"Hq4@Zt8#Lm2Yw6", "Hq4#Zt8@Lm2Yw6", "Hq4/Zt8@Lm2Yw6", "Hq4?Zt8@Lm2Yw6", "Hq4@Zt8@Lm2Yw6"} {
+		u := "postgres://archiver_secret_role:" + pw + "@127.0.0.1:5432/archiver?connect_timeout=2"
+		for _, args := range [][]string{{"archive"}, {"migrate", "up"}, {"verify"}, {"list"}} {
+			var out, errOut bytes.Buffer
+			full := append([]string{"archiver", "--log-level", "debug"}, args...)
+			full = append(full, "--database-url", u)
+			if args[0] != "migrate" && args[0] != "list" {
+				full = append(full, "--bucket", h.bucket)
+			}
+			code := cli.Main(context.Background(), full, &out, &errOut, cli.Build{})
+			if code != cli.ExitUsage {
+				t.Errorf("%v with password %q: exit %d, want %d\n%s", args, pw, code, cli.ExitUsage, errOut.String())
+			}
+			if l := leaks4(out.String()+errOut.String(), pw); len(l) > 0 {
+				t.Errorf("%v with password %q: the output holds %q:\n%s", args, pw, l, errOut.String())
+			}
+		}
 	}
 }

@@ -126,6 +126,10 @@ type Store struct {
 	host  string
 	user  string
 
+	// Scrub, if set, removes secrets from the error text of every row
+	// written: an error chain may quote what third-party code saw.
+	Scrub func(string) string
+
 	mu     sync.RWMutex
 	legacy map[string][]string // identity -> legacy location strings found to name it
 }
@@ -147,6 +151,9 @@ const columns = `run_id, kind, status, day, source_table, object_key, location, 
 
 // Insert records e and sets its ID. FinishedAt defaults to now.
 func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
+	if s.Scrub != nil {
+		e.Error = s.Scrub(e.Error)
+	}
 	if e.FinishedAt.IsZero() {
 		e.FinishedAt = time.Now().UTC()
 	}
@@ -176,6 +183,9 @@ func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
 // An archive run records a row before it publishes an object (status
 // failed, the object's checksum) and writes a failure's reason into it.
 func (s *Store) Update(ctx context.Context, q Querier, e *Entry) error {
+	if s.Scrub != nil {
+		e.Error = s.Scrub(e.Error)
+	}
 	if e.FinishedAt.IsZero() {
 		e.FinishedAt = time.Now().UTC()
 	}

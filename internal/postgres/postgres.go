@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/shizuku-labs/archiver/internal/secret"
 )
 
 // Querier is what the statements here need: a pool, a connection or a
@@ -68,7 +70,11 @@ func Connect(ctx context.Context, databaseURL string, timeout time.Duration, max
 		return nil, &ConfigError{"the database URL (DATABASE_URL) is a Java JDBC URL (jdbc:...); the URL is not shown, as it may hold the password: " +
 			"expected postgres://user:password@host:port/database?options (drop the jdbc: prefix; special characters in the password percent-encoded), or key=value pairs"}
 	}
-	secrets := passwords(databaseURL)
+	secrets := Secrets(databaseURL)
+	if ambiguousPassword(databaseURL) {
+		return nil, &ConfigError{"invalid database URL (DATABASE_URL): it has an \"@\" after its host part, so its password (or a value) holds an unescaped \"@\", \"#\", \"/\" or \"?\" and the URL would be read with a wrong host and password; " +
+			"the URL is not shown, as it may hold the password: percent-encode those characters in the password (@ %40, # %23, / %2F, ? %3F), or use key=value pairs (password='...')"}
+	}
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, &ConfigError{fmt.Sprintf("invalid database URL (DATABASE_URL): %s; the URL is not shown, as it may hold the password: "+
@@ -95,7 +101,7 @@ func Connect(ctx context.Context, databaseURL string, timeout time.Duration, max
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
 		pool.Close()
-		return nil, &ConnectError{msg: scrub(err.Error(), secrets), host: cfg.ConnConfig.Host, port: cfg.ConnConfig.Port, timeout: timeout}
+		return nil, &ConnectError{msg: scrub(err.Error(), secrets), host: scrub(cfg.ConnConfig.Host, secrets), port: cfg.ConnConfig.Port, timeout: timeout}
 	}
 	return pool, nil
 }
@@ -161,13 +167,55 @@ func passwords(databaseURL string) []string {
 	return out
 }
 
+// ambiguousPassword reports whether a postgres:// URL has an "@" after the
+// end of its authority (the first "/", "?" or "#" after "//"): a password
+// with an unescaped "@", "#", "/" or "?" parses as a different host and
+// password, and the connection error would then quote pieces of it as the
+// host. A value in the query holding "@" is refused too; percent-encoding
+// it is as valid.
+func ambiguousPassword(databaseURL string) bool {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(databaseURL), "://")
+	if !ok || (scheme != "postgres" && scheme != "postgresql") {
+		return false
+	}
+	end := strings.IndexAny(rest, "/?#")
+	return strings.Count(rest, "@") > 1 || (end >= 0 && strings.LastIndex(rest, "@") > end)
+}
+
+// secretRegion is everything that could be the password of a URL-form
+// connection string however it is punctuated: from the first ":" of the
+// user info to the last "@", raw and decoded.
+func secretRegion(databaseURL string) []string {
+	_, rest, ok := strings.Cut(databaseURL, "://")
+	if !ok {
+		return nil
+	}
+	at := strings.LastIndex(rest, "@")
+	colon := strings.IndexByte(rest, ':')
+	if at < 0 || colon < 0 || colon > at {
+		return nil
+	}
+	region := rest[colon+1 : at]
+	out := []string{region}
+	if d, err := url.PathUnescape(region); err == nil && d != region {
+		out = append(out, d)
+	}
+	return out
+}
+
 func scrub(msg string, secrets []string) string {
 	for _, s := range secrets {
-		if len(s) >= 1 {
-			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		if s != "" && len(s) < secret.MinRun {
+			msg = strings.ReplaceAll(msg, s, secret.Mask) // whole: too short for runs
 		}
 	}
-	return msg
+	return secret.Scrub(msg, secrets)
+}
+
+// Secrets returns what may be the password in a connection string, for a
+// process-wide secret.Set.
+func Secrets(databaseURL string) []string {
+	return append(passwords(databaseURL), secretRegion(databaseURL)...)
 }
 
 // Now returns the database server's clock. Cutoffs are computed from it, so

@@ -1,0 +1,120 @@
+// Package secret removes known secrets from text on its way out: log
+// lines, error messages, manifest rows. Redacting a URL where it is printed
+// is the first line of defence (backends.Redact); this is the last, for
+// what third-party code quotes in its errors (a nested endpoint URL in an
+// SDK's parse error, a host name that is really a piece of a password) and
+// for error chains kept with %w.
+package secret
+
+import (
+	"io"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// MinRun is the shortest run of a secret's characters that is removed: no
+// MinRun consecutive characters of a secret survive Scrub.
+const MinRun = 4
+
+// Mask replaces what is removed.
+const Mask = "xxxxx"
+
+// Scrub replaces every run of at least MinRun characters of msg that
+// occurs in one of secrets.
+func Scrub(msg string, secrets []string) string {
+	if len(secrets) == 0 || len(msg) < MinRun {
+		return msg
+	}
+	var b strings.Builder
+	changed := false
+	for i := 0; i < len(msg); {
+		best := 0
+		for _, s := range secrets {
+			for n := min(len(msg)-i, len(s)); n >= MinRun && n > best; n-- {
+				if strings.Contains(s, msg[i:i+n]) {
+					best = n
+					break
+				}
+			}
+		}
+		if best > 0 {
+			if !changed {
+				b.WriteString(msg[:i])
+				changed = true
+			}
+			b.WriteString(Mask)
+			i += best
+			continue
+		}
+		if changed {
+			b.WriteByte(msg[i])
+		}
+		i++
+	}
+	if !changed {
+		return msg
+	}
+	return b.String()
+}
+
+// Set is the secrets of one process, added as they become known.
+type Set struct {
+	mu      sync.RWMutex
+	secrets []string
+}
+
+// Add records secrets, in the forms they may be quoted in: as is,
+// query-escaped, path-escaped and JSON-escaped. Values shorter than
+// MinRun are ignored: only whole-URL redaction can hide those.
+func (s *Set) Add(values ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range values {
+		if len(v) < MinRun {
+			continue
+		}
+		for _, f := range []string{v, url.QueryEscape(v), url.PathEscape(v), strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v)} {
+			if !contains(s.secrets, f) {
+				s.secrets = append(s.secrets, f)
+			}
+		}
+	}
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Scrub removes the set's secrets from msg.
+func (s *Set) Scrub(msg string) string {
+	if s == nil {
+		return msg
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return Scrub(msg, s.secrets)
+}
+
+// Writer returns w with the set's secrets removed from every write. Each
+// write must be whole lines (as slog handlers write records), so that a
+// secret is never split between two writes.
+func (s *Set) Writer(w io.Writer) io.Writer { return &writer{s: s, w: w} }
+
+type writer struct {
+	s *Set
+	w io.Writer
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	out := w.s.Scrub(string(p))
+	if _, err := io.WriteString(w.w, out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
