@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -147,20 +148,37 @@ func Open(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 	}
 	bucket, err := opener.OpenBucketURL(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("open %s bucket %s: %w", b.Scheme, Redact(rawURL), &redactedError{err: err, msg: redactString(err.Error(), u)})
+		return nil, fmt.Errorf("open %s bucket %s: %w", b.Scheme, Redact(rawURL), &redactedError{err: err, msg: redactString(err.Error(), u), u: u})
 	}
 	return bucket, nil
 }
 
-// redactedError shows an opener's error without the URL's secrets and keeps
-// it in the chain, so that errors.As and gcerrors.Code still reach it.
+// redactedError shows an opener's error without the URL's secrets. It does
+// not Unwrap: a caller printing the chain would print the opener's own
+// message, secrets and all. errors.Is reaches the cause; errors.As (and so
+// gcerrors.Code, IsConfigError) reaches an error of the chain only if that
+// error's own message holds none of the URL's secrets.
 type redactedError struct {
 	err error
 	msg string
+	u   *url.URL
 }
 
 func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
+
+func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }
+
+func (e *redactedError) As(target any) bool {
+	if !errors.As(e.err, target) {
+		return false
+	}
+	if found, ok := reflect.ValueOf(target).Elem().Interface().(error); ok && found != nil {
+		if msg := found.Error(); redactString(msg, e.u) != msg {
+			return false
+		}
+	}
+	return true
+}
 
 // Implicit returns the URL of the backend selected by its environment when
 // no bucket URL is configured (see Backend.Implicit), and every variable

@@ -163,13 +163,22 @@ func TestOpenErrorsDoNotContainSecrets(t *testing.T) {
 // The opener's error stays in the chain, redacted: errors.Is and errors.As
 // reach it, its text never shows the secret.
 func TestOpenKeepsErrorChain(t *testing.T) {
-	_, err := backends.Open(t.Context(), "chain://bucket?token=hunter2")
+	_, err := backends.Open(t.Context(), "chain://bucket?region=x")
 	if !errors.Is(err, errChain) {
 		t.Fatalf("errors.Is lost the opener's error: %v", err)
 	}
 	var ce *chainError
 	if !errors.As(err, &ce) {
 		t.Fatalf("errors.As lost the opener's error: %v", err)
+	}
+	// An error that quotes a secret stays out of reach of errors.As: a
+	// caller that printed what it found would print the secret (issue 10).
+	_, err = backends.Open(t.Context(), "chain://bucket?token=hunter2")
+	if !errors.Is(err, errChain) {
+		t.Fatalf("errors.Is lost the opener's error: %v", err)
+	}
+	if errors.As(err, &ce) {
+		t.Errorf("errors.As reached an error that shows the token: %v", ce)
 	}
 	if strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "bucket refused") {
 		t.Errorf("error text %q", err)
