@@ -166,6 +166,11 @@ func TestStatusEveryState(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "OK: 8 days from "+ago(37)+" to "+ago(30)) {
 		t.Errorf("status --from %s --to %s: exit %d, want 0\n%s\n%s", ago(37), ago(30), r.code, r.stdout, r.stderr)
 	}
+	// A --to before the first day with data shows that day, not a range
+	// that runs backwards.
+	if r := h.run("status", "--to", ago(60)); r.code != 0 || !strings.Contains(r.stdout, "OK: 1 day from "+ago(60)+" to "+ago(60)) {
+		t.Errorf("status --to %s: exit %d\n%s", ago(60), r.code, r.stdout)
+	}
 	// Pending within the limit passes; a limit of 0 does not.
 	if r := h.run("status", "--from", ago(31), "--to", ago(31)); r.code != 0 {
 		t.Errorf("a day pending for less than 2 days: exit %d, want 0\n%s", r.code, r.stdout)

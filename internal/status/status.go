@@ -153,11 +153,15 @@ func (c *Checker) Run(ctx context.Context, opts Options) (Report, error) {
 		for d := range hist {
 			lo, hi = minDay(lo, d), maxDay(hi, d)
 		}
-		if from.IsZero() {
-			from = lo
-		}
-		if to.IsZero() {
-			to = hi
+		// A --to before the first day with data (or a --from after the
+		// last) shows just that day rather than a range that runs backwards.
+		switch {
+		case from.IsZero() && to.IsZero():
+			from, to = lo, hi
+		case from.IsZero():
+			from = minDay(lo, to)
+		default:
+			to = maxDay(hi, from)
 		}
 	}
 	rep.From, rep.To = from, to
