@@ -280,3 +280,40 @@ func TestGocloudURLMux(t *testing.T) {
 		t.Errorf("token in %v", err)
 	}
 }
+
+// Deleting a blob whose ETag the bucket knows is one conditional request;
+// a blob changed or deleted by someone else since is still handled as
+// gocloud wants (deleted, or NotFound).
+func TestDeleteOfKnownBlobIsOneRequest(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "c"} {
+		if err := f.b.WriteAll(ctx, k, []byte(k), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.srv.ResetCounts()
+	if err := f.b.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if c := f.srv.Counts(); c[vercelblobtest.KindDelete] != 1 || c[vercelblobtest.KindHead] != 0 {
+		t.Errorf("delete of a blob just written: %v, want one delete and no head", c)
+	}
+	// Someone else overwrites b and deletes c behind the bucket's back.
+	other, _ := OpenBucket(ctx, &Options{Token: testToken, APIURL: f.srv.APIURL})
+	if err := other.WriteAll(ctx, "b", []byte("changed"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Delete(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.b.Delete(ctx, "b"); err != nil {
+		t.Fatalf("delete of a blob changed since: %v", err)
+	}
+	if _, ok := f.srv.Object("b"); ok {
+		t.Error("b is still there")
+	}
+	if err := f.b.Delete(ctx, "c"); gcerrors.Code(err) != gcerrors.NotFound {
+		t.Errorf("delete of a blob deleted since: %v, want NotFound", err)
+	}
+}

@@ -455,6 +455,40 @@ type bucket struct {
 
 	mu  sync.Mutex
 	acc accessState
+
+	etags etagMemo
+}
+
+// etagMemo remembers the ETags the API reported for pathnames (answers to
+// put, copy, head, list), so that Delete can prove a blob exists with one
+// conditional delete instead of a head first. Bounded: past maxETags
+// entries it starts over.
+type etagMemo struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const maxETags = 1024
+
+func (e *etagMemo) remember(pathname, etag string) {
+	if pathname == "" || etag == "" {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil || len(e.m) >= maxETags {
+		e.m = map[string]string{}
+	}
+	e.m[pathname] = etag
+}
+
+// take returns and forgets the ETag remembered for pathname.
+func (e *etagMemo) take(pathname string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	etag := e.m[pathname]
+	delete(e.m, pathname)
+	return etag
 }
 
 // contentBase is where the store serves content. exact is set when it is
@@ -473,6 +507,7 @@ func (b *bucket) learnBase(info *BlobInfo) {
 	if info == nil || info.URL == "" || info.Pathname == "" {
 		return
 	}
+	b.etags.remember(info.Pathname, info.ETag)
 	if _, acc, _, ok := storeOfString(info.URL); ok {
 		b.learnAccess(acc, "the store's blob URLs")
 	}
@@ -754,6 +789,10 @@ func (en listEntry) object(b *bucket) *driver.ListObject {
 
 // Delete heads the blob (gocloud wants NotFound for a missing key, the
 // service succeeds silently), then deletes it and its sidecar together.
+// Without sidecars, a blob whose ETag an earlier answer reported (one this
+// bucket wrote, say) is deleted with x-if-match instead, in one request: its
+// success proves the blob was there. A precondition failure (the blob
+// changed or went away since) falls back to the head.
 func (b *bucket) Delete(ctx context.Context, key string, opts *driver.DeleteOptions) error {
 	p, err := b.pathname("delete", key)
 	if err != nil {
@@ -762,6 +801,12 @@ func (b *bucket) Delete(ctx context.Context, key string, opts *driver.DeleteOpti
 	ro := &RequestOptions{}
 	if opts.BeforeDelete != nil {
 		if err := opts.BeforeDelete(asRequestOptions(ro)); err != nil {
+			return err
+		}
+	}
+	if etag := b.etags.take(p); etag != "" && ro.IfMatch == "" && !b.opts.Sidecars {
+		err := b.c.del(ctx, []string{p}, etag, ro.Header)
+		if !errorCodeIs(err, CodePreconditionFailed) {
 			return err
 		}
 	}
