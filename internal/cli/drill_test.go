@@ -154,3 +154,34 @@ func TestVerifyDrillBadInput(t *testing.T) {
 		t.Errorf("drill with no archive: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestVerifyDrillTypedTable: a table with a numeric(12,3) value and extra
+// columns of seven types restores exactly in a drill, every value compared
+// in its column's type.
+func TestVerifyDrillTypedTable(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	first, last := typedTable(h)
+	t.Setenv("ARCHIVER_CLEAN_EXTRA_COLUMNS", typedExtras)
+	t.Setenv("ARCHIVER_CLEAN_IGNORE_COLUMNS", "id")
+	n := h.count(`SELECT count(*) FROM shizuku.clean_measurements WHERE ts < $1::timestamptz + interval '1 day'`, first)
+	h.mustRun("archive")
+	before := h.drillSnapshot()
+	r := h.mustRun("verify", "--day", rstDay(first), "--day", rstDay(last), "--format", "json")
+	var out struct {
+		OK    bool `json:"ok"`
+		Drill []struct {
+			OK       bool  `json:"ok"`
+			Compared int64 `json:"compared"`
+		} `json:"drill"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if !out.OK || len(out.Drill) != 2 || !out.Drill[0].OK || out.Drill[0].Compared != n || !out.Drill[1].OK || out.Drill[1].Compared == 0 {
+		t.Fatalf("drill of the typed table: %s", r.stdout)
+	}
+	if after := h.drillSnapshot(); after != before {
+		t.Fatalf("a drill changed the database: %s, was %s", after, before)
+	}
+}

@@ -178,11 +178,6 @@ func timesMatch(m *manifest.Entry, st archivefile.Stats) error {
 // a second read of the archive (sorted, each reading once, when it is not
 // canonical). The object must not have changed between the two reads.
 func (r *Restorer) compareDrill(ctx context.Context, tx pgx.Tx, table postgres.CleanTable, d archivefile.Day, key string, m *manifest.Entry, sha string) (int64, error) {
-	rows, err := table.StreamDay(ctx, tx, d)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
 	ar, closeObj, err := r.open(ctx, d, key, m)
 	if err != nil {
 		return 0, err
@@ -196,6 +191,33 @@ func (r *Restorer) compareDrill(ctx context.Context, tx pgx.Tx, table postgres.C
 			return 0, r.decodeErr(key, err)
 		}
 	}
+	// The table is read back with the extra columns the archive holds
+	// (restore writes what the archive holds, whatever is configured now).
+	first, ferr := src.Next()
+	var pending *archivefile.Reading
+	if ferr == nil {
+		c := *first
+		pending = &c
+		if table, err = withExtra(ctx, tx, table, c.Extra); err != nil {
+			return 0, err
+		}
+	}
+	next := func() (*archivefile.Reading, error) {
+		if ferr != nil {
+			return nil, ferr
+		}
+		if pending != nil {
+			p := pending
+			pending = nil
+			return p, nil
+		}
+		return src.Next()
+	}
+	rows, err := table.StreamDay(ctx, tx, d)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
 	// Values are compared in the value column's type, as archive runs
 	// compare them (a real's archived 5.2 is its float4).
 	schema := r.Target.Schema()
@@ -203,7 +225,7 @@ func (r *Restorer) compareDrill(ctx context.Context, tx pgx.Tx, table postgres.C
 	var prev archivefile.Reading
 	have := false
 	for {
-		a, aerr := src.Next()
+		a, aerr := next()
 		if aerr != nil && !errors.Is(aerr, io.EOF) {
 			return n, r.decodeErr(key, aerr)
 		}
@@ -231,6 +253,32 @@ func (r *Restorer) compareDrill(ctx context.Context, tx pgx.Tx, table postgres.C
 		prev, have = *a, true
 		n++
 	}
+}
+
+// withExtra returns the drill table described with the archive's extra
+// columns (the members of a reading's "extra" object) and every other
+// column as not kept, so that its rows read back as the archive's readings.
+func withExtra(ctx context.Context, tx pgx.Tx, table postgres.CleanTable, extra string) (postgres.CleanTable, error) {
+	ms, err := archivefile.ParseExtra(extra)
+	if err != nil || len(ms) == 0 {
+		return table, err
+	}
+	t := table
+	t.Extra, t.Ignore = nil, nil
+	for _, m := range ms {
+		t.Extra = append(t.Extra, m.Name)
+	}
+	if l := table.Layout(); l != nil {
+		for _, c := range append(slices.Clone(l.Extra), l.Other...) {
+			if !slices.Contains(t.Extra, c.Name) {
+				t.Ignore = append(t.Ignore, c.Name)
+			}
+		}
+	}
+	if err := t.Check(ctx, tx); err != nil {
+		return table, fmt.Errorf("read the drill table back with the archive's extra columns: %w", err)
+	}
+	return t, nil
 }
 
 func describeReading(r *archivefile.Reading) string {
