@@ -647,3 +647,46 @@ func TestRawPurgeSensorColumnOfAnotherType(t *testing.T) {
 		t.Errorf("no warning about the sensor column's type:\n%s", r.stderr)
 	}
 }
+
+// TestMaxRowsPerSecondDaySpanningPartitions: a day that spans two
+// partitions (bounds at noon), whose rows share ctids across them, is
+// deleted exactly by the batched DELETE: the count matches what was
+// archived and nothing of the next day goes.
+func TestMaxRowsPerSecondDaySpanningPartitions(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	today := h.today()
+	ctx := context.Background()
+	stmts := []string{
+		`DROP TABLE shizuku.clean_measurements`,
+		`CREATE TABLE shizuku.clean_measurements (id bigserial, sensor_id text NOT NULL, ts timestamptz NOT NULL,
+			value_mm double precision, qc_flags integer, imputation_method text, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts)`,
+		`CREATE INDEX ON shizuku.clean_measurements (ts)`,
+		`CREATE TABLE shizuku.clean_default PARTITION OF shizuku.clean_measurements DEFAULT`,
+	}
+	for ago := 44; ago > 38; ago-- {
+		from := today.AddDate(0, 0, -ago).Add(12 * time.Hour)
+		stmts = append(stmts, fmt.Sprintf(`CREATE TABLE shizuku."clean_noon_%d" PARTITION OF shizuku.clean_measurements FOR VALUES FROM ('%s') TO ('%s')`,
+			ago, from.Format(time.RFC3339), from.Add(24*time.Hour).Format(time.RFC3339)))
+	}
+	for _, s := range stmts {
+		if _, err := h.conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	rows := sample(today, 43, 39, 20) // four days of 20 sensors, each across two partitions
+	h.insertClean(rows)
+	// 400 rows/s: batches of 200 against days of 480 rows split 240/240.
+	r := h.mustRun("archive", "--max-rows-per-second", "400", "--log-level", "debug")
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+		t.Fatalf("%d rows left\n%s", n, r.stderr)
+	}
+	var got []reading
+	for _, doc := range h.archives() {
+		got = append(got, doc.readings(t)...)
+	}
+	sameReadings(t, "archives", got, rows)
+	if !strings.Contains(r.stderr, "batches=3") {
+		t.Errorf("the days were not deleted in several batches:\n%s", r.stderr)
+	}
+}
