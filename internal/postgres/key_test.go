@@ -63,4 +63,13 @@ func TestReadingKey(t *testing.T) {
 	if got, err := tbl.ReadingKey(ctx, conn); err != nil || got != "ix_key" {
 		t.Errorf("unique index: ReadingKey = %q, %v; want ix_key", got, err)
 	}
+	// A partitioned table's key is on the parent.
+	if _, err := conn.Exec(ctx, `CREATE TABLE pt (s text NOT NULL, t timestamptz NOT NULL, v float8, q int, m text, PRIMARY KEY (s, t)) PARTITION BY RANGE (t);
+		CREATE TABLE pt_1 PARTITION OF pt FOR VALUES FROM ('2025-01-01') TO ('2025-01-02')`); err != nil {
+		t.Fatal(err)
+	}
+	tbl.Name = []string{"pt"}
+	if got, err := tbl.ReadingKey(ctx, conn); err != nil || got != "pt_pkey" {
+		t.Errorf("partitioned table: ReadingKey = %q, %v; want pt_pkey", got, err)
+	}
 }
