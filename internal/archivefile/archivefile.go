@@ -18,7 +18,10 @@ import (
 
 // FormatVersion is recorded in every manifest; bump it when the canonical
 // encoding changes, because checksums of equal reading sets change with it.
-const FormatVersion = 1
+// 2: -0 is written -0.0; numeric, integer and real values exactly; the
+// "extra" member; fields of other tools kept. An archive of the original
+// types without -0 is byte-identical to version 1.
+const FormatVersion = 2
 
 // ContentType is set on uploaded objects. The objects are gzip files, not
 // gzip-encoded JSON: a Content-Encoding header would make some stores (GCS)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/cli"
 )
 
@@ -97,7 +98,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 		if got := int64(len(doc.readings(t))); readings != got || deleted != got {
 			t.Errorf("manifest %s: readings %d deleted %d, archive has %d", day, readings, deleted, got)
 		}
-		if sensors != 3 || format != 1 || len(sha) != 64 || loc != h.bucket {
+		if sensors != 3 || format != archivefile.FormatVersion || len(sha) != 64 || loc != h.bucket {
 			t.Errorf("manifest %s: sensors %d format %d sha %q location %q", day, sensors, format, sha, loc)
 		}
 		st, err := os.Stat(filepath.Join(h.dir, key))
