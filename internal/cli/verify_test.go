@@ -68,6 +68,12 @@ func TestVerifyFindsMissingModifiedAndOrphan(t *testing.T) {
 	rstContains(t, "clean verify", r.stdout, "Verified 4 manifests", "4 ok, 0 missing, 0 corrupt")
 	r = h.mustRun("verify", "--deep")
 	rstContains(t, "clean deep verify", r.stdout, "(deep: sha256, readings, day and time bounds)", "4 ok")
+	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
+	h.mustRun("verify", "--metrics-file", metricsFile)
+	clean, err := os.ReadFile(filepath.Join(filepath.Dir(metricsFile), "archiver-verify.prom"))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	deleted, flipped, truncated, intact := today.AddDate(0, 0, -40), today.AddDate(0, 0, -39), today.AddDate(0, 0, -38), today.AddDate(0, 0, -37)
 	if err := os.Remove(filepath.Join(h.dir, filepath.FromSlash(rstKey(deleted)))); err != nil {
@@ -82,7 +88,23 @@ func TestVerifyFindsMissingModifiedAndOrphan(t *testing.T) {
 	doc, _ := rstPythonArchive(orphanDay)
 	h.rstPutGzip(rstKey(orphanDay), doc)
 
-	// Without --deep: existence and size.
+	// Without --deep: existence and size. Its metrics say what it found,
+	// and it is no success: the last-success time stays the clean run's.
+	r = h.run("verify", "--metrics-file", metricsFile)
+	if r.code != cli.ExitPartial {
+		t.Fatalf("verify exit %d, want %d\n%s\n%s", r.code, cli.ExitPartial, r.stdout, r.stderr)
+	}
+	prom, err := os.ReadFile(filepath.Join(filepath.Dir(metricsFile), "archiver-verify.prom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`archiver_verify_objects{status="missing"} 1`, `archiver_verify_objects{status="corrupt"} 1`,
+		`archiver_verify_objects{status="ok"} 2`, `archiver_verify_objects{status="orphan"} 1`, `archiver_last_run_success{command="verify"} 0`,
+		`archiver_verify_deep{command="verify"} 0`, lastSuccessLine(t, clean)} {
+		if !strings.Contains(string(prom), want) {
+			t.Errorf("verify metrics after finding problems lack %q:\n%s", want, prom)
+		}
+	}
 	r = h.run("verify")
 	if r.code != cli.ExitPartial {
 		t.Fatalf("verify exit %d, want %d\n%s\n%s", r.code, cli.ExitPartial, r.stdout, r.stderr)
@@ -313,4 +335,16 @@ func (h *harness) rstRewrite(key string, day time.Time, add []reading, drop int)
 	}
 	h.rstPutObject(key, buf.Bytes())
 	return w.Stats().SHA256
+}
+
+// lastSuccessLine is the verify's last-success series line in a textfile.
+func lastSuccessLine(t *testing.T, prom []byte) string {
+	t.Helper()
+	for _, l := range strings.Split(string(prom), "\n") {
+		if strings.HasPrefix(l, `archiver_last_success_timestamp_seconds{command="verify"}`) {
+			return l
+		}
+	}
+	t.Fatalf("no verify last-success series in:\n%s", prom)
+	return ""
 }
