@@ -26,6 +26,9 @@ func TestEphemeralBucketRefused(t *testing.T) {
 		{"archive", "--dry-run"},
 		{"verify"},
 		{"restore", "--day", today.AddDate(0, 0, -39).Format(time.DateOnly)},
+		{"status"},
+		{"checkin", "--day", today.AddDate(0, 0, -39).Format(time.DateOnly)},
+		{"export", "--from", today.AddDate(0, 0, -39).Format(time.DateOnly), "--to", today.AddDate(0, 0, -39).Format(time.DateOnly), "--out", "-"},
 	} {
 		r := h.run(append(args, "--bucket", "mem://")...)
 		if r.code != cli.ExitUsage {

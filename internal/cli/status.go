@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -86,6 +87,8 @@ func runStatus(c *cli.Context) error {
 		if _, pu, err := backends.Lookup(u); err == nil {
 			scheme = pu.Scheme
 		}
+	} else if strings.TrimSpace(cfg.Storage.Bucket) != "" {
+		return err // a bucket setting that cannot work (mem://, file://host/) is refused here too
 	}
 	pool, err := e.connect(ctx, 2)
 	if err != nil {
