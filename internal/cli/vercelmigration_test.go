@@ -105,6 +105,16 @@ func (m *migrationEnv) migrate(t *testing.T, wantAccess string, fetchAs func(t *
 		archived = append(archived, decodeArchive(t, u, fetchAs(t, u)).readings(t)...)
 	}
 	sameReadings(t, "archives fetched at their URLs", archived, rows)
+	// Written with a short CDN max-age, so that a merge reaches readers of
+	// the public URL within minutes, not the service's default month.
+	b, err := vercelblob.OpenBucket(context.Background(), &vercelblob.Options{Token: testToken, APIURL: m.srv.APIURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a, err := b.Attributes(context.Background(), dayKey(today.AddDate(0, 0, -35))); err != nil || !strings.Contains(a.CacheControl, "max-age=300") {
+		t.Errorf("archive attributes %+v, %v: want max-age=300", a, err)
+	}
 
 	m.run("restore", "--from", today.AddDate(0, 0, -35).Format(time.DateOnly), "--to", today.AddDate(0, 0, -33).Format(time.DateOnly))
 	sameReadings(t, "restored rows", m.cleanRows("true"), rows)
