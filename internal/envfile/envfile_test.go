@@ -78,3 +78,40 @@ func TestParseRefusesWhatSystemdSkips(t *testing.T) {
 		}
 	}
 }
+
+// quote renders v so that Parse reads it back exactly: in double quotes,
+// with \ " ` and $ escaped. (A quote opens only where a value starts, so
+// the shell's 'it'\''s' does not work here.)
+func quote(v string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`", `$`, `\$`).Replace(v) + `"`
+}
+
+// FuzzParse: no input makes Parse panic, and every value it accepts, written
+// back quoted, reads back the same.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"A=1\n", "A='x'\"y\"z\\\n w\n", "# c\n;d\nB = \"\\$x\\q\"", "C=a&b $c'd#e=f g", "export A=1", "A='"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		vars, err := Parse(text)
+		if err != nil {
+			return
+		}
+		var b strings.Builder
+		for _, v := range vars {
+			b.WriteString(v.Key + "=" + quote(v.Value) + "\n")
+		}
+		again, err := Parse(b.String())
+		if err != nil {
+			t.Fatalf("re-reading %q: %v", b.String(), err)
+		}
+		if len(again) != len(vars) {
+			t.Fatalf("%d variables, then %d", len(vars), len(again))
+		}
+		for i := range vars {
+			if again[i].Key != vars[i].Key || again[i].Value != vars[i].Value {
+				t.Fatalf("variable %d: %+v, then %+v", i, vars[i], again[i])
+			}
+		}
+	})
+}
