@@ -23,18 +23,37 @@ const Mask = "xxxxx"
 // Scrub replaces every run of at least MinRun characters of msg that
 // occurs in one of secrets.
 func Scrub(msg string, secrets []string) string {
-	if len(secrets) == 0 || len(msg) < MinRun {
+	return scrub(msg, secrets, grams(secrets))
+}
+
+// grams is every run of MinRun characters of the secrets: a position of a
+// message that starts none of them starts no secret run, which keeps
+// scrubbing a long output linear.
+func grams(secrets []string) map[string]bool {
+	g := map[string]bool{}
+	for _, s := range secrets {
+		for i := 0; i+MinRun <= len(s); i++ {
+			g[s[i:i+MinRun]] = true
+		}
+	}
+	return g
+}
+
+func scrub(msg string, secrets []string, g map[string]bool) string {
+	if len(g) == 0 || len(msg) < MinRun {
 		return msg
 	}
 	var b strings.Builder
 	changed := false
 	for i := 0; i < len(msg); {
 		best := 0
-		for _, s := range secrets {
-			for n := min(len(msg)-i, len(s)); n >= MinRun && n > best; n-- {
-				if strings.Contains(s, msg[i:i+n]) {
-					best = n
-					break
+		if i+MinRun <= len(msg) && g[msg[i:i+MinRun]] {
+			for _, s := range secrets {
+				for n := min(len(msg)-i, len(s)); n >= MinRun && n > best; n-- {
+					if strings.Contains(s, msg[i:i+n]) {
+						best = n
+						break
+					}
 				}
 			}
 		}
@@ -62,6 +81,7 @@ func Scrub(msg string, secrets []string) string {
 type Set struct {
 	mu      sync.RWMutex
 	secrets []string
+	grams   map[string]bool
 }
 
 // Add records secrets, in the forms they may be quoted in: as is,
@@ -80,6 +100,7 @@ func (s *Set) Add(values ...string) {
 			}
 		}
 	}
+	s.grams = grams(s.secrets)
 }
 
 func contains(list []string, v string) bool {
@@ -98,7 +119,7 @@ func (s *Set) Scrub(msg string) string {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return Scrub(msg, s.secrets)
+	return scrub(msg, s.secrets, s.grams)
 }
 
 // Writer returns w with the set's secrets removed from every write. Each
