@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/shizuku-labs/archiver/backends"
 	"github.com/shizuku-labs/archiver/internal/config"
@@ -99,6 +101,11 @@ func (e *env) exportTypes(ctx context.Context, pool *pgxpool.Pool) map[string]ex
 	return types
 }
 
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 func runExport(c *cli.Context) error {
 	from, to, err := dayRange(c)
 	if err != nil {
@@ -124,6 +131,8 @@ func runExport(c *cli.Context) error {
 		return withCode(ExitUsage, errors.New("where to? give --out FILE (- for standard output) or --out-dir DIR (one file per day)"))
 	case outFile != "" && outDir != "":
 		return withCode(ExitUsage, errors.New("use either --out or --out-dir, not both"))
+	case outFile == "-" && format == export.Parquet && isTerminal(c.App.Writer):
+		return withCode(ExitUsage, errors.New("--format parquet --out - would write a binary file to the terminal: redirect standard output (--out - > file.parquet) or give --out FILE"))
 	case outFile != "" && outFile != "-":
 		if fi, err := os.Stat(outFile); err == nil && fi.IsDir() {
 			return withCode(ExitUsage, fmt.Errorf("--out %s is a directory: use --out-dir %s for one file per day, or name a file", outFile, outFile))

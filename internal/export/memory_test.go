@@ -97,8 +97,8 @@ func measureExport(t *testing.T, x *Exporter, from, to archivefile.Day, f Format
 	return growth, float64(after.Mallocs-before.Mallocs) / float64(s.Exported)
 }
 
-// TestExportMemoryIsConstant exports one day of 200k readings and five days
-// of 400k (2M readings) in every format: the heap an export needs does not
+// TestExportMemoryIsConstant exports one day of 100k readings and five days
+// of 200k (1M readings) in every format: the heap an export needs does not
 // grow with the range, and CSV and JSON lines allocate next to nothing per
 // reading (the archive is streamed, never held; Parquet holds one row
 // group). make bench measures the whole process at 10M readings.
@@ -110,22 +110,22 @@ func TestExportMemoryIsConstant(t *testing.T) {
 	defer bucket.Close()
 	small, _ := archivefile.ParseDay("2024-05-01")
 	large := small.AddDays(1)
-	writeDays(t, bucket, small, 1, 200_000)
-	writeDays(t, bucket, large, 5, 400_000)
+	writeDays(t, bucket, small, 1, 100_000)
+	writeDays(t, bucket, large, 5, 200_000)
 	x := &Exporter{Bucket: bucket, Prefix: "archives", Location: "file:///test", Log: slog.New(slog.DiscardHandler)}
 	for _, f := range Formats {
 		s, _ := measureExport(t, x, small, small, f)
 		l, allocs := measureExport(t, x, large, large.AddDays(4), f)
-		t.Logf("%s: peak heap growth %.1f MiB for 200k readings, %.1f MiB for 2M; %.4f allocations per reading", f, float64(s)/(1<<20), float64(l)/(1<<20), allocs)
+		t.Logf("%s: peak heap growth %.1f MiB for 100k readings, %.1f MiB for 1M; %.4f allocations per reading", f, float64(s)/(1<<20), float64(l)/(1<<20), allocs)
 		bound := uint64(8 << 20)
 		if f == Parquet {
 			bound = 24 << 20 // one row group of 122,880 rows in column buffers and its compressed pages
 		}
 		if l > bound {
-			t.Errorf("%s: exporting 2M readings grew the heap by %.1f MiB, bound %.0f MiB", f, float64(l)/(1<<20), float64(bound)/(1<<20))
+			t.Errorf("%s: exporting 1M readings grew the heap by %.1f MiB, bound %.0f MiB", f, float64(l)/(1<<20), float64(bound)/(1<<20))
 		}
 		if l > 2*s+4<<20 {
-			t.Errorf("%s: heap growth rises with the range: %.1f MiB for 200k readings, %.1f MiB for 2M", f, float64(s)/(1<<20), float64(l)/(1<<20))
+			t.Errorf("%s: heap growth rises with the range: %.1f MiB for 100k readings, %.1f MiB for 1M", f, float64(s)/(1<<20), float64(l)/(1<<20))
 		}
 		if f != Parquet && allocs > 0.01 {
 			t.Errorf("%s: %.4f allocations per reading exported, want ~0", f, allocs)
