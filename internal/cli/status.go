@@ -131,7 +131,8 @@ func runStatus(c *cli.Context) error {
 			return err
 		}
 	} else {
-		status.WriteCalendar(e.stdout, rep, colourOutput(e.stdout))
+		// The terminal is the one under the secret-scrubbing writer.
+		status.WriteCalendar(e.stdout, rep, colourOutput(c.App.Writer))
 	}
 	if rep.Failed() {
 		return withCode(ExitPartial, errors.New(status.Verdict(rep)))

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -212,4 +213,45 @@ func deref(p *string) string {
 		return "<nil>"
 	}
 	return *p
+}
+
+// TestStatusColoursOnlyOnATerminal runs the real binary under a
+// pseudo-terminal (script(1)): the calendar is coloured there, and plain
+// with NO_COLOR set or when stdout is a pipe.
+func TestStatusColoursOnlyOnATerminal(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	h.insertClean(sample(h.today(), 33, 31, 1))
+	h.mustRun("archive")
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatalf("script(1) (util-linux) is needed for a pseudo-terminal: %v", err)
+	}
+	cmdline := strings.Join([]string{archiverBinary(t), "status", "--database-url", "'" + h.dbURL + "'", "--bucket", "'" + h.bucket + "'"}, " ")
+	for _, c := range []struct {
+		name   string
+		env    []string
+		colour bool
+	}{
+		{"terminal", []string{"TERM=xterm"}, true},
+		{"NO_COLOR", []string{"TERM=xterm", "NO_COLOR=1"}, false},
+		{"TERM=dumb", []string{"TERM=dumb"}, false},
+	} {
+		cmd := exec.Command(scriptBin, "-q", "-e", "-c", cmdline, "/dev/null")
+		cmd.Env = append(os.Environ(), c.env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c.name, err, out)
+		}
+		if got := strings.Contains(string(out), "\x1b[32m#\x1b[0m"); got != c.colour {
+			t.Errorf("%s: coloured cells %v, want %v:\n%q", c.name, got, c.colour, out)
+		}
+		if !strings.Contains(string(out), "archived 2") {
+			t.Errorf("%s: no legend:\n%s", c.name, out)
+		}
+	}
+	code, out := h.runBinary(t, []string{"TERM=xterm"}, "status")
+	if code != 0 || strings.Contains(out, "\x1b[") {
+		t.Errorf("to a pipe: exit %d, colour codes %v", code, strings.Contains(out, "\x1b["))
+	}
 }
