@@ -81,7 +81,8 @@ func TestParseRefusesWhatSystemdSkips(t *testing.T) {
 
 // quote renders v so that Parse reads it back exactly: in double quotes,
 // with \ " ` and $ escaped. (A quote opens only where a value starts, so
-// the shell's 'it'\”s' does not work here.)
+// the shell's way of writing a single quote inside single quotes does not
+// work here.)
 func quote(v string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`", `$`, `\$`).Replace(v) + `"`
 }
