@@ -216,3 +216,55 @@ func TestRestoreArchiveWithTwoReadingsForOneKey(t *testing.T) {
 	h.mustRun("archive")
 	sameReadings(t, "archive once the table held the key", h.dayArchive(day), rs)
 }
+
+// TestKeyedRestoreWithExtraColumns: a keyed table with extra columns
+// (archived with clean.columns.extra, json among them) restores through the
+// keyed insert, every column back, a changed extra value being a conflict
+// like any other; a column added since the archive gets its default.
+func TestKeyedRestoreWithExtraColumns(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	h.keyed()
+	h.exec(`ALTER TABLE shizuku.clean_measurements ADD COLUMN station text NOT NULL DEFAULT 'x', ADD COLUMN meta jsonb`)
+	today := h.today()
+	day := today.AddDate(0, 0, -36)
+	rs := sample(today, 36, 35, 2)
+	h.insertClean(rs)
+	h.exec(`UPDATE shizuku.clean_measurements SET station = sensor_id || '-st', meta = jsonb_build_object('n', extract(hour from ts)::int)`)
+	snap := func() []string {
+		rows, err := h.conn.Query(context.Background(), `SELECT sensor_id || ts::text || station || coalesce(meta::text, 'NULL') FROM shizuku.clean_measurements ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	want := snap()
+	extra := []string{"--clean-extra-columns", "station,meta"}
+	h.mustRun(append([]string{"archive"}, extra...)...)
+
+	h.exec(`ALTER TABLE shizuku.clean_measurements ADD COLUMN added int NOT NULL DEFAULT 7`)
+	r := h.mustRun(append([]string{"restore", "--day", rstDay(day)}, extra...)...)
+	rstContains(t, "restore", r.stdout, fmt.Sprintf("inserted: %d", len(rs)))
+	if got := snap(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("restored rows differ:\n got %v\nwant %v", got[:3], want[:3])
+	}
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements WHERE added = 7`); n != int64(len(rs)) {
+		t.Errorf("%d rows got the new column's default, want %d", n, len(rs))
+	}
+
+	h.exec(`UPDATE shizuku.clean_measurements SET meta = '{"n": -1}' WHERE sensor_id = $1 AND ts = $2`, rs[4].Sensor, rs[4].Time)
+	r = h.mustRun(append([]string{"restore", "--day", rstDay(day), "--on-conflict", "replace", "--clean-ignore-columns", "added"}, extra...)...)
+	rstContains(t, "restore --on-conflict replace", r.stdout, "1 table readings overwritten", `{"n": -1}`)
+	if got := snap(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatal("replace did not bring back the archived extra value")
+	}
+}

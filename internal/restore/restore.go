@@ -763,7 +763,7 @@ func (r *Restorer) loadStaged(ctx context.Context, tx pgx.Tx, d archivefile.Day,
 		return ld, fmt.Errorf("analyze staging table: %w", err)
 	}
 	if r.key != "" {
-		if err := r.insertKeyed(ctx, tx, d, &ld); err != nil {
+		if err := r.insertKeyed(ctx, tx, d, &ld, keyedSet{cols: quoteAll(t.Columns()), from: tempTable}); err != nil {
 			return ld, err
 		}
 	} else if err := r.insertMissing(ctx, tx, d, &ld); err != nil {
@@ -811,25 +811,52 @@ func (r *Restorer) insertMissing(ctx context.Context, tx pgx.Tx, d archivefile.D
 	return nil
 }
 
+// keyedSet is a set of staged readings for insertKeyed: a relation
+// (from) whose columns are named and typed as the target's columns cols
+// (quoted; the sensor and time columns first). Columns marked asText are
+// compared, ordered and made distinct by their text (json has no
+// equality); override is the INSERT's OVERRIDING clause, if any.
+type keyedSet struct {
+	cols     []string
+	asText   []bool
+	from     string
+	override string
+}
+
 // insertKeyed inserts the staged readings into a target whose (sensor,
 // time) is a key. The archive may hold several readings with one key
 // (written before the table had its key, or by the original service): the
 // one that sorts first (value, qc_flags, imputation_method, NULL first) is
 // restored, deterministically, and the keys are reported. A key the target
 // holds with another reading is a conflict, resolved by OnConflict; it is
-// never a bare unique violation.
-func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d archivefile.Day, ld *loaded) error {
+// never a bare unique violation. Counts add to ld's, so that several sets
+// (one per set of extra columns present) can be loaded in turn.
+func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d archivefile.Day, ld *loaded, k keyedSet) error {
 	t := r.Target
 	target := pgx.Identifier(t.Name).Sanitize()
-	cols := quoteAll(t.Columns())
+	cols := k.cols
 	s, tm := cols[0], cols[1]
 	rest := cols[2:]
 	colList := strings.Join(cols, ", ")
+	// cmp is a column as it is compared: in its type, or as text.
+	cmp := func(alias string, i int) string {
+		if k.asText != nil && k.asText[i] {
+			return alias + `.` + cols[i] + `::text`
+		}
+		return alias + `.` + cols[i]
+	}
+	cmpRest := func(alias string) string {
+		out := make([]string, len(rest))
+		for i := range rest {
+			out[i] = cmp(alias, i+2)
+		}
+		return strings.Join(out, ", ")
+	}
 	fmtVals := func(alias string) string {
 		parts := make([]string, len(rest))
 		for i, c := range rest {
 			// Numbers as they are, the method (text) quoted.
-			if i == len(rest)-1 {
+			if i == 2 {
 				parts[i] = `coalesce(quote_literal(` + alias + `.` + c + `::text), 'NULL')`
 			} else {
 				parts[i] = `coalesce(` + alias + `.` + c + `::text, 'NULL')`
@@ -839,41 +866,51 @@ func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d archivefile.Day
 	}
 	order := make([]string, len(rest))
 	for i, c := range rest {
-		order[i] = c + `::text COLLATE "C" NULLS FIRST`
+		order[i] = `u.` + c + `::text COLLATE "C" NULLS FIRST`
 		if i == 0 {
-			order[i] = c + ` NULLS FIRST` // values in their own order, NaN last, as the archive sorts them
+			order[i] = `u.` + c + ` NULLS FIRST` // values in their own order, NaN last, as the archive sorts them
 		}
 	}
+	orderList := strings.Join(order, ", ")
 
 	// Keys the archive holds with more than one reading.
-	distinct := `(SELECT DISTINCT ` + colList + ` FROM ` + tempTable + `) u`
-	rows, err := tx.Query(ctx, `SELECT `+s+`::text, to_json(`+tm+`)#>>'{}', string_agg(`+fmtVals("u")+`, ' and ' ORDER BY `+strings.Join(order, ", ")+`), count(*) OVER ()
-		FROM `+distinct+` GROUP BY `+s+`, `+tm+` HAVING count(*) > 1 ORDER BY `+s+`::text COLLATE "C", `+tm+` LIMIT `+fmt.Sprint(maxExamples))
+	all := make([]string, len(cols))
+	for i := range cols {
+		all[i] = cmp("u", i)
+	}
+	distinct := `(SELECT DISTINCT ON (` + strings.Join(all, ", ") + `) * FROM ` + k.from + ` u) u`
+	var dupKeys int64
+	rows, err := tx.Query(ctx, `SELECT u.`+s+`::text, to_json(u.`+tm+`)#>>'{}', string_agg(`+fmtVals("u")+`, ' and ' ORDER BY `+orderList+`), count(*) OVER ()
+		FROM `+distinct+` GROUP BY u.`+s+`, u.`+tm+` HAVING count(*) > 1 ORDER BY u.`+s+`::text COLLATE "C", u.`+tm+` LIMIT `+fmt.Sprint(maxExamples))
 	if err != nil {
 		return fmt.Errorf("look for readings of the archive with one key: %w", err)
 	}
 	for rows.Next() {
 		var sensor, at, vals string
-		if err := rows.Scan(&sensor, &at, &vals, &ld.dupKeys); err != nil {
+		if err := rows.Scan(&sensor, &at, &vals, &dupKeys); err != nil {
 			rows.Close()
 			return fmt.Errorf("look for readings of the archive with one key: %w", err)
 		}
-		ld.dupExamples = append(ld.dupExamples, fmt.Sprintf("%s at %s: %s", sensor, at, vals))
+		if len(ld.dupExamples) < maxExamples {
+			ld.dupExamples = append(ld.dupExamples, fmt.Sprintf("%s at %s: %s", sensor, at, vals))
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("look for readings of the archive with one key: %w", err)
 	}
+	ld.dupKeys += dupKeys
 
 	// One reading a key: the first in the archive's order.
-	pick := `(SELECT DISTINCT ON (` + s + `, ` + tm + `) ` + colList + ` FROM ` + tempTable + ` ORDER BY ` + s + `, ` + tm + `, ` + strings.Join(order, ", ") + `)`
+	pick := `(SELECT DISTINCT ON (u.` + s + `, u.` + tm + `) u.* FROM ` + k.from + ` u ORDER BY u.` + s + `, u.` + tm + `, ` + orderList + `)`
 	var keysTotal int64
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT `+s+`, `+tm+` FROM `+tempTable+`) k`).Scan(&keysTotal); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT `+s+`, `+tm+` FROM `+k.from+` u) k`).Scan(&keysTotal); err != nil {
 		return fmt.Errorf("count keys of the archive: %w", err)
 	}
 
 	// Keys the target holds with another reading.
-	differs := `(` + prefixed("x", rest) + `) IS DISTINCT FROM (` + prefixed("p", rest) + `)`
+	var conflicts int64
+	differs := `(` + cmpRest("x") + `) IS DISTINCT FROM (` + cmpRest("p") + `)`
 	rows, err = tx.Query(ctx, `SELECT p.`+s+`::text, to_json(p.`+tm+`)#>>'{}', `+fmtVals("x")+`, `+fmtVals("p")+`, count(*) OVER ()
 		FROM `+pick+` p JOIN `+target+` x ON x.`+s+` = p.`+s+` AND x.`+tm+` = p.`+tm+` AND x.`+tm+` >= $1 AND x.`+tm+` < $2
 		WHERE `+differs+` ORDER BY p.`+s+`::text COLLATE "C", p.`+tm+` LIMIT `+fmt.Sprint(maxExamples), d.Start(), d.End())
@@ -882,16 +919,19 @@ func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d archivefile.Day
 	}
 	for rows.Next() {
 		var sensor, at, table, archived string
-		if err := rows.Scan(&sensor, &at, &table, &archived, &ld.conflicts); err != nil {
+		if err := rows.Scan(&sensor, &at, &table, &archived, &conflicts); err != nil {
 			rows.Close()
 			return fmt.Errorf("compare the archive with %s: %w", r.Target, err)
 		}
-		ld.conflictExamples = append(ld.conflictExamples, fmt.Sprintf("%s at %s: table %s, archive %s", sensor, at, table, archived))
+		if len(ld.conflictExamples) < maxExamples {
+			ld.conflictExamples = append(ld.conflictExamples, fmt.Sprintf("%s at %s: table %s, archive %s", sensor, at, table, archived))
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("compare the archive with %s: %w", r.Target, err)
 	}
+	ld.conflicts += conflicts
 
 	mode := r.OnConflict
 	if mode == "" {
@@ -901,7 +941,8 @@ func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d archivefile.Day
 		return fmt.Errorf("%w: %d readings of the archive differ from the reading %s holds with the same key (%s), e.g. %s; nothing of the day was imported. --on-conflict keep leaves the table's readings, --on-conflict replace overwrites them with the archived ones",
 			ErrConflict, ld.conflicts, r.Target, t.Sensor+", "+t.Time, strings.Join(ld.conflictExamples, "; "))
 	}
-	insert := `INSERT INTO ` + target + ` AS x (` + colList + `) SELECT ` + colList + ` FROM ` + pick + ` p ON CONFLICT (` + s + `, ` + tm + `) `
+	insert := `INSERT INTO ` + target + ` AS x (` + colList + `)` + k.override + ` SELECT ` + prefixed("p", cols) + ` FROM ` + pick + ` p ON CONFLICT (` + s + `, ` + tm + `) `
+	var inserted, replaced int64
 	switch mode {
 	case ConflictReplace:
 		set := make([]string, len(rest))
@@ -909,9 +950,9 @@ func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d archivefile.Day
 			set[i] = c + ` = EXCLUDED.` + c
 		}
 		sql := `WITH w AS (` + insert + `DO UPDATE SET ` + strings.Join(set, ", ") +
-			` WHERE (` + prefixed("x", rest) + `) IS DISTINCT FROM (` + prefixed("EXCLUDED", rest) + `) RETURNING (x.xmax = 0) AS fresh)
+			` WHERE (` + cmpRest("x") + `) IS DISTINCT FROM (` + cmpRest("EXCLUDED") + `) RETURNING (x.xmax = 0) AS fresh)
 			SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) FROM w`
-		if err := tx.QueryRow(ctx, sql).Scan(&ld.inserted, &ld.replaced); err != nil {
+		if err := tx.QueryRow(ctx, sql).Scan(&inserted, &replaced); err != nil {
 			return fmt.Errorf("insert restored readings into %s: %w", r.Target, err)
 		}
 	default:
@@ -919,9 +960,11 @@ func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d archivefile.Day
 		if err != nil {
 			return fmt.Errorf("insert restored readings into %s: %w", r.Target, err)
 		}
-		ld.inserted = tag.RowsAffected()
+		inserted = tag.RowsAffected()
 	}
-	ld.present = keysTotal - ld.inserted - ld.conflicts
+	ld.inserted += inserted
+	ld.replaced += replaced
+	ld.present += keysTotal - inserted - conflicts
 	return nil
 }
 

@@ -204,23 +204,42 @@ func (r *Restorer) loadTyped(ctx context.Context, tx pgx.Tx, d archivefile.Day, 
 	mapped := []string{cast("t.s", l.Sensor), cast("t.t", l.Time), cast("t.v", l.Value), cast("t.q", l.QCFlags), cast("t.m", l.Imputation)}
 	if r.key != "" {
 		// A keyed table: the archive's readings, in the columns' types,
-		// go through the keyed insert (conflicts by key, --on-conflict).
-		for _, p := range patterns {
-			if strings.Contains(p, "1") {
-				return src, fmt.Errorf("archive %s holds values of columns beyond the five mapped ones (\"extra\"), and restoring them into a table with a reading key (%s) is not supported yet: restore into a table without that key (--into), nothing of the day was imported", key, r.key)
+		// go through the keyed insert (conflicts by key, --on-conflict),
+		// one set of readings per set of extra columns present, so that a
+		// column missing from some readings gets its default.
+		for n, p := range patterns {
+			k := keyedSet{cols: quoteAll(t.Columns()), asText: []bool{false, false, false, false, true}}
+			as := make([]string, len(mapped))
+			for i, c := range t.Columns() {
+				as[i] = mapped[i] + ` AS ` + q(c)
+			}
+			for i, c := range cols {
+				if p[i] != '1' {
+					continue
+				}
+				as = append(as, cast(fmt.Sprintf("t.e%d", i), c)+` AS `+q(c.Name))
+				k.cols = append(k.cols, q(c.Name))
+				k.asText = append(k.asText, true) // by their text, as archived: json has no equality
+				if c.Identity == "a" {
+					k.override = ` OVERRIDING SYSTEM VALUE`
+				}
+			}
+			k.from = fmt.Sprintf("%s_%d", tempTable, n)
+			if strings.Trim(p, "01") != "" {
+				return src, fmt.Errorf("staging table: unexpected presence pattern %q", p)
+			}
+			// The pattern is inline: CREATE TABLE AS takes no parameters.
+			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+k.from+` ON COMMIT DROP AS SELECT `+strings.Join(as, ", ")+` FROM `+textTable+` t WHERE t.p = '`+p+`'`); err != nil {
+				return src, fmt.Errorf("stage readings in the types of %s: %w", t, err)
+			}
+			if _, err := tx.Exec(ctx, `ANALYZE `+k.from); err != nil {
+				return src, fmt.Errorf("analyze staging table: %w", err)
+			}
+			if err := r.insertKeyed(ctx, tx, d, ld, k); err != nil {
+				return src, err
 			}
 		}
-		as := make([]string, len(mapped))
-		for i, c := range t.Columns() {
-			as[i] = mapped[i] + ` AS ` + q(c)
-		}
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+tempTable+` ON COMMIT DROP AS SELECT `+strings.Join(as, ", ")+` FROM `+textTable+` t`); err != nil {
-			return src, fmt.Errorf("stage readings in the types of %s: %w", t, err)
-		}
-		if _, err := tx.Exec(ctx, `ANALYZE `+tempTable); err != nil {
-			return src, fmt.Errorf("analyze staging table: %w", err)
-		}
-		return src, r.insertKeyed(ctx, tx, d, ld)
+		return src, nil
 	}
 	var distinct int64
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT * FROM `+textTable+`) s`).Scan(&distinct); err != nil {
