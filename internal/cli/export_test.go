@@ -526,3 +526,23 @@ func TestExportBadInput(t *testing.T) {
 		t.Errorf("an empty export wrote %s", out)
 	}
 }
+
+// TestExportWhileAnArchiveRunReplacesADay: while a run replaces a day's
+// archive (the committed object kept at <key>.committed, another object at
+// the key), export exports the committed archive from the copy.
+func TestExportWhileAnArchiveRunReplacesADay(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	first, last, _ := exportFixture(h)
+	want := h.pgCSV("")
+	h.mustRun("archive")
+	mid := first.AddDate(0, 0, 1)
+	key := rstKey(mid)
+	committed := h.rstObject(key)
+	h.rstPutObject(key+".committed", committed)
+	h.rstPutGzip(key, strings.Replace(h.archiveText(key), `"data": [`, `"data":  [`, 1)) // an upload in progress
+
+	r := h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--out", "-")
+	sameBytes(t, "export during a replacement", []byte(r.stdout), want)
+	rstContains(t, "log", r.stderr, "is being replaced by an archive run", key+".committed")
+}

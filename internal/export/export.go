@@ -252,6 +252,10 @@ func (x *Exporter) exportDay(ctx context.Context, a Archive, sensors map[string]
 	if a.Manifest != nil {
 		res.ManifestID = a.Manifest.ID
 	}
+	if a.Manifest != nil {
+		a.Key = x.committedKey(ctx, a)
+		res.Key = a.Key
+	}
 	var src archivefile.Source
 	var ar *archivefile.Reader
 	canonical := a.Manifest != nil // archive runs and adoption write canonical archives only
@@ -330,6 +334,28 @@ func (x *Exporter) copyDay(a Archive, src archivefile.Source, ar *archivefile.Re
 		}
 		res.Exported++
 	}
+}
+
+// committedKey is where the committed archive of a is: its key, or, while
+// an archive run replaces it (the object at the key has another size than
+// the manifest records, and the copy the run keeps at BackupKey has the
+// recorded one), that copy. The checks against the manifest decide in the
+// end; this only spares exporting an upload in progress.
+func (x *Exporter) committedKey(ctx context.Context, a Archive) string {
+	m := a.Manifest
+	if m.Bytes == nil {
+		return a.Key
+	}
+	if attrs, err := x.Bucket.Attributes(ctx, a.Key); err == nil && attrs.Size == *m.Bytes {
+		return a.Key
+	}
+	backup := archivefile.BackupKey(a.Key)
+	if attrs, err := x.Bucket.Attributes(ctx, backup); err == nil && attrs.Size == *m.Bytes {
+		x.Log.Info(fmt.Sprintf("%s is being replaced by an archive run (or one stopped before committing): exporting the committed archive from %s", a.Key, backup),
+			"manifest_id", m.ID)
+		return backup
+	}
+	return a.Key
 }
 
 // scan reads a whole object, checking it and its order.
