@@ -135,7 +135,7 @@ Settings come from defaults < YAML file (--config) < environment < flags.`,
 	sort.Slice(app.Commands, func(i, j int) bool { return app.Commands[i].Name < app.Commands[j].Name })
 	// --version is what most tools answer; it prints what `archiver version`
 	// prints. urfave's own flag (hidden above) prints a different line.
-	app.Flags = append(app.Flags, &cli.BoolFlag{Name: "version", Usage: "print version, commit and Go version (same as `archiver version`)"})
+	app.Flags = append(app.Flags, &cli.BoolFlag{Name: "version", Usage: "print version, commit and Go version, as the version command does"})
 	app.Action = func(c *cli.Context) error {
 		switch {
 		case c.Bool("version"):
