@@ -87,7 +87,8 @@ func fileIdentity(u *url.URL) (string, error) {
 // removes what a killed run left: empty attribute sidecars (fileblob writes
 // "<file>.attrs" in place before it renames the data into place; an empty
 // one makes every later read of the object fail with EOF, while without a
-// sidecar the object reads fine) and stale temporary files. Temporary
+// sidecar the object reads fine) and, for a run that writes, stale
+// temporary files. Temporary
 // files go next to their target, never to the system temp dir, which is
 // often another filesystem (a tmpfs, or systemd's PrivateTmp bind mount)
 // where the final rename fails with "invalid cross-device link".
@@ -106,7 +107,7 @@ func (o fileOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucket
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && !create {
 		return nil, fmt.Errorf("directory %s does not exist; only a real `archiver archive` run creates it (check storage.bucket for a typo)", dir)
 	}
-	removeLeftovers(dir, time.Now())
+	removeLeftovers(dir, time.Now(), create)
 	// We decide about creating and temporary files, whatever the URL says.
 	q := u.Query()
 	q.Del("create_dir")
@@ -123,9 +124,10 @@ func (o fileOpener) OpenBucketURL(ctx context.Context, u *url.URL) (*blob.Bucket
 	return blob.NewBucket(&fileBucket{inner: inner, dir: dir}), nil
 }
 
-// removeLeftovers removes empty attribute sidecars and temporary files
-// unmodified for StaleTempAge under dir.
-func removeLeftovers(dir string, now time.Time) {
+// removeLeftovers removes empty attribute sidecars and, for a run that may
+// write (a dry run, verify and restore leave storage alone), temporary
+// files unmodified for StaleTempAge under dir.
+func removeLeftovers(dir string, now time.Time, writing bool) {
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
@@ -136,7 +138,7 @@ func removeLeftovers(dir string, now time.Time) {
 		}
 		switch {
 		case strings.HasSuffix(p, ".attrs") && fi.Size() == 0,
-			tempName.MatchString(p) && now.Sub(fi.ModTime()) > StaleTempAge:
+			writing && tempName.MatchString(p) && now.Sub(fi.ModTime()) > StaleTempAge:
 			_ = os.Remove(p)
 		}
 		return nil

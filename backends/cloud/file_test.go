@@ -15,8 +15,8 @@ import (
 
 // TestFileTempFilesCleanedAndNeverListed: temporary files go next to
 // their target; one a killed run left (unmodified for longer than
-// cloud.StaleTempAge) is removed when the bucket is opened, one of a run
-// still going is spared; neither is ever listed as a key.
+// cloud.StaleTempAge) is removed when a run that writes opens the bucket,
+// one of a run still going is spared; neither is ever listed as a key.
 func TestFileTempFilesCleanedAndNeverListed(t *testing.T) {
 	dir := t.TempDir()
 	sub := filepath.Join(dir, "2024", "01")
@@ -36,7 +36,16 @@ func TestFileTempFilesCleanedAndNeverListed(t *testing.T) {
 	if err := os.Chtimes(stale, old, old); err != nil {
 		t.Fatal(err)
 	}
-	b, err := backends.Open(t.Context(), "file://"+dir)
+	// A read-only open (dry run, verify, restore) removes nothing.
+	ro, err := backends.Open(t.Context(), "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro.Close()
+	if _, err := os.Stat(stale); err != nil {
+		t.Errorf("a read-only open removed %s: %v", stale, err)
+	}
+	b, err := backends.Open(backends.WithCreate(t.Context()), "file://"+dir)
 	if err != nil {
 		t.Fatal(err)
 	}
