@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,7 +74,8 @@ func leastRole(t *testing.T, h *harness, skip int) (*harness, []string) {
 	return &r, grants
 }
 
-// TestLeastPrivileges runs migrate, archive, status, list, verify, restore
+// TestLeastPrivileges runs migrate, archive, status, list, verify, a restore
+// drill, export, restore
 // (twice: the second stages the archive in a temporary table), a restored
 // day archived again, and a checkout and checkin, as a role that holds
 // exactly the README's grants and nothing else; and, leaving out one grant
@@ -112,6 +114,8 @@ func leastFlow(t *testing.T, h, least *harness) string {
 		{"status"},
 		{"list"},
 		{"verify", "--deep"},
+		{"verify", "--drill", "1"},
+		{"export", "--from", day, "--to", day, "--format", "parquet", "--out", filepath.Join(t.TempDir(), "day.parquet")},
 		{"restore", "--day", day},
 		{"restore", "--day", day},
 		{"archive", "--raw-require-clean=false"},
