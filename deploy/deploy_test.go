@@ -134,6 +134,7 @@ func TestTyposAreCaught(t *testing.T) {
 		{"Dockerfile", "CGO_ENABLED=0 ", ""},
 	} {
 		t.Run(m.file+": "+m.new, func(t *testing.T) {
+			t.Parallel() // each runs promtool and systemd-analyze on its own copy
 			root := copyTree(t, ".")
 			p := filepath.Join(root, filepath.FromSlash(m.file))
 			b, err := os.ReadFile(p)
