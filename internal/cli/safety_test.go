@@ -473,14 +473,18 @@ func TestInfiniteTimestamps(t *testing.T) {
 	ctx := context.Background()
 	for _, sql := range []string{
 		`INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm) VALUES ('s', '-infinity', 1), ('s', '-infinity', 2), ('s', 'infinity', 3)`,
-		`INSERT INTO shizuku.raw_measurements (sensor_id, ts) VALUES ('s', '-infinity'), ('s', 'infinity'), ('s', now())`,
+		// The raw row of 3 days ago is past the raw retention but newer than
+		// the newest finite clean reading (32 days ago), so raw.require_clean
+		// keeps it: were the clean row at +infinity taken for the newest
+		// reading, it would be purged.
+		`INSERT INTO shizuku.raw_measurements (sensor_id, ts) VALUES ('s', '-infinity'), ('s', 'infinity'), ('s', now()), ('s', now() - interval '3 days')`,
 	} {
 		if _, err := h.conn.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
 		}
 	}
 	prom := filepath.Join(t.TempDir(), "archiver.prom")
-	if r := h.mustRun("archive", "--dry-run"); !strings.Contains(r.stderr, "Days that would be archived: 2") || !strings.Contains(r.stderr, "Raw measurements that would be deleted: 1") {
+	if r := h.mustRun("archive", "--dry-run"); !strings.Contains(r.stderr, "Days that would be archived: 2") || !strings.Contains(r.stderr, "Raw measurements that would be deleted: 1\n") {
 		t.Errorf("dry run:\n%s", r.stderr)
 	}
 	r := h.mustRun("archive", "--metrics-file", prom)
@@ -507,8 +511,8 @@ func TestInfiniteTimestamps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(raw, ",") != "finite,infinity" {
-		t.Errorf("raw rows left: %v, want the recent one and the +infinity one", raw)
+	if strings.Join(raw, ",") != "finite,finite,infinity" {
+		t.Errorf("raw rows left: %v, want the two finite ones (one recent, one held for cleaning) and the +infinity one", raw)
 	}
 	if len(h.archives()) != 2 {
 		t.Errorf("%d archives, want 2", len(h.archives()))
