@@ -200,12 +200,19 @@ func TestCheckinCrashConverges(t *testing.T) {
 			h.insertClean(rs)
 			h.mustRun("archive")
 			h.mustRun("restore", "--day", rstDay(day), "--checkout")
+			h.exec(`CREATE TABLE shizuku.raw_copy (sensor_id text NOT NULL, ts timestamptz NOT NULL, value_mm float8, qc_flags int, imputation_method text)`)
 			h.exec(`UPDATE shizuku.clean_measurements SET value_mm = -7.5 WHERE sensor_id = $1 AND ts = $2`, rs[2].Sensor, rs[2].Time)
 			h.exec(`DELETE FROM shizuku.clean_measurements WHERE sensor_id = $1 AND ts = $2`, rs[6].Sensor, rs[6].Time)
 			want := h.cleanRows("true")
 
 			if code, out := h.runBinary(t, []string{"ARCHIVER_FAILPOINTS=" + point + "=kill"}, "checkin", "--day", rstDay(day)); code != -1 {
 				t.Fatalf("checkin with %s=kill: exit %d, want killed\n%s", point, code, out)
+			}
+			if point == "archive.after-upload" {
+				// The key holds the checkin's uncommitted upload: a restore
+				// refuses it and says that checkin completes it.
+				r := h.run("restore", "--day", rstDay(day), "--into", "shizuku.raw_copy")
+				rstContains(t, "restore after a killed checkin", r.stdout+r.stderr, "archiver checkin --day "+rstDay(day))
 			}
 			if point != "archive.after-commit" {
 				h.mustRun("archive")

@@ -325,6 +325,14 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 
 	ld, err := r.load(ctx, log, tx, d, m, res.Key, opts)
 	res.fill(ld)
+	if errors.Is(err, ErrChecksum) {
+		// A checkin that stopped before committing leaves its upload at
+		// the key; archive runs leave a checked-out day alone, so it is
+		// checkin that completes it.
+		if co, cerr := r.Manifests.OpenCheckout(ctx, r.Pool, r.Location, res.Key); cerr == nil && co != nil {
+			err = fmt.Errorf("%w (%s is checked out, restore manifest #%d: if a checkin stopped before committing, run `archiver checkin --day %s` to complete it)", err, d, co.ID, d)
+		}
+	}
 	if err != nil {
 		return fail(err)
 	}
