@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -77,9 +78,30 @@ func BenchmarkWriter(b *testing.B) {
 
 func BenchmarkReader(b *testing.B) {
 	day, _ := ParseDay("2025-01-15")
-	rs := benchReadings(day, 200000)
-	for _, level := range []int{0, 1, 6} {
-		b.Run(fmt.Sprintf("level=%d", level), func(b *testing.B) {
+	plain := benchReadings(day, 200000)
+	extra := benchReadings(day, 200000)
+	for i := range extra {
+		// A table with extra columns (clean.columns.extra) and exact values.
+		extra[i].Extra = fmt.Sprintf(`{"batch": %d, "site": "north"}`, i%1000)
+		extra[i].ValueText = strconv.FormatFloat(extra[i].Value.Float64, 'f', 3, 64)
+	}
+	for _, c := range []struct {
+		name    string
+		level   int
+		rs      []Reading
+		general bool // the fast path off: what it earns
+	}{
+		{"level=0", 0, plain, false},
+		{"level=1", 1, plain, false},
+		{"level=6", 6, plain, false},
+		{"level=0/general", 0, plain, true},
+		{"level=0/extra", 0, extra, false},
+		{"level=0/extra/general", 0, extra, true},
+	} {
+		level, rs := c.level, c.rs
+		b.Run(c.name, func(b *testing.B) {
+			fastPath = !c.general
+			defer func() { fastPath = true }()
 			var buf bytes.Buffer
 			w, _ := NewWriter(&buf, day, level)
 			for i := range rs {

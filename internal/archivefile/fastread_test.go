@@ -46,7 +46,8 @@ func decodeBoth(t *testing.T, data []byte, lim Limits) {
 		a, b := slow.rs[i], fast.rs[i]
 		if a.Sensor != b.Sensor || !a.Time.Equal(b.Time) || a.Time.Location() != b.Time.Location() ||
 			a.Value.Valid != b.Value.Valid || math.Float64bits(a.Value.Float64) != math.Float64bits(b.Value.Float64) ||
-			a.QCFlags != b.QCFlags || a.Imputation != b.Imputation {
+			a.ValueText != b.ValueText || a.QCFlags != b.QCFlags || a.Imputation != b.Imputation ||
+			a.Extra != b.Extra || a.Other != b.Other {
 			t.Fatalf("reading %d differs:\n slow: %+v\n fast: %+v", i, a, b)
 		}
 	}
@@ -64,6 +65,11 @@ func TestCanonicalFastPathReadsTheSame(t *testing.T) {
 		Reading{Sensor: "zz", Time: day.Start().Add(3000), Value: fl(1e-7)},
 		Reading{Sensor: "zz", Time: day.Start().Add(4000), Value: fl(-1.5e300), QCFlags: qc(math.MaxInt64)},
 		Reading{Sensor: "zz", Time: day.Start().Add(5000), Imputation: imp(string(bytes.Repeat([]byte("m"), 100)))},
+		// The members realtables added: exact values, the extra object, other tools' members.
+		Reading{Sensor: "zz", Time: day.Start().Add(6000), Value: fl(123456789.12345679), ValueText: "123456789.123456789", Extra: `{"batch": 7, "note": "x\u00e9"}`},
+		Reading{Sensor: "zz", Time: day.Start().Add(7000), Value: fl(math.Copysign(0, -1)), Extra: `{"a": null}`, Other: `"z": [1, {"y": 2}]`},
+		Reading{Sensor: "zz", Time: day.Start().Add(8000), Value: fl(42), ValueText: "42", Imputation: imp("ARIMA"), Other: `"w": "v"`},
+		Reading{Sensor: "zz", Time: day.Start().Add(9000), Extra: `{"long": "` + string(bytes.Repeat([]byte("e"), 3000)) + `"}`},
 	)
 	for _, level := range []int{0, 1, 6} {
 		var buf bytes.Buffer
@@ -114,6 +120,18 @@ func TestCanonicalFastPathReadsTheSame(t *testing.T) {
 		`{"time": "2025-01-15T00:10:00Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": null, "time": "2025-01-15T00:10:00Z"}`,
 		`{"time": "2025-01-15T00:10:00.1234567891Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": null}`,
 		`{"time": "2025-01-15T00:10:00Z", "measurement": ` + string(bytes.Repeat([]byte("1"), 1100)) + `, "qc_flags": 0, "imputation_method": null}`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": null, "extra": {"b": 1, "a": "x"}}`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": "M", "extra": {"b": 1}, "other": [true]}`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": null, "extra": 5}`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": null, "extra": {"b": }}`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": null, "extra": {}, "extra": {}}`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": null, "qc_flags": 1}`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": nullx}`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": null"x": 1}`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": "A"  }`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": 5.2, "qc_flags": 0, "imputation_method": "A"x}`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": 123456789.123456789, "qc_flags": 0, "imputation_method": null}`,
+		`{"time": "2025-01-15T00:10:00Z", "measurement": -0.0, "qc_flags": 0, "imputation_method": null}`,
 	} {
 		doc := fmt.Sprintf(`{"day": "2025-01-15", "data": [{"sensor": "s", "measurements": [%s, %s]}]}`, r0, reading)
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -134,6 +152,12 @@ func FuzzCanonicalFastPath(f *testing.F) {
 	w, _ := NewWriter(&buf, day, 1)
 	rs := benchReadings(day, 300)
 	for i := range rs {
+		if i%3 == 0 {
+			rs[i].Extra = fmt.Sprintf(`{"n": %d, "s": "x"}`, i) // the realtables members take the fast path too
+		}
+		if i%7 == 0 {
+			rs[i].Other = `"o": [1]`
+		}
 		_ = w.Write(&rs[i])
 	}
 	_ = w.Close()

@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -426,10 +425,10 @@ func (r *Reader) appendMember(dst []byte) ([]byte, error) {
 		return dst, err
 	}
 	if len(dst) > 0 {
-		dst = append(dst, ", "...)
+		dst = append(dst, layoutSep...)
 	}
 	dst = appendJSONString(dst, name)
-	dst = append(dst, ": "...)
+	dst = append(dst, layoutKeySep...)
 	return append(dst, raw...), nil
 }
 
@@ -512,17 +511,23 @@ const (
 func (r *Reader) readReading() error {
 	s := &r.s
 	cur := &r.cur
-	sec, ok := r.readCanonical()
-	if ok {
-		return r.accept(sec)
-	}
-	if err := s.expect('{'); err != nil {
-		return r.readingErr(err)
-	}
-	*cur = Reading{Sensor: r.sensor}
 	r.other = r.other[:0]
+	var sec int64
 	var seen int
 	first := true
+	if sec0, done, ok := r.readCanonical(); ok {
+		if done {
+			return r.accept(sec0)
+		}
+		// The fast path read up to "imputation_method"; the loop reads
+		// what follows it.
+		sec, seen, first = sec0, hasTime|hasValue|hasQC|hasImp, false
+	} else {
+		if err := s.expect('{'); err != nil {
+			return r.readingErr(err)
+		}
+		*cur = Reading{Sensor: r.sensor}
+	}
 	for {
 		code, ok, err := r.nextKey(&first)
 		if err != nil {
@@ -574,39 +579,24 @@ func (r *Reader) readReading() error {
 			if err != nil {
 				return r.readingErr(fmt.Errorf(`"time": %w`, err))
 			}
-			var nsec int
-			if sec, nsec, ok = parseTime(b); !ok {
-				return r.readingErr(syntaxf(`invalid "time" %q: want RFC 3339, e.g. 2025-01-15T00:10:00Z`, b))
+			if cur.Time, sec, err = parseTimeField(b); err != nil {
+				return r.readingErr(err)
 			}
-			cur.Time = time.Unix(sec, int64(nsec)).UTC()
 		case kMeasurement:
 			tok, err := r.scalar(c, `"measurement"`)
 			if err != nil {
 				return err
 			}
-			if string(tok) == litNull {
-				break
+			if cur.Value, cur.ValueText, err = parseValueField(tok); err != nil {
+				return r.readingErr(err)
 			}
-			v, text, ok := ParseNumber(tok)
-			if !ok {
-				return r.readingErr(syntaxf(`invalid "measurement" %q: want a number, NaN, Infinity, -Infinity or null`, tok))
-			}
-			cur.Value, cur.ValueText = v, text
 		case kQC:
 			tok, err := r.scalar(c, `"qc_flags"`)
 			if err != nil {
 				return err
 			}
-			kind, ok := classifyScalar(tok)
-			if !ok || (kind != scNull && (kind != scNumber || !isInteger(tok))) {
-				return r.readingErr(syntaxf(`invalid "qc_flags" %q: want an integer or null`, tok))
-			}
-			if kind == scNumber {
-				v, err := strconv.ParseInt(string(tok), 10, 64)
-				if err != nil {
-					return r.readingErr(syntaxf(`"qc_flags" %q is out of int64 range`, tok))
-				}
-				cur.QCFlags.Int64, cur.QCFlags.Valid = v, true
+			if cur.QCFlags, err = parseQCField(tok); err != nil {
+				return r.readingErr(err)
 			}
 		case kExtra:
 			raw, err := s.captureValue()
@@ -627,8 +617,8 @@ func (r *Reader) readReading() error {
 			if err != nil {
 				return err
 			}
-			if string(tok) != "null" {
-				return r.readingErr(syntaxf(`invalid "imputation_method" %q: want a string or null`, tok))
+			if err := parseMethodScalar(tok); err != nil {
+				return r.readingErr(err)
 			}
 		}
 	}

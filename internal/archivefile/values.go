@@ -265,16 +265,16 @@ func EncodeExtra(ms []Member) (string, error) {
 			if ms[i-1].Name == m.Name {
 				return "", fmt.Errorf("extra column %q given twice", m.Name)
 			}
-			b = append(b, ", "...)
+			b = append(b, layoutSep...)
 		}
 		if !utf8.ValidString(m.Name) || !utf8.ValidString(m.Text) {
 			return "", fmt.Errorf("extra column %q: not valid UTF-8", m.Name)
 		}
 		b = appendJSONString(b, m.Name)
-		b = append(b, ": "...)
+		b = append(b, layoutKeySep...)
 		switch m.Kind {
 		case MemberNull:
-			b = append(b, "null"...)
+			b = append(b, layoutNull...)
 		case MemberString:
 			b = appendJSONString(b, m.Text)
 		case MemberBool:

@@ -173,9 +173,9 @@ func NewWriterFor(w io.Writer, day Day, level int, schema Schema) (*Writer, erro
 	// the archive was written.
 	gz.ModTime = time.Unix(0, 0)
 	wr.gz = gz
-	wr.buf = append(wr.buf, `{"day": "`...)
+	wr.buf = append(wr.buf, layoutDocStart...)
 	wr.buf = append(wr.buf, wr.dayStr...)
-	wr.buf = append(wr.buf, `", "data": [`...)
+	wr.buf = append(wr.buf, layoutDocData...)
 	return wr, nil
 }
 
@@ -228,23 +228,25 @@ func (w *Writer) Write(r *Reading) error {
 	b := w.buf
 	if newSensor {
 		if w.have {
-			b = append(b, "]}, "...)
+			b = append(b, layoutGroupEnd...)
+			b = append(b, layoutSep...)
 		}
-		b = append(b, `{"sensor": `...)
+		b = append(b, layoutGroup...)
 		b = appendJSONString(b, r.Sensor)
-		b = append(b, `, "measurements": [`...)
+		b = append(b, layoutReadings...)
 		w.sensors++
 	} else {
-		b = append(b, ", "...)
+		b = append(b, layoutSep...)
 	}
-	b = append(b, `{"time": "`...)
+	b = append(b, layoutTime...)
 	b = append(b, w.dayStr...)
-	b = append(b, 'T')
+	b = append(b, layoutTimeSplit)
 	b = appendClock(b, sod, r.Time.Nanosecond())
-	b = append(b, `Z", "measurement": `...)
+	b = append(b, layoutTimeUTC)
+	b = append(b, layoutValue...)
 	switch {
 	case !r.Value.Valid:
-		b = append(b, "null"...)
+		b = append(b, layoutNull...)
 	case r.ValueText != "":
 		b = append(b, r.ValueText...)
 	case w.schema.Value == ValueFloat4:
@@ -252,27 +254,27 @@ func (w *Writer) Write(r *Reading) error {
 	default:
 		b = appendPyFloat(b, r.Value.Float64)
 	}
-	b = append(b, `, "qc_flags": `...)
+	b = append(b, layoutQC...)
 	if r.QCFlags.Valid {
 		b = strconv.AppendInt(b, r.QCFlags.Int64, 10)
 	} else {
-		b = append(b, "null"...)
+		b = append(b, layoutNull...)
 	}
-	b = append(b, `, "imputation_method": `...)
+	b = append(b, layoutMethod...)
 	if r.Imputation.Valid {
 		b = appendJSONString(b, r.Imputation.String)
 	} else {
-		b = append(b, "null"...)
+		b = append(b, layoutNull...)
 	}
 	if r.Extra != "" {
-		b = append(b, `, "extra": `...)
+		b = append(b, layoutExtra...)
 		b = append(b, r.Extra...)
 	}
 	if r.Other != "" {
-		b = append(b, ", "...)
+		b = append(b, layoutSep...)
 		b = append(b, r.Other...)
 	}
-	b = append(b, '}')
+	b = append(b, layoutReadEnd...)
 	w.buf = b
 
 	if !w.have || r.Time.Before(w.minT) {
@@ -325,14 +327,14 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	if w.have {
-		w.buf = append(w.buf, "]}"...)
+		w.buf = append(w.buf, layoutGroupEnd...)
 	}
-	w.buf = append(w.buf, ']')
+	w.buf = append(w.buf, layoutDataEnd...)
 	if w.trailer != "" {
-		w.buf = append(w.buf, ", "...)
+		w.buf = append(w.buf, layoutSep...)
 		w.buf = append(w.buf, w.trailer...)
 	}
-	w.buf = append(w.buf, '}')
+	w.buf = append(w.buf, layoutDocEnd...)
 	if err := w.flush(); err != nil {
 		return err
 	}
