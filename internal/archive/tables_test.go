@@ -220,6 +220,9 @@ func checkArchived(t *testing.T, e *coretest.Env, table, valueType string, doc j
 			if _, ok := r["measurement"].(string); ok {
 				t.Errorf("measurement written as a string: %s", js)
 			}
+			if n, ok := r["measurement"].(json.Number); ok && (valueType == "double precision" || valueType == "real") && !strings.ContainsAny(n.String(), ".e") {
+				t.Errorf("%s value written as %s, not as Python writes a float (5.0, 1e-05)", valueType, n)
+			}
 			got = append(got, readingKey(t, valueType, g.Sensor, ts, text("measurement"), text("qc_flags"), text("imputation_method")))
 		}
 	}

@@ -136,10 +136,20 @@ func (g *genericRows) decode(r *archivefile.Reading) error {
 	r.Sensor = v[0].String
 	r.Time = g.ts.UTC()
 	where := func() string { return fmt.Sprintf("sensor %q, time %s", r.Sensor, r.Time.Format(time.RFC3339Nano)) }
-	if v[2].Valid {
+	switch {
+	case !v[2].Valid:
+	case g.t.layout.Schema.Value == archivefile.ValueDecimal:
 		if err := archivefile.SetValue(r, v[2].String); err != nil {
 			return fmt.Errorf("value column %q (%s): %w", g.t.Value, where(), err)
 		}
+	default:
+		// A float: its value, written as the schema writes floats (5.0,
+		// not PostgreSQL's 5), like the binary-row path.
+		f, err := strconv.ParseFloat(v[2].String, 64)
+		if err != nil {
+			return fmt.Errorf("value column %q (%s): %w", g.t.Value, where(), err)
+		}
+		r.Value.Float64, r.Value.Valid = f, true
 	}
 	if v[3].Valid {
 		n, err := parseIntegral(v[3].String)
@@ -166,7 +176,7 @@ func (g *genericRows) decode(r *archivefile.Reading) error {
 			m.Kind, m.Text = archivefile.MemberNumber, val.String
 		case c.ExtraKind() == ExtraBool:
 			m.Kind, m.Text = archivefile.MemberBool, val.String
-		case c.ExtraKind() == ExtraJSON:
+		case c.IsJSON():
 			if strings.TrimSpace(val.String) == "null" {
 				return fmt.Errorf("column %q holds the JSON value null (%s), which the archive could not tell from SQL NULL: this reading cannot be archived exactly; the day is not archived and its rows stay",
 					c.Name, where())

@@ -60,8 +60,9 @@ func (c Column) ExtraKind() int {
 	return ExtraText
 }
 
-// isJSON reports whether the column holds json or jsonb.
-func (c Column) isJSON() bool { return c.Base == "json" || c.Base == "jsonb" }
+// IsJSON reports whether the column holds json or jsonb: a value restores
+// from its JSON text.
+func (c Column) IsJSON() bool { return c.Base == "json" || c.Base == "jsonb" }
 
 // Layout is what the archiver knows about a table's columns.
 type Layout struct {

@@ -111,7 +111,7 @@ func (s *typedSource) Next() bool {
 			s.present[i] = '1'
 			switch {
 			case m.Kind == archivefile.MemberNull:
-			case s.cols[i].Base == "json" || s.cols[i].Base == "jsonb":
+			case s.cols[i].IsJSON():
 				s.fields[4+i] = textField{s: m.Raw, valid: true}
 			default:
 				s.fields[4+i] = textField{s: m.Text, valid: true}
