@@ -272,8 +272,10 @@ func TestHostileIdentifiers(t *testing.T) {
 	// restore and verify read the clean table only.
 	cleanArgs := append(append([]string{}, args[:4]...), args[8:]...)
 	h.mustRun(append([]string{"migrate", "up"}, args[:2]...)...)
-	h.mustRun(append([]string{"archive", "--clean-retention-days", "35"}, args...)...) // nothing of the table is due yet
-	h.mustRun(append([]string{"archive"}, args...)...)
+	// The raw rows are newer than the newest clean reading: the purge is
+	// held by default (raw.require_clean), and this test is about names.
+	h.mustRun(append([]string{"archive", "--clean-retention-days", "35", "--raw-require-clean=false"}, args...)...) // nothing of the table is due yet
+	h.mustRun(append([]string{"archive", "--raw-require-clean=false"}, args...)...)
 
 	if n := h.count(`SELECT count(*) FROM ` + q(schema, table)); n != 0 {
 		t.Errorf("%d rows of the hostile table left after archiving", n)
