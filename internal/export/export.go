@@ -156,25 +156,49 @@ func first(s []string, n int) []string {
 }
 
 // list returns the day archive objects under the prefix with days in range.
+// A range of a few years is listed month by month (the layout's
+// <prefix>/YYYY/MM/ directories), so a short export of a large bucket does
+// not page through every archive; longer ranges list the whole prefix.
 func (x *Exporter) list(ctx context.Context, from, to archivefile.Day) (map[archivefile.Day]string, error) {
 	prefix := strings.Trim(x.Prefix, "/")
 	if prefix != "" {
 		prefix += "/"
 	}
+	prefixes := []string{prefix}
+	if months := monthPrefixes(x.Prefix, from, to); len(months) <= 36 {
+		prefixes = months
+	}
 	out := map[archivefile.Day]string{}
-	it := x.Bucket.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list archives under %q: %w", prefix, err)
-		}
-		if d, ok := archivefile.ParseKey(x.Prefix, obj.Key); ok && !d.Before(from) && !d.After(to) {
-			out[d] = obj.Key
+	for _, p := range prefixes {
+		it := x.Bucket.List(&blob.ListOptions{Prefix: p})
+		for {
+			obj, err := it.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list archives under %q: %w", p, err)
+			}
+			if d, ok := archivefile.ParseKey(x.Prefix, obj.Key); ok && !d.Before(from) && !d.After(to) {
+				out[d] = obj.Key
+			}
 		}
 	}
+	return out, nil
+}
+
+// monthPrefixes are the <prefix>/YYYY/MM/ directories of the months from
+// from to to.
+func monthPrefixes(prefix string, from, to archivefile.Day) []string {
+	var out []string
+	for t := time.Date(from.Start().Year(), from.Start().Month(), 1, 0, 0, 0, 0, time.UTC); !t.After(to.Start()); t = t.AddDate(0, 1, 0) {
+		key := archivefile.Key(prefix, archivefile.DayOf(t))
+		out = append(out, key[:strings.LastIndexByte(key, '/')+1])
+		if len(out) > 36 {
+			break
+		}
+	}
+	return out
 }
 
 // Run exports the planned archives to out. A day that cannot be exported

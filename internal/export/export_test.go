@@ -224,3 +224,15 @@ func TestExportExtraColumnsAndExactValues(t *testing.T) {
 		t.Errorf("parquet rows %+v", rows)
 	}
 }
+
+func TestMonthPrefixes(t *testing.T) {
+	from, _ := archivefile.ParseDay("2024-11-30")
+	to, _ := archivefile.ParseDay("2025-02-01")
+	got := strings.Join(monthPrefixes("/archives/", from, to), " ")
+	if want := "archives/2024/11/ archives/2024/12/ archives/2025/01/ archives/2025/02/"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if got := strings.Join(monthPrefixes("", from, from), " "); got != "2024/11/" {
+		t.Errorf("no prefix: %s", got)
+	}
+}
