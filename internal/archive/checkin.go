@@ -56,6 +56,13 @@ func (r *Runner) Checkin(ctx context.Context, d archivefile.Day, abandon bool) (
 	if err := r.Clean.Check(ctx, r.Pool); err != nil {
 		return res, err
 	}
+	// Before the day's archive is rewritten: a role that cannot delete the
+	// day's rows would upload and then fail at the DELETE.
+	if !abandon {
+		if err := r.Clean.CheckPrivileges(ctx, r.Pool, postgres.TablePrivileges("checkin", postgres.OnCleanTable)...); err != nil {
+			return res, fmt.Errorf("%w: %w", ErrCheckinRefused, err)
+		}
+	}
 	var err error
 	if r.Key, err = r.Clean.ReadingKey(ctx, r.Pool); err != nil {
 		return res, err

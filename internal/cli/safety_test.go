@@ -333,6 +333,22 @@ func TestTablePrivilegesCheckedFirst(t *testing.T) {
 	if r.code != cli.ExitUnavailable || !strings.Contains(r.stderr, "lacks the INSERT privilege on table shizuku.clean_measurements") {
 		t.Errorf("restore without INSERT: exit %d\n%s", r.code, r.stderr)
 	}
+	// checkin rewrites a checked-out day's archive, then deletes its rows:
+	// without DELETE it must not get as far as the upload.
+	h.mustRun("restore", "--day", day, "--checkout")
+	manifests := h.count(`SELECT count(*) FROM archiver.archive_runs`)
+	object := h.rstObject(rstKey(h.today().AddDate(0, 0, -34)))
+	t.Setenv("DATABASE_URL", restrictedURL(t, h, `GRANT SELECT, INSERT ON shizuku.clean_measurements TO $ROLE`))
+	r = runRaw("checkin", "--bucket", h.bucket, "--day", day)
+	if r.code != cli.ExitUnavailable || !strings.Contains(r.stderr, "lacks the DELETE privilege on table shizuku.clean_measurements") {
+		t.Errorf("checkin without DELETE: exit %d\n%s", r.code, r.stderr)
+	}
+	if n := h.count(`SELECT count(*) FROM archiver.archive_runs`); n != manifests {
+		t.Errorf("checkin without DELETE recorded %d manifest rows", n-manifests)
+	}
+	if !bytes.Equal(h.rstObject(rstKey(h.today().AddDate(0, 0, -34))), object) {
+		t.Errorf("checkin without DELETE rewrote the day's archive")
+	}
 	// --on-conflict replace updates rows: it needs UPDATE too.
 	t.Setenv("DATABASE_URL", restrictedURL(t, h, `GRANT SELECT, INSERT ON shizuku.clean_measurements TO $ROLE`))
 	r = runRaw("restore", "--bucket", h.bucket, "--day", day, "--on-conflict", "replace")
