@@ -47,7 +47,7 @@ type Options struct {
 	ObjectURL func(key string) string
 	Limits    archivefile.Limits // for reading existing archives back
 	// ReadStallTimeout abandons a storage read call that makes no progress
-	// for this long; 0 means DefaultReadStallTimeout.
+	// for this long; 0 means archivestore.DefaultReadStallTimeout.
 	ReadStallTimeout time.Duration
 	// MaxClockSkew is how far the database's and the host's clocks may
 	// disagree; 0 means DefaultMaxClockSkew.

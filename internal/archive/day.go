@@ -12,10 +12,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
@@ -113,7 +113,7 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	}
 	// Opening the day's object tells whether it exists and starts reading
 	// it in one request, where Exists and then a read would take two.
-	pre, err := r.openRead(ctx, res.Key)
+	pre, err := r.store().OpenRaw(ctx, res.Key)
 	exists := err == nil
 	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return r.fail(ctx, log, runID, started, res, fmt.Errorf("check for existing archive %s: %w", res.Key, err))
@@ -197,7 +197,7 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 
 	// I1: read the object back from storage and check it before deleting
 	// anything it is meant to contain.
-	if err := r.verify(ctx, d, res.Key, sha, stats.Readings); err != nil {
+	if err := r.store().ReadBack(ctx, res.Key, archivestore.Expect{Day: d, SHA256: sha, Readings: stats.Readings}); err != nil {
 		return r.fail(ctx, log, runID, started, res, err)
 	}
 	if err := failpoint.Inject("archive.after-verify"); err != nil {
@@ -405,73 +405,73 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key st
 	}
 	defer closeInputs()
 
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := r.Bucket.NewWriter(wctx, key, &blob.WriterOptions{
-		ContentType:                 archivefile.ContentType,
-		CacheControl:                archivefile.CacheControl,
-		DisableContentTypeDetection: true,
+	// What the merge or the checks refuse says which archive it was
+	// writing; an uncommitted upload is a verdict for archiveDay, as it is.
+	wrap := func(err error) error {
+		var u *uncommittedError
+		if err == nil || errors.As(err, &u) {
+			return err
+		}
+		return fmt.Errorf("write archive %s: %w", key, err)
+	}
+	stats, err = r.store().Write(ctx, key, archivestore.WriteOptions{
+		Day: d, Level: r.Opts.GzipLevel, Schema: r.Clean.Schema(),
 		// A new day's key must still be free when the upload lands: if some
 		// other writer created it meanwhile, fail rather than overwrite.
 		IfNotExist: !exists,
+		Tap:        func(w io.Writer) io.Writer { return &midUpload{w: w} },
+		BeforePublish: func(st archivefile.Stats) error {
+			return wrap(r.prePublish(ctx, d, key, want, src, prev, rows, oldReader, beforePublish, st))
+		},
+	}, func(aw *archivefile.Writer) error {
+		var err error
+		if ms, err = combine(rows, old, aw.Write); err != nil {
+			return wrap(err)
+		}
+		if oldReader != nil {
+			// No rewrite drops data: what the existing archive holds beyond
+			// this format (another tool's members) is carried over, or the
+			// day is refused.
+			return wrap(archivefile.CarryOver(aw, oldReader, src.key))
+		}
+		return nil
 	})
 	if err != nil {
-		return "", stats, ms, fmt.Errorf("start upload of %s: %w", key, err)
+		return "", archivefile.Stats{}, ms, err
 	}
-	aw, err := archivefile.NewWriterFor(&midUpload{w: w}, d, r.Opts.GzipLevel, r.Clean.Schema())
-	if err == nil {
-		ms, err = combine(rows, old, aw.Write)
-	}
-	if err == nil && oldReader != nil {
-		// No rewrite drops data: what the existing archive holds beyond
-		// this format (another tool's members) is carried over, or the
-		// day is refused.
-		err = archivefile.CarryOver(aw, oldReader, src.key)
-	}
-	if err == nil {
-		err = aw.Close()
-	}
-	if err == nil && oldReader != nil {
-		err = checkExisting(d, key, oldReader, prev, src)
+	return stats.SHA256, stats, ms, nil
+}
+
+// prePublish runs once the new archive is complete, before it replaces
+// what is at key.
+func (r *Runner) prePublish(ctx context.Context, d archivefile.Day, key string, want int64, src oldSource, prev *manifest.Entry, rows *postgres.DayRows, oldReader *archivefile.Reader, beforePublish func(archivefile.Stats) error, st archivefile.Stats) error {
+	if oldReader != nil {
+		if err := checkExisting(d, key, oldReader, prev, src); err != nil {
+			return err
+		}
 	}
 	// Same snapshot, same predicate: the stream must have returned exactly
 	// the rows counted under the lock, or the DELETE check below means nothing.
-	if err == nil && rows.Count() != want {
-		err = fmt.Errorf("streamed %d rows of %s but counted %d in the same snapshot", rows.Count(), d, want)
+	if rows.Count() != want {
+		return fmt.Errorf("streamed %d rows of %s but counted %d in the same snapshot", rows.Count(), d, want)
 	}
-	if err == nil && src.backup && oldReader != nil {
+	if src.backup && oldReader != nil {
 		// The object about to be replaced holds archived readings (a
 		// committed archive, or one this archiver did not write): keep a
 		// copy until the commit, so that if the run stops in between, the
 		// next one merges with those readings and not with our uncommitted
 		// upload, whose rows the application may have changed since.
-		if cerr := r.Bucket.Copy(ctx, backupKey(key), key, nil); cerr != nil {
-			err = fmt.Errorf("back up %s before replacing it: %w", key, cerr)
+		if err := r.Bucket.Copy(ctx, backupKey(key), key, nil); err != nil {
+			return fmt.Errorf("back up %s before replacing it: %w", key, err)
 		}
-		if err == nil {
-			err = failpoint.Inject("archive.after-backup")
+		if err := failpoint.Inject("archive.after-backup"); err != nil {
+			return err
 		}
 	}
-	if err == nil {
-		err = beforePublish(aw.Stats())
+	if err := beforePublish(st); err != nil {
+		return err
 	}
-	if err == nil {
-		err = failpoint.Inject("archive.before-publish")
-	}
-	if err != nil {
-		cancel() // abort: the old object (if any) stays as it was
-		_ = w.Close()
-		var u *uncommittedError
-		if errors.As(err, &u) {
-			return "", stats, ms, err
-		}
-		return "", stats, ms, fmt.Errorf("write archive %s: %w", key, err)
-	}
-	if err := w.Close(); err != nil {
-		return "", stats, ms, fmt.Errorf("upload archive %s: %w", key, err)
-	}
-	stats = aw.Stats()
-	return stats.SHA256, stats, ms, nil
+	return failpoint.Inject("archive.before-publish")
 }
 
 // merge is the union of the day's rows and the archived readings: by
@@ -515,19 +515,19 @@ func (r *Runner) inputs(ctx context.Context, tx pgx.Tx, d archivefile.Day, want 
 	if src.key != "" {
 		or, err := src.opened, error(nil)
 		if or == nil {
-			or, err = r.openRead(ctx, src.key)
+			or, err = r.store().OpenRaw(ctx, src.key)
 		}
 		if err != nil {
 			closeAll()
 			return nil, nil, nil, nil, fmt.Errorf("open existing archive %s: %w", src.key, err)
 		}
-		closers = append(closers, func() { or.Close() })
-		oldReader, err = archivefile.NewReader(or, r.Opts.Limits)
+		obj, err := r.store().Decode(or)
 		if err != nil {
 			closeAll()
 			return nil, nil, nil, nil, fmt.Errorf("existing archive %s: %w", src.key, err)
 		}
-		closers = append(closers, func() { oldReader.Close() })
+		closers = append(closers, func() { obj.Close() })
+		oldReader = obj.Reader
 		old = oldReader
 		if schema := r.Clean.Schema(); prev == nil || src.wantSHA == "" || schema != (archivefile.Schema{}) {
 			// Not written under a manifest of ours: the original service's
@@ -671,37 +671,6 @@ func checkExisting(d archivefile.Day, key string, old *archivefile.Reader, prev 
 		key, got.Readings, prev.ID, manifest.Count(prev.Readings))
 }
 
-// verify reads the object back and checks checksum, reading count and day.
-func (r *Runner) verify(ctx context.Context, d archivefile.Day, key, sha string, readings int64) error {
-	rd, err := r.openRead(ctx, key)
-	if err != nil {
-		return fmt.Errorf("read back %s: %w", key, err)
-	}
-	defer rd.Close()
-	ar, err := archivefile.NewReader(rd, r.Opts.Limits)
-	if err != nil {
-		return fmt.Errorf("read back %s: %w", key, err)
-	}
-	defer ar.Close()
-	for {
-		if _, err := ar.Next(); err == io.EOF {
-			break
-		} else if err != nil {
-			return fmt.Errorf("read back %s: %w", key, err)
-		}
-	}
-	got := ar.Stats()
-	switch {
-	case got.SHA256 != sha:
-		return fmt.Errorf("read back %s: sha256 %s, uploaded %s: storage returned other bytes than were written", key, got.SHA256, sha)
-	case got.Readings != readings:
-		return fmt.Errorf("read back %s: %d readings, uploaded %d", key, got.Readings, readings)
-	case ar.Day() != d:
-		return fmt.Errorf("read back %s: archive is for day %s, not %s", key, ar.Day(), d)
-	}
-	return nil
-}
-
 // fail records a failed day. Nothing of the day was deleted: the
 // transaction is rolled back by archiveDay's deferred Rollback.
 func (r *Runner) fail(ctx context.Context, log *slog.Logger, runID string, started time.Time, res DayResult, err error) DayResult {
@@ -756,6 +725,11 @@ func (r *Runner) entry(runID string, started time.Time, res DayResult, status st
 		e.Readings, e.Sensors, e.Bytes = manifest.Int64(res.Readings), manifest.Int64(res.Sensors), manifest.Int64(res.Bytes)
 	}
 	return e
+}
+
+// store is the one path to the run's archive objects.
+func (r *Runner) store() *archivestore.Store {
+	return &archivestore.Store{Bucket: r.Bucket, Limits: r.Opts.Limits, ReadStallTimeout: r.Opts.ReadStallTimeout}
 }
 
 // midUpload fires the archive.mid-upload failpoint once the first bytes

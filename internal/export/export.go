@@ -21,6 +21,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 )
 
@@ -30,6 +31,9 @@ type Exporter struct {
 	Prefix   string // object key prefix
 	Location string // bucket URL without credentials, as recorded in manifests
 	Limits   archivefile.Limits
+	// ReadStallTimeout abandons a storage read call that makes no progress
+	// for this long; 0 means archivestore.DefaultReadStallTimeout.
+	ReadStallTimeout time.Duration
 
 	// DB and Manifests find archives through archive_runs; with DB nil the
 	// archive layout is listed instead.
@@ -401,7 +405,7 @@ func (x *Exporter) scan(ctx context.Context, a Archive) (archivefile.Stats, bool
 }
 
 func (x *Exporter) open(ctx context.Context, a Archive) (*archivefile.Reader, func(), error) {
-	br, err := x.Bucket.NewReader(ctx, a.Key, nil)
+	br, err := x.store().OpenRaw(ctx, a.Key)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound && a.Manifest != nil {
 			return nil, nil, fmt.Errorf("archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage: run `archiver verify` to see what else is missing",
@@ -409,17 +413,15 @@ func (x *Exporter) open(ctx context.Context, a Archive) (*archivefile.Reader, fu
 		}
 		return nil, nil, fmt.Errorf("open archive %s: %w", a.Key, err)
 	}
-	ar, err := archivefile.NewReader(br, x.Limits)
+	ar, err := x.store().Decode(br)
 	if err != nil {
-		br.Close()
 		return nil, nil, x.decodeErr(a.Key, err)
 	}
 	if got := ar.Day(); !got.IsZero() && got != a.Day {
 		ar.Close()
-		br.Close()
 		return nil, nil, fmt.Errorf("archive %s says it is for day %s, but its key is for %s: %w", a.Key, got, a.Day, archivefile.ErrCorrupt)
 	}
-	return ar, func() { ar.Close(); br.Close() }, nil
+	return ar.Reader, func() { ar.Close() }, nil
 }
 
 func (x *Exporter) decodeErr(key string, err error) error {
@@ -451,4 +453,9 @@ func (x *Exporter) check(a Archive, st archivefile.Stats) error {
 	}
 	return fmt.Errorf("archive %s: %s: %w. If `archiver verify --deep` reports the day as pending, an archive run stopped between upload and commit: run `archiver archive` to complete it, then export again; otherwise the object was changed or damaged",
 		a.Key, strings.Join(diffs, "; "), ErrChecksum)
+}
+
+// store is the one path to the archive objects.
+func (x *Exporter) store() *archivestore.Store {
+	return &archivestore.Store{Bucket: x.Bucket, Limits: x.Limits, ReadStallTimeout: x.ReadStallTimeout}
 }

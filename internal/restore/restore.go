@@ -24,6 +24,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
@@ -41,6 +42,9 @@ type Restorer struct {
 	Prefix    string // object key prefix
 	Limits    archivefile.Limits
 	Log       *slog.Logger
+	// ReadStallTimeout abandons a storage read call that makes no progress
+	// for this long; 0 means archivestore.DefaultReadStallTimeout.
+	ReadStallTimeout time.Duration
 
 	// LockWait is how long to wait for a day that another run (an archive
 	// or another restore) holds; zero means DefaultLockWait.
@@ -1073,7 +1077,7 @@ func (r *Restorer) dryFail(log *slog.Logger, res DayResult, err error) DayResult
 
 // open starts reading the archive object.
 func (r *Restorer) open(ctx context.Context, d archivefile.Day, key string, m *manifest.Entry) (*archivefile.Reader, func(), error) {
-	br, err := r.Bucket.NewReader(ctx, key, nil)
+	br, err := r.store().OpenRaw(ctx, key)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound && m != nil {
 			return nil, nil, fmt.Errorf("archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage: run `archiver verify` to see what else is missing",
@@ -1081,19 +1085,17 @@ func (r *Restorer) open(ctx context.Context, d archivefile.Day, key string, m *m
 		}
 		return nil, nil, fmt.Errorf("open archive %s: %w", key, err)
 	}
-	ar, err := archivefile.NewReader(br, r.Limits)
+	ar, err := r.store().Decode(br)
 	if err != nil {
-		br.Close()
 		return nil, nil, r.decodeErr(key, err)
 	}
 	// "day" usually comes first: refuse a misplaced archive before loading.
 	if got := ar.Day(); !got.IsZero() && got != d {
 		ar.Close()
-		br.Close()
 		return nil, nil, fmt.Errorf("archive %s says it is for day %s, but its key is for %s: refusing to restore a misplaced archive: %w",
 			key, got, d, archivefile.ErrCorrupt)
 	}
-	return ar, func() { ar.Close(); br.Close() }, nil
+	return ar.Reader, func() { ar.Close() }, nil
 }
 
 // decodeErr says which archive could not be read, with a hint for limits.
@@ -1186,4 +1188,9 @@ func timePtr(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// store is the one path to the archive objects.
+func (r *Restorer) store() *archivestore.Store {
+	return &archivestore.Store{Bucket: r.Bucket, Limits: r.Limits, ReadStallTimeout: r.ReadStallTimeout}
 }

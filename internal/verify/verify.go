@@ -20,6 +20,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
@@ -35,8 +36,11 @@ type Verifier struct {
 	Location  string // bucket URL without credentials, as recorded in manifests
 	Prefix    string // object key prefix
 	Limits    archivefile.Limits
-	GzipLevel int // for rewriting an adopted archive in canonical order
-	Log       *slog.Logger
+	GzipLevel int // for rewriting an adopted archive in canonical order: the archive.gzip_level setting
+	// ReadStallTimeout abandons a storage read call that makes no progress
+	// for this long; 0 means archivestore.DefaultReadStallTimeout.
+	ReadStallTimeout time.Duration
+	Log              *slog.Logger
 }
 
 // Options select what Run checks.
@@ -369,26 +373,12 @@ func (v *Verifier) deepCheck(ctx context.Context, fd Finding, d archivefile.Day,
 
 // read decodes a whole object and returns what it holds.
 func (v *Verifier) read(ctx context.Context, key string) (archivefile.Stats, bool, archivefile.Day, error) {
-	br, err := v.Bucket.NewReader(ctx, key, nil)
-	if err != nil {
-		return archivefile.Stats{}, false, archivefile.Day{}, fmt.Errorf("open: %w", err)
-	}
-	defer br.Close()
-	ar, err := archivefile.NewReader(br, v.Limits)
-	if err != nil {
-		return archivefile.Stats{}, false, archivefile.Day{}, err
-	}
-	defer ar.Close()
-	for {
-		_, err := ar.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return ar.Stats(), false, ar.Day(), err
-		}
-	}
-	return ar.Stats(), ar.Canonical(), ar.Day(), nil
+	return v.store().Scan(ctx, key)
+}
+
+// store is the one path to the archive objects.
+func (v *Verifier) store() *archivestore.Store {
+	return &archivestore.Store{Bucket: v.Bucket, Limits: v.Limits, ReadStallTimeout: v.ReadStallTimeout}
 }
 
 // checkOrphan classifies an archive object that no committed manifest
@@ -513,71 +503,40 @@ func (v *Verifier) adopt(ctx context.Context, log *slog.Logger, runID string, fd
 // to sort it, bounded by Limits.MaxReadings (as the archive run does for
 // such archives). The new object replaces the old one only on success.
 func (v *Verifier) canonicalize(ctx context.Context, d archivefile.Day, key string) (archivefile.Stats, error) {
-	var st archivefile.Stats
-	br, err := v.Bucket.NewReader(ctx, key, nil)
-	if err != nil {
-		return st, err
+	if v.GzipLevel == 0 {
+		// Not a default of its own: the level is the archive.gzip_level setting.
+		return archivefile.Stats{}, errors.New("no gzip level to rewrite with (archive.gzip_level)")
 	}
-	defer br.Close()
-	ar, err := archivefile.NewReader(br, v.Limits)
+	s := v.store()
+	ar, err := s.Open(ctx, key)
 	if err != nil {
-		return st, err
+		return archivefile.Stats{}, err
 	}
 	defer ar.Close()
 	sorted, err := archivefile.SortedSource(ar, v.Limits.MaxReadings)
 	if err != nil {
-		return st, err
+		return archivefile.Stats{}, err
 	}
-	level := v.GzipLevel
-	if level == 0 {
-		level = 6
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := v.Bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: archivefile.ContentType, CacheControl: archivefile.CacheControl, DisableContentTypeDetection: true})
-	if err != nil {
-		return st, err
-	}
-	aw, err := archivefile.NewWriter(w, d, level)
-	if err == nil {
+	st, err := s.Write(ctx, key, archivestore.WriteOptions{Day: d, Level: v.GzipLevel}, func(aw *archivefile.Writer) error {
 		for {
-			r, nerr := sorted.Next()
-			if errors.Is(nerr, io.EOF) {
+			r, err := sorted.Next()
+			if errors.Is(err, io.EOF) {
 				break
 			}
-			if nerr != nil {
-				err = nerr
-				break
+			if err != nil {
+				return err
 			}
-			if err = aw.Write(r); err != nil {
-				break
+			if err := aw.Write(r); err != nil {
+				return err
 			}
 		}
-	}
-	if err == nil {
 		// Another tool's members are kept, or the rewrite is refused.
-		err = archivefile.CarryOver(aw, ar, key)
-	}
-	if err == nil {
-		err = aw.Close()
-	}
+		return archivefile.CarryOver(aw, ar.Reader, key)
+	})
 	if err != nil {
-		cancel() // abort the upload: the old object stays
-		_ = w.Close()
 		return st, err
 	}
-	if err := w.Close(); err != nil {
-		return st, err
-	}
-	st = aw.Stats()
-	got, canonical, day, err := v.read(ctx, key)
-	switch {
-	case err != nil:
-		return st, fmt.Errorf("read back: %w", err)
-	case got.SHA256 != st.SHA256 || got.Readings != st.Readings || !canonical || day != d:
-		return st, fmt.Errorf("read back: sha256 %s, %d readings, canonical %t, day %s; wrote %s, %d readings", got.SHA256, got.Readings, canonical, day, st.SHA256, st.Readings)
-	}
-	return st, nil
+	return st, s.ReadBack(ctx, key, archivestore.Expect{Day: d, SHA256: st.SHA256, Readings: st.Readings, Canonical: true})
 }
 
 func short(sha string) string {

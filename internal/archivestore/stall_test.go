@@ -1,39 +1,27 @@
-package archive
+package archivestore_test
 
 import (
 	"io"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/shizuku-labs/archiver/backends/vercelblob"
-	"github.com/shizuku-labs/archiver/backends/vercelblob/vercelblobtest"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
+	"github.com/shizuku-labs/archiver/internal/archivestore/storetest"
 )
-
-const stallToken = "vercel_blob_rw_stallstore_s3cr3t"
 
 // TestReadStallIsAbandoned: a store that stops answering mid-read (here, a
 // client with a one-hour request timeout and a store that holds every
 // download) fails the read after the stall timeout instead of hanging the
 // run; a healthy read under the guard is unaffected.
 func TestReadStallIsAbandoned(t *testing.T) {
-	srv := vercelblobtest.NewServer(stallToken)
-	t.Cleanup(srv.Close)
-	t.Setenv(vercelblob.EnvToken, stallToken)
-	t.Setenv(vercelblob.EnvAPIURL, srv.APIURL)
-	u, _ := url.Parse("vercelblob://x?retries=0&request_timeout=1h")
-	b, err := (&vercelblob.URLOpener{}).OpenBucketURL(t.Context(), u)
-	if err != nil {
+	st := storetest.NewStalling(t)
+	if err := st.Bucket.WriteAll(t.Context(), "k", []byte("hello"), nil); err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	if err := b.WriteAll(t.Context(), "k", []byte("hello"), nil); err != nil {
-		t.Fatal(err)
-	}
-	r := &Runner{Bucket: b, Opts: Options{ReadStallTimeout: 300 * time.Millisecond}}
+	s := &archivestore.Store{Bucket: st.Bucket, ReadStallTimeout: 300 * time.Millisecond}
 
-	rd, err := r.openRead(t.Context(), "k")
+	rd, err := s.OpenRaw(t.Context(), "k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,9 +31,9 @@ func TestReadStallIsAbandoned(t *testing.T) {
 		t.Fatalf("healthy read: %q, %v", data, err)
 	}
 
-	srv.AddFault(vercelblobtest.Fault{Kind: vercelblobtest.KindDownload, Delay: time.Minute})
+	st.StallDownloads()
 	start := time.Now()
-	rd, err = r.openRead(t.Context(), "k")
+	rd, err = s.OpenRaw(t.Context(), "k")
 	if err == nil {
 		_, err = io.ReadAll(rd)
 		rd.Close()

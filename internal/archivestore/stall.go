@@ -1,4 +1,4 @@
-package archive
+package archivestore
 
 import (
 	"context"
@@ -34,9 +34,10 @@ type guardedReader struct {
 	once    sync.Once
 }
 
-// openRead opens key for reading under a stall guard.
-func (r *Runner) openRead(ctx context.Context, key string) (io.ReadCloser, error) {
-	stall := r.Opts.ReadStallTimeout
+// OpenRaw opens key for reading under the stall guard: the object's bytes
+// as stored, not decoded. Every read of an archive object goes through it.
+func (s *Store) OpenRaw(ctx context.Context, key string) (io.ReadCloser, error) {
+	stall := s.ReadStallTimeout
 	if stall <= 0 {
 		stall = DefaultReadStallTimeout
 	}
@@ -44,7 +45,7 @@ func (r *Runner) openRead(ctx context.Context, key string) (io.ReadCloser, error
 	g := &guardedReader{cancel: cancel, stall: stall, stop: make(chan struct{})}
 	g.since.Store(time.Now().UnixNano())
 	go g.watch()
-	rd, err := r.Bucket.NewReader(gctx, key, nil)
+	rd, err := s.Bucket.NewReader(gctx, key, nil)
 	g.since.Store(0)
 	if err != nil {
 		err = g.explain(err)
