@@ -28,7 +28,10 @@ func exportCommand() *cli.Command {
 		Description: `Reads the archives of the UTC days in [--from, --to] from storage (nothing is
 restored, nothing in the database or storage changes) and writes one row per
 reading, in (day, sensor, time) order, with the columns
-day, sensor, time, measurement, qc_flags, imputation_method.
+day, sensor, time, measurement, qc_flags, imputation_method, then one column
+per extra column the archives hold (clean.columns.extra). With a database,
+each value is written in its column's type (a numeric(p,s) as a Parquet
+DECIMAL, text as text in CSV); without one, extra columns are their JSON text.
 
 With a database configured (database.url), archives are found through their
 committed manifests in archive_runs and each is checked against its manifest
