@@ -2,6 +2,9 @@ package archivefile
 
 import (
 	"bytes"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
 	"io"
 	"math"
 	"strconv"
@@ -249,6 +252,48 @@ func TestPlainFloatAgreesWithPyFloat(t *testing.T) {
 		}
 		if got := string(appendPyFloat(nil, f)); got != tok {
 			t.Errorf("plainFloat(%s) but appendPyFloat writes %s", tok, got)
+		}
+	}
+}
+
+// compareDecimal is checked against math/big on random decimals in every
+// layout JSON allows (exponents, leading and trailing zeros, signs).
+func TestCompareDecimalAgreesWithBigRat(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	gen := func() string {
+		var b strings.Builder
+		if rnd.IntN(2) == 0 {
+			b.WriteByte('-')
+		}
+		ip := rnd.IntN(4)
+		if ip == 0 {
+			b.WriteByte('0')
+		} else {
+			b.WriteByte(byte('1' + rnd.IntN(9)))
+			for range ip - 1 {
+				b.WriteByte(byte('0' + rnd.IntN(10)))
+			}
+		}
+		if rnd.IntN(2) == 0 {
+			b.WriteByte('.')
+			for range 1 + rnd.IntN(4) {
+				b.WriteByte(byte('0' + rnd.IntN(3)))
+			}
+		}
+		if rnd.IntN(3) == 0 {
+			fmt.Fprintf(&b, "e%d", rnd.IntN(9)-4)
+		}
+		return b.String()
+	}
+	for range 20000 {
+		a, b := gen(), gen()
+		ra, ok1 := new(big.Rat).SetString(a)
+		rb, ok2 := new(big.Rat).SetString(b)
+		if !ok1 || !ok2 {
+			t.Fatalf("big.Rat cannot read %s or %s", a, b)
+		}
+		if got, want := compareDecimal(a, b), ra.Cmp(rb); got != want {
+			t.Fatalf("compareDecimal(%s, %s) = %d, want %d", a, b, got, want)
 		}
 	}
 }
