@@ -3,10 +3,10 @@ package archivefile
 import (
 	"bytes"
 	"fmt"
-	"math/big"
-	"math/rand/v2"
 	"io"
 	"math"
+	"math/big"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
