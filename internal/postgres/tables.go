@@ -99,8 +99,15 @@ func checkPrivileges(ctx context.Context, q Querier, table []string, source stri
 	}
 	var missing []string
 	for _, p := range privs {
+		// SELECT, INSERT and UPDATE may be granted per column (the real
+		// statement then says which column is missing); DELETE only on the
+		// table.
+		check := `has_table_privilege`
+		if p == "SELECT" || p == "INSERT" || p == "UPDATE" {
+			check = `has_any_column_privilege`
+		}
 		var ok bool
-		if err := q.QueryRow(ctx, `SELECT has_table_privilege(to_regclass($1), $2)`, ident(table), p).Scan(&ok); err != nil {
+		if err := q.QueryRow(ctx, `SELECT `+check+`(to_regclass($1), $2)`, ident(table), p).Scan(&ok); err != nil {
 			return fmt.Errorf("check privileges on %s: %w", display(table), err)
 		}
 		if !ok {
