@@ -342,9 +342,15 @@ func (x *Exporter) exportDay(ctx context.Context, a Archive, sensors map[string]
 }
 
 func (x *Exporter) copyDay(a Archive, src archivefile.Source, ar *archivefile.Reader, canonical bool, sensors map[string]bool, rw rowWriter, res *DayResult) error {
+	var other int64
+	example := ""
 	for {
 		r, err := src.Next()
 		if errors.Is(err, io.EOF) {
+			if other > 0 {
+				// As restore does: said, not silently dropped.
+				x.Log.Warn(fmt.Sprintf("%d readings of %s hold fields the archive format does not define (written by another tool, e.g. %s); they are not exported and stay in the archive", other, a.Key, example))
+			}
 			return nil
 		}
 		if err != nil {
@@ -356,6 +362,15 @@ func (x *Exporter) copyDay(a Archive, src archivefile.Source, ar *archivefile.Re
 		}
 		if sensors != nil && !sensors[r.Sensor] {
 			continue
+		}
+		if r.Other != "" {
+			if other == 0 {
+				example = r.Other
+				if len(example) > 80 {
+					example = example[:80] + "..."
+				}
+			}
+			other++
 		}
 		if err := rw.write(a.Day, r); err != nil {
 			return fmt.Errorf("%s: %w", a.Day, err)

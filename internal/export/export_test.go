@@ -236,3 +236,35 @@ func TestMonthPrefixes(t *testing.T) {
 		t.Errorf("no prefix: %s", got)
 	}
 }
+
+// TestExportSaysWhatItLeavesOut: reading members another tool wrote into
+// an archive have no export column; the log says so, naming an example.
+func TestExportSaysWhatItLeavesOut(t *testing.T) {
+	ctx := context.Background()
+	bucket, err := blob.OpenBucket(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bucket.Close()
+	d, _ := archivefile.ParseDay("2025-01-15")
+	putArchive(t, bucket, d, archivefile.Schema{}, []archivefile.Reading{
+		{Sensor: "s", Time: d.Start(), Other: `"station_note": "moved"`},
+		{Sensor: "s", Time: d.Start().Add(time.Minute)},
+	})
+	var log bytes.Buffer
+	x := &Exporter{Bucket: bucket, Prefix: "archives", Location: "mem://", Log: slog.New(slog.NewTextHandler(&log, nil))}
+	plan, err := x.Plan(ctx, d, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := x.Run(ctx, plan, Options{From: d, To: d}, ToWriter(&out, CSV)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), `1 readings of archives/2025/01/archive-2025-01-15.json.gz hold fields the archive format does not define`) || !strings.Contains(log.String(), "station_note") {
+		t.Errorf("log does not say what was left out:\n%s", log.String())
+	}
+	if strings.Count(out.String(), "\n") != 3 {
+		t.Errorf("csv:\n%s", out.String())
+	}
+}
