@@ -17,6 +17,7 @@ import (
 	"github.com/shizuku-labs/archiver/backends"
 	"github.com/shizuku-labs/archiver/backends/backendtest"
 	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/testkit/faults"
 )
 
 // runBinaryFor runs the archiver binary like runBinary, but kills it after
@@ -52,7 +53,7 @@ type emulator struct {
 	direct string // bucket URL straight to the emulator, for the checker
 	via    string // bucket URL through the proxy, for the archiver
 	env    []string
-	proxy  *faultProxy
+	proxy  *faults.Proxy
 }
 
 func startEmulator(t *testing.T, name string) *emulator {
@@ -63,7 +64,7 @@ func startEmulator(t *testing.T, name string) *emulator {
 		e.direct = backendtest.StartS3(t)
 		u, _ := url.Parse(e.direct)
 		q := u.Query()
-		e.proxy = newFaultProxy(t, q.Get("endpoint"))
+		e.proxy = faults.NewProxy(t, q.Get("endpoint"))
 		q.Set("endpoint", e.proxy.URL())
 		u.RawQuery = q.Encode()
 		e.via = u.String()
@@ -73,14 +74,14 @@ func startEmulator(t *testing.T, name string) *emulator {
 		// checker in this process with the emulator's. No other test of this
 		// package may start a GCS emulator.
 		e.direct = backendtest.StartGCS(t)
-		e.proxy = newFaultProxy(t, "http://"+os.Getenv("STORAGE_EMULATOR_HOST"))
+		e.proxy = faults.NewProxy(t, "http://"+os.Getenv("STORAGE_EMULATOR_HOST"))
 		e.via = e.direct + "?retries=1"
 		e.env = []string{"STORAGE_EMULATOR_HOST=" + e.proxy.Host()}
 	case "azblob":
 		e.direct = backendtest.StartAzurite(t)
 		u, _ := url.Parse(e.direct)
 		q := u.Query()
-		e.proxy = newFaultProxy(t, "http://"+q.Get("domain"))
+		e.proxy = faults.NewProxy(t, "http://"+q.Get("domain"))
 		q.Set("domain", e.proxy.Host())
 		u.RawQuery = q.Encode()
 		e.via = u.String()
@@ -123,17 +124,17 @@ func isObjectRead(r *http.Request) bool {
 
 var emulatorFaults = []struct {
 	name  string
-	rule  proxyRule
+	rule  faults.Rule
 	short bool // also in the always-on run; the rest only with ARCHIVER_TEST_LONG
 }{
-	{"upload 503", proxyRule{Match: isUpload, Status: 503, Body: "<Error><Code>SlowDown</Code></Error>"}, true},
-	{"upload 500", proxyRule{Match: isUpload, Status: 500, Body: "internal error"}, false},
-	{"upload 429 with retry-after", proxyRule{Match: isUpload, Status: 429, Header: map[string]string{"Retry-After": "1"}}, false},
-	{"connection reset mid-upload", proxyRule{Match: isUpload, DropReq: true}, false},
-	{"upload applied, answer lost", proxyRule{Match: isUpload, DropResp: true}, true},
-	{"read-back 500", proxyRule{Match: isObjectRead, Status: 500, Body: "internal error"}, false},
-	{"truncated read-back", proxyRule{Match: isObjectRead, Truncate: true}, true},
-	{"silently corrupted read-back", proxyRule{Match: isObjectRead, Corrupt: true}, true},
+	{"upload 503", faults.Rule{Match: isUpload, Status: 503, Body: "<Error><Code>SlowDown</Code></Error>"}, true},
+	{"upload 500", faults.Rule{Match: isUpload, Status: 500, Body: "internal error"}, false},
+	{"upload 429 with retry-after", faults.Rule{Match: isUpload, Status: 429, Header: map[string]string{"Retry-After": "1"}}, false},
+	{"connection reset mid-upload", faults.Rule{Match: isUpload, DropRequest: true}, false},
+	{"upload applied, answer lost", faults.Rule{Match: isUpload, DropResponse: true}, true},
+	{"read-back 500", faults.Rule{Match: isObjectRead, Status: 500, Body: "internal error"}, false},
+	{"truncated read-back", faults.Rule{Match: isObjectRead, Truncate: true}, true},
+	{"silently corrupted read-back", faults.Rule{Match: isObjectRead, Corrupt: true}, true},
 }
 
 // TestEmulatorStorageFaults runs the storage faults against the S3, GCS and
@@ -157,7 +158,7 @@ func TestEmulatorStorageFaults(t *testing.T) {
 						// the guard quickly.
 						t.Skipf("takes the 2-minute read stall timeout: set %s=1 (make test-long)", EnvLong)
 					}
-					emu.proxy.clear()
+					emu.proxy.Clear()
 					h := newHarness(t)
 					h.mustRun("migrate", "up")
 					prefix := fmt.Sprintf("case%d-%d", i, time.Now().UnixNano())
@@ -180,9 +181,9 @@ func TestEmulatorStorageFaults(t *testing.T) {
 					want := append(append([]reading{}, first...), pending...)
 					before := h.count(`SELECT max(id) FROM archiver.archive_runs`)
 
-					emu.proxy.add(c.rule)
+					emu.proxy.Add(c.rule)
 					code, out := h.runBinaryFor(t, 5*time.Minute, emu.env, args...) // the read stall guard takes 2m+
-					emu.proxy.clear()
+					emu.proxy.Clear()
 					if code != cli.ExitPartial {
 						t.Fatalf("exit %d, want %d\n%s", code, cli.ExitPartial, out)
 					}

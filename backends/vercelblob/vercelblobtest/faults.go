@@ -1,14 +1,13 @@
 package vercelblobtest
 
 import (
-	"bufio"
-	"fmt"
-	"io"
+	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shizuku-labs/archiver/internal/testkit/faults"
 )
 
 // DropMode says where a faulty request loses its connection.
@@ -25,7 +24,9 @@ const (
 	DropResponse
 )
 
-// Fault describes requests to disturb and how. Set it up with AddFault; it
+// Fault describes requests to disturb and how, in this server's terms
+// (request kinds, pathnames, its error JSON); AddFault turns it into a
+// faults.Rule, the same rules the emulators' fault proxy applies. It
 // applies to the next Times matching requests (every one if Times <= 0)
 // until ClearFaults. Faults are matched in the order they were added, and a
 // request consumes at most one fault.
@@ -53,17 +54,44 @@ type Fault struct {
 	// for downloads, but they apply to any kind.
 	Corrupt  bool
 	Truncate bool
-
-	used int
 }
 
 // AddFault installs f.
 func (s *Server) AddFault(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cp := f
-	cp.used = 0
-	s.faults = append(s.faults, &cp)
+	rule := faults.Rule{
+		Method:      f.Method,
+		Times:       f.Times,
+		Delay:       f.Delay,
+		DropRequest: f.Drop == DropRequest,
+		// This server's DropResponse closes halfway through the body.
+		Truncate: f.Truncate || f.Drop == DropResponse,
+		Corrupt:  f.Corrupt,
+	}
+	if f.Kind != "" || f.PathnamePrefix != "" {
+		rule.Match = func(r *http.Request) bool {
+			kind, pathname := s.classify(r)
+			return (f.Kind == "" || f.Kind == kind) && strings.HasPrefix(pathname, f.PathnamePrefix)
+		}
+	}
+	if f.Status != 0 {
+		rule.Status = f.Status
+		rule.Header = map[string]string{"Content-Type": "application/json"}
+		if f.RetryAfter > 0 {
+			rule.Header["Retry-After"] = strconv.Itoa(f.RetryAfter)
+		}
+		if f.RawBody != "" {
+			rule.Header["Content-Type"] = "text/html"
+			rule.Body = f.RawBody
+		} else {
+			msg := f.Message
+			if msg == "" {
+				msg = "injected failure"
+			}
+			body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": f.Code, "message": msg}})
+			rule.Body = string(body)
+		}
+	}
+	s.faults.Add(rule)
 }
 
 // FailNext makes the next n requests of kind (and method, if not empty)
@@ -73,117 +101,7 @@ func (s *Server) FailNext(n int, kind, method string, status int, code string) {
 }
 
 // ClearFaults removes all faults.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
+func (s *Server) ClearFaults() { s.faults.Clear() }
 
-// matchFault finds and consumes the fault for a request; s.mu must be held.
-func (s *Server) matchFault(kind, method, pathname string) *Fault {
-	for i, f := range s.faults {
-		if f.Kind != "" && f.Kind != kind || f.Method != "" && !strings.EqualFold(f.Method, method) ||
-			f.PathnamePrefix != "" && !strings.HasPrefix(pathname, f.PathnamePrefix) {
-			continue
-		}
-		f.used++
-		cp := *f
-		if f.Times > 0 && f.used >= f.Times {
-			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
-		}
-		return &cp
-	}
-	return nil
-}
-
-// applyFault carries out f; it reports whether the request was answered.
-func (s *Server) applyFault(f *Fault, w http.ResponseWriter, r *http.Request, kind string) bool {
-	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
-		select {
-		case <-r.Context().Done():
-			t.Stop()
-			return true
-		case <-t.C:
-		}
-	}
-	switch {
-	case f.Drop == DropRequest:
-		// Read a little of the body so the client is mid-request.
-		_, _ = io.CopyN(io.Discard, r.Body, max(r.ContentLength/2, 1))
-		hijackClose(w, nil)
-		return true
-	case f.Status != 0:
-		if f.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
-		}
-		if f.RawBody != "" {
-			w.Header().Set("Content-Type", "text/html")
-			w.WriteHeader(f.Status)
-			_, _ = io.WriteString(w, f.RawBody)
-			return true
-		}
-		msg := f.Message
-		if msg == "" {
-			msg = "injected failure"
-		}
-		writeError(w, &apiError{status: f.Status, code: f.Code, message: msg})
-		return true
-	case f.Drop == DropResponse || f.Truncate || f.Corrupt:
-		rec := httptest.NewRecorder()
-		s.serve(rec, r, kind)
-		body := rec.Body.Bytes()
-		if f.Corrupt && len(body) > 0 {
-			body[len(body)/2] ^= 0xff
-		}
-		if f.Drop == DropResponse || f.Truncate {
-			hijackClose(w, func(bw *bufio.Writer) {
-				fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\n", rec.Code, http.StatusText(rec.Code))
-				h := rec.Header().Clone()
-				h.Set("Content-Length", strconv.Itoa(len(body)))
-				h.Del("Transfer-Encoding")
-				_ = h.Write(bw)
-				bw.WriteString("\r\n")
-				bw.Write(body[:len(body)/2])
-			})
-			return true
-		}
-		for k, vs := range rec.Header() {
-			w.Header()[k] = vs
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body)
-		return true
-	}
-	return false
-}
-
-// hijackClose takes over the connection, optionally writes raw bytes, and
-// closes it.
-func hijackClose(w http.ResponseWriter, write func(*bufio.Writer)) {
-	for {
-		if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
-			if _, isHJ := w.(http.Hijacker); !isHJ {
-				w = u.Unwrap()
-				continue
-			}
-		}
-		break
-	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic("vercelblobtest: connection cannot be hijacked (HTTP/2?)")
-	}
-	conn, bufrw, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	if write != nil {
-		write(bufrw.Writer)
-		_ = bufrw.Flush()
-	}
-	_ = conn.Close()
-}
-
-// Unwrap lets hijackClose reach the connection behind statusWriter.
+// Unwrap lets a fault's hijack reach the connection behind statusWriter.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

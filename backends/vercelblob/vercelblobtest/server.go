@@ -40,6 +40,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shizuku-labs/archiver/internal/testkit/faults"
 )
 
 // Request kinds, for faults and counters.
@@ -152,7 +154,7 @@ type Server struct {
 	objects     map[string]*object
 	cdn         map[string]*cached // by request path and query
 	uploads     map[string]*upload // by upload id
-	faults      []*Fault
+	faults      faults.Set         // its own lock: taken outside mu
 	counts      map[string]int
 	log         []Request
 	minPartSize int64
@@ -431,8 +433,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	idx := len(s.log)
 	s.log = append(s.log, Request{Kind: kind, Method: r.Method, Pathname: pathname,
 		RequestID: r.Header.Get("X-Api-Blob-Request-Id"), Attempt: r.Header.Get("X-Api-Blob-Request-Attempt")})
-	f := s.matchFault(kind, r.Method, pathname)
 	s.mu.Unlock()
+	f := s.faults.Take(r)
 
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
@@ -448,10 +450,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 	}()
-	if f != nil {
-		if handled := s.applyFault(f, sw, r, kind); handled {
-			return
-		}
+	if f != nil && f.Apply(sw, r, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, kind) })) {
+		return
 	}
 	s.serve(sw, r, kind)
 }
