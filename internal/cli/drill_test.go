@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shizuku-labs/archiver/internal/cli"
 )
@@ -183,5 +184,39 @@ func TestVerifyDrillTypedTable(t *testing.T) {
 	}
 	if after := h.drillSnapshot(); after != before {
 		t.Fatalf("a drill changed the database: %s, was %s", after, before)
+	}
+}
+
+// TestVerifyDrillOriginalServiceArchive: an archive of the original
+// service (no manifest, sensors unsorted, a reading twice) is found by the
+// key convention and drills exactly: each distinct reading restored and
+// compared once.
+func TestVerifyDrillOriginalServiceArchive(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	day := time.Date(2024, 11, 3, 0, 0, 0, 0, time.UTC)
+	doc, want := rstPythonArchive(day)
+	h.rstPutGzip(rstKey(day), doc)
+	r := h.mustRun("verify", "--day", "2024-11-03")
+	rstContains(t, "drill", r.stdout, "key convention (no manifest)", "Restore drill: 1 days restore exactly, 0 failed")
+	r = h.mustRun("verify", "--day", "2024-11-03", "--format", "json")
+	var out struct {
+		Drill []struct {
+			OK                           bool
+			Readings, Restored, Compared int64
+			ManifestID                   *int64 `json:"manifest_id"`
+		} `json:"drill"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Drill) != 1 {
+		t.Fatalf("drill of one day: %s", r.stdout)
+	}
+	if d := out.Drill[0]; !d.OK || d.Readings != 7 || d.Restored != int64(len(want)) || d.Compared != int64(len(want)) || d.ManifestID != nil {
+		t.Errorf("want 7 readings, %d restored and compared, no manifest:\n%s", len(want), r.stdout)
+	}
+	if n := h.count(`SELECT count(*) FROM archiver.archive_runs`) + h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+		t.Errorf("the drill wrote %d rows", n)
 	}
 }
