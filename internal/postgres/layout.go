@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 )
@@ -190,6 +192,48 @@ func (t CleanTable) checkCovered(l *Layout) error {
 			t, strings.Join(unlisted, ", "))
 	}
 	return nil
+}
+
+// CheckRestorable fails, before any archive is read, if the table (as a
+// restore target, after Inspect) has a column that restore cannot fill: NOT
+// NULL, without a default, identity or generation expression, and not one
+// the archives hold (the five mapped columns and clean.columns.extra).
+// Without it every day would fail on PostgreSQL's bare not-null violation.
+func (t CleanTable) CheckRestorable() error {
+	if t.layout == nil {
+		return nil
+	}
+	var bad []string
+	for _, c := range t.layout.Other {
+		if !c.Fillable() && !slices.Contains(t.Extra, c.Name) {
+			bad = append(bad, fmt.Sprintf("%q (%s)", c.Name, c.Type))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	what, it := "column "+bad[0]+" is", "it"
+	if len(bad) > 1 {
+		what, it = "columns "+strings.Join(bad, ", ")+" are", "them"
+	}
+	return fmt.Errorf("restore target %s (%s): %s NOT NULL without a default, and the archives do not hold %s (the archive holds the five mapped columns and clean.columns.extra, ARCHIVER_CLEAN_EXTRA_COLUMNS, --clean-extra-columns): no reading could be inserted, so nothing was restored. "+
+		"Give %s a default (ALTER TABLE %s ALTER COLUMN … SET DEFAULT …), allow NULL (ALTER TABLE %s ALTER COLUMN … DROP NOT NULL), or restore --into a table without %s; "+
+		"if the archives were written with the column in clean.columns.extra, list it there for the restore too",
+		t, named(t.source()), what, it, it, ident(t.Name), ident(t.Name), it)
+}
+
+// NotFilled explains PostgreSQL's not-null violation (23502) on a
+// restore target's column: the archive being restored does not hold it.
+// Other errors are returned as they are.
+func (t CleanTable) NotFilled(err error, key string) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23502" || pgErr.ColumnName == "" {
+		return err
+	}
+	col := pgx.Identifier{pgErr.ColumnName}.Sanitize()
+	return fmt.Errorf("archive %s does not hold column %s of %s, which is NOT NULL without a default (it was archived before the column was in clean.columns.extra, or from another table): nothing of the day was restored; "+
+		"give the column a default (ALTER TABLE %s ALTER COLUMN %s SET DEFAULT …), allow NULL (… DROP NOT NULL), or restore --into a table without it: %w",
+		key, col, t, ident(t.Name), col, err)
 }
 
 func names(cols []Column) string {

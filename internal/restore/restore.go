@@ -196,6 +196,9 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 	if err := r.Target.Inspect(ctx, r.Pool); err != nil {
 		return s, fmt.Errorf("restore target %s: %w", r.Target, err)
 	}
+	if err := r.Target.CheckRestorable(); err != nil {
+		return s, err
+	}
 	privs := postgres.TablePrivileges("restore", postgres.OnCleanTable)
 	if r.OnConflict == ConflictReplace {
 		privs = append(privs, "UPDATE") // INSERT … ON CONFLICT DO UPDATE (the grant list's "restore --on-conflict replace")
@@ -328,6 +331,7 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 	defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after commit
 
 	ld, err := r.load(ctx, log, tx, d, m, res.Key, opts)
+	err = r.Target.NotFilled(err, res.Key)
 	res.fill(ld)
 	if errors.Is(err, ErrChecksum) {
 		// A checkin that stopped before committing leaves its upload at

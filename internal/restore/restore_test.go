@@ -383,3 +383,55 @@ func readMem(ms *runtime.MemStats, gc bool) {
 	}
 	runtime.ReadMemStats(ms)
 }
+
+// TestRestoreRefusesUnfillableColumn: a target with a NOT NULL column that
+// has no default and that the archives do not hold cannot take a single
+// reading. The restore refuses before any day is read, naming the column
+// and the settings, instead of failing every day on PostgreSQL's bare
+// not-null violation (23502). A column listed in clean.columns.extra but
+// missing from an older archive fails that day with the same explanation.
+func TestRestoreRefusesUnfillableColumn(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	d := mustDay(t, "2024-03-01")
+	e.putArchive(t, d, 50)
+	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku."Analysis Copy" (LIKE shizuku.clean_measurements INCLUDING DEFAULTS, site text NOT NULL, station text DEFAULT 'x', note text)`); err != nil {
+		t.Fatal(err)
+	}
+	r := e.restorer()
+	r.Target.Name = []string{"shizuku", "Analysis Copy"}
+	r.Target.Source = "--into"
+	s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}})
+	if err == nil || errors.Is(err, ErrDaysFailed) || len(s.Days) != 0 {
+		t.Fatalf("want a refusal before any day, got err %v, days %+v", err, s.Days)
+	}
+	for _, want := range []string{`"site"`, "NOT NULL", "clean.columns.extra", "SET DEFAULT", "DROP NOT NULL", "nothing was restored"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), `"station"`) || strings.Contains(err.Error(), `"note"`) {
+		t.Errorf("message names fillable columns: %v", err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM archiver.archive_runs WHERE kind = 'restore'`); n != 0 {
+		t.Errorf("%d restore runs recorded by a refused restore", n)
+	}
+
+	// Listed as archived, but this (older) archive does not hold it.
+	r = e.restorer()
+	r.Target.Name = []string{"shizuku", "Analysis Copy"}
+	r.Target.Extra = []string{"site"}
+	s, err = r.Run(ctx, Options{Days: []archivefile.Day{d}})
+	if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 1 {
+		t.Fatalf("err %v, days %+v", err, s.Days)
+	}
+	msg := s.Days[0].Err.Error()
+	for _, want := range []string{`"site"`, "does not hold", "SET DEFAULT"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("day's message lacks %q: %v", want, msg)
+		}
+	}
+	if n := e.count(t, `SELECT count(*) FROM shizuku."Analysis Copy"`); n != 0 {
+		t.Errorf("%d rows imported", n)
+	}
+}
