@@ -6,12 +6,9 @@ package archive_test
 // restore, and compare every column with SQL.
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -54,25 +51,14 @@ type jsonDoc struct {
 // (numbers kept as their text).
 func decodeIndependently(t *testing.T, e *coretest.Env, key string) (jsonDoc, string) {
 	t.Helper()
-	b, err := e.Bucket.ReadAll(context.Background(), key)
-	if err != nil {
-		t.Fatalf("read %s: %v", key, err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := e.ReadGzip(t, key)
 	var doc jsonDoc
-	dec := json.NewDecoder(bytes.NewReader(js))
+	dec := json.NewDecoder(strings.NewReader(js))
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil {
 		t.Fatalf("%s is not JSON a plain decoder reads: %v\n%s", key, err, js)
 	}
-	return doc, string(js)
+	return doc, js
 }
 
 type typeCase struct {
@@ -495,17 +481,6 @@ func TestSchemaDriftOnRestore(t *testing.T) {
 	}
 }
 
-func putGzip(t *testing.T, e *coretest.Env, key, doc string) {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	zw.Write([]byte(doc))
-	zw.Close()
-	if err := e.Bucket.WriteAll(context.Background(), key, b.Bytes(), nil); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestOriginalArchiveWithUnknownMembers (issue 10, item 4): an archive of
 // the original service holding fields the archiver does not know restores
 // without adopting it (the fields are not loaded, and the log says so),
@@ -519,7 +494,7 @@ func TestOriginalArchiveWithUnknownMembers(t *testing.T) {
 	d := e.Today(t).AddDays(-40)
 	ds := d.String()
 	key := archivefile.Key(coretest.Prefix, d)
-	putGzip(t, e, key, `{"day": "`+ds+`", "data": [`+
+	e.PutGzip(t, key, `{"day": "`+ds+`", "data": [`+
 		`{"sensor": "s2", "measurements": [{"time": "`+ds+`T00:10:00+00:00", "measurement": 5.0, "qc_flags": 0, "imputation_method": null, "unit": "mm"}]}, `+
 		`{"sensor": "s1", "measurements": [{"time": "`+ds+`T00:00:00+00:00", "measurement": 1.5, "qc_flags": 1, "imputation_method": "ARIMA"}]}], `+
 		`"archived_at": "2025-02-15T02:00:00"}`)
@@ -548,7 +523,7 @@ func TestOriginalArchiveWithUnknownMembers(t *testing.T) {
 
 	// Sensor-group fields cannot be kept by a rewrite: the day is refused.
 	d2 := d.AddDays(1)
-	putGzip(t, e, archivefile.Key(coretest.Prefix, d2), `{"day": "`+d2.String()+`", "data": [{"sensor": "s1", "unit": "mm", "measurements": [{"time": "`+d2.String()+`T00:00:00Z", "measurement": 1.0}]}]}`)
+	e.PutGzip(t, archivefile.Key(coretest.Prefix, d2), `{"day": "`+d2.String()+`", "data": [{"sensor": "s1", "unit": "mm", "measurements": [{"time": "`+d2.String()+`T00:00:00Z", "measurement": 1.0}]}]}`)
 	e.Exec(t, `INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm) VALUES ('s3', '`+d2.String()+`T01:00:00Z', 7)`)
 	s, _ = tableRunner(e, coretest.Clean, coretest.Prefix).Run(ctx)
 	if s.Failed != 1 || e.Count(t, `SELECT count(*) FROM shizuku.clean_measurements`) != 1 {
@@ -575,7 +550,7 @@ func TestMergeWithOlderArchiveComparesInColumnType(t *testing.T) {
 	} {
 		e.Exec(t, `CREATE TABLE `+c.name+` (s text NOT NULL, t timestamptz NOT NULL, v `+c.typ+`, q integer, m text)`,
 			`INSERT INTO `+c.name+` VALUES ('a', '`+d.String()+`T00:00:00Z', '`+c.db+`', 0, NULL)`)
-		putGzip(t, e, archivefile.Key(c.name, d), `{"day": "`+d.String()+`", "data": [{"sensor": "a", "measurements": [`+
+		e.PutGzip(t, archivefile.Key(c.name, d), `{"day": "`+d.String()+`", "data": [{"sensor": "a", "measurements": [`+
 			`{"time": "`+d.String()+`T00:00:00Z", "measurement": `+c.old+`, "qc_flags": 0, "imputation_method": null}]}]}`)
 		tbl := postgres.CleanTable{Name: []string{c.name}, Sensor: "s", Time: "t", Value: "v", QCFlags: "q", Imputation: "m"}
 		s, err := tableRunner(e, tbl, c.name).Run(ctx)

@@ -47,7 +47,7 @@ func reportPerReading(b *testing.B, perOp int, before *runtime.MemStats) {
 }
 
 func BenchmarkWriter(b *testing.B) {
-	day, _ := ParseDay("2025-01-15")
+	day := MustParseDay("2025-01-15")
 	rs := benchReadings(day, 200000)
 	for _, level := range []int{0, 1, 3, 6, 9} {
 		b.Run(fmt.Sprintf("level=%d", level), func(b *testing.B) {
@@ -77,7 +77,7 @@ func BenchmarkWriter(b *testing.B) {
 }
 
 func BenchmarkReader(b *testing.B) {
-	day, _ := ParseDay("2025-01-15")
+	day := MustParseDay("2025-01-15")
 	plain := benchReadings(day, 200000)
 	extra := benchReadings(day, 200000)
 	for i := range extra {
@@ -140,7 +140,7 @@ func BenchmarkReader(b *testing.B) {
 }
 
 func BenchmarkMerge(b *testing.B) {
-	day, _ := ParseDay("2025-01-15")
+	day := MustParseDay("2025-01-15")
 	rs := benchReadings(day, 200000)
 	half := rs[:len(rs)/2]
 	b.ReportAllocs()
@@ -155,7 +155,7 @@ func BenchmarkMerge(b *testing.B) {
 }
 
 func TestWriterAllocsPerReading(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	rs := benchReadings(day, 20000)
 	w, err := NewWriter(io.Discard, day, 1)
 	if err != nil {

@@ -17,6 +17,16 @@ type Day struct {
 
 const secondsPerDay = 86400
 
+// MustParseDay is ParseDay for days written into the program (and its
+// tests): it panics if s is not a day.
+func MustParseDay(s string) Day {
+	d, err := ParseDay(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
 // ParseDay parses a day written strictly as YYYY-MM-DD (four-digit year,
 // zero-padded month and day), the only form the archive format and object
 // keys use. Anything else is rejected rather than guessed at, because a

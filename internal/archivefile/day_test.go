@@ -35,7 +35,7 @@ func TestParseDay(t *testing.T) {
 }
 
 func TestDayMethods(t *testing.T) {
-	d := mustDay(t, "2024-12-31")
+	d := MustParseDay("2024-12-31")
 	if got := d.AddDays(1).String(); got != "2025-01-01" {
 		t.Errorf("AddDays(1) = %s", got)
 	}
@@ -48,14 +48,14 @@ func TestDayMethods(t *testing.T) {
 	if d.Start().Location() != time.UTC {
 		t.Error("Start not in UTC")
 	}
-	if !d.Before(d.AddDays(1)) || d.Before(d) || !d.AddDays(1).After(d) || d.Compare(d) != 0 || !d.Equal(mustDay(t, "2024-12-31")) {
+	if !d.Before(d.AddDays(1)) || d.Before(d) || !d.AddDays(1).After(d) || d.Compare(d) != 0 || !d.Equal(MustParseDay("2024-12-31")) {
 		t.Error("ordering")
 	}
 	var z Day
-	if !z.IsZero() || z.String() != "0000-00-00" || !z.Before(mustDay(t, "0000-01-01")) || !z.AddDays(3).IsZero() || !z.Start().IsZero() {
+	if !z.IsZero() || z.String() != "0000-00-00" || !z.Before(MustParseDay("0000-01-01")) || !z.AddDays(3).IsZero() || !z.Start().IsZero() {
 		t.Error("zero Day")
 	}
-	if z == mustDay(t, "1970-01-01") {
+	if z == MustParseDay("1970-01-01") {
 		t.Error("zero Day equals 1970-01-01")
 	}
 	// DayOf uses the UTC day whatever the location.
@@ -69,7 +69,7 @@ func TestDayMethods(t *testing.T) {
 	if !d.Contains(d.Start()) || d.Contains(d.End()) || !d.Contains(d.End().Add(-1)) {
 		t.Error("Contains is not [Start, End)")
 	}
-	m := map[Day]int{mustDay(t, "2025-01-15"): 1}
+	m := map[Day]int{MustParseDay("2025-01-15"): 1}
 	if m[DayOf(time.Date(2025, 1, 15, 12, 0, 0, 0, time.UTC))] != 1 {
 		t.Error("Day not usable as a map key")
 	}
@@ -104,7 +104,7 @@ func TestDayText(t *testing.T) {
 }
 
 func TestKey(t *testing.T) {
-	d := mustDay(t, "2025-01-05")
+	d := MustParseDay("2025-01-05")
 	cases := []struct{ prefix, want string }{
 		{"archives", "archives/2025/01/archive-2025-01-05.json.gz"},
 		{"/archives/", "archives/2025/01/archive-2025-01-05.json.gz"},

@@ -56,7 +56,7 @@ func decodeBoth(t *testing.T, data []byte, lim Limits) {
 // Canonical archives, hand-made near-canonical ones and broken ones read
 // the same with and without the fast path.
 func TestCanonicalFastPathReadsTheSame(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	rs := benchReadings(day, 20000)
 	rs = append(rs,
 		Reading{Sensor: "zz", Time: day.Start(), Value: fl(math.NaN()), Imputation: imp("")},
@@ -147,7 +147,7 @@ func FuzzCanonicalFastPath(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s), true)
 	}
-	day, _ := ParseDay("2025-01-15")
+	day := MustParseDay("2025-01-15")
 	var buf bytes.Buffer
 	w, _ := NewWriter(&buf, day, 1)
 	rs := benchReadings(day, 300)

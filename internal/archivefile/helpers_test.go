@@ -8,17 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
-
-func mustDay(t testing.TB, s string) Day {
-	t.Helper()
-	d, err := ParseDay(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
 
 func fl(f float64) sql.NullFloat64 { return sql.NullFloat64{Float64: f, Valid: true} }
 func qc(v int64) sql.NullInt64     { return sql.NullInt64{Int64: v, Valid: true} }
@@ -72,31 +63,9 @@ func decode(data []byte, lim Limits) ([]Reading, *Reader, error) {
 	}
 }
 
-func gz(t testing.TB, s string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	if _, err := io.WriteString(w, s); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+func gz(t testing.TB, s string) []byte { return testkit.Gzip(t, []byte(s)) }
 
-func gunzip(t testing.TB, b []byte) string {
-	t.Helper()
-	r, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
-}
+func gunzip(t testing.TB, b []byte) string { return string(testkit.Gunzip(t, b)) }
 
 // sameReadings compares with Compare, so NaN == NaN and -0 == 0.
 func sameReadings(t testing.TB, got, want []Reading) {

@@ -8,7 +8,7 @@ import (
 // archive's readings of it; keys only the archive holds keep all their
 // readings, even two; readings only the table holds are added.
 func TestMergeByKey(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	at := func(s string, sec int, v float64) Reading {
 		return Reading{Sensor: s, Time: day.Start().Add(timeSec(sec)), Value: fl(v)}
 	}
@@ -43,7 +43,7 @@ func TestMergeByKey(t *testing.T) {
 // TestDiff counts by (sensor, time): equal readings kept, the rest paired
 // as changes, leftovers added (table) or removed (archive).
 func TestDiff(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	at := func(s string, sec int, v float64) Reading {
 		return Reading{Sensor: s, Time: day.Start().Add(timeSec(sec)), Value: fl(v)}
 	}

@@ -20,7 +20,7 @@ func collect(t *testing.T, a, b Source) ([]Reading, MergeStats, error) {
 }
 
 func TestMerge(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	at := func(s string, sec int, v float64) Reading {
 		return Reading{Sensor: s, Time: day.Start().Add(timeSec(sec)), Value: fl(v)}
 	}
@@ -58,7 +58,7 @@ func TestMerge(t *testing.T) {
 }
 
 func TestMergeOutOfOrder(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	r1 := Reading{Sensor: "a", Time: day.Start().Add(timeSec(2))}
 	r2 := Reading{Sensor: "a", Time: day.Start().Add(timeSec(1))}
 	for _, swap := range []bool{false, true} {
@@ -75,7 +75,7 @@ func TestMergeOutOfOrder(t *testing.T) {
 }
 
 func TestMergeErrors(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	rs := []Reading{{Sensor: "a", Time: day.Start()}, {Sensor: "b", Time: day.Start()}}
 	boom := errors.New("boom")
 	_, _, err := collect(t, SliceSource(rs), &failingSource{err: boom})
@@ -114,7 +114,7 @@ func (s *reusingSource) Next() (*Reading, error) {
 func TestMergeRandomAgainstSort(t *testing.T) {
 	for seed := int64(1); seed <= 30; seed++ {
 		rng := newRand(seed)
-		day := mustDay(t, "2025-01-15")
+		day := MustParseDay("2025-01-15")
 		all := randomReadings(rng, day, 400)
 		var a, b []Reading
 		for _, r := range all {
@@ -144,7 +144,7 @@ func TestMergeRandomAgainstSort(t *testing.T) {
 func TestMergeArchivesEndToEnd(t *testing.T) {
 	// Merging an archive with new rows and writing the result is how a day
 	// gets re-archived; reading it back must give the exact union.
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	rng := newRand(42)
 	old := randomReadings(rng, day, 3000)
 	fresh := randomReadings(rng, day, 3000)
@@ -180,7 +180,7 @@ func TestMergeArchivesEndToEnd(t *testing.T) {
 }
 
 func TestSortedSource(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	want := randomReadings(newRand(9), day, 500)
 	shuffled := append(append([]Reading(nil), want...), want[:50]...)
 	newRand(10).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
@@ -204,7 +204,7 @@ func TestSortedSource(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	base := Reading{Sensor: "s", Time: day.Start()}
 	// Strictly ascending.
 	seq := []Reading{

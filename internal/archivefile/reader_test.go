@@ -110,7 +110,7 @@ func TestReaderOriginalFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	want := []Reading{
 		{Sensor: "sensor_id_2", Time: ts(t, "2025-01-15T00:10:00Z"), Value: fl(5), QCFlags: qc(0)},
 		{Sensor: "sensor_id_2", Time: ts(t, "2025-01-15T00:00:00.25Z"), Value: fl(5), Imputation: imp("ARIMA")},
@@ -178,24 +178,24 @@ func TestReaderTolerance(t *testing.T) {
 		{Sensor: "s1", Time: ts(t, "2025-03-01T23:59:59.999999Z"), Value: fl(100), QCFlags: qc(0)},
 	}
 	sameReadings(t, got, want)
-	if r.Day() != mustDay(t, "2025-03-01") || !r.Canonical() || r.Stats().Sensors != 1 {
+	if r.Day() != MustParseDay("2025-03-01") || !r.Canonical() || r.Stats().Sensors != 1 {
 		t.Errorf("day %v canonical %v stats %+v", r.Day(), r.Canonical(), r.Stats())
 	}
 }
 
 func TestReaderDayKnownAfterNewReader(t *testing.T) {
-	data, _ := encode(t, mustDay(t, "2025-01-15"), nil)
+	data, _ := encode(t, MustParseDay("2025-01-15"), nil)
 	r, err := NewReader(bytes.NewReader(data), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Day() != mustDay(t, "2025-01-15") {
+	if r.Day() != MustParseDay("2025-01-15") {
 		t.Errorf("Day() = %v right after NewReader", r.Day())
 	}
 }
 
 func TestReaderStatsMatchObject(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	data, ws := encode(t, day, randomReadings(newRand(3), day, 1000))
 	_, r, err := decode(data, Limits{})
 	if err != nil {
@@ -237,7 +237,7 @@ func TestReaderCanonical(t *testing.T) {
 }
 
 func TestReaderReusesReading(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	data, _ := encode(t, day, randomReadings(newRand(4), day, 10))
 	r, err := NewReader(bytes.NewReader(data), Limits{})
 	if err != nil {
@@ -265,7 +265,7 @@ func (e *errAfter) Read(p []byte) (int, error) {
 }
 
 func TestReaderErrors(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	good, _ := encode(t, day, randomReadings(newRand(5), day, 2000))
 	stored := func() []byte {
 		var buf bytes.Buffer
@@ -385,7 +385,7 @@ func TestReaderErrors(t *testing.T) {
 }
 
 func TestReaderLimitsExact(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	rs := randomReadings(newRand(6), day, 100)
 	data, st := encode(t, day, rs)
 	if _, _, err := decode(data, Limits{MaxReadings: int64(len(rs)), MaxUncompressedBytes: st.Uncompressed}); err != nil {
@@ -434,7 +434,7 @@ func TestReaderDeepNesting(t *testing.T) {
 }
 
 func TestReaderCloseDoesNotCloseSource(t *testing.T) {
-	data, _ := encode(t, mustDay(t, "2025-01-15"), nil)
+	data, _ := encode(t, MustParseDay("2025-01-15"), nil)
 	r, err := NewReader(bytes.NewReader(data), Limits{})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 )
 
 func TestExactNumbersRoundTrip(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	texts := []string{"123456789.123456789", "12345678901234567890", "1.500", "42", "-0.5", "1e400", "0.000", "-7"}
 	var rs []Reading
 	for i, tx := range texts {
@@ -58,7 +58,7 @@ func TestExactNumbersRoundTrip(t *testing.T) {
 func timeStep(i int) time.Duration { return time.Duration(i) * 10 * time.Minute }
 
 func TestNegativeZeroKeepsSign(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	for _, schema := range []Schema{{}, {Value: ValueFloat4}} {
 		var buf bytes.Buffer
 		w, err := NewWriterFor(&buf, day, 6, schema)
@@ -97,7 +97,7 @@ func TestFloat4ShortestAndSameReading(t *testing.T) {
 			t.Errorf("float4 %v written as %s reads back as %v", f, s, v.Float64)
 		}
 	}
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	old := []Reading{{Sensor: "s", Time: day.Start(), Value: fl(f4)}}
 	db := []Reading{{Sensor: "s", Time: day.Start(), Value: fl(5.2)}}
 	st, err := Schema{Value: ValueFloat4}.Merge(SliceSource(db), SliceSource(old), func(*Reading) error { return nil })
@@ -149,7 +149,7 @@ func TestExtraRoundTrip(t *testing.T) {
 	if extra != want {
 		t.Errorf("EncodeExtra:\n got %s\nwant %s", extra, want)
 	}
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	rs := []Reading{{Sensor: "s", Time: day.Start(), Value: fl(1), Extra: extra, Other: `"unit": "C"`}}
 	data, _ := encode(t, day, rs)
 	for _, fast := range []bool{true, false} {

@@ -11,7 +11,7 @@ import (
 )
 
 func TestGolden(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	rs := []Reading{
 		{Sensor: "alpha", Time: ts(t, "2025-01-15T00:00:00Z"), Value: fl(5), QCFlags: qc(0)},
 		{Sensor: "alpha", Time: ts(t, "2025-01-15T00:00:00Z"), Value: fl(5), QCFlags: qc(0)}, // duplicate: dropped
@@ -67,7 +67,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestGoldenEmptyDay(t *testing.T) {
-	data, st := encode(t, mustDay(t, "2025-01-15"), nil)
+	data, st := encode(t, MustParseDay("2025-01-15"), nil)
 	if got, want := gunzip(t, data), `{"day": "2025-01-15", "data": []}`; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
@@ -75,7 +75,7 @@ func TestGoldenEmptyDay(t *testing.T) {
 		t.Errorf("stats: %+v", st)
 	}
 	rs, r, err := decode(data, Limits{})
-	if err != nil || len(rs) != 0 || r.Day() != mustDay(t, "2025-01-15") || !r.Canonical() {
+	if err != nil || len(rs) != 0 || r.Day() != MustParseDay("2025-01-15") || !r.Canonical() {
 		t.Errorf("reading empty day: %v %v", rs, err)
 	}
 }
@@ -103,7 +103,7 @@ func TestPyFloat(t *testing.T) {
 }
 
 func TestWriterDeterministic(t *testing.T) {
-	day := mustDay(t, "2024-02-29")
+	day := MustParseDay("2024-02-29")
 	rs := randomReadings(newRand(7), day, 5000)
 	a, sa := encode(t, day, rs)
 	b, sb := encode(t, day, rs)
@@ -116,7 +116,7 @@ func TestWriterDeterministic(t *testing.T) {
 }
 
 func TestWriterErrors(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	if _, err := NewWriter(io.Discard, day, 10); err == nil || !strings.Contains(err.Error(), "-1") {
 		t.Errorf("level 10: %v", err)
 	}
@@ -207,7 +207,7 @@ func (f *failWriter) Write(p []byte) (int, error) {
 }
 
 func TestWriterPropagatesWriteError(t *testing.T) {
-	day := mustDay(t, "2025-01-15")
+	day := MustParseDay("2025-01-15")
 	w, err := NewWriter(&failWriter{n: 100}, day, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +230,7 @@ func TestWriterPropagatesWriteError(t *testing.T) {
 }
 
 func TestGzipHeader(t *testing.T) {
-	data, _ := encode(t, mustDay(t, "2025-01-15"), nil)
+	data, _ := encode(t, MustParseDay("2025-01-15"), nil)
 	// ID1 ID2 CM FLG MTIME(4) XFL OS: no name, no timestamp, OS unknown.
 	if want := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0}; !bytes.Equal(data[:8], want) || data[9] != 255 {
 		t.Errorf("gzip header % x", data[:10])

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // duckdbVersion is the @duckdb/node-api release the recipes are tested
@@ -29,20 +30,11 @@ const EnvDuckDBDir = "ARCHIVER_DUCKDB_DIR"
 
 func moduleRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := testkit.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	return dir
 }
 
 // duckdbModules returns the node_modules directory with the pinned DuckDB,
@@ -228,7 +220,7 @@ func TestDuckDBRecipes(t *testing.T) {
 
 	// One large day: 200 sensors x 1,000 readings, about 19 MB of JSON.
 	big := t.TempDir()
-	day, _ := archivefile.ParseDay("2025-01-15")
+	day := archivefile.MustParseDay("2025-01-15")
 	p := filepath.Join(big, filepath.FromSlash(archivefile.Key("archives", day)))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // Schema is the manifest schema the environment is migrated into; Prefix
@@ -265,4 +266,23 @@ func format(sensor string, ts time.Time, value, qc, imp any) string {
 		return fmt.Sprint(v)
 	}
 	return fmt.Sprintf("%s|%s|%s|%s|%s", sensor, ts.UTC().Format(time.RFC3339Nano), f(value), f(qc), f(imp))
+}
+
+// PutGzip stores doc, gzipped, as the object key, the way an archive
+// another program wrote (the original service, by hand) would be there.
+func (e *Env) PutGzip(tb testing.TB, key, doc string) {
+	tb.Helper()
+	if err := e.Bucket.WriteAll(context.Background(), key, testkit.Gzip(tb, []byte(doc)), nil); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// ReadGzip returns the JSON document of the object key.
+func (e *Env) ReadGzip(tb testing.TB, key string) string {
+	tb.Helper()
+	b, err := e.Bucket.ReadAll(context.Background(), key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(testkit.Gunzip(tb, b))
 }

@@ -66,7 +66,7 @@ func TestParquetRowGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _ := archivefile.ParseDay("2025-01-15")
+	d := archivefile.MustParseDay("2025-01-15")
 	const n = 2*RowGroupRows + 1000
 	for i := range n {
 		r := archivefile.Reading{Sensor: "s", Time: d.Start().Add(time.Duration(i) * time.Second / 4), Value: sql.NullFloat64{Float64: float64(i), Valid: i%7 != 0}}
@@ -107,7 +107,7 @@ func TestParquetRowGroups(t *testing.T) {
 // hold is an error, never a silently truncated reading.
 func TestParquetRefusesSubMicrosecond(t *testing.T) {
 	w, _ := newParquetWriter(&bytes.Buffer{}, nil, nil)
-	d, _ := archivefile.ParseDay("2025-01-15")
+	d := archivefile.MustParseDay("2025-01-15")
 	r := archivefile.Reading{Sensor: "s", Time: d.Start().Add(1500 * time.Nanosecond)}
 	if err := w.write(d, &r); err == nil {
 		t.Fatal("a sub-microsecond time was accepted")
@@ -150,7 +150,7 @@ func TestExportExtraColumnsAndExactValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bucket.Close()
-	d1, _ := archivefile.ParseDay("2025-01-15")
+	d1 := archivefile.MustParseDay("2025-01-15")
 	d2 := d1.AddDays(1)
 	extra := func(battery, note string) string {
 		s, err := archivefile.EncodeExtra([]archivefile.Member{
@@ -226,8 +226,8 @@ func TestExportExtraColumnsAndExactValues(t *testing.T) {
 }
 
 func TestMonthPrefixes(t *testing.T) {
-	from, _ := archivefile.ParseDay("2024-11-30")
-	to, _ := archivefile.ParseDay("2025-02-01")
+	from := archivefile.MustParseDay("2024-11-30")
+	to := archivefile.MustParseDay("2025-02-01")
 	got := strings.Join(monthPrefixes("/archives/", from, to), " ")
 	if want := "archives/2024/11/ archives/2024/12/ archives/2025/01/ archives/2025/02/"; got != want {
 		t.Errorf("got %s, want %s", got, want)
@@ -246,7 +246,7 @@ func TestExportSaysWhatItLeavesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bucket.Close()
-	d, _ := archivefile.ParseDay("2025-01-15")
+	d := archivefile.MustParseDay("2025-01-15")
 	putArchive(t, bucket, d, archivefile.Schema{}, []archivefile.Reading{
 		{Sensor: "s", Time: d.Start(), Other: `"station_note": "moved"`},
 		{Sensor: "s", Time: d.Start().Add(time.Minute)},

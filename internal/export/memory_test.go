@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"gocloud.dev/blob/fileblob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // writeDays stores days of n readings each (100 sensors, microsecond
@@ -63,38 +63,14 @@ func measureExport(t *testing.T, x *Exporter, from, to archivefile.Day, f Format
 	if err != nil {
 		t.Fatal(err)
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	stop, peak := make(chan struct{}), make(chan uint64)
-	go func() {
-		var top uint64
-		var ms runtime.MemStats
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				peak <- top
-				return
-			case <-tick.C:
-				runtime.ReadMemStats(&ms)
-				top = max(top, ms.HeapAlloc)
-			}
-		}
-	}()
-	s, err := x.Run(ctx, plan, Options{From: from, To: to}, ToWriter(io.Discard, f))
-	close(stop)
-	top := <-peak
-	runtime.ReadMemStats(&after)
+	var s Summary
+	growth, mallocs := testkit.HeapGrowth(func() {
+		s, err = x.Run(ctx, plan, Options{From: from, To: to}, ToWriter(io.Discard, f))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var growth uint64
-	if top > before.HeapAlloc {
-		growth = top - before.HeapAlloc
-	}
-	return growth, float64(after.Mallocs-before.Mallocs) / float64(s.Exported)
+	return growth, float64(mallocs) / float64(s.Exported)
 }
 
 // TestExportMemoryIsConstant exports one day of 100k readings and five days
@@ -108,7 +84,7 @@ func TestExportMemoryIsConstant(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bucket.Close()
-	small, _ := archivefile.ParseDay("2024-05-01")
+	small := archivefile.MustParseDay("2024-05-01")
 	large := small.AddDays(1)
 	writeDays(t, bucket, small, 1, 100_000)
 	writeDays(t, bucket, large, 5, 200_000)

@@ -41,7 +41,7 @@ func BenchmarkDayRead(b *testing.B) {
 		}
 	}
 	tbl := postgres.CleanTable{Name: []string{"m"}, Sensor: "sensor_id", Time: "ts", Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method"}
-	day, _ := archivefile.ParseDay("2025-01-15")
+	day := archivefile.MustParseDay("2025-01-15")
 	n, err := tbl.CountDay(ctx, conn, day)
 	if err != nil {
 		b.Fatal(err)

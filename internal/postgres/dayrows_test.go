@@ -125,7 +125,7 @@ func same(t *testing.T, what string, got, want []archivefile.Reading) {
 func TestDayReadsAgree(t *testing.T) {
 	ctx := context.Background()
 	dbURL := pgtest.NewDatabase(t)
-	day, _ := archivefile.ParseDay("2025-01-15")
+	day := archivefile.MustParseDay("2025-01-15")
 	for _, typ := range []string{"timestamptz", "timestamp"} {
 		for _, mode := range []string{"", "default_query_exec_mode=simple_protocol"} {
 			t.Run(typ+"/"+mode, func(t *testing.T) {
@@ -195,7 +195,7 @@ func TestReadDayIgnoresAWrongHint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	day, _ := archivefile.ParseDay("2025-01-15")
+	day := archivefile.MustParseDay("2025-01-15")
 	dayTable(t, conn, "m", "timestamptz", day)
 	tbl := postgres.CleanTable{Name: []string{"m"}, Sensor: "sensor_id", Time: "ts", Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method"}
 	n, err := tbl.CountDay(ctx, conn, day)
@@ -235,7 +235,7 @@ func TestReadDayWideValues(t *testing.T) {
 		}
 	}
 	tbl := postgres.CleanTable{Name: []string{"w"}, Sensor: "sensor_id", Time: "ts", Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method"}
-	day, _ := archivefile.ParseDay("2025-01-15")
+	day := archivefile.MustParseDay("2025-01-15")
 	sr, err := tbl.StreamDay(ctx, conn, day)
 	if err != nil {
 		t.Fatal(err)

@@ -39,7 +39,7 @@ func TestLockPartitionsBeforeTheSnapshot(t *testing.T) {
 		}
 	}
 	tbl := postgres.CleanTable{Name: []string{"m"}, Sensor: "sensor_id", Time: "ts", Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method"}
-	day, _ := archivefile.ParseDay("2025-01-15")
+	day := archivefile.MustParseDay("2025-01-15")
 	parts, err := tbl.DayPartitions(ctx, pool, day)
 	if err != nil {
 		t.Fatal(err)

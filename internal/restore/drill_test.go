@@ -15,7 +15,7 @@ import (
 func TestDrillHoldsTheDayLock(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	held, free := mustDay(t, "2024-03-01"), mustDay(t, "2024-03-02")
+	held, free := archivefile.MustParseDay("2024-03-01"), archivefile.MustParseDay("2024-03-02")
 	e.putArchive(t, held, 500)
 	e.putArchive(t, free, 300)
 	conn, err := e.pool.Acquire(ctx)

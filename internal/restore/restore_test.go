@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,12 +15,13 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gocloud.dev/blob"
-	"gocloud.dev/blob/fileblob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/coretest"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -33,44 +33,26 @@ var clean = postgres.CleanTable{
 	Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method",
 }
 
-// env is a migrated database with the original schema and a file bucket.
+// env is a migrated database with the original schema and an in-memory
+// bucket (coretest), in the names these tests use.
 type env struct {
 	pool   *pgxpool.Pool
 	bucket *blob.Bucket
 	log    *bytes.Buffer
+	core   *coretest.Env
 }
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	ctx := context.Background()
-	dbURL := pgtest.NewDatabase(tb)
-	pgtest.CreateSchema(tb, dbURL)
-	pool, err := postgres.Connect(ctx, dbURL, 30*time.Second, 4)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(pool.Close)
-	mg, err := manifest.NewMigrator(ctx, pool, "archiver", true)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := mg.Up(); err != nil {
-		tb.Fatal(err)
-	}
-	mg.Close()
-	bucket, err := fileblob.OpenBucket(tb.TempDir(), nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { bucket.Close() })
-	return &env{pool: pool, bucket: bucket, log: &bytes.Buffer{}}
+	ce := coretest.New(tb)
+	return &env{pool: ce.Pool, bucket: ce.Bucket, log: ce.LogBuf, core: ce}
 }
 
 func (e *env) restorer() *Restorer {
 	return &Restorer{
 		Pool: e.pool, Bucket: e.bucket, Target: clean, Manifests: manifest.NewStore("archiver"), Schema: "archiver",
-		Location: "file:///test", Prefix: prefix, Log: slog.New(slog.NewTextHandler(e.log, nil)),
-		Limits: archivefile.Limits{MaxUncompressedBytes: 1 << 34, MaxReadings: 1 << 30},
+		Location: coretest.Location, Prefix: prefix, Log: slog.New(slog.NewTextHandler(e.log, nil)),
+		Limits: coretest.Limits,
 	}
 }
 
@@ -124,26 +106,14 @@ func (e *env) putArchive(tb testing.TB, d archivefile.Day, n int) archivefile.St
 
 func (e *env) count(tb testing.TB, q string) int64 {
 	tb.Helper()
-	var n int64
-	if err := e.pool.QueryRow(context.Background(), q).Scan(&n); err != nil {
-		tb.Fatal(err)
-	}
-	return n
-}
-
-func mustDay(tb testing.TB, s string) archivefile.Day {
-	d, err := archivefile.ParseDay(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return d
+	return e.core.Count(tb, q)
 }
 
 // TestCopySourceDoesNotAllocate: the path from decoder to COPY encoding
 // allocates nothing per reading (the decoder itself is measured by the
 // archivefile benchmarks; here the source and pgx's binary encoders).
 func TestCopySourceDoesNotAllocate(t *testing.T) {
-	d := mustDay(t, "2025-01-15")
+	d := archivefile.MustParseDay("2025-01-15")
 	var buf bytes.Buffer
 	aw, err := archivefile.NewWriter(&buf, d, 1)
 	if err != nil {
@@ -210,7 +180,7 @@ func TestCopySourceDoesNotAllocate(t *testing.T) {
 func TestLockedDayWaitsThenFails(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	d := mustDay(t, "2024-03-01")
+	d := archivefile.MustParseDay("2024-03-01")
 	e.putArchive(t, d, 500)
 	conn, err := e.pool.Acquire(ctx)
 	if err != nil {
@@ -246,7 +216,7 @@ func TestLockedDayWaitsThenFails(t *testing.T) {
 func TestNearest(t *testing.T) {
 	var days []archivefile.Day
 	for _, s := range []string{"2025-01-01", "2025-01-03", "2025-01-04", "2025-01-09", "2025-01-10", "2025-01-11"} {
-		days = append(days, mustDay(t, s))
+		days = append(days, archivefile.MustParseDay(s))
 	}
 	for _, c := range []struct{ day, want string }{
 		{"2025-01-05", "2025-01-03 2025-01-04 2025-01-09 2025-01-10"},
@@ -255,7 +225,7 @@ func TestNearest(t *testing.T) {
 		{"2025-01-04", "2025-01-01 2025-01-03 2025-01-09 2025-01-10"},
 	} {
 		var got []string
-		for _, d := range Nearest(days, mustDay(t, c.day), 2) {
+		for _, d := range Nearest(days, archivefile.MustParseDay(c.day), 2) {
 			got = append(got, d.String())
 		}
 		if strings.Join(got, " ") != c.want {
@@ -272,7 +242,7 @@ func TestRestoreMemoryIsConstant(t *testing.T) {
 		t.Skip("restores 1.2M readings")
 	}
 	e := newEnv(t)
-	d1, d2 := mustDay(t, "2024-05-01"), mustDay(t, "2024-05-02")
+	d1, d2 := archivefile.MustParseDay("2024-05-01"), archivefile.MustParseDay("2024-05-02")
 	writeDay(t, e, d1, 200_000)
 	writeDay(t, e, d2, 1_000_000)
 	small := measureRestore(t, e, d1, 200_000)
@@ -299,7 +269,7 @@ func BenchmarkRestoreDay(b *testing.B) {
 	for _, n := range []int{200_000, 1_000_000} {
 		b.Run(fmt.Sprintf("readings=%d", n), func(b *testing.B) {
 			e := newEnv(b)
-			d := mustDay(b, "2024-06-01")
+			d := archivefile.MustParseDay("2024-06-01")
 			writeDay(b, e, d, n)
 			var last memResult
 			for b.Loop() {
@@ -339,49 +309,16 @@ func measureRestore(tb testing.TB, e *env, d archivefile.Day, n int) memResult {
 	r.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
 
-	var before runtime.MemStats
-	readMem(&before, true)
-	stop := make(chan struct{})
-	peak := make(chan uint64)
-	go func() {
-		var top uint64
-		var ms runtime.MemStats
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				peak <- top
-				return
-			case <-tick.C:
-				readMem(&ms, false)
-				top = max(top, ms.HeapAlloc)
-			}
-		}
-	}()
-	s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}})
-	close(stop)
-	top := <-peak
-	var after runtime.MemStats
-	readMem(&after, false)
+	var s Summary
+	var err error
+	growth, mallocs := testkit.HeapGrowth(func() { s, err = r.Run(ctx, Options{Days: []archivefile.Day{d}}) })
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if s.Inserted != int64(n) {
 		tb.Fatalf("inserted %d, want %d", s.Inserted, n)
 	}
-	var growth uint64
-	if top > before.HeapAlloc {
-		growth = top - before.HeapAlloc
-	}
-	return memResult{peak: growth, allocsPerReading: float64(after.Mallocs-before.Mallocs) / float64(n)}
-}
-
-func readMem(ms *runtime.MemStats, gc bool) {
-	if gc {
-		runtime.GC()
-	}
-	runtime.ReadMemStats(ms)
+	return memResult{peak: growth, allocsPerReading: float64(mallocs) / float64(n)}
 }
 
 // TestRestoreRefusesUnfillableColumn: a target with a NOT NULL column that

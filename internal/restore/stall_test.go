@@ -17,7 +17,7 @@ func TestRestoreReadStallIsAbandoned(t *testing.T) {
 	e := newEnv(t)
 	st := storetest.NewStalling(t)
 	e.bucket = st.Bucket
-	d := mustDay(t, "2025-01-15")
+	d := archivefile.MustParseDay("2025-01-15")
 	e.putArchive(t, d, 200)
 	st.StallDownloads()
 

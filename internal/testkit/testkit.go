@@ -1,17 +1,23 @@
 // Package testkit holds the small helpers that tests in several packages
-// need: a free TCP port, the module's root directory, random bytes. It is
+// need: a free TCP port, the module's root directory, random bytes,
+// gzip in and out, a heap-growth probe. It is
 // imported only by tests and test-support packages (pgtest, backendtest,
 // vercelblobtest), never by the archiver itself.
 package testkit
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that nothing listens on now, for
@@ -55,4 +61,68 @@ func RandomBytes(t testing.TB, n int) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Gzip compresses data as one gzip stream, as another program would
+// write an archive (the standard library's compressor, default level).
+func Gzip(t testing.TB, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Gunzip decompresses a gzip file, failing t if it is not one.
+func Gunzip(t testing.TB, data []byte) []byte {
+	t.Helper()
+	r, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// HeapGrowth runs f and reports how far the live heap rose above where it
+// was before f (sampled every 2ms while f runs, after a GC before it), and
+// how many allocations f made: for tests that memory stays flat whatever
+// the size of the input.
+func HeapGrowth(f func()) (growth, mallocs uint64) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	stop, peak := make(chan struct{}), make(chan uint64)
+	go func() {
+		var top uint64
+		var ms runtime.MemStats
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				peak <- top
+				return
+			case <-tick.C:
+				runtime.ReadMemStats(&ms)
+				top = max(top, ms.HeapAlloc)
+			}
+		}
+	}()
+	f()
+	close(stop)
+	top := <-peak
+	runtime.ReadMemStats(&after)
+	if top > before.HeapAlloc {
+		growth = top - before.HeapAlloc
+	}
+	return growth, after.Mallocs - before.Mallocs
 }

@@ -1,10 +1,7 @@
 package verify_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"io"
 	"strings"
 	"testing"
 
@@ -12,34 +9,6 @@ import (
 	"github.com/shizuku-labs/archiver/internal/coretest"
 	"github.com/shizuku-labs/archiver/internal/verify"
 )
-
-func putGzip(t *testing.T, e *coretest.Env, key, doc string) {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	zw.Write([]byte(doc))
-	zw.Close()
-	if err := e.Bucket.WriteAll(context.Background(), key, b.Bytes(), nil); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readGzip(t *testing.T, e *coretest.Env, key string) string {
-	t.Helper()
-	b, err := e.Bucket.ReadAll(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(js)
-}
 
 // TestAdoptKeepsWhatItDoesNotUnderstand (issue 10, item 4): adopting the
 // original service's archive rewrites it in canonical order; fields the
@@ -51,7 +20,7 @@ func TestAdoptKeepsWhatItDoesNotUnderstand(t *testing.T) {
 	d := e.Today(t).AddDays(-50)
 	ds := d.String()
 	key := archivefile.Key(coretest.Prefix, d)
-	putGzip(t, e, key, `{"day": "`+ds+`", "source": {"host": "old-1"}, "data": [`+
+	e.PutGzip(t, key, `{"day": "`+ds+`", "source": {"host": "old-1"}, "data": [`+
 		`{"sensor": "s2", "measurements": [{"time": "`+ds+`T00:10:00+00:00", "measurement": 5.0, "qc_flags": 0, "imputation_method": null, "unit": "mm"}]}, `+
 		`{"sensor": "s1", "measurements": [{"time": "`+ds+`T00:00:00+00:00", "measurement": 1.5, "qc_flags": 1, "imputation_method": "ARIMA", "flags": [1, 2]}]}], `+
 		`"archived_at": "2025-02-15T02:00:00"}`)
@@ -59,7 +28,7 @@ func TestAdoptKeepsWhatItDoesNotUnderstand(t *testing.T) {
 	key2 := archivefile.Key(coretest.Prefix, d2)
 	orig2 := `{"day": "` + d2.String() + `", "data": [{"sensor": "s2", "unit": "mm", "measurements": [{"time": "` + d2.String() + `T00:10:00Z", "measurement": 1.0}]}, ` +
 		`{"sensor": "s1", "measurements": [{"time": "` + d2.String() + `T00:00:00Z", "measurement": 2.0}]}]}`
-	putGzip(t, e, key2, orig2)
+	e.PutGzip(t, key2, orig2)
 
 	rep, err := verifier(e).Run(context.Background(), verify.Options{Adopt: true, Deep: true})
 	if err != nil {
@@ -69,7 +38,7 @@ func TestAdoptKeepsWhatItDoesNotUnderstand(t *testing.T) {
 	if st[key] != verify.StatusAdopted {
 		t.Fatalf("%s: %s\n%+v", key, st[key], rep.Findings)
 	}
-	got := readGzip(t, e, key)
+	got := e.ReadGzip(t, key)
 	for _, w := range []string{`"unit": "mm"`, `"flags": [1, 2]`, `"source": {"host": "old-1"}`, `"archived_at": "2025-02-15T02:00:00"`} {
 		if !strings.Contains(got, w) {
 			t.Errorf("adopted archive lost %s:\n%s", w, got)
@@ -81,7 +50,7 @@ func TestAdoptKeepsWhatItDoesNotUnderstand(t *testing.T) {
 	if st[key2] == verify.StatusAdopted {
 		t.Errorf("%s with sensor-group fields was adopted", key2)
 	}
-	if got := readGzip(t, e, key2); got != orig2 {
+	if got := e.ReadGzip(t, key2); got != orig2 {
 		t.Errorf("%s was rewritten:\n%s", key2, got)
 	}
 	for _, f := range rep.Findings {
