@@ -330,7 +330,7 @@ func measureRestore(tb testing.TB, e *env, d archivefile.Day, n int) memResult {
 func TestRestoreRefusesUnfillableColumn(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	d := mustDay(t, "2024-03-01")
+	d := archivefile.MustParseDay("2024-03-01")
 	e.putArchive(t, d, 50)
 	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku."Analysis Copy" (LIKE shizuku.clean_measurements INCLUDING DEFAULTS, site text NOT NULL, station text DEFAULT 'x', note text)`); err != nil {
 		t.Fatal(err)
