@@ -15,7 +15,7 @@ demo: ## archive 45 days of sample data on a throwaway PostgreSQL, left running 
 demo-stop: ## stop the demo's PostgreSQL and remove .demo
 	bash deploy/demo/run.sh stop
 
-deps: ## install what the tests need and Go does not fetch: PostgreSQL server, Azurite
+deps: ## install what the tests need and Go does not fetch: PostgreSQL server, Azurite, DuckDB (npm)
 	bash .ci/install-deps.sh
 
 vet:
