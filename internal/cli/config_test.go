@@ -23,6 +23,13 @@ func TestBadConfigurationIsAnError(t *testing.T) {
 		}
 		return p
 	}
+	envFile := func(body string) string {
+		p := filepath.Join(t.TempDir(), "archiver.env")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -38,6 +45,9 @@ func TestBadConfigurationIsAnError(t *testing.T) {
 		{"bad log level", nil, []string{"--log-level", "loud"}, []string{"log.level", "loud"}},
 		{"bad gzip level", map[string]string{"ARCHIVER_GZIP_LEVEL": "12"}, nil, []string{"archive.gzip_level"}},
 		{"bad table name", nil, []string{"--raw-table", `a.b.c`}, []string{"raw.table"}},
+		{"misspelt env var", map[string]string{"ARCHIVER_CLEAN_RETENTON_DAYS": "1"}, nil, []string{"ARCHIVER_CLEAN_RETENTON_DAYS", "ARCHIVER_CLEAN_RETENTION_DAYS"}},
+		// t.Setenv: the env file's values stay in the process environment after the run.
+		{"misspelt env-file var", map[string]string{"ARCHIVER_CLEAN_RETENTION_DAYS": "", "ARCHIVER_RAW_RETENTON_DAYS": ""}, []string{"--env-file", envFile("ARCHIVER_CLEAN_RETENTION_DAYS=1\nARCHIVER_RAW_RETENTON_DAYS=2\n")}, []string{"ARCHIVER_RAW_RETENTON_DAYS", "ARCHIVER_RAW_RETENTION_DAYS", "--env-file"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

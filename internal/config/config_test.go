@@ -203,3 +203,37 @@ func TestYAMLValuesParseLikeTheEnvironment(t *testing.T) {
 		t.Errorf("loaded %+v", cfg)
 	}
 }
+
+// TestUnknownArchiverVariable: an ARCHIVER_ variable no setting reads is a
+// typo until shown otherwise; ignored, its setting would keep its default
+// (ARCHIVER_CLEAN_RETENTON_DAYS=365 archives and deletes after 30 days).
+func TestUnknownArchiverVariable(t *testing.T) {
+	env := map[string]string{"ARCHIVER_CLEAN_RETENTON_DAYS": "365", "ARCHIVER_CLEAN_EXTRA_COLUMNS": "station", "ARCHIVER_WHATEVER_ELSE": "1"}
+	environ := func() []string {
+		out := []string{"PATH=/bin", "ARCHIVER_TEST_DATABASE_URL=postgres://x", "ARCHIVER_ENV_FILE=/etc/archiver.env", "ARCHIVER_FAILPOINTS="}
+		for k, v := range env {
+			out = append(out, k+"="+v)
+		}
+		return out
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	_, err := Load(Sources{LookupEnv: lookup, Environ: environ})
+	if err == nil {
+		t.Fatal("misspelt ARCHIVER_ variables were ignored")
+	}
+	for _, want := range []string{"ARCHIVER_CLEAN_RETENTON_DAYS", "did you mean ARCHIVER_CLEAN_RETENTION_DAYS?", "ARCHIVER_WHATEVER_ELSE"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	for _, not := range []string{"ARCHIVER_CLEAN_EXTRA_COLUMNS", "ARCHIVER_TEST_DATABASE_URL", "ARCHIVER_ENV_FILE", "ARCHIVER_FAILPOINTS", "PATH"} {
+		if strings.Contains(err.Error(), not) {
+			t.Errorf("error names a known variable %s: %v", not, err)
+		}
+	}
+	delete(env, "ARCHIVER_CLEAN_RETENTON_DAYS")
+	delete(env, "ARCHIVER_WHATEVER_ELSE")
+	if _, err := Load(Sources{LookupEnv: lookup, Environ: environ}); err != nil {
+		t.Errorf("known variables refused: %v", err)
+	}
+}
