@@ -61,19 +61,33 @@ func (t CleanTable) dayPredicate() string {
 // server sends text instead; the decoder sees that and falls back to Scan.
 var binaryResults = pgx.QueryResultFormats{pgx.BinaryFormatCode, pgx.BinaryFormatCode, pgx.BinaryFormatCode, pgx.BinaryFormatCode, pgx.BinaryFormatCode}
 
+// canonicalOrder is archivefile.Compare's order as an ORDER BY list, the
+// one place the SQL states it: sensor by byte order (COLLATE "C", whatever
+// the column's or the database's collation), time, then, with all, the
+// value as float8 (PostgreSQL's float8 order is Compare's: -Infinity,
+// finite, Infinity, NaN, and -0 equal to 0), qc_flags and the method by
+// byte order, NULLs first throughout. Without all it is the sensor and
+// time only, and the caller puts rows that share both in Compare order
+// itself (genericRows: PostgreSQL cannot order by the archive's text of
+// exact values and extra columns). TestSQLOrderIsCompare holds it to
+// Compare on real PostgreSQL.
+func (t CleanTable) canonicalOrder(all bool) string {
+	q := func(c string) string { return pgx.Identifier{c}.Sanitize() }
+	order := q(t.Sensor) + `::text COLLATE "C", ` + t.timeCol()
+	if all {
+		order += `, ` + q(t.Value) + `::float8 NULLS FIRST, ` + q(t.QCFlags) + `::int8 NULLS FIRST, ` + q(t.Imputation) + `::text COLLATE "C" NULLS FIRST`
+	}
+	return order
+}
+
 // StreamDay starts reading the rows of day d, in one query, sorted the way
-// archives are: sensor by byte order (COLLATE "C", whatever the database's
-// collation), then time, then the other fields, NULLs first, as
-// archivefile.Compare orders them. Memory stays constant whatever the size
+// archives are (canonicalOrder). Memory stays constant whatever the size
 // of the day; PostgreSQL does the sorting.
 func (t CleanTable) StreamDay(ctx context.Context, q Querier, d archivefile.Day) (*DayRows, error) {
 	if !t.layout.Fast() {
 		return t.genericDay(ctx, q, d)
 	}
-	s, v, f, m := pgx.Identifier{t.Sensor}.Sanitize(), pgx.Identifier{t.Value}.Sanitize(),
-		pgx.Identifier{t.QCFlags}.Sanitize(), pgx.Identifier{t.Imputation}.Sanitize()
-	sql := `SELECT ` + t.dayColumns() + ` FROM ` + ident(t.Name) + t.dayPredicate() +
-		` ORDER BY ` + s + `::text COLLATE "C", ` + t.timeCol() + `, ` + v + `::float8 NULLS FIRST, ` + f + `::int8 NULLS FIRST, ` + m + `::text COLLATE "C" NULLS FIRST`
+	sql := `SELECT ` + t.dayColumns() + ` FROM ` + ident(t.Name) + t.dayPredicate() + ` ORDER BY ` + t.canonicalOrder(true)
 	rows, err := q.Query(ctx, sql, binaryResults, d.Start(), d.End())
 	if err != nil {
 		return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)

@@ -60,9 +60,7 @@ func (t CleanTable) genericSelect() string {
 }
 
 func (t CleanTable) genericDay(ctx context.Context, q Querier, d archivefile.Day) (*DayRows, error) {
-	s := pgx.Identifier{t.Sensor}.Sanitize()
-	sql := `SELECT ` + t.genericSelect() + ` FROM ` + ident(t.Name) + t.dayPredicate() +
-		` ORDER BY ` + s + `::text COLLATE "C", ` + t.timeCol()
+	sql := `SELECT ` + t.genericSelect() + ` FROM ` + ident(t.Name) + t.dayPredicate() + ` ORDER BY ` + t.canonicalOrder(false)
 	rows, err := q.Query(ctx, sql, d.Start(), d.End())
 	if err != nil {
 		return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
