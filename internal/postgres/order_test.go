@@ -142,4 +142,3 @@ func sameOrder(t *testing.T, schema archivefile.Schema, what string, got, want [
 }
 
 func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
