@@ -162,3 +162,26 @@ func (h *harness) textRows(sql string) [][]any {
 	}
 	return out
 }
+
+// TestExportRealValueIsPostgresCSV: a real value column is written as
+// float4out writes it (1.234567e+06, not 1234567), byte for byte COPY's CSV.
+func TestExportRealValueIsPostgresCSV(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	ctx := context.Background()
+	day := h.today().AddDate(0, 0, -40)
+	if _, err := h.conn.Exec(ctx, `ALTER TABLE shizuku.clean_measurements ALTER COLUMN value_mm TYPE real`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.conn.Exec(ctx, `INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm, qc_flags)
+		SELECT 's', $1::timestamptz + i * interval '1 minute', v, 0
+		FROM unnest('{1234567, 123456, 0.1, 1e-5, 0.0001, 3.4028235e38, 1e-45, NaN, Infinity, -Infinity, 16777217, -2.5, 0.42857143}'::real[]) WITH ORDINALITY u(v, i)`, day); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ARCHIVER_CLEAN_IGNORE_COLUMNS", "id")
+	want := h.pgCSV("")
+	h.mustRun("archive")
+	r := h.mustRun("export", "--from", rstDay(day), "--to", rstDay(day), "--out", "-")
+	sameBytes(t, "export of a real value column", []byte(r.stdout), want)
+	rstContains(t, "float4 layout", r.stdout, ",1.234567e+06,")
+}

@@ -268,3 +268,41 @@ func TestExportSaysWhatItLeavesOut(t *testing.T) {
 		t.Errorf("csv:\n%s", out.String())
 	}
 }
+
+// TestPGFloat4MatchesPostgres: appendPGFloat4 writes what float4out writes,
+// for 20,000 random float4 bit patterns and the layout boundaries.
+func TestPGFloat4MatchesPostgres(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	vals := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, 1, 0.1, 1e-4, 1e-5, 99999, 999999, 1e6, 1234567, 1.5e7, 3.4028235e38, 1e-45, 0.42857143, 16777217}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		vals = append(vals, math.Float32frombits(rnd.Uint32()))
+	}
+	f64 := make([]float64, len(vals))
+	for i, v := range vals {
+		f64[i] = float64(v)
+	}
+	rows, err := conn.Query(ctx, `SELECT v::float4::text FROM unnest($1::float8[]) WITH ORDINALITY AS u(v, i) ORDER BY i`, f64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for rows.Next() {
+		var want string
+		if err := rows.Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(appendPGFloat4(nil, f64[i])); got != want {
+			t.Errorf("%v (bits %x): got %q, PostgreSQL writes %q", vals[i], math.Float32bits(vals[i]), got, want)
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil || i != len(vals) {
+		t.Fatalf("%d of %d values: %v", i, len(vals), err)
+	}
+}

@@ -168,10 +168,11 @@ type csvWriter struct {
 	extra  []string
 	etypes []*ColumnType // per extra column; nil: write its JSON text
 	vals   []archivefile.Member
+	real   bool // the value column is a real: float4out's layout
 }
 
 func newCSVWriter(w io.Writer, extra []string, types map[string]ColumnType) (*csvWriter, error) {
-	c := &csvWriter{w: bufio.NewWriterSize(w, 64<<10), extra: extra}
+	c := &csvWriter{w: bufio.NewWriterSize(w, 64<<10), extra: extra, real: types["measurement"].Base == "float4"}
 	for _, name := range extra {
 		var t *ColumnType
 		if ct, ok := types[name]; ok {
@@ -203,6 +204,8 @@ func (c *csvWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 	case !r.Value.Valid:
 	case r.ValueText != "":
 		b = append(b, r.ValueText...) // the exact number (numeric, integer)
+	case c.real:
+		b = appendPGFloat4(b, r.Value.Float64)
 	default:
 		b = appendPGFloat8(b, r.Value.Float64)
 	}

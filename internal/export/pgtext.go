@@ -17,7 +17,14 @@ import (
 // (the default since PostgreSQL 12): the shortest digits that round-trip,
 // in fixed notation when the decimal exponent is in [-4, 15) and as
 // "d.ddde±XX" otherwise; NaN, Infinity, -Infinity and -0 as such.
-func appendPGFloat8(dst []byte, f float64) []byte {
+func appendPGFloat8(dst []byte, f float64) []byte { return appendPGFloat(dst, f, 64) }
+
+// appendPGFloat4 appends f (a float4's value) as float4out does: the
+// shortest digits that give the float4 back, fixed notation when the
+// decimal exponent is in [-4, 6) (FLT_DIG), else "d.ddde±XX".
+func appendPGFloat4(dst []byte, f float64) []byte { return appendPGFloat(dst, float64(float32(f)), 32) }
+
+func appendPGFloat(dst []byte, f float64, bits int) []byte {
 	switch {
 	case math.IsNaN(f):
 		return append(dst, "NaN"...)
@@ -37,8 +44,14 @@ func appendPGFloat8(dst []byte, f float64) []byte {
 	// does not accept the bounds, so for 1e23 it writes
 	// 9.999999999999999e+22. Only the layout differs otherwise.
 	var tmp [32]byte
-	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, 64)
-	if math.Abs(f) >= 1<<53 {
+	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, bits)
+	fixedDigits := 15 // DBL_DIG
+	if bits == 32 {
+		fixedDigits = 6 // FLT_DIG
+		if math.Abs(f) >= 1<<24 {
+			e = notOnBound32(e, float32(f))
+		}
+	} else if math.Abs(f) >= 1<<53 {
 		e = notOnBound(e, f)
 	}
 	if e[0] == '-' {
@@ -55,7 +68,7 @@ func appendPGFloat8(dst []byte, f float64) []byte {
 		}
 	}
 	exp, _ := strconv.Atoi(string(e[i+1:]))
-	if exp < -4 || exp >= 15 {
+	if exp < -4 || exp >= fixedDigits {
 		dst = append(dst, digits[0])
 		if nd > 1 {
 			dst = append(dst, '.')
@@ -179,6 +192,41 @@ func onBound(d []byte, f float64) bool {
 		y, _ := new(big.Float).SetFloat64(n).Int(nil)
 		mid := new(big.Int).Add(x, y)
 		mid.Rsh(mid, 1) // exact: the gap is an even integer
+		if mid.Cmp(v.Num()) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// notOnBound32 is notOnBound for a float4 (|f| >= 2^24).
+func notOnBound32(e []byte, f float32) []byte {
+	if !onBound32(e, f) {
+		return e
+	}
+	for prec := 1; prec <= 9; prec++ {
+		c := strconv.AppendFloat(nil, float64(f), 'e', prec, 32)
+		if back, err := strconv.ParseFloat(string(c), 32); err == nil && float32(back) == f && !onBound32(c, f) {
+			return c
+		}
+	}
+	return e
+}
+
+func onBound32(d []byte, f float32) bool {
+	v, ok := new(big.Rat).SetString(string(d))
+	if !ok || !v.IsInt() {
+		return false
+	}
+	x, _ := new(big.Float).SetFloat64(float64(f)).Int(nil)
+	for _, dir := range []float32{float32(math.Inf(1)), float32(math.Inf(-1))} {
+		n := math.Nextafter32(f, dir)
+		if math.IsInf(float64(n), 0) {
+			continue
+		}
+		y, _ := new(big.Float).SetFloat64(float64(n)).Int(nil)
+		mid := new(big.Int).Add(x, y)
+		mid.Rsh(mid, 1)
 		if mid.Cmp(v.Num()) == 0 {
 			return true
 		}
