@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
@@ -146,27 +144,29 @@ func (r *Runner) combine(ci *checkin) func(rows, old archivefile.Source, emit fu
 }
 
 // dryCheckin says what a checkin would change, writing nothing.
-func (r *Runner) dryCheckin(ctx context.Context, log *slog.Logger, tx pgx.Tx, res DayResult, n int64, src oldSource, prev *manifest.Entry, buf *postgres.DayBuffer, ci *checkin) DayResult {
-	rows, old, oldReader, closeAll, err := r.inputs(ctx, tx, res.Day, n, src, prev, buf)
+func (j *dayJob) dryCheckin(ctx context.Context) error {
+	in, err := j.inputs(ctx)
 	if err != nil {
-		res.Status, res.Err = StatusFailed, err
-		return res
+		return err
 	}
-	defer closeAll()
-	ci.diff, err = r.Clean.Schema().Diff(rows, old, nil)
-	if err == nil && oldReader != nil {
-		err = checkExisting(res.Day, res.Key, oldReader, prev, src)
+	defer in.close()
+	ci, n := j.ci, j.res.RowsRead
+	if ci.diff, err = j.r.Clean.Schema().Diff(in.rows, in.old, nil); err != nil {
+		return err
 	}
-	if err != nil {
-		res.Status, res.Err = StatusFailed, err
-		log.Error("cannot check in", "err", err)
-		return res
+	if in.oldReader != nil {
+		// Nothing is written, so nothing is retried: an upload never
+		// committed at the key fails the dry run as it is.
+		st := in.oldReader.Stats()
+		if v, err := judgeSource(j.facts, j.plan, j.res.Day, sourceRead{Day: in.oldReader.Day(), SHA256: st.SHA256, Readings: st.Readings}); v != accept {
+			return err
+		}
 	}
-	res.Status = StatusDryRun
-	res.Readings = n
-	log.Info(fmt.Sprintf("Dry run: would check in %s from %d rows of %s: kept %d, added %d, changed %d, removed %d",
-		res.Day, n, r.Clean, ci.diff.Kept, ci.diff.Added, ci.diff.Changed, ci.diff.Removed))
-	return res
+	j.res.Status = StatusDryRun
+	j.res.Readings = n
+	j.log.Info(fmt.Sprintf("Dry run: would check in %s from %d rows of %s: kept %d, added %d, changed %d, removed %d",
+		j.res.Day, n, j.r.Clean, ci.diff.Kept, ci.diff.Added, ci.diff.Changed, ci.diff.Removed))
+	return nil
 }
 
 // Describe lists a diff's examples, for messages.

@@ -22,6 +22,38 @@ import (
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
 
+// dayJob is one day's archive run. Its steps run in order (see run), each
+// leaving what it learned for the next; a step that fails returns its error
+// and archiveDay records the failure in one place (fail). A step that ends
+// the day without failing (locked, checked out, nothing to do, dry run)
+// sets res.Status and returns nil.
+type dayJob struct {
+	r       *Runner
+	log     *slog.Logger
+	runID   string
+	started time.Time
+	buf     *postgres.DayBuffer
+	ci      *checkin // nil unless the day is being checked in
+	res     DayResult
+
+	tx    pgx.Tx
+	parts []postgres.Partition // emptied with TRUNCATE (see deleteDay)
+	facts recoveryFacts        // what is known of the day's storage
+	plan  sourcePlan           // where the archived readings are (planSource)
+	// atKey is the object at the key, opened to learn whether it exists;
+	// the first write that merges with it reads it (then it is nil).
+	atKey io.ReadCloser
+	stats archivefile.Stats // of the archive published
+	// rejected is the checksum of the object at the key once judgeSource
+	// found it an upload never committed (errNotArchive).
+	rejected string
+	undo     []func() // run by close, last first
+}
+
+// errNotArchive aborts a write whose merge source turned out to be an
+// upload that was never committed; upload plans again (see judgeSource).
+var errNotArchive = errors.New("the object merged with is an upload that was never committed")
+
 // archiveDay archives one day. Everything it does to the database happens in
 // one REPEATABLE READ transaction: the rows it streams into the archive and
 // the rows it deletes are the same snapshot, so a row inserted or changed by
@@ -32,27 +64,64 @@ import (
 // With ci, the day is checked in (see Checkin): its archive is written as
 // exactly the day's rows instead of their union with the archive.
 func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day, buf *postgres.DayBuffer, ci *checkin) DayResult {
-	res := DayResult{Day: d, Key: archivefile.Key(r.Opts.Prefix, d)}
-	log = log.With(logging.Context("day", d.String()), logging.Context("key", res.Key))
-	started := time.Now().UTC()
+	j := &dayJob{r: r, runID: runID, started: time.Now().UTC(), buf: buf, ci: ci,
+		res: DayResult{Day: d, Key: archivefile.Key(r.Opts.Prefix, d)}}
+	j.log = log.With(logging.Context("day", d.String()), logging.Context("key", j.res.Key))
+	defer j.close()
+	if err := j.run(ctx); err != nil {
+		return j.fail(ctx, err)
+	}
+	return j.res
+}
 
+// run is the day's steps, in order.
+func (j *dayJob) run(ctx context.Context) error {
+	steps := []func(context.Context) error{
+		j.lock,        // the day's lock and transaction
+		j.checkout,    // a checked-out day is left alone, or checked in
+		j.count,       // anything left to archive?
+		j.findArchive, // where the day's archived readings are
+		j.dryRun,
+		j.upload,   // the merged archive, published
+		j.readBack, // I1: checked in storage before anything is deleted
+		j.deleteDay,
+		j.commit,
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil || j.res.Status != "" {
+			return err
+		}
+	}
+	j.done(ctx)
+	return nil
+}
+
+func (j *dayJob) close() {
+	for i := len(j.undo) - 1; i >= 0; i-- {
+		j.undo[i]()
+	}
+}
+
+// lock takes the day's lock and opens its transaction.
+func (j *dayJob) lock(ctx context.Context) error {
+	r, d := j.r, j.res.Day
 	conn, err := r.Pool.Acquire(ctx)
 	if err != nil {
-		return r.fail(ctx, log, runID, started, res, fmt.Errorf("acquire connection: %w", err))
+		return fmt.Errorf("acquire connection: %w", err)
 	}
-	defer conn.Release()
+	j.undo = append(j.undo, conn.Release)
 
 	// I6: one run per day. A second run skips the day and says so; the
 	// first run finishes it.
 	unlock, ok, err := r.Clean.TryLockDay(ctx, conn, d)
 	if err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
+		return err
 	}
-	defer unlock()
+	j.undo = append(j.undo, unlock)
 	if !ok {
-		res.Status = StatusLocked
-		log.Warn("day is being archived by another run; skipped")
-		return res
+		j.res.Status = StatusLocked
+		j.log.Warn("day is being archived by another run; skipped")
+		return nil
 	}
 
 	// Partition fast path (opt-in): partitions lying wholly inside the day
@@ -61,186 +130,232 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 	var parts []postgres.Partition
 	if r.Opts.DropPartitions && !r.Opts.DryRun {
 		if parts, err = r.Clean.DayPartitions(ctx, conn, d); err != nil {
-			return r.fail(ctx, log, runID, started, res, err)
+			return err
 		}
 	}
-	tx, parts, err := r.begin(ctx, log, conn, d, parts)
+	tx, parts, err := r.begin(ctx, j.log, conn, d, parts)
 	if err != nil {
-		return r.fail(ctx, log, runID, started, res, fmt.Errorf("begin transaction: %w", err))
+		return fmt.Errorf("begin transaction: %w", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after commit
-	// A checked-out day's rows are being corrected: they are archived by
-	// checkin, not merged into the archive by a daily run.
-	co, err := r.Manifests.OpenCheckout(ctx, tx, r.Opts.Location, res.Key)
+	j.tx, j.parts = tx, parts
+	j.undo = append(j.undo, func() { tx.Rollback(context.WithoutCancel(ctx)) }) // no-op after commit
+	return nil
+}
+
+// checkout: a checked-out day's rows are being corrected: they are
+// archived by checkin, not merged into the archive by a daily run.
+func (j *dayJob) checkout(ctx context.Context) error {
+	r, d := j.r, j.res.Day
+	co, err := r.Manifests.OpenCheckout(ctx, j.tx, r.Opts.Location, j.res.Key)
 	if err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
+		return err
 	}
 	switch {
-	case ci == nil && co != nil:
-		res.Status, res.Checkout = StatusCheckedOut, co.ID
-		log.Warn(fmt.Sprintf("%s is checked out (restore manifest #%d, %s): left alone; `archiver checkin --day %s` archives it as the table holds it, `archiver checkin --day %s --abandon` ends the checkout",
+	case j.ci == nil && co != nil:
+		j.res.Status, j.res.Checkout = StatusCheckedOut, co.ID
+		j.log.Warn(fmt.Sprintf("%s is checked out (restore manifest #%d, %s): left alone; `archiver checkin --day %s` archives it as the table holds it, `archiver checkin --day %s --abandon` ends the checkout",
 			d, co.ID, co.FinishedAt.Format(time.RFC3339), d, d))
-		return res
-	case ci != nil && co == nil:
-		return r.fail(ctx, log, runID, started, res, fmt.Errorf("%w: %s has no open checkout at %s (check a day out with `archiver restore --day %s --checkout`)", ErrNotCheckedOut, d, r.Opts.Location, d))
-	case ci != nil:
-		ci.co = co
-		res.Checkout = co.ID
+	case j.ci != nil && co == nil:
+		return fmt.Errorf("%w: %s has no open checkout at %s (check a day out with `archiver restore --day %s --checkout`)", ErrNotCheckedOut, d, r.Opts.Location, d)
+	case j.ci != nil:
+		j.ci.co = co
+		j.res.Checkout = co.ID
 	}
-	// The plan was made before we held the lock; another run may have
-	// archived the day since. Nothing to do then (I4).
-	n, err := r.Clean.CountDay(ctx, tx, d)
+	return nil
+}
+
+// count: the plan was made before we held the lock; another run may have
+// archived the day since. Nothing to do then (I4).
+func (j *dayJob) count(ctx context.Context) error {
+	r, d := j.r, j.res.Day
+	n, err := r.Clean.CountDay(ctx, j.tx, d)
 	if err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
+		return err
 	}
-	if n == 0 && ci != nil {
-		return r.fail(ctx, log, runID, started, res, fmt.Errorf("%w: %s has no rows of %s: checking in would write an empty archive. To end the checkout and keep the archive as it is, run `archiver checkin --day %s --abandon`",
-			ErrCheckinRefused, r.Clean, d, d))
+	if n == 0 && j.ci != nil {
+		return fmt.Errorf("%w: %s has no rows of %s: checking in would write an empty archive. To end the checkout and keep the archive as it is, run `archiver checkin --day %s --abandon`",
+			ErrCheckinRefused, r.Clean, d, d)
 	}
 	if n == 0 {
-		res.Status = StatusNothing
-		log.Debug("no rows left for the day")
-		return res
+		j.res.Status = StatusNothing
+		j.log.Debug("no rows left for the day")
+		return nil
 	}
-	res.RowsRead = n
-	if err := failpoint.Inject("archive.after-read"); err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
-	}
+	j.res.RowsRead = n
+	return failpoint.Inject("archive.after-read")
+}
 
-	prev, err := r.Manifests.LatestCommitted(ctx, tx, r.Opts.Location, res.Key)
+// findArchive gathers what is known of the day's storage and plans where
+// its archived readings are.
+func (j *dayJob) findArchive(ctx context.Context) error {
+	r, d, key := j.r, j.res.Day, j.res.Key
+	prev, err := r.Manifests.LatestCommitted(ctx, j.tx, r.Opts.Location, key)
 	if err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
+		return err
 	}
+	j.facts = recoveryFacts{Key: key, Committed: prev}
 	// Opening the day's object tells whether it exists and starts reading
 	// it in one request, where Exists and then a read would take two.
-	pre, err := r.store().OpenRaw(ctx, res.Key)
-	exists := err == nil
+	pre, err := r.store().OpenRaw(ctx, key)
 	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-		return r.fail(ctx, log, runID, started, res, fmt.Errorf("check for existing archive %s: %w", res.Key, err))
+		return fmt.Errorf("check for existing archive %s: %w", key, err)
 	}
-	if exists {
-		defer pre.Close() // once write has read it, or if it never does
+	if err == nil {
+		j.facts.AtKey, j.atKey = true, pre
+		j.undo = append(j.undo, func() { pre.Close() }) // once a write has read it, or if none does
 	}
-	if ci != nil && (prev == nil || prev.SHA256 != ci.co.SHA256) {
+	if ci := j.ci; ci != nil && (prev == nil || prev.SHA256 != ci.co.SHA256) {
 		now := "no committed archive"
 		if prev != nil {
 			now = fmt.Sprintf("manifest #%d (run %s, %s) with sha256 %s", prev.ID, prev.RunID, prev.FinishedAt.Format(time.RFC3339), prev.SHA256)
 		}
-		return r.fail(ctx, log, runID, started, res, fmt.Errorf("%w: the archive of %s changed since it was checked out (restore manifest #%d restored sha256 %s; the day's archive is now %s): checking in would drop what was archived meanwhile. Run `archiver checkin --day %s --abandon`, then check the day out again",
-			ErrCheckinRefused, d, ci.co.ID, ci.co.SHA256, now, d))
+		return fmt.Errorf("%w: the archive of %s changed since it was checked out (restore manifest #%d restored sha256 %s; the day's archive is now %s): checking in would drop what was archived meanwhile. Run `archiver checkin --day %s --abandon`, then check the day out again",
+			ErrCheckinRefused, d, ci.co.ID, ci.co.SHA256, now, d)
 	}
-	src, err := r.source(ctx, res.Key, prev, exists)
-	if err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
-	}
-	if exists && src.key == res.Key {
-		src.opened = pre
-	}
-
-	if r.Opts.DryRun && ci != nil {
-		return r.dryCheckin(ctx, log, tx, res, n, src, prev, buf, ci)
-	}
-	if r.Opts.DryRun {
-		res.Status = StatusDryRun
-		msg := fmt.Sprintf("Dry run: would archive %d rows of %s to %s", n, d, res.Key)
-		if exists {
-			msg += " (merged with the archive already there)"
-		}
-		log.Info(msg)
-		return res
-	}
-
-	// Recorded just before the object is published, so that an object
-	// left at the key by a run that never committed is known for what it
-	// is (see source). A failure is written into this row; a commit
-	// records its own row and removes this one.
-	beforePublish := func(stats archivefile.Stats) error {
-		p := res
-		p.Bytes, p.SHA256, p.Readings, p.Sensors = stats.Bytes, stats.SHA256, stats.Readings, stats.Sensors
-		e := r.entry(runID, started, p, manifest.StatusFailed)
-		e.Error = "upload started; the run stopped before it committed (killed, crashed, or lost its database connection)"
-		if err := r.Manifests.Insert(ctx, r.Pool, &e); err != nil {
+	if j.facts.AtKey {
+		// An object with the checksum of one of our uploads that never
+		// committed is that upload, not an archive (see judgeSource).
+		if j.facts.Ours, err = r.Manifests.FailedUploads(ctx, r.Pool, r.Opts.Location, key); err != nil {
 			return err
 		}
-		res.pending = &e
+	}
+	return j.replan(ctx)
+}
+
+// replan decides where the archived readings are from the facts (see
+// planSource), looking the backup up when the decision needs it.
+func (j *dayJob) replan(ctx context.Context) error {
+	p := planSource(j.facts)
+	if p.NeedBackup {
+		ok, err := j.r.Bucket.Exists(ctx, backupKey(j.res.Key))
+		if err != nil {
+			return fmt.Errorf("check for the backup of %s: %w", j.res.Key, err)
+		}
+		j.facts.BackupKnown, j.facts.Backup = true, ok
+		p = planSource(j.facts)
+	}
+	if p.Refuse != nil {
+		return p.Refuse
+	}
+	if p.Warn != "" {
+		args := []any{"sha256", j.facts.Rejected}
+		if p.Source == backupKey(j.res.Key) {
+			args = append(args, "backup", p.Source)
+		}
+		if p.Trust {
+			args = append(args, "manifest", j.facts.Committed.ID)
+		}
+		j.log.Warn(p.Warn, args...)
+	}
+	j.plan = p
+	return nil
+}
+
+// dryRun says what the day would do, and ends it.
+func (j *dayJob) dryRun(ctx context.Context) error {
+	if !j.r.Opts.DryRun {
 		return nil
 	}
+	if j.ci != nil {
+		return j.dryCheckin(ctx)
+	}
+	j.res.Status = StatusDryRun
+	msg := fmt.Sprintf("Dry run: would archive %d rows of %s to %s", j.res.RowsRead, j.res.Day, j.res.Key)
+	if j.facts.AtKey {
+		msg += " (merged with the archive already there)"
+	}
+	j.log.Info(msg)
+	return nil
+}
+
+// upload writes the day's archive and publishes it. When the object merged
+// with turns out to be an upload that was never committed, the day is
+// written again from the source planned then.
+func (j *dayJob) upload(ctx context.Context) error {
 	writeStart := time.Now()
-	var sha string
-	var stats archivefile.Stats
 	var ms archivefile.KeyStats
+	var err error
 	for {
-		sha, stats, ms, err = r.write(ctx, tx, d, res.Key, n, exists, src, prev, buf, beforePublish, r.combine(ci))
-		var u *uncommittedError
-		if !errors.As(err, &u) || src.fallback {
+		ms, err = j.write(ctx)
+		if !errors.Is(err, errNotArchive) {
 			break
 		}
-		if src, err = r.fallback(ctx, log, res.Key, prev, u); err != nil {
+		j.facts.Rejected = j.rejected
+		if err = j.replan(ctx); err != nil {
 			break
 		}
 	}
+	res := &j.res
 	res.Upload = time.Since(writeStart)
-	res.Bytes, res.SHA256, res.Readings, res.Sensors = stats.Bytes, sha, stats.Readings, stats.Sensors
+	res.Bytes, res.SHA256, res.Readings, res.Sensors = j.stats.Bytes, j.stats.SHA256, j.stats.Readings, j.stats.Sensors
 	res.NewReadings, res.PrevReadings = ms.FromA, ms.FromB+ms.Both
 	res.Replaced = ms.Replaced
-	if ms.Replaced > 0 && err == nil {
-		log.Info(fmt.Sprintf("%d archived readings of %s replaced by the table's newer reading with the same key (%s)", ms.Replaced, d, r.Key),
+	if err != nil {
+		return err
+	}
+	if ms.Replaced > 0 {
+		j.log.Info(fmt.Sprintf("%d archived readings of %s replaced by the table's newer reading with the same key (%s)", ms.Replaced, res.Day, j.r.Key),
 			"replaced", ms.Replaced, "first_keys", strings.Join(ms.ReplacedKeys, "; "))
 	}
-	if err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
-	}
+	return failpoint.Inject("archive.after-upload")
+}
 
-	if err := failpoint.Inject("archive.after-upload"); err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
+// readBack reads the object back from storage and checks it before
+// deleting anything it is meant to contain (I1).
+func (j *dayJob) readBack(ctx context.Context) error {
+	want := archivestore.Expect{Day: j.res.Day, SHA256: j.stats.SHA256, Readings: j.stats.Readings}
+	if err := j.r.store().ReadBack(ctx, j.res.Key, want); err != nil {
+		return err
 	}
+	return failpoint.Inject("archive.after-verify")
+}
 
-	// I1: read the object back from storage and check it before deleting
-	// anything it is meant to contain.
-	if err := r.store().ReadBack(ctx, res.Key, archivestore.Expect{Day: d, SHA256: sha, Readings: stats.Readings}); err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
-	}
-	if err := failpoint.Inject("archive.after-verify"); err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
-	}
-
+// deleteDay deletes the day's rows, exactly the rows archived.
+func (j *dayJob) deleteDay(ctx context.Context) error {
 	// The DELETE is what writes the day's WAL: not while a replica lags.
-	if err := r.checkLag(); err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
+	if err := j.r.checkLag(); err != nil {
+		return err
 	}
-	deleted, err := r.deleteDay(ctx, log, tx, d, parts)
+	deleted, err := j.r.deleteDay(ctx, j.log, j.tx, j.res.Day, j.parts)
 	if err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
+		return err
 	}
-	if deleted != res.RowsRead {
-		return r.fail(ctx, log, runID, started, res, fmt.Errorf(
-			"would delete %d rows but archived %d: the day changed under the run; rolled back, nothing deleted", deleted, res.RowsRead))
+	if deleted != j.res.RowsRead {
+		return fmt.Errorf("would delete %d rows but archived %d: the day changed under the run; rolled back, nothing deleted", deleted, j.res.RowsRead)
 	}
-	res.RowsDeleted = deleted
-	if err := failpoint.Inject("archive.after-delete"); err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
-	}
+	j.res.RowsDeleted = deleted
+	return failpoint.Inject("archive.after-delete")
+}
 
-	e := r.entry(runID, started, res, manifest.StatusCommitted)
-	e.MinTime, e.MaxTime = &stats.MinTime, &stats.MaxTime
+// commit records the day's manifest and commits it with the delete.
+func (j *dayJob) commit(ctx context.Context) error {
+	r, ci := j.r, j.ci
+	e := r.entry(j.runID, j.started, j.res, manifest.StatusCommitted)
+	e.MinTime, e.MaxTime = &j.stats.MinTime, &j.stats.MaxTime
 	if ci != nil {
 		e.Checkout, e.CheckoutID = manifest.CheckoutCheckin, &ci.co.ID
 	}
-	if err := r.Manifests.Insert(ctx, tx, &e); err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
+	if err := r.Manifests.Insert(ctx, j.tx, &e); err != nil {
+		return err
 	}
 	if ci != nil {
-		if err := r.Manifests.EndCheckout(ctx, tx, ci.co.ID, manifest.CheckoutCheckedIn); err != nil {
-			return r.fail(ctx, log, runID, started, res, err)
+		if err := r.Manifests.EndCheckout(ctx, j.tx, ci.co.ID, manifest.CheckoutCheckedIn); err != nil {
+			return err
 		}
 	}
 	if err := failpoint.Inject("archive.before-commit"); err != nil {
-		return r.fail(ctx, log, runID, started, res, err)
+		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		res.RowsDeleted = 0
-		return r.fail(ctx, log, runID, started, res, fmt.Errorf("commit delete and manifest: %w", err))
+	if err := j.tx.Commit(ctx); err != nil {
+		j.res.RowsDeleted = 0
+		return fmt.Errorf("commit delete and manifest: %w", err)
 	}
+	return nil
+}
+
+// done tidies up after the commit and says what the day did.
+func (j *dayJob) done(ctx context.Context) {
+	r, res, log, d := j.r, &j.res, j.log, j.res.Day
 	res.Status = StatusArchived
 	_ = failpoint.Inject("archive.after-commit") // only kill/sleep make sense here
 	// The row recorded before publishing stood for an upload in progress;
@@ -252,17 +367,17 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		log.Warn("could not remove the upload-in-progress row of the committed day", "err", err)
 	}
 	// The key holds the committed archive now; its backup is not needed.
-	if src.backup && src.key != "" || src.key == backupKey(res.Key) {
+	if j.plan.deletesBackup(res.Key) {
 		if err := r.Bucket.Delete(context.WithoutCancel(ctx), backupKey(res.Key)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 			log.Warn("could not delete the backup of the replaced archive; it is harmless, and the next run that replaces the day's archive replaces it", "backup", backupKey(res.Key), "err", err)
 		}
 	}
-	if ci != nil {
+	if ci := j.ci; ci != nil {
 		res.Status = StatusCheckedIn
 		log.Info(fmt.Sprintf("Checked in %s: %s holds exactly the %d readings of the table (kept %d, added %d, changed %d, removed %d); checkout #%d ended",
 			d, res.Key, res.Readings, ci.diff.Kept, ci.diff.Added, ci.diff.Changed, ci.diff.Removed, ci.co.ID),
 			"sha256", res.SHA256, "deleted", res.RowsDeleted)
-		return res
+		return
 	}
 	// As the original logged it: the archive's URL where the store has one.
 	where := res.Key
@@ -285,7 +400,6 @@ func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string,
 		logging.Context("new", res.NewReadings), logging.Context("merged", res.PrevReadings), logging.Context("sensors", res.Sensors),
 		logging.Context("bytes", res.Bytes), logging.Context("deleted", res.RowsDeleted), logging.Context("replaced", res.Replaced),
 		logging.Context("sha256", res.SHA256))
-	return res
 }
 
 // begin opens the day's REPEATABLE READ transaction. With partitions to
@@ -389,73 +503,83 @@ func (r *Runner) deleteDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d a
 	return truncated + deleted, nil
 }
 
-// write streams the union of the day's rows and the existing archive (if
-// any) into a new object at key, and returns the checksum and counts of what
-// it wrote. The union is a superset of the existing object, so replacing it
-// keeps I2; if anything fails the writer's context is cancelled before Close,
-// so no partial object is ever published.
-func (r *Runner) write(ctx context.Context, tx pgx.Tx, d archivefile.Day, key string, want int64, exists bool, src oldSource, prev *manifest.Entry, buf *postgres.DayBuffer, beforePublish func(archivefile.Stats) error,
-	combine func(rows, old archivefile.Source, emit func(*archivefile.Reading) error) (archivefile.KeyStats, error)) (string, archivefile.Stats, archivefile.KeyStats, error) {
-	var stats archivefile.Stats
+// write streams the union of the day's rows and the archived readings (the
+// planned source, if any) into a new object at the key. The union is a
+// superset of the existing object, so replacing it keeps I2; if anything
+// fails, the upload is aborted (archivestore.Store.Write), so no partial
+// object is ever published.
+func (j *dayJob) write(ctx context.Context) (archivefile.KeyStats, error) {
+	r, d, key := j.r, j.res.Day, j.res.Key
 	var ms archivefile.KeyStats
-
-	rows, old, oldReader, closeInputs, err := r.inputs(ctx, tx, d, want, src, prev, buf)
+	in, err := j.inputs(ctx)
 	if err != nil {
-		return "", stats, ms, err
+		return ms, err
 	}
-	defer closeInputs()
+	defer in.close()
 
 	// What the merge or the checks refuse says which archive it was
-	// writing; an uncommitted upload is a verdict for archiveDay, as it is.
+	// writing.
 	wrap := func(err error) error {
-		var u *uncommittedError
-		if err == nil || errors.As(err, &u) {
-			return err
+		if err == nil {
+			return nil
 		}
 		return fmt.Errorf("write archive %s: %w", key, err)
 	}
-	stats, err = r.store().Write(ctx, key, archivestore.WriteOptions{
+	combine := r.combine(j.ci)
+	j.stats, err = r.store().Write(ctx, key, archivestore.WriteOptions{
 		Day: d, Level: r.Opts.GzipLevel, Schema: r.Clean.Schema(),
 		// A new day's key must still be free when the upload lands: if some
 		// other writer created it meanwhile, fail rather than overwrite.
-		IfNotExist: !exists,
+		IfNotExist: !j.facts.AtKey,
 		Tap:        func(w io.Writer) io.Writer { return &midUpload{w: w} },
 		BeforePublish: func(st archivefile.Stats) error {
-			return wrap(r.prePublish(ctx, d, key, want, src, prev, rows, oldReader, beforePublish, st))
+			return wrap(j.prePublish(ctx, in, st))
 		},
 	}, func(aw *archivefile.Writer) error {
 		var err error
-		if ms, err = combine(rows, old, aw.Write); err != nil {
+		if ms, err = combine(in.rows, in.old, aw.Write); err != nil {
 			return wrap(err)
 		}
-		if oldReader != nil {
+		if in.oldReader != nil {
 			// No rewrite drops data: what the existing archive holds beyond
 			// this format (another tool's members) is carried over, or the
 			// day is refused.
-			return wrap(archivefile.CarryOver(aw, oldReader, src.key))
+			return wrap(archivefile.CarryOver(aw, in.oldReader, j.plan.Source))
 		}
 		return nil
 	})
-	if err != nil {
-		return "", archivefile.Stats{}, ms, err
+	return ms, err
+}
+
+// judge says whether the source just read holds the day's archived
+// readings (judgeSource); it returns errNotArchive for an upload never
+// committed.
+func (j *dayJob) judge(in *inputs) error {
+	if in.oldReader == nil {
+		return nil
 	}
-	return stats.SHA256, stats, ms, nil
+	st := in.oldReader.Stats()
+	v, err := judgeSource(j.facts, j.plan, j.res.Day, sourceRead{Day: in.oldReader.Day(), SHA256: st.SHA256, Readings: st.Readings})
+	if v == fallBack {
+		j.rejected = st.SHA256
+		return fmt.Errorf("%w: %w", errNotArchive, err)
+	}
+	return err
 }
 
 // prePublish runs once the new archive is complete, before it replaces
-// what is at key.
-func (r *Runner) prePublish(ctx context.Context, d archivefile.Day, key string, want int64, src oldSource, prev *manifest.Entry, rows *postgres.DayRows, oldReader *archivefile.Reader, beforePublish func(archivefile.Stats) error, st archivefile.Stats) error {
-	if oldReader != nil {
-		if err := checkExisting(d, key, oldReader, prev, src); err != nil {
-			return err
-		}
+// what is at the key.
+func (j *dayJob) prePublish(ctx context.Context, in *inputs, st archivefile.Stats) error {
+	r, d, key := j.r, j.res.Day, j.res.Key
+	if err := j.judge(in); err != nil {
+		return err
 	}
 	// Same snapshot, same predicate: the stream must have returned exactly
 	// the rows counted under the lock, or the DELETE check below means nothing.
-	if rows.Count() != want {
-		return fmt.Errorf("streamed %d rows of %s but counted %d in the same snapshot", rows.Count(), d, want)
+	if in.rows.Count() != j.res.RowsRead {
+		return fmt.Errorf("streamed %d rows of %s but counted %d in the same snapshot", in.rows.Count(), d, j.res.RowsRead)
 	}
-	if src.backup && oldReader != nil {
+	if j.plan.CopyToBackup && in.oldReader != nil {
 		// The object about to be replaced holds archived readings (a
 		// committed archive, or one this archiver did not write): keep a
 		// copy until the commit, so that if the run stops in between, the
@@ -468,10 +592,26 @@ func (r *Runner) prePublish(ctx context.Context, d archivefile.Day, key string, 
 			return err
 		}
 	}
-	if err := beforePublish(st); err != nil {
+	if err := j.recordUpload(ctx, st); err != nil {
 		return err
 	}
 	return failpoint.Inject("archive.before-publish")
+}
+
+// recordUpload records, just before the object is published, the upload
+// about to land, so that an object left at the key by a run that never
+// committed is known for what it is (see judgeSource). A failure is
+// written into this row; a commit records its own row and removes this one.
+func (j *dayJob) recordUpload(ctx context.Context, stats archivefile.Stats) error {
+	p := j.res
+	p.Bytes, p.SHA256, p.Readings, p.Sensors = stats.Bytes, stats.SHA256, stats.Readings, stats.Sensors
+	e := j.r.entry(j.runID, j.started, p, manifest.StatusFailed)
+	e.Error = "upload started; the run stopped before it committed (killed, crashed, or lost its database connection)"
+	if err := j.r.Manifests.Insert(ctx, j.r.Pool, &e); err != nil {
+		return err
+	}
+	j.res.pending = &e
+	return nil
 }
 
 // merge is the union of the day's rows and the archived readings: by
@@ -488,65 +628,74 @@ func (r *Runner) merge(rows, old archivefile.Source, emit func(*archivefile.Read
 	return archivefile.KeyStats{MergeStats: ms}, err
 }
 
-// inputs opens what a day's archive is written from: the day's rows, in
-// canonical order, and the readings already archived (src), with the
-// reader of the existing object, whose checksum checkExisting checks once
-// it has been read. closeAll releases them.
-func (r *Runner) inputs(ctx context.Context, tx pgx.Tx, d archivefile.Day, want int64, src oldSource, prev *manifest.Entry, buf *postgres.DayBuffer) (rows *postgres.DayRows, old archivefile.Source, oldReader *archivefile.Reader, closeAll func(), err error) {
+// inputs are what a day's archive is written from: the day's rows, in
+// canonical order, and the readings already archived (old), with the reader
+// of the planned source, which judge checks once it has been read.
+type inputs struct {
+	rows      *postgres.DayRows
+	old       archivefile.Source
+	oldReader *archivefile.Reader
+	closers   []func()
+}
+
+func (in *inputs) close() {
+	for i := len(in.closers) - 1; i >= 0; i-- {
+		in.closers[i]()
+	}
+}
+
+// inputs opens the day's rows and the planned source.
+func (j *dayJob) inputs(ctx context.Context) (*inputs, error) {
+	r, d, src := j.r, j.res.Day, j.plan.Source
+	want := j.res.RowsRead
+	in := &inputs{old: emptySource{}}
 	// A day of ordinary size is read in time-index order and sorted in
 	// memory, which costs PostgreSQL far less than sorting it; a huge day
 	// is sorted by PostgreSQL and streamed, in constant memory.
+	var err error
 	if want <= postgres.MaxInMemoryDay {
-		rows, err = r.Clean.ReadDay(ctx, tx, d, buf, want)
+		in.rows, err = r.Clean.ReadDay(ctx, j.tx, d, j.buf, want)
 	} else {
-		rows, err = r.Clean.StreamDay(ctx, tx, d)
+		in.rows, err = r.Clean.StreamDay(ctx, j.tx, d)
 	}
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
-	closers := []func(){rows.Close}
-	closeAll = func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
+	in.closers = append(in.closers, in.rows.Close)
+	if src == "" {
+		return in, nil
+	}
+	or := j.atKey
+	if src != j.res.Key || or == nil {
+		if or, err = r.store().OpenRaw(ctx, src); err != nil {
+			in.close()
+			return nil, fmt.Errorf("open existing archive %s: %w", src, err)
+		}
+	} else {
+		j.atKey = nil // read once; a second write opens it again
+	}
+	obj, err := r.store().Decode(or)
+	if err != nil {
+		in.close()
+		return nil, fmt.Errorf("existing archive %s: %w", src, err)
+	}
+	in.closers = append(in.closers, func() { obj.Close() })
+	in.oldReader, in.old = obj.Reader, obj.Reader
+	if schema := r.Clean.Schema(); j.facts.Committed == nil || j.plan.WantSHA == "" || schema != (archivefile.Schema{}) {
+		// Not written under a manifest of ours: the original service's
+		// archive (sensors in first-seen order) or a crashed run's. One
+		// day is held in memory to sort it; our own archives stream.
+		// So is an archive of a table whose values are not double
+		// precision: older versions ordered its values as float8.
+		if in.old, err = schema.SortedSource(obj.Reader, r.Opts.Limits.MaxReadings); err != nil {
+			in.close()
+			return nil, fmt.Errorf("existing archive %s: %w", src, err)
 		}
 	}
-
-	old = emptySource{}
-	if src.key != "" {
-		or, err := src.opened, error(nil)
-		if or == nil {
-			or, err = r.store().OpenRaw(ctx, src.key)
-		}
-		if err != nil {
-			closeAll()
-			return nil, nil, nil, nil, fmt.Errorf("open existing archive %s: %w", src.key, err)
-		}
-		obj, err := r.store().Decode(or)
-		if err != nil {
-			closeAll()
-			return nil, nil, nil, nil, fmt.Errorf("existing archive %s: %w", src.key, err)
-		}
-		closers = append(closers, func() { obj.Close() })
-		oldReader = obj.Reader
-		old = oldReader
-		if schema := r.Clean.Schema(); prev == nil || src.wantSHA == "" || schema != (archivefile.Schema{}) {
-			// Not written under a manifest of ours: the original service's
-			// archive (sensors in first-seen order) or a crashed run's. One
-			// day is held in memory to sort it; our own archives stream.
-			// So is an archive of a table whose values are not double
-			// precision: older versions ordered its values as float8.
-			old, err = schema.SortedSource(oldReader, r.Opts.Limits.MaxReadings)
-			if err != nil {
-				closeAll()
-				return nil, nil, nil, nil, fmt.Errorf("existing archive %s: %w", src.key, err)
-			}
-		}
-		// Say which input failed: "merge: source B" would not tell an
-		// operator that the archive in storage is unreadable.
-		old = existingSource{src: old, key: src.key}
-	}
-
-	return rows, old, oldReader, closeAll, nil
+	// Say which input failed: "merge: source B" would not tell an
+	// operator that the archive in storage is unreadable.
+	in.old = existingSource{src: in.old, key: src}
+	return in, nil
 }
 
 // backupKey is where the archived readings of key are kept while a run
@@ -554,126 +703,11 @@ func (r *Runner) inputs(ctx context.Context, tx pgx.Tx, d archivefile.Day, want 
 // until the run commits.
 func backupKey(key string) string { return archivefile.BackupKey(key) }
 
-// oldSource says where write finds the readings already archived for a day.
-type oldSource struct {
-	key      string          // object to merge with; "" for none
-	wantSHA  string          // if set, the object must have this checksum (its committed manifest's)
-	ours     map[string]bool // checksums of our uploads that were never committed
-	backup   bool            // the object is at the day's key: copy it to the backup key before replacing it
-	trust    bool            // accept a superset of the committed archive (see fallback)
-	fallback bool            // chosen by fallback: no second fallback
-	// opened is key, already open for reading (archiveDay opens the day's
-	// object to learn whether it exists); nil means write opens key.
-	opened io.ReadCloser
-}
-
-// uncommittedError: the object at the day's key is an upload of a run that
-// never committed, not the day's archive.
-type uncommittedError struct {
-	key, sha string
-}
-
-func (e *uncommittedError) Error() string {
-	return fmt.Sprintf("%s (sha256 %s) was uploaded by a run that never committed it", e.key, e.sha)
-}
-
-// source decides where the day's archived readings are. Normally the
-// object at the key; whether it really is the archive (and not an upload
-// of a run that stopped before committing) is known only once it has been
-// read, by its checksum: write then returns an uncommittedError and
-// fallback picks the backup. When a committed archive's object is missing
-// from the key, its backup may still hold it.
-func (r *Runner) source(ctx context.Context, key string, prev *manifest.Entry, exists bool) (oldSource, error) {
-	switch {
-	case exists:
-		ours, err := r.Manifests.FailedUploads(ctx, r.Pool, r.Opts.Location, key)
-		if err != nil {
-			return oldSource{}, err
-		}
-		s := oldSource{key: key, ours: ours, backup: true}
-		if prev != nil {
-			s.wantSHA = prev.SHA256
-		}
-		return s, nil
-	case prev != nil:
-		ok, err := r.Bucket.Exists(ctx, backupKey(key))
-		if err != nil {
-			return oldSource{}, fmt.Errorf("check for the backup of %s: %w", key, err)
-		}
-		if !ok {
-			// Writing a new object with only the rows still in the database
-			// would hide that the readings of the earlier archive are gone.
-			return oldSource{}, fmt.Errorf(
-				"archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage; refusing to write over lost data: restore the object or investigate with `archiver verify`",
-				key, prev.ID, prev.RunID, manifest.Count(prev.Readings))
-		}
-		return oldSource{key: backupKey(key), wantSHA: prev.SHA256, fallback: true}, nil
-	}
-	return oldSource{}, nil
-}
-
-// fallback picks the day's archived readings when the object at the key
-// turned out to be an upload that was never committed. Its readings beyond
-// the archive's came from the database as it was then; the rows still
-// there are read again, and the ones the application changed or deleted
-// since must not come back.
-func (r *Runner) fallback(ctx context.Context, log *slog.Logger, key string, prev *manifest.Entry, u *uncommittedError) (oldSource, error) {
-	bk := backupKey(key)
-	ok, err := r.Bucket.Exists(ctx, bk)
-	if err != nil {
-		return oldSource{}, fmt.Errorf("check for the backup of %s: %w", key, err)
-	}
-	switch {
-	case ok:
-		log.Warn("the object at the key was uploaded by a run that never committed it; merging with its backup instead", "sha256", u.sha, "backup", bk)
-		s := oldSource{key: bk, fallback: true}
-		if prev != nil {
-			s.wantSHA = prev.SHA256
-		}
-		return s, nil
-	case prev == nil:
-		log.Warn("the object at the key was uploaded by a run that never committed it, and the day has no archive yet; replacing it with the day's rows", "sha256", u.sha)
-		return oldSource{fallback: true}, nil
-	}
-	// Left by an archiver that kept no backups: as it assumed, a superset
-	// of the committed archive is taken to be a crashed run's upload.
-	log.Warn("the object at the key does not match its manifest and has no backup; merging with it as long as it holds at least the archived readings",
-		"sha256", u.sha, "manifest", prev.ID)
-	return oldSource{key: key, wantSHA: prev.SHA256, backup: true, trust: true, fallback: true}, nil
-}
-
-// checkExisting makes sure the object merged with holds the day's archived
-// readings: the committed archive itself (its checksum), not an upload that
-// was never committed, and not something changed outside the archiver.
-func checkExisting(d archivefile.Day, key string, old *archivefile.Reader, prev *manifest.Entry, src oldSource) error {
-	if !old.Day().IsZero() && old.Day() != d {
-		return fmt.Errorf("existing archive %s is for day %s, not %s", src.key, old.Day(), d)
-	}
-	got := old.Stats()
-	switch {
-	case src.wantSHA == "":
-		if src.key == key && src.ours[got.SHA256] {
-			return &uncommittedError{key: key, sha: got.SHA256}
-		}
-		return nil
-	case got.SHA256 == src.wantSHA:
-		return nil
-	case src.trust && got.Readings >= manifest.Count(prev.Readings):
-		return nil
-	case src.key == key && !src.trust && !src.fallback:
-		return &uncommittedError{key: key, sha: got.SHA256}
-	case src.key != key:
-		return fmt.Errorf("backup %s holds sha256 %s but manifest #%d of %s recorded %s: neither it nor %s is the archived day; refusing to replace it (investigate with `archiver verify --deep`)",
-			src.key, got.SHA256, prev.ID, key, prev.SHA256, key)
-	}
-	// Fewer readings than the manifest means someone replaced or truncated it.
-	return fmt.Errorf("existing archive %s holds %d readings but its manifest #%d recorded %d: it was changed outside the archiver; refusing to replace it (investigate with `archiver verify --deep`)",
-		key, got.Readings, prev.ID, manifest.Count(prev.Readings))
-}
-
 // fail records a failed day. Nothing of the day was deleted: the
-// transaction is rolled back by archiveDay's deferred Rollback.
-func (r *Runner) fail(ctx context.Context, log *slog.Logger, runID string, started time.Time, res DayResult, err error) DayResult {
+// transaction is rolled back by close.
+func (j *dayJob) fail(ctx context.Context, err error) DayResult {
+	r, res, log := j.r, j.res, j.log
+	runID, started := j.runID, j.started
 	res.Status, res.Err, res.RowsDeleted = StatusFailed, err, 0
 	if reason := pendingReason(ctx, err); reason != "" {
 		res.Status, res.Reason = StatusPending, reason
