@@ -1,7 +1,7 @@
 package archivefile
 
 import (
-	"database/sql"
+	"cmp"
 	"math"
 	"strconv"
 	"strings"
@@ -49,10 +49,10 @@ func (s Schema) compareCore(a, b *Reading) int {
 	if c != 0 {
 		return c
 	}
-	if c := compareNullInt(a.QCFlags, b.QCFlags); c != 0 {
+	if c := compareNull(a.QCFlags.Valid, b.QCFlags.Valid, a.QCFlags.Int64, b.QCFlags.Int64); c != 0 {
 		return c
 	}
-	if c := compareNullString(a.Imputation, b.Imputation); c != 0 {
+	if c := compareNull(a.Imputation.Valid, b.Imputation.Valid, a.Imputation.String, b.Imputation.String); c != 0 {
 		return c
 	}
 	if len(a.Extra)|len(b.Extra) == 0 {
@@ -69,7 +69,7 @@ func compareFloat(a, b *Reading) int {
 	}
 	ra, rb := valueRank(a), valueRank(b)
 	if ra != rb {
-		return cmpInt(ra, rb)
+		return cmp.Compare(ra, rb)
 	}
 	if ra != 2 {
 		return 0
@@ -100,7 +100,7 @@ func valueRank(r *Reading) int {
 func (s Schema) compareValue(a, b *Reading) int {
 	ra, rb := valueRank(a), valueRank(b)
 	if ra != rb {
-		return cmpInt(ra, rb)
+		return cmp.Compare(ra, rb)
 	}
 	if ra != 2 {
 		return 0
@@ -131,48 +131,16 @@ func numberText(r *Reading) string {
 	return strconv.FormatFloat(r.Value.Float64, 'e', -1, 64)
 }
 
-func compareNullInt(a, b sql.NullInt64) int {
-	if a.Valid != b.Valid {
-		if !a.Valid {
+// compareNull orders two nullable values, NULL first, the values by cmp.
+func compareNull[T cmp.Ordered](aValid, bValid bool, a, b T) int {
+	if aValid != bValid {
+		if !aValid {
 			return -1
 		}
 		return 1
 	}
-	if !a.Valid {
+	if !aValid {
 		return 0
 	}
-	return cmpInt64(a.Int64, b.Int64)
-}
-
-func compareNullString(a, b sql.NullString) int {
-	if a.Valid != b.Valid {
-		if !a.Valid {
-			return -1
-		}
-		return 1
-	}
-	if !a.Valid {
-		return 0
-	}
-	return strings.Compare(a.String, b.String)
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(a, b)
 }

@@ -23,12 +23,8 @@ type DiffStats struct {
 // compared under s.
 func (s Schema) Diff(a, b Source, emit func(*Reading) error) (DiffStats, error) {
 	var st DiffStats
-	A := &mergeInput{schema: s, name: "A", src: a}
-	B := &mergeInput{schema: s, name: "B", src: b}
-	if err := A.advance(); err != nil {
-		return st, err
-	}
-	if err := B.advance(); err != nil {
+	A, B, err := s.mergeInputs(a, b)
+	if err != nil {
 		return st, err
 	}
 	var ga, gb []Reading

@@ -42,12 +42,8 @@ func MergeByKey(a, b Source, emit func(*Reading) error) (KeyStats, error) {
 // MergeByKey is MergeByKey with readings compared under s.
 func (s Schema) MergeByKey(a, b Source, emit func(*Reading) error) (KeyStats, error) {
 	var st KeyStats
-	A := &mergeInput{schema: s, name: "A", src: a}
-	B := &mergeInput{schema: s, name: "B", src: b}
-	if err := A.advance(); err != nil {
-		return st, err
-	}
-	if err := B.advance(); err != nil {
+	A, B, err := s.mergeInputs(a, b)
+	if err != nil {
 		return st, err
 	}
 	var group []Reading // a's readings of the current key

@@ -33,6 +33,19 @@ type mergeInput struct {
 	n      int64
 }
 
+// mergeInputs starts walking a and b (A and B in messages) under s.
+func (s Schema) mergeInputs(a, b Source) (A, B *mergeInput, err error) {
+	A = &mergeInput{schema: s, name: "A", src: a}
+	B = &mergeInput{schema: s, name: "B", src: b}
+	if err := A.advance(); err != nil {
+		return nil, nil, err
+	}
+	if err := B.advance(); err != nil {
+		return nil, nil, err
+	}
+	return A, B, nil
+}
+
 func (m *mergeInput) advance() error {
 	for {
 		r, err := m.src.Next()
@@ -77,12 +90,8 @@ func Merge(a, b Source, emit func(*Reading) error) (MergeStats, error) {
 // are one reading, and a's copy is emitted.
 func (s Schema) Merge(a, b Source, emit func(*Reading) error) (MergeStats, error) {
 	var st MergeStats
-	A := &mergeInput{schema: s, name: "A", src: a}
-	B := &mergeInput{schema: s, name: "B", src: b}
-	if err := A.advance(); err != nil {
-		return st, err
-	}
-	if err := B.advance(); err != nil {
+	A, B, err := s.mergeInputs(a, b)
+	if err != nil {
 		return st, err
 	}
 	for A.ok || B.ok {

@@ -2,6 +2,7 @@ package archivefile
 
 import (
 	"bytes"
+	"cmp"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -205,7 +206,7 @@ func compareMagnitude(a, b decimal) int {
 	case b.digits == "":
 		return 1
 	case a.exp != b.exp:
-		return cmpInt64(a.exp, b.exp)
+		return cmp.Compare(a.exp, b.exp)
 	}
 	return strings.Compare(a.digits, b.digits)
 }
