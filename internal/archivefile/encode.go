@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/shizuku-labs/archiver/internal/floattext"
 )
 
 // appendPyFloat appends f exactly as Python's json.dumps writes a float:
@@ -38,69 +40,8 @@ func appendRepr(dst []byte, f float64) []byte { return appendReprBits(dst, f, 64
 // appendReprBits is appendRepr with the shortest digits that round-trip
 // at the given float size (32 for a float4 value).
 func appendReprBits(dst []byte, f float64, bits int) []byte {
-	// Go's shortest formatting picks the same digits as Python's repr
-	// (both: shortest string that round-trips, closest to the true value);
-	// only the layout differs, so format once in 'e' form and re-lay it.
 	var tmp [32]byte
-	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, bits)
-	neg := e[0] == '-'
-	if neg {
-		e = e[1:]
-	}
-	// e is "d[.ddd]e±XX[X]".
-	mant := e
-	var exp int
-	for i := 0; i < len(e); i++ {
-		if e[i] == 'e' {
-			mant = e[:i]
-			x := 0
-			for _, c := range e[i+2:] {
-				x = x*10 + int(c-'0')
-			}
-			if e[i+1] == '-' {
-				x = -x
-			}
-			exp = x
-			break
-		}
-	}
-	if neg {
-		dst = append(dst, '-')
-	}
-	if exp < -4 || exp >= 16 {
-		// Python's exponent layout matches Go's 'e' output: at least two
-		// exponent digits, explicit sign, no ".0" on a single digit.
-		dst = append(dst, mant...)
-		dst = append(dst, e[len(mant):]...)
-		return dst
-	}
-	// Collect the significant digits without the point.
-	var dig [24]byte
-	nd := 0
-	for _, c := range mant {
-		if c != '.' {
-			dig[nd] = c
-			nd++
-		}
-	}
-	if exp < 0 {
-		dst = append(dst, '0', '.')
-		for i := 0; i < -exp-1; i++ {
-			dst = append(dst, '0')
-		}
-		return append(dst, dig[:nd]...)
-	}
-	intDigits := exp + 1
-	if nd <= intDigits {
-		dst = append(dst, dig[:nd]...)
-		for i := nd; i < intDigits; i++ {
-			dst = append(dst, '0')
-		}
-		return append(dst, '.', '0')
-	}
-	dst = append(dst, dig[:intDigits]...)
-	dst = append(dst, '.')
-	return append(dst, dig[intDigits:nd]...)
+	return floattext.Python.Append(dst, strconv.AppendFloat(tmp[:0], f, 'e', -1, bits))
 }
 
 // appendFewDecimals is appendPyFloat's fast path for the values

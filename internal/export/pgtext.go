@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/floattext"
 )
 
 // The text forms PostgreSQL's output functions produce, so that a CSV export
@@ -45,65 +46,16 @@ func appendPGFloat(dst []byte, f float64, bits int) []byte {
 	// 9.999999999999999e+22. Only the layout differs otherwise.
 	var tmp [32]byte
 	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, bits)
-	fixedDigits := 15 // DBL_DIG
+	layout := floattext.PostgreSQL // float8out: DBL_DIG
 	if bits == 32 {
-		fixedDigits = 6 // FLT_DIG
+		layout.FixedBelow = 6 // float4out: FLT_DIG
 		if math.Abs(f) >= 1<<24 {
 			e = notOnBound32(e, float32(f))
 		}
 	} else if math.Abs(f) >= 1<<53 {
 		e = notOnBound(e, f)
 	}
-	if e[0] == '-' {
-		dst = append(dst, '-')
-		e = e[1:]
-	}
-	var digits [24]byte
-	nd := 0
-	i := 0
-	for ; i < len(e) && e[i] != 'e'; i++ {
-		if e[i] != '.' {
-			digits[nd] = e[i]
-			nd++
-		}
-	}
-	exp, _ := strconv.Atoi(string(e[i+1:]))
-	if exp < -4 || exp >= fixedDigits {
-		dst = append(dst, digits[0])
-		if nd > 1 {
-			dst = append(dst, '.')
-			dst = append(dst, digits[1:nd]...)
-		}
-		dst = append(dst, 'e')
-		if exp < 0 {
-			dst = append(dst, '-')
-			exp = -exp
-		} else {
-			dst = append(dst, '+')
-		}
-		if exp < 10 {
-			dst = append(dst, '0')
-		}
-		return strconv.AppendInt(dst, int64(exp), 10)
-	}
-	if exp < 0 {
-		dst = append(dst, '0', '.')
-		for j := -1; j > exp; j-- {
-			dst = append(dst, '0')
-		}
-		return append(dst, digits[:nd]...)
-	}
-	// exp+1 digits before the point.
-	if nd <= exp+1 {
-		dst = append(dst, digits[:nd]...)
-		for j := nd; j <= exp; j++ {
-			dst = append(dst, '0')
-		}
-		return dst
-	}
-	dst = append(dst, digits[:exp+1]...)
-	dst = append(dst, '.')
-	return append(dst, digits[exp+1:nd]...)
+	return layout.Append(dst, e)
 }
 
 // appendPGTimestamptz appends t as timestamptz_out does in a UTC session
