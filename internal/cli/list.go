@@ -96,15 +96,7 @@ func runList(c *cli.Context) error {
 	}
 	store := manifest.NewStore(schema)
 
-	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt, manifest.KindRestore}}
-	if !from.IsZero() {
-		t := from.Start()
-		f.From = &t
-	}
-	if !to.IsZero() {
-		t := to.Start()
-		f.To = &t
-	}
+	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt, manifest.KindRestore}}.Days(from.Start(), to.Start())
 	entries, err := store.List(ctx, pool, f)
 	if err != nil {
 		return withCode(ExitUnavailable, err)

@@ -149,8 +149,9 @@ const columns = `run_id, kind, status, day, source_table, object_key, location, 
 	min_time, max_time, format_version, error, host, os_user, started_at, finished_at,
 	key_mode, rows_replaced, checkout, checkout_id, location_canonical`
 
-// Insert records e and sets its ID. FinishedAt defaults to now.
-func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
+// complete fills in what a row records whether or not the caller set it:
+// the scrubbed error, the finish time (now), the host and the OS user.
+func (s *Store) complete(e *Entry) {
 	if s.Scrub != nil {
 		e.Error = s.Scrub(e.Error)
 	}
@@ -163,15 +164,27 @@ func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
 	if e.OSUser == "" {
 		e.OSUser = s.user
 	}
-	err := q.QueryRow(ctx, `INSERT INTO `+s.table+` (`+columns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)
-		RETURNING id`,
+}
+
+// values are e's values for columns, in that order.
+func (e *Entry) values() []any {
+	return []any{
 		e.RunID, e.Kind, e.Status, dateArg(e.Day), nullString(e.SourceTable), nullString(e.ObjectKey),
 		nullString(e.Location), nullString(e.PublicURL), e.Readings, e.Sensors, e.RowsDeleted,
 		e.RowsInserted, e.RowsPresent, e.Bytes, nullString(e.SHA256), e.MinTime, e.MaxTime,
 		e.FormatVersion, nullString(e.Error), nullString(e.Host), nullString(e.OSUser),
 		e.StartedAt, e.FinishedAt,
 		nullString(e.KeyMode), e.RowsReplaced, nullString(e.Checkout), e.CheckoutID, !e.LegacyLocation,
+	}
+}
+
+// Insert records e and sets its ID. FinishedAt defaults to now.
+func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
+	s.complete(e)
+	err := q.QueryRow(ctx, `INSERT INTO `+s.table+` (`+columns+`)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)
+		RETURNING id`,
+		e.values()...,
 	).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("record %s manifest in %s: %w", e.Kind, s.table, err)
@@ -183,27 +196,11 @@ func (s *Store) Insert(ctx context.Context, q Querier, e *Entry) error {
 // An archive run records a row before it publishes an object (status
 // failed, the object's checksum) and writes a failure's reason into it.
 func (s *Store) Update(ctx context.Context, q Querier, e *Entry) error {
-	if s.Scrub != nil {
-		e.Error = s.Scrub(e.Error)
-	}
-	if e.FinishedAt.IsZero() {
-		e.FinishedAt = time.Now().UTC()
-	}
-	if e.Host == "" {
-		e.Host = s.host
-	}
-	if e.OSUser == "" {
-		e.OSUser = s.user
-	}
+	s.complete(e)
 	tag, err := q.Exec(ctx, `UPDATE `+s.table+` SET (`+columns+`)
 		= ($2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)
 		WHERE id = $1`,
-		e.ID, e.RunID, e.Kind, e.Status, dateArg(e.Day), nullString(e.SourceTable), nullString(e.ObjectKey),
-		nullString(e.Location), nullString(e.PublicURL), e.Readings, e.Sensors, e.RowsDeleted,
-		e.RowsInserted, e.RowsPresent, e.Bytes, nullString(e.SHA256), e.MinTime, e.MaxTime,
-		e.FormatVersion, nullString(e.Error), nullString(e.Host), nullString(e.OSUser),
-		e.StartedAt, e.FinishedAt,
-		nullString(e.KeyMode), e.RowsReplaced, nullString(e.Checkout), e.CheckoutID, !e.LegacyLocation,
+		append([]any{e.ID}, e.values()...)...,
 	)
 	if err != nil {
 		return fmt.Errorf("record %s manifest #%d in %s: %w", e.Kind, e.ID, s.table, err)
@@ -277,6 +274,19 @@ type Filter struct {
 	Location string     // empty: any location
 	Status   string     // empty: any status
 	Limit    int        // 0: no limit
+}
+
+// Days returns f limited to the days from through to, each given by its
+// first instant (archivefile.Day.Start); a zero time leaves that side open,
+// as Start of a zero Day is.
+func (f Filter) Days(from, to time.Time) Filter {
+	if !from.IsZero() {
+		f.From = &from
+	}
+	if !to.IsZero() {
+		f.To = &to
+	}
+	return f
 }
 
 // List returns manifest rows matching f, oldest day first, then in the order

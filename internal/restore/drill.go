@@ -306,15 +306,7 @@ func describeReading(r *archivefile.Reading) string {
 // (a zero bound is open) that have a committed archive manifest at this
 // location; all of them when there are n or fewer.
 func (r *Restorer) SampleDays(ctx context.Context, n int, from, to archivefile.Day, rnd *rand.Rand) ([]archivefile.Day, error) {
-	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt}, Status: manifest.StatusCommitted, Location: r.Location}
-	if !from.IsZero() {
-		t := from.Start()
-		f.From = &t
-	}
-	if !to.IsZero() {
-		t := to.Start()
-		f.To = &t
-	}
+	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt}, Status: manifest.StatusCommitted, Location: r.Location}.Days(from.Start(), to.Start())
 	entries, err := r.Manifests.List(ctx, r.Pool, f)
 	if err != nil {
 		return nil, err

@@ -481,15 +481,7 @@ func Nearest(days []archivefile.Day, d archivefile.Day, n int) []archivefile.Day
 // or an object under the prefix whose key follows the convention. Days are
 // ascending and unique.
 func (r *Restorer) ArchivedDays(ctx context.Context, from, to archivefile.Day) ([]archivefile.Day, error) {
-	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt}, Status: manifest.StatusCommitted, Location: r.Location}
-	if !from.IsZero() {
-		t := from.Start()
-		f.From = &t
-	}
-	if !to.IsZero() {
-		t := to.Start()
-		f.To = &t
-	}
+	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt}, Status: manifest.StatusCommitted, Location: r.Location}.Days(from.Start(), to.Start())
 	entries, err := r.Manifests.List(ctx, r.Pool, f)
 	if err != nil {
 		return nil, err

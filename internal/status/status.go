@@ -124,15 +124,7 @@ func (c *Checker) Run(ctx context.Context, opts Options) (Report, error) {
 			return rep, err
 		}
 	}
-	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt, manifest.KindRestore}}
-	if !opts.From.IsZero() {
-		t := opts.From.Start()
-		f.From = &t
-	}
-	if !opts.To.IsZero() {
-		t := opts.To.Start()
-		f.To = &t
-	}
+	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt, manifest.KindRestore}}.Days(opts.From.Start(), opts.To.Start())
 	entries, err := c.Manifests.List(ctx, c.Pool, f)
 	if err != nil {
 		return rep, err

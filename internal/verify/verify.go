@@ -140,15 +140,7 @@ func (v *Verifier) Run(ctx context.Context, opts Options) (rep Report, err error
 		log.Warn("cannot read the clean table; objects awaiting an archive run may be reported as corrupt or orphaned", "err", err)
 	}
 
-	f := manifest.Filter{Location: v.Location}
-	if !opts.From.IsZero() {
-		t := opts.From.Start()
-		f.From = &t
-	}
-	if !opts.To.IsZero() {
-		t := opts.To.Start()
-		f.To = &t
-	}
+	f := manifest.Filter{Location: v.Location}.Days(opts.From.Start(), opts.To.Start())
 	committed, failed, err := v.manifests(ctx, f)
 	if err != nil {
 		return rep, err
