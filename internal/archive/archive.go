@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gocloud.dev/blob"
 
@@ -259,6 +261,9 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	// from the clean table would otherwise upload every day and fail at
 	// the DELETE, every run.
 	if err := r.Clean.CheckPrivileges(ctx, r.Pool, postgres.TablePrivileges("archive", postgres.OnCleanTable)...); err != nil {
+		return s, err
+	}
+	if err := r.checkOwnArchives(ctx); err != nil {
 		return s, err
 	}
 	if r.Key, err = r.Clean.ReadingKey(ctx, r.Pool); err != nil {
@@ -565,3 +570,38 @@ func (r *Runner) allArchived(ctx context.Context, p postgres.Partition) (bool, e
 	}
 	return true, nil
 }
+
+// checkOwnArchives fails, before anything changes, if the archives at this
+// location and prefix are another table's: the keys are the same, so this
+// table's days would be merged into that table's archives (a restore of
+// either then brings back the other's readings, and in a keyed table this
+// table's reading replaces that table's archived one, whose row is gone).
+func (r *Runner) checkOwnArchives(ctx context.Context) error {
+	names, err := r.Clean.Names(ctx, r.Pool)
+	if err != nil {
+		return err
+	}
+	d := archivefile.DayOf(time.Unix(0, 0))
+	keyPrefix := strings.TrimSuffix(archivefile.Key(r.Opts.Prefix, d), archivefile.Key("", d))
+	others, err := r.Manifests.OtherTables(ctx, r.Pool, r.Opts.Location, keyPrefix, names)
+	if err != nil || len(others) == 0 {
+		return err
+	}
+	o := others[0]
+	more := ""
+	if len(others) > 1 {
+		more = fmt.Sprintf(" (and of %d more tables)", len(others)-1)
+	}
+	days := fmt.Sprintf("%d committed days", o.Archives)
+	if o.Archives == 1 {
+		days = "1 committed day"
+	}
+	return fmt.Errorf("the archives at %s under prefix %q are another table's: %s of %s (%s to %s)%s, not of %s; "+
+		"archiving %s there would merge its readings into that table's archives: nothing was changed. "+
+		"Give each table its own prefix (storage.prefix, ARCHIVER_PREFIX, --prefix) or bucket; "+
+		"if %s is that table renamed, record its new name first: UPDATE %s SET source_table = '%s' WHERE source_table = '%s'",
+		r.Opts.Location, r.Opts.Prefix, days, o.Table, archivefile.DayOf(o.First), archivefile.DayOf(o.Last), more, r.Clean,
+		r.Clean, r.Clean, pgx.Identifier{r.Schema, "archive_runs"}.Sanitize(), sqlQuote(r.Clean.String()), sqlQuote(o.Table))
+}
+
+func sqlQuote(s string) string { return strings.ReplaceAll(s, "'", "''") }

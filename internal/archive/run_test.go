@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/shizuku-labs/archiver/internal/archive"
 	"github.com/shizuku-labs/archiver/internal/archivefile"
@@ -154,5 +156,59 @@ func TestUnmigratedDatabaseIsRefused(t *testing.T) {
 	}
 	if got := e.Readings(t, "true"); !slices.Equal(got, rows) {
 		t.Errorf("the refused run changed the table")
+	}
+}
+
+// TestAnotherTableAtTheSameArchivesIsRefused: two clean tables archived to
+// the same bucket and prefix write the same keys, so the second table's
+// run merged its rows into the first table's archives: a restore then
+// brought one table's readings into the other, and with a key on (sensor,
+// time) the second table's reading replaced the first's archived one,
+// whose row was already deleted. The run is refused before anything
+// changes, naming the other table and storage.prefix; the same table and
+// another prefix still run.
+func TestAnotherTableAtTheSameArchivesIsRefused(t *testing.T) {
+	e := coretest.New(t)
+	ctx := context.Background()
+	today := e.Today(t)
+	d := today.AddDays(-33)
+	first := e.Seed(t, d, d.AddDays(1), 2, 4)
+	run(t, e, false)
+	e.Exec(t, `CREATE TABLE shizuku."Other Copy" (sensor_id text, ts timestamptz, value_mm double precision, qc_flags integer, imputation_method text, PRIMARY KEY (sensor_id, ts))`)
+	e.Exec(t, `INSERT INTO shizuku."Other Copy" VALUES ('station-00/rain', '`+d.Start().Add(6*time.Hour).Format(time.RFC3339Nano)+`', 99, 0, NULL), ('station-09/rain', '`+d.Start().Format(time.RFC3339)+`', 1, 0, NULL)`)
+	e.Exec(t, `INSERT INTO shizuku.raw_measurements (sensor_id, ts, value_mm) VALUES ('r', now() - interval '3 days', 1)`)
+	other := coretest.Clean
+	other.Name, other.Ignore = []string{"shizuku", "Other Copy"}, nil
+
+	r := runner(e, false)
+	r.Clean = other
+	_, err := r.Run(ctx)
+	if err == nil {
+		t.Fatal("a second table was archived into the first table's archives")
+	}
+	for _, want := range []string{"shizuku.clean_measurements", "storage.prefix", "ARCHIVER_PREFIX", `"archives"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %v", want, err)
+		}
+	}
+	if got, _, _ := e.Archive(t, d); !slices.Equal(got, first) {
+		t.Errorf("the first table's archive changed: %d readings, want its %d", len(got), len(first))
+	}
+	if n := e.Count(t, `SELECT count(*) FROM shizuku."Other Copy"`); n != 2 {
+		t.Errorf("%d rows left in the second table, want 2", n)
+	}
+	if n := e.Count(t, `SELECT count(*) FROM shizuku.raw_measurements`); n != 1 {
+		t.Errorf("the refused run purged raw rows")
+	}
+
+	// The first table, again, and the second at its own prefix, run.
+	run(t, e, false)
+	r = runner(e, false)
+	r.Clean, r.Opts.Prefix = other, "other-copy"
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("the second table at its own prefix: %v", err)
+	}
+	if n := e.Count(t, `SELECT count(*) FROM shizuku."Other Copy"`); n != 0 {
+		t.Errorf("%d rows left in the second table after archiving at its own prefix", n)
 	}
 }

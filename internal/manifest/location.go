@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 )
 
 // atLocation is the SQL condition for rows at the storage location id,
@@ -141,5 +142,44 @@ func (s *Store) CommittedLocations(ctx context.Context, q Querier) ([]LocationCo
 		}
 		return out[i].Location < out[j].Location
 	})
+	return out, nil
+}
+
+// TableArchives is what committed archives of one source table a
+// location holds under a key prefix.
+type TableArchives struct {
+	Table       string
+	Archives    int64
+	First, Last time.Time // days
+}
+
+// OtherTables returns the source tables, other than those named by names,
+// whose committed archives are at location under keyPrefix (the part of
+// an archive key before YYYY/MM/archive-YYYY-MM-DD.json.gz), most
+// archives first. Archives of two tables at one place share their keys,
+// so a run of one would merge into the other's.
+func (s *Store) OtherTables(ctx context.Context, q Querier, location, keyPrefix string, names []string) ([]TableArchives, error) {
+	args := []any{names, keyPrefix, len(keyPrefix)}
+	rows, err := q.Query(ctx, `SELECT source_table, count(*), min(day), max(day) FROM `+s.table+`
+		WHERE kind IN ('archive', 'adopt') AND status = 'committed' AND source_table IS NOT NULL AND day IS NOT NULL
+		AND NOT (source_table = ANY($1)) AND left(object_key, $3) = $2
+		AND length(object_key) = $3 + length('YYYY/MM/archive-YYYY-MM-DD.json.gz')
+		AND `+s.atLocation(&args, location)+`
+		GROUP BY source_table ORDER BY count(*) DESC, source_table`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("look up the tables archived at %s: %w", location, err)
+	}
+	defer rows.Close()
+	var out []TableArchives
+	for rows.Next() {
+		var t TableArchives
+		if err := rows.Scan(&t.Table, &t.Archives, &t.First, &t.Last); err != nil {
+			return nil, fmt.Errorf("look up the tables archived at %s: %w", location, err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up the tables archived at %s: %w", location, err)
+	}
 	return out, nil
 }

@@ -78,6 +78,23 @@ func (t CleanTable) source() string {
 	return t.Source
 }
 
+// Names are the spellings under which manifests may have recorded this
+// table (they record String()): as configured, schema-qualified as the
+// catalog names it, and bare when the table is on the search path.
+func (t CleanTable) Names(ctx context.Context, q Querier) ([]string, error) {
+	var schema, name string
+	var visible bool
+	if err := q.QueryRow(ctx, `SELECT n.nspname::text, c.relname::text, pg_table_is_visible(c.oid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)`, ident(t.Name)).Scan(&schema, &name, &visible); err != nil {
+		return nil, fmt.Errorf("look up table %s: %w", t, err)
+	}
+	names := []string{t.String(), display([]string{schema, name})}
+	if visible {
+		names = append(names, name)
+	}
+	return names, nil
+}
+
 // CheckPrivileges fails, before anything is uploaded or changed, if the
 // role may not do privs (e.g. "SELECT", "DELETE", "INSERT") on the table,
 // or the table is a view that cannot take them: without it a run would
