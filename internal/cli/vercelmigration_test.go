@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,9 @@ import (
 // the environment holds exactly the original's variables, DATABASE_URL,
 // VERCEL_BLOB_RW_TOKEN and VERCEL_BLOB_BASE_URL (copied from a blob URL of
 // the store), plus VERCEL_BLOB_API_URL, without which the test server could
-// not stand in for Vercel. No flags, no bucket URL.
+// not stand in for Vercel. No flags, no bucket URL, no other setting: the
+// clean table is the original's five columns (the harness's surrogate id is
+// dropped, and with it the ARCHIVER_CLEAN_IGNORE_COLUMNS that declares it).
 type migrationEnv struct {
 	*harness
 	srv *vercelblobtest.Server
@@ -34,8 +37,12 @@ func newMigrationEnv(t *testing.T, baseURL func(*vercelblobtest.Server) string, 
 	h := newHarness(t)
 	h.bucket = ""
 	h.mustRun("migrate", "up")
-	for _, name := range []string{"ARCHIVER_BUCKET", "BLOB_READ_WRITE_TOKEN", "ARCHIVER_CONFIG"} {
-		t.Setenv(name, "")
+	if _, err := h.conn.Exec(context.Background(), `ALTER TABLE shizuku.clean_measurements DROP COLUMN id`); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ARCHIVER_BUCKET", "BLOB_READ_WRITE_TOKEN", "ARCHIVER_CONFIG", "ARCHIVER_CLEAN_IGNORE_COLUMNS"} {
+		t.Setenv(name, "") // restored when the test ends
+		os.Unsetenv(name)
 	}
 	t.Setenv("DATABASE_URL", h.dbURL)
 	t.Setenv("VERCEL_BLOB_RW_TOKEN", testToken)
