@@ -52,6 +52,20 @@ func parseDayFlag(flag, s string) (archivefile.Day, error) {
 	return d, nil
 }
 
+// formatFlag is --format of the commands that report as text or JSON.
+func formatFlag() cli.Flag {
+	return &cli.StringFlag{Name: "format", Usage: "text or json", Value: "text"}
+}
+
+// outputFormat reads --format: "text" or "json".
+func outputFormat(c *cli.Context) (string, error) {
+	format := c.String("format")
+	if format != "text" && format != "json" {
+		return "", withCode(ExitUsage, fmt.Errorf("invalid --format %q: use text or json", format))
+	}
+	return format, nil
+}
+
 // dayRange reads the optional --from and --to flags; a bound not given is
 // the zero Day (open).
 func dayRange(c *cli.Context) (from, to archivefile.Day, err error) {

@@ -54,7 +54,7 @@ Examples:
 			&cli.StringFlag{Name: "from", Usage: "first UTC day to show, YYYY-MM-DD"},
 			&cli.StringFlag{Name: "to", Usage: "last UTC day to show, YYYY-MM-DD"},
 			&cli.BoolFlag{Name: "counts", Usage: "exact row counts per day (reads every row of the range)"},
-			&cli.StringFlag{Name: "format", Usage: "text or json", Value: "text"},
+			formatFlag(),
 		),
 		Action: runStatus,
 	}
@@ -65,9 +65,9 @@ func runStatus(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	format := c.String("format")
-	if format != "text" && format != "json" {
-		return withCode(ExitUsage, fmt.Errorf("invalid --format %q: use text or json", format))
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
 	}
 	e, err := setup(c)
 	if err != nil {

@@ -79,7 +79,7 @@ Examples:
 			&cli.BoolFlag{Name: "strict", Usage: "exit 1 on orphans and objects not adopted, not only on missing or corrupt ones"},
 			&cli.IntFlag{Name: "drill", Usage: "restore drill: restore N random archived days into a temporary table, compare every reading, roll back"},
 			&cli.StringSliceFlag{Name: "day", Usage: "restore drill of this UTC day, YYYY-MM-DD (repeatable; instead of --drill N)"},
-			&cli.StringFlag{Name: "format", Usage: "text or json", Value: "text"},
+			formatFlag(),
 		),
 		Action: runVerify,
 	}
@@ -90,9 +90,9 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	format := c.String("format")
-	if format != "text" && format != "json" {
-		return withCode(ExitUsage, fmt.Errorf("invalid --format %q: use text or json", format))
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
 	}
 	drillN := c.Int("drill")
 	var drillDays []archivefile.Day
