@@ -101,22 +101,7 @@ func (t RawTable) PurgeRawHeld(ctx context.Context, q Querier, cutoff time.Time,
 	// or a held row of another partition could share a purged row's ctid.
 	sql := `DELETE FROM ` + tbl + ` o WHERE o.ctid = ANY(ARRAY(SELECT r.ctid FROM ` + tbl + ` r WHERE r.` + col + ` < $1 AND ` +
 		hold.predicate("r", col, "$3") + ` LIMIT $2)) AND o.` + col + ` < $1 AND ` + hold.predicate("o", col, "$3")
-	var total int64
-	for {
-		tag, err := q.Exec(ctx, sql, cutoff, batch, hold.Watermark)
-		if err != nil {
-			return total, fmt.Errorf("purge raw rows of %s older than %s: %w", t, cutoff.Format(time.RFC3339), err)
-		}
-		total += tag.RowsAffected()
-		if afterBatch != nil {
-			if err := afterBatch(total); err != nil {
-				return total, err
-			}
-		}
-		if tag.RowsAffected() < int64(batch) {
-			return total, nil
-		}
-	}
+	return t.purgeBatches(ctx, q, sql, cutoff, batch, afterBatch, cutoff, batch, hold.Watermark)
 }
 
 // CountRawHeld counts the raw rows older than cutoff that hold lets the

@@ -253,9 +253,15 @@ func (t RawTable) PurgeRaw(ctx context.Context, q Querier, cutoff time.Time, bat
 	// repeated outside the subquery: a ctid that matches a row of another
 	// partition can then only match a row that is due for purging anyway.
 	sql := `DELETE FROM ` + tbl + ` WHERE ctid = ANY(ARRAY(SELECT ctid FROM ` + tbl + ` WHERE ` + col + ` < $1 LIMIT $2)) AND ` + col + ` < $1`
+	return t.purgeBatches(ctx, q, sql, cutoff, batch, afterBatch, cutoff, batch)
+}
+
+// purgeBatches runs the batched DELETE sql with args until a batch deletes
+// fewer than batch rows, calling afterBatch after each.
+func (t RawTable) purgeBatches(ctx context.Context, q Querier, sql string, cutoff time.Time, batch int, afterBatch func(int64) error, args ...any) (int64, error) {
 	var total int64
 	for {
-		tag, err := q.Exec(ctx, sql, cutoff, batch)
+		tag, err := q.Exec(ctx, sql, args...)
 		if err != nil {
 			return total, fmt.Errorf("purge raw rows of %s older than %s: %w", t, cutoff.Format(time.RFC3339), err)
 		}
