@@ -159,7 +159,15 @@ func passwords(databaseURL string) []string {
 			out = append(out, p)
 		}
 	}
-	for _, field := range strings.Fields(databaseURL) { // key=value form
+	if cfg, err := pgconn.ParseConfig(databaseURL); err == nil {
+		// pgx's own reading finds a key=value password whole, however it
+		// is quoted or spaced; the fields below would find only a piece.
+		if cfg.Password != "" {
+			out = append(out, cfg.Password)
+		}
+		return out
+	}
+	for _, field := range strings.Fields(databaseURL) { // key=value form that does not parse
 		if v, ok := strings.CutPrefix(field, "password="); ok {
 			out = append(out, strings.Trim(v, "'"))
 		}
