@@ -174,16 +174,20 @@ func (d Day) Compare(o Day) int {
 // IsZero reports whether d is the zero Day.
 func (d Day) IsZero() bool { return !d.valid }
 
+// KeyPrefix is what every archive key under prefix starts with ("" or
+// "<prefix>/", slashes around prefix trimmed): the prefix to list them by.
+func KeyPrefix(prefix string) string {
+	if p := strings.Trim(prefix, "/"); p != "" {
+		return p + "/"
+	}
+	return ""
+}
+
 // Key returns the object key of the day's archive:
 // "<prefix>/YYYY/MM/archive-YYYY-MM-DD.json.gz". Slashes around prefix are
 // trimmed; an empty prefix gives a key without a leading slash.
 func Key(prefix string, d Day) string {
-	p := strings.Trim(prefix, "/")
-	b := make([]byte, 0, len(p)+40)
-	if p != "" {
-		b = append(b, p...)
-		b = append(b, '/')
-	}
+	b := append(make([]byte, 0, len(prefix)+40), KeyPrefix(prefix)...)
 	ds := d.appendTo(make([]byte, 0, 10))
 	if len(ds) != 10 {
 		// Out-of-range years have no fixed-width key; still give something

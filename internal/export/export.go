@@ -164,10 +164,7 @@ func first(s []string, n int) []string {
 // <prefix>/YYYY/MM/ directories), so a short export of a large bucket does
 // not page through every archive; longer ranges list the whole prefix.
 func (x *Exporter) list(ctx context.Context, from, to archivefile.Day) (map[archivefile.Day]string, error) {
-	prefix := strings.Trim(x.Prefix, "/")
-	if prefix != "" {
-		prefix += "/"
-	}
+	prefix := archivefile.KeyPrefix(x.Prefix)
 	prefixes := []string{prefix}
 	if months := monthPrefixes(x.Prefix, from, to); len(months) <= 36 {
 		prefixes = months

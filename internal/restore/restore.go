@@ -500,10 +500,7 @@ func (r *Restorer) ArchivedDays(ctx context.Context, from, to archivefile.Day) (
 			add(d)
 		}
 	}
-	prefix := strings.Trim(r.Prefix, "/")
-	if prefix != "" {
-		prefix += "/"
-	}
+	prefix := archivefile.KeyPrefix(r.Prefix)
 	it := r.Bucket.List(&blob.ListOptions{Prefix: prefix})
 	for {
 		obj, err := it.Next(ctx)

@@ -249,10 +249,7 @@ func (v *Verifier) manifests(ctx context.Context, f manifest.Filter) (map[string
 
 // list returns the objects under the prefix with their sizes.
 func (v *Verifier) list(ctx context.Context) (map[string]int64, error) {
-	prefix := strings.Trim(v.Prefix, "/")
-	if prefix != "" {
-		prefix += "/"
-	}
+	prefix := archivefile.KeyPrefix(v.Prefix)
 	out := map[string]int64{}
 	it := v.Bucket.List(&blob.ListOptions{Prefix: prefix})
 	for {
