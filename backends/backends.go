@@ -20,6 +20,8 @@ import (
 	"sync"
 
 	"gocloud.dev/blob"
+
+	"github.com/shizuku-labs/archiver/internal/secret"
 )
 
 // Backend describes one registered storage scheme. The descriptive fields
@@ -440,8 +442,8 @@ func secretsOf(u *url.URL) []string {
 			d = v
 		}
 		if isSecretParam(k) {
-			add(v)
-			add(d)
+			add(secret.Part(v))
+			add(secret.Part(d))
 			continue
 		}
 		if nu, err := url.Parse(d); err == nil && nu.User != nil {

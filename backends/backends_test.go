@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/backends"
 	_ "github.com/shizuku-labs/archiver/backends/cloud"
+	"github.com/shizuku-labs/archiver/internal/secret"
 )
 
 // leakyOpener fails the way careless third-party openers do: by quoting the
@@ -252,5 +254,25 @@ func TestOpenErrorChainRedacted(t *testing.T) {
 				t.Errorf("an error of the chain shows %q: %v", s, e)
 			}
 		}
+	}
+}
+
+// TestVercelTokenSecretIsItsTail: of a Vercel Blob token in a bucket URL
+// only the random tail is secret. The whole token as a secret masked every
+// "vercel" of the output ("bucket URL xxxxxxxxxx:?token=xxxxx: …
+// credentials do not belong in a xxxxxxxxxx URL"), as its prefix and store
+// id are the scheme's and the store's names.
+func TestVercelTokenSecretIsItsTail(t *testing.T) {
+	const tail = "S3cr3tPartXYZqwe"
+	got := backends.Secrets("vercelblob://?token=vercel_blob_rw_Store9_" + tail)
+	if !slices.Contains(got, tail) {
+		t.Errorf("secrets %q lack the token's secret tail", got)
+	}
+	msg := "credentials do not belong in a vercelblob URL: set VERCEL_BLOB_RW_TOKEN (store Store9)"
+	if out := secret.Scrub(msg, got); out != msg {
+		t.Errorf("message garbled: %s", out)
+	}
+	if out := secret.Scrub("token "+tail, got); strings.Contains(out, tail[:secret.MinRun]) {
+		t.Errorf("the secret tail survived: %s", out)
 	}
 }

@@ -342,10 +342,7 @@ func setup(c *cli.Context) (*env, error) {
 	secrets.Add(postgres.Secrets(cfg.Database.URL)...)
 	secrets.Add(backends.Secrets(cfg.Storage.Bucket)...)
 	for _, name := range []string{"VERCEL_BLOB_RW_TOKEN", "BLOB_READ_WRITE_TOKEN"} {
-		// vercel_blob_rw_<storeId>_<secret>: the store id is not secret.
-		if parts := strings.SplitN(os.Getenv(name), "_", 5); len(parts) == 5 {
-			secrets.Add(parts[4])
-		}
+		secrets.Add(secret.Part(os.Getenv(name)))
 	}
 	log, err := logging.New(c.App.ErrWriter, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {

@@ -77,6 +77,18 @@ func scrub(msg string, secrets []string, g map[string]bool) string {
 	return b.String()
 }
 
+// Part is the part of a credential that is secret. Of a Vercel Blob token,
+// vercel_blob_rw_<storeId>_<secret>, it is the last part: the prefix and
+// the store id name the scheme and the store, and masking them would mask
+// every "vercelblob" and store name of the output. Any other value is
+// secret whole.
+func Part(v string) string {
+	if parts := strings.SplitN(v, "_", 5); len(parts) == 5 && strings.HasPrefix(v, "vercel_blob_r") && len(parts[4]) >= MinRun {
+		return parts[4]
+	}
+	return v
+}
+
 // Set is the secrets of one process, added as they become known.
 type Set struct {
 	mu      sync.RWMutex
