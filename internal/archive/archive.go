@@ -25,6 +25,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
+	"github.com/shizuku-labs/archiver/internal/workpool"
 )
 
 // Options tune one run.
@@ -448,54 +449,33 @@ func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error 
 // processDays runs the days through Concurrency workers and returns their
 // results in day order.
 func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string, days []archivefile.Day) []DayResult {
-	results := make([]DayResult, len(days))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	workers := max(1, min(r.Opts.Concurrency, len(days)))
-	for range workers {
-		wg.Go(func() {
-			var buf postgres.DayBuffer // this worker's days, one after the other
-			for i := range next {
-				// The throttles are checked before the day starts: no
-				// transaction is open and no lock held while they wait.
-				if reason := r.beforeDay(ctx, log); reason != "" {
-					results[i] = DayResult{Day: days[i], Key: archivefile.Key(r.Opts.Prefix, days[i]), Status: StatusPending, Reason: reason}
-					continue
-				}
-				res := r.archiveDay(ctx, log, runID, days[i], &buf, nil)
-				// Rolled back because the replica lag crossed the limit
-				// during the day: retried once the replicas catch up.
-				for try := 1; res.Status == StatusPending && res.Reason == reasonLag && try <= lagRetries; try++ {
-					if reason := r.beforeDay(ctx, log); reason != "" || ctx.Err() != nil {
-						if reason != "" {
-							res.Reason = reason
-						}
-						break
-					}
-					res = r.archiveDay(ctx, log, runID, days[i], &buf, nil)
-				}
-				results[i] = res
-				if r.Observer != nil {
-					r.Observer.DayDone(res)
-				}
+	// Cancelled: days not started keep their rows and are not reported.
+	return workpool.Each(ctx, r.Opts.Concurrency, len(days), func() func(int) DayResult {
+		var buf postgres.DayBuffer // this worker's days, one after the other
+		return func(i int) DayResult {
+			// The throttles are checked before the day starts: no
+			// transaction is open and no lock held while they wait.
+			if reason := r.beforeDay(ctx, log); reason != "" {
+				return DayResult{Day: days[i], Key: archivefile.Key(r.Opts.Prefix, days[i]), Status: StatusPending, Reason: reason}
 			}
-		})
-	}
-	for i := range days {
-		if ctx.Err() != nil {
-			break // cancelled: days not started keep their rows and are not reported
+			res := r.archiveDay(ctx, log, runID, days[i], &buf, nil)
+			// Rolled back because the replica lag crossed the limit
+			// during the day: retried once the replicas catch up.
+			for try := 1; res.Status == StatusPending && res.Reason == reasonLag && try <= lagRetries; try++ {
+				if reason := r.beforeDay(ctx, log); reason != "" || ctx.Err() != nil {
+					if reason != "" {
+						res.Reason = reason
+					}
+					break
+				}
+				res = r.archiveDay(ctx, log, runID, days[i], &buf, nil)
+			}
+			if r.Observer != nil {
+				r.Observer.DayDone(res)
+			}
+			return res
 		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	var done []DayResult
-	for _, res := range results {
-		if !res.Day.IsZero() {
-			done = append(done, res)
-		}
-	}
-	return done
+	})
 }
 
 // partitionDropTries is how often dropping one partition tries to get its

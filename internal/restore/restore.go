@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +28,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
+	"github.com/shizuku-labs/archiver/internal/workpool"
 )
 
 // Restorer holds what a restore needs. Build one per run.
@@ -254,35 +254,16 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 // days that were started, in day order. Two days at once keep both the
 // archiver's decoding and PostgreSQL's inserting busy on two cores.
 func (r *Restorer) restoreDays(ctx context.Context, log *slog.Logger, runID string, days []archivefile.Day, opts Options) []DayResult {
-	results := make([]DayResult, len(days))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range max(1, min(r.Concurrency, len(days))) {
-		wg.Go(func() {
-			for i := range next {
-				res := r.restoreDay(ctx, log, runID, days[i], opts)
-				results[i] = res
-				if r.Observer != nil {
-					r.Observer.DayDone(res)
-				}
+	// Cancelled: days not started are not reported.
+	return workpool.Each(ctx, r.Concurrency, len(days), func() func(int) DayResult {
+		return func(i int) DayResult {
+			res := r.restoreDay(ctx, log, runID, days[i], opts)
+			if r.Observer != nil {
+				r.Observer.DayDone(res)
 			}
-		})
-	}
-	for i := range days {
-		if ctx.Err() != nil {
-			break // days not started are not reported
+			return res
 		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	var done []DayResult
-	for _, res := range results {
-		if !res.Day.IsZero() {
-			done = append(done, res)
-		}
-	}
-	return done
+	})
 }
 
 // restoreDay restores one day: locate, lock, then download, decode,
