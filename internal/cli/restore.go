@@ -56,6 +56,7 @@ Examples:
 			&cli.StringFlag{Name: "to", Usage: "restore the archived days up to and including this UTC day, YYYY-MM-DD (with --from)"},
 			&cli.StringFlag{Name: "into", Usage: "target table, [schema.]table with the clean table's columns (default: clean.table)"},
 			&cli.BoolFlag{Name: "ignore-checksum", Usage: "restore an archive whose sha256 or reading count differs from its manifest (logged and recorded)"},
+			&cli.BoolFlag{Name: "allow-insert-triggers", Usage: "restore through the target's BEFORE INSERT triggers and INSERT rules, which may change the restored rows (without it such a target is refused)"},
 			&cli.BoolFlag{Name: "checkout", Usage: "check the days out to correct them: archive runs leave them alone until `archiver checkin` writes each day's archive as exactly what the clean table holds"},
 		),
 		Action: runRestore,
@@ -152,7 +153,7 @@ func runRestore(c *cli.Context) error {
 
 	obs := e.newObserver(metrics.CommandRestore, bucketURL)
 	r.Observer = restoreObserver{obs}
-	s, err := r.Run(ctx, restore.Options{Days: days, DryRun: cfg.DryRun, IgnoreChecksum: c.Bool("ignore-checksum"), Checkout: c.Bool("checkout")})
+	s, err := r.Run(ctx, restore.Options{Days: days, DryRun: cfg.DryRun, IgnoreChecksum: c.Bool("ignore-checksum"), Checkout: c.Bool("checkout"), AllowInsertTriggers: c.Bool("allow-insert-triggers")})
 	obs.finish(ctx, e, s.Started, err == nil)
 	printRestoreSummary(e, s)
 	switch {

@@ -222,6 +222,34 @@ func (t CleanTable) CheckRestorable() error {
 		t, named(t.source()), what, it, it, ident(t.Name), ident(t.Name), it)
 }
 
+// RowChangingInsertTriggers names what can change or divert the rows
+// inserted into the table or one of its partitions: enabled BEFORE or
+// INSTEAD OF INSERT row triggers, and INSERT rules. AFTER triggers cannot
+// change the row and are not listed.
+func (t CleanTable) RowChangingInsertTriggers(ctx context.Context, q Querier) ([]string, error) {
+	// tgtype bits: 1 row, 2 before, 4 insert, 64 instead. tgenabled 'D'
+	// is disabled and 'R' fires only as a replica. pg_partition_tree lists
+	// nothing for a table that is not partitioned.
+	rows, err := q.Query(ctx, `SELECT format('trigger %I on %s (%s INSERT)', tg.tgname, tg.tgrelid::regclass,
+			CASE WHEN tg.tgtype & 64 <> 0 THEN 'INSTEAD OF' ELSE 'BEFORE' END)
+		FROM pg_trigger tg
+		WHERE (tg.tgrelid = to_regclass($1) OR tg.tgrelid IN (SELECT relid FROM pg_partition_tree(to_regclass($1)))) AND NOT tg.tgisinternal
+		AND tg.tgenabled IN ('O', 'A') AND tg.tgtype & 1 <> 0 AND tg.tgtype & 4 <> 0 AND tg.tgtype & (2 | 64) <> 0
+		UNION ALL
+		SELECT format('rule %I on %s (ON INSERT)', r.rulename, r.ev_class::regclass)
+		FROM pg_rewrite r
+		WHERE (r.ev_class = to_regclass($1) OR r.ev_class IN (SELECT relid FROM pg_partition_tree(to_regclass($1)))) AND r.ev_type = '3' AND r.ev_enabled IN ('O', 'A')
+		ORDER BY 1`, ident(t.Name))
+	if err != nil {
+		return nil, fmt.Errorf("look up the insert triggers of %s: %w", t, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("look up the insert triggers of %s: %w", t, err)
+	}
+	return names, nil
+}
+
 // NotFilled explains PostgreSQL's not-null violation (23502) on a
 // restore target's column: the archive being restored does not hold it.
 // Other errors are returned as they are.

@@ -89,6 +89,10 @@ type Options struct {
 	// alone until `archiver checkin` writes its archive as exactly what the
 	// table holds. The target must be the clean table.
 	Checkout bool
+	// AllowInsertTriggers restores into a target whose BEFORE INSERT
+	// triggers or INSERT rules may change the restored rows; without it
+	// such a target is refused.
+	AllowInsertTriggers bool
 }
 
 // Status of one day of a restore.
@@ -198,6 +202,17 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 	}
 	if err := r.Target.CheckRestorable(); err != nil {
 		return s, err
+	}
+	if !opts.AllowInsertTriggers {
+		trig, err := r.Target.RowChangingInsertTriggers(ctx, r.Pool)
+		if err != nil {
+			return s, err
+		}
+		if len(trig) > 0 {
+			return s, fmt.Errorf("restore target %s has %s, which may change or divert every restored reading: the table would then hold other values than the archive, and the next archive run would keep both versions; nothing was restored. "+
+				"Disable it for the restore (ALTER TABLE … DISABLE TRIGGER …, then ENABLE TRIGGER), restore --into a table without it, or pass --allow-insert-triggers to restore through it knowingly",
+				r.Target, strings.Join(trig, ", "))
+		}
 	}
 	privs := postgres.TablePrivileges("restore", postgres.OnCleanTable)
 	if r.OnConflict == ConflictReplace {

@@ -372,3 +372,70 @@ func TestRestoreRefusesUnfillableColumn(t *testing.T) {
 		t.Errorf("%d rows imported", n)
 	}
 }
+
+// TestRestoreRefusesRowChangingInsertTriggers: a BEFORE INSERT row trigger
+// (or an INSERT rule) on the target, or on one of its partitions, can
+// change or divert every restored reading: the restore reported success
+// while the table held other values than the archive, and the next archive
+// run then kept both versions. It is refused before any day is read,
+// naming the trigger and --allow-insert-triggers; an AFTER trigger (which
+// cannot change the row) is not.
+func TestRestoreRefusesRowChangingInsertTriggers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	d := archivefile.MustParseDay("2024-03-01")
+	e.putArchive(t, d, 50)
+	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.audit (n int);
+		CREATE FUNCTION shizuku.note() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO shizuku.audit VALUES (1); RETURN NEW; END$$;
+		CREATE TRIGGER "Audit It" AFTER INSERT ON shizuku.clean_measurements FOR EACH ROW EXECUTE FUNCTION shizuku.note();
+		CREATE FUNCTION shizuku.bump() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.qc_flags := 77; RETURN NEW; END$$;
+		CREATE TRIGGER bump_qc BEFORE INSERT ON shizuku.clean_measurements FOR EACH ROW EXECUTE FUNCTION shizuku.bump()`); err != nil {
+		t.Fatal(err)
+	}
+	r := e.restorer()
+	for _, dry := range []bool{true, false} {
+		s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}, DryRun: dry})
+		if err == nil || errors.Is(err, ErrDaysFailed) || len(s.Days) != 0 {
+			t.Fatalf("dry run %v: want a refusal before any day, got err %v, days %+v", dry, err, s.Days)
+		}
+		for _, want := range []string{"bump_qc", "BEFORE INSERT", "--allow-insert-triggers", "DISABLE TRIGGER"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("message lacks %q: %v", want, err)
+			}
+		}
+		if strings.Contains(err.Error(), "Audit It") {
+			t.Errorf("message names the AFTER trigger: %v", err)
+		}
+	}
+	if n := e.count(t, `SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+		t.Errorf("%d rows imported", n)
+	}
+
+	// Knowingly: the trigger runs, as the operator accepted.
+	s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}, AllowInsertTriggers: true})
+	if err != nil || s.Inserted != 50 {
+		t.Fatalf("with AllowInsertTriggers: %v, inserted %d", err, s.Inserted)
+	}
+	if n := e.count(t, `SELECT count(*) FROM shizuku.clean_measurements WHERE qc_flags = 77`); n != 50 {
+		t.Errorf("%d rows went through the trigger, want 50", n)
+	}
+
+	// Disabled, the trigger is no reason to refuse; nor is the AFTER one.
+	if _, err := e.pool.Exec(ctx, `TRUNCATE shizuku.clean_measurements; ALTER TABLE shizuku.clean_measurements DISABLE TRIGGER bump_qc`); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}}); err != nil || s.Inserted != 50 {
+		t.Fatalf("with the trigger disabled: %v, inserted %d", err, s.Inserted)
+	}
+
+	// A trigger on a partition fires for rows inserted through the parent.
+	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.parted (LIKE shizuku.clean_measurements INCLUDING DEFAULTS) PARTITION BY RANGE (ts);
+		CREATE TABLE shizuku.parted_2024 PARTITION OF shizuku.parted FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+		CREATE TRIGGER bump_part BEFORE INSERT ON shizuku.parted_2024 FOR EACH ROW EXECUTE FUNCTION shizuku.bump()`); err != nil {
+		t.Fatal(err)
+	}
+	r.Target.Name = []string{"shizuku", "parted"}
+	if _, err := r.Run(ctx, Options{Days: []archivefile.Day{d}}); err == nil || !strings.Contains(err.Error(), "bump_part") {
+		t.Errorf("a partition's BEFORE INSERT trigger was not refused: %v", err)
+	}
+}
