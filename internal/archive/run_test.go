@@ -212,3 +212,30 @@ func TestAnotherTableAtTheSameArchivesIsRefused(t *testing.T) {
 		t.Errorf("%d rows left in the second table after archiving at its own prefix", n)
 	}
 }
+
+// TestDeleteSkippedByTriggerSaysWhy: a BEFORE DELETE trigger (or a rule)
+// that skips rows makes the DELETE remove fewer rows than were archived;
+// the day is rolled back, and the reason points at the table's triggers
+// and rules rather than only at a day that "changed under the run", which
+// the day's lock and snapshot rule out.
+func TestDeleteSkippedByTriggerSaysWhy(t *testing.T) {
+	e := coretest.New(t)
+	today := e.Today(t)
+	d := today.AddDays(-33)
+	rows := e.Seed(t, d, d.AddDays(1), 2, 3)
+	e.Exec(t, `CREATE FUNCTION shizuku.keep() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN IF OLD.sensor_id LIKE 'station-00%' THEN RETURN NULL; END IF; RETURN OLD; END$$`,
+		`CREATE TRIGGER keep_some BEFORE DELETE ON shizuku.clean_measurements FOR EACH ROW EXECUTE FUNCTION shizuku.keep()`)
+	s, err := runner(e, false).Run(context.Background())
+	if !errors.Is(err, archive.ErrDaysFailed) || len(s.Days) != 1 || s.Days[0].Err == nil {
+		t.Fatalf("err %v, days %+v", err, s.Days)
+	}
+	msg := s.Days[0].Err.Error()
+	for _, want := range []string{"would delete 3 rows but archived 6", "keep_some", "BEFORE DELETE"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("reason lacks %q: %s", want, msg)
+		}
+	}
+	if got := e.Readings(t, "true"); !slices.Equal(got, rows) {
+		t.Errorf("the failed day changed the table")
+	}
+}

@@ -227,25 +227,42 @@ func (t CleanTable) CheckRestorable() error {
 // INSTEAD OF INSERT row triggers, and INSERT rules. AFTER triggers cannot
 // change the row and are not listed.
 func (t CleanTable) RowChangingInsertTriggers(ctx context.Context, q Querier) ([]string, error) {
-	// tgtype bits: 1 row, 2 before, 4 insert, 64 instead. tgenabled 'D'
-	// is disabled and 'R' fires only as a replica. pg_partition_tree lists
-	// nothing for a table that is not partitioned.
-	rows, err := q.Query(ctx, `SELECT format('trigger %I on %s (%s INSERT)', tg.tgname, tg.tgrelid::regclass,
+	return t.rowChangingTriggers(ctx, q, "INSERT")
+}
+
+// RowSkippingDeleteTriggers is RowChangingInsertTriggers for DELETE: what
+// can make a DELETE of the table skip (or add) rows.
+func (t CleanTable) RowSkippingDeleteTriggers(ctx context.Context, q Querier) ([]string, error) {
+	return t.rowChangingTriggers(ctx, q, "DELETE")
+}
+
+// triggerEvents are pg_trigger.tgtype's event bit and pg_rewrite.ev_type.
+var triggerEvents = map[string]struct {
+	bit  int
+	rule string
+}{"INSERT": {4, "3"}, "DELETE": {8, "4"}}
+
+func (t CleanTable) rowChangingTriggers(ctx context.Context, q Querier, event string) ([]string, error) {
+	ev := triggerEvents[event]
+	// tgtype bits: 1 row, 2 before, 64 instead, and the event's. tgenabled
+	// 'D' is disabled and 'R' fires only as a replica. pg_partition_tree
+	// lists nothing for a table that is not partitioned.
+	rows, err := q.Query(ctx, `SELECT format('trigger %I on %s (%s `+event+`)', tg.tgname, tg.tgrelid::regclass,
 			CASE WHEN tg.tgtype & 64 <> 0 THEN 'INSTEAD OF' ELSE 'BEFORE' END)
 		FROM pg_trigger tg
 		WHERE (tg.tgrelid = to_regclass($1) OR tg.tgrelid IN (SELECT relid FROM pg_partition_tree(to_regclass($1)))) AND NOT tg.tgisinternal
-		AND tg.tgenabled IN ('O', 'A') AND tg.tgtype & 1 <> 0 AND tg.tgtype & 4 <> 0 AND tg.tgtype & (2 | 64) <> 0
+		AND tg.tgenabled IN ('O', 'A') AND tg.tgtype & 1 <> 0 AND tg.tgtype & $2::int <> 0 AND tg.tgtype & (2 | 64) <> 0
 		UNION ALL
-		SELECT format('rule %I on %s (ON INSERT)', r.rulename, r.ev_class::regclass)
+		SELECT format('rule %I on %s (ON `+event+`)', r.rulename, r.ev_class::regclass)
 		FROM pg_rewrite r
-		WHERE (r.ev_class = to_regclass($1) OR r.ev_class IN (SELECT relid FROM pg_partition_tree(to_regclass($1)))) AND r.ev_type = '3' AND r.ev_enabled IN ('O', 'A')
-		ORDER BY 1`, ident(t.Name))
+		WHERE (r.ev_class = to_regclass($1) OR r.ev_class IN (SELECT relid FROM pg_partition_tree(to_regclass($1)))) AND r.ev_type = $3 AND r.ev_enabled IN ('O', 'A')
+		ORDER BY 1`, ident(t.Name), ev.bit, ev.rule)
 	if err != nil {
-		return nil, fmt.Errorf("look up the insert triggers of %s: %w", t, err)
+		return nil, fmt.Errorf("look up the %s triggers of %s: %w", strings.ToLower(event), t, err)
 	}
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("look up the insert triggers of %s: %w", t, err)
+		return nil, fmt.Errorf("look up the %s triggers of %s: %w", strings.ToLower(event), t, err)
 	}
 	return names, nil
 }
