@@ -709,6 +709,10 @@ func (j *dayJob) inputs(ctx context.Context) (*inputs, error) {
 // until the run commits.
 func backupKey(key string) string { return archivefile.BackupKey(key) }
 
+// recordTries bounds the attempts to record a failed day when the
+// database connections fail under it (see fail).
+const recordTries = 5
+
 // fail records a failed day. Nothing of the day was deleted: the
 // transaction is rolled back by close.
 func (j *dayJob) fail(ctx context.Context, err error) DayResult {
@@ -744,7 +748,15 @@ func (j *dayJob) fail(ctx context.Context, err error) DayResult {
 	if res.Status == StatusPending {
 		e.Error = manifest.PendingPrefix + res.Reason + ": " + err.Error()
 	}
-	if merr := write(mctx, r.Pool, &e); merr != nil {
+	// A day fails most often because the database went away: the pool's
+	// other connections may be just as dead (pg_terminate_backend of every
+	// session, a restart). Each attempt on a dead one discards it; a few
+	// attempts reach a fresh connection, so the reason is not lost.
+	merr := write(mctx, r.Pool, &e)
+	for try := 1; merr != nil && postgres.IsConnectionLost(merr) && try < recordTries && mctx.Err() == nil; try++ {
+		merr = write(mctx, r.Pool, &e)
+	}
+	if merr != nil {
 		log.Error("could not record the failed day in archive_runs", "err", merr)
 	}
 	return res
