@@ -13,7 +13,7 @@ import (
 // TestIsConnectionLost: a statement on a connection the server terminated
 // is a lost connection, which a failed day's record may be retried after;
 // an ordinary SQL error is not.
-func Testpostgres.IsConnectionLost(t *testing.T) {
+func TestIsConnectionLost(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
 	victim, err := pgx.Connect(ctx, url)
