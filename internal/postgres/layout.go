@@ -95,8 +95,11 @@ func (l *Layout) Original() bool {
 	if l == nil {
 		return true
 	}
-	str := func(c Column) bool { return c.Base == "text" || c.Base == "varchar" }
-	return l.Schema.Value == archivefile.ValueFloat8 && !l.qcText && str(l.Sensor) && str(l.Imputation)
+	// No length or precision modifiers either: COPY would round a time to
+	// a timestamp(0) silently; the typed path checks every cast is exact.
+	str := func(c Column) bool { return c.Type == "text" || c.Type == "character varying" }
+	exactTime := l.Time.Type == "timestamp with time zone" || l.Time.Type == "timestamp without time zone"
+	return l.Schema.Value == archivefile.ValueFloat8 && !l.qcText && str(l.Sensor) && str(l.Imputation) && exactTime
 }
 
 // columns lists the table's columns, in table order.

@@ -439,3 +439,53 @@ func TestRestoreRefusesRowChangingInsertTriggers(t *testing.T) {
 		t.Errorf("a partition's BEFORE INSERT trigger was not refused: %v", err)
 	}
 }
+
+// TestRestoreRefusesNarrowerColumns: restore --into a table whose mapped
+// columns cannot hold the archive's values exactly (a shorter varchar, a
+// timestamp of lower precision, fewer decimals, real for double values)
+// cast them silently: sensor ids were cut to one shared prefix, values
+// rounded and times truncated, and the restore reported success. Each day
+// is refused before anything is inserted, naming the column, its type and
+// a value; a narrower type that holds every value (real for multiples of
+// 1/8) restores.
+func TestRestoreRefusesNarrowerColumns(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	d := archivefile.MustParseDay("2024-03-01")
+	e.putArchive(t, d, 300)
+	cases := []struct {
+		name, def, column string
+	}{
+		{"short_sensor", `sensor_id varchar(5), ts timestamptz, value_mm real, qc_flags int, imputation_method text`, "sensor_id"},
+		{"coarse_time", `sensor_id text, ts timestamptz(0), value_mm double precision, qc_flags int, imputation_method text`, "ts"},
+		{"few_decimals", `sensor_id text, ts timestamptz, value_mm numeric(8,1), qc_flags int, imputation_method text`, "value_mm"},
+		{"short_method", `sensor_id text, ts timestamptz, value_mm numeric, qc_flags int, imputation_method varchar(3)`, "imputation_method"},
+	}
+	for _, c := range cases {
+		if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.`+c.name+` (`+c.def+`)`); err != nil {
+			t.Fatal(err)
+		}
+		r := e.restorer()
+		r.Target.Name = []string{"shizuku", c.name}
+		s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}})
+		if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 1 {
+			t.Errorf("%s: err %v, days %+v", c.name, err, s.Days)
+			continue
+		}
+		if msg := s.Days[0].Err.Error(); !strings.Contains(msg, `"`+c.column+`"`) || !strings.Contains(msg, "exactly") {
+			t.Errorf("%s: the reason does not name column %s: %s", c.name, c.column, msg)
+		}
+		if n := e.count(t, `SELECT count(*) FROM shizuku.`+c.name); n != 0 {
+			t.Errorf("%s: %d rows imported", c.name, n)
+		}
+	}
+	// Every generated value is a multiple of 1/8: real holds it exactly.
+	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.real_values (sensor_id text, ts timestamptz, value_mm real, qc_flags smallint, imputation_method varchar(5))`); err != nil {
+		t.Fatal(err)
+	}
+	r := e.restorer()
+	r.Target.Name = []string{"shizuku", "real_values"}
+	if s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}}); err != nil || s.Inserted != 300 {
+		t.Fatalf("real values: %v, inserted %d", err, s.Inserted)
+	}
+}

@@ -202,6 +202,9 @@ func (r *Restorer) loadTyped(ctx context.Context, tx pgx.Tx, d archivefile.Day, 
 	q := func(c string) string { return pgx.Identifier{c}.Sanitize() }
 	cast := func(expr string, c postgres.Column) string { return expr + `::` + c.Type }
 	mapped := []string{cast("t.s", l.Sensor), cast("t.t", l.Time), cast("t.v", l.Value), cast("t.q", l.QCFlags), cast("t.m", l.Imputation)}
+	if err := r.checkExactCasts(ctx, tx, key, mapped); err != nil {
+		return src, err
+	}
 	if r.key != "" {
 		// A keyed table: the archive's readings, in the columns' types,
 		// go through the keyed insert (conflicts by key, --on-conflict),
@@ -289,4 +292,49 @@ func (r *Restorer) loadTyped(ctx context.Context, tx pgx.Tx, d archivefile.Day, 
 	}
 	ld.present = distinct - ld.inserted
 	return src, nil
+}
+
+// checkExactCasts fails if a mapped column of the target cannot hold an
+// archived value exactly: a cast to a shorter varchar or char cuts text, to
+// timestamp(p) rounds times, to numeric(p,s), an integer or real rounds
+// numbers, all without an error. Text is compared as text, times as
+// times, and numbers by their decimal value (the cast value's own text,
+// which for real is the shortest that reads back the same, so a value of
+// a real column archived as such compares equal). mapped are the casts of
+// the staged columns s, t, v, q and m.
+func (r *Restorer) checkExactCasts(ctx context.Context, tx pgx.Tx, key string, mapped []string) error {
+	l := r.Target.Layout()
+	cols := []postgres.Column{l.Sensor, l.Time, l.Value, l.QCFlags, l.Imputation}
+	staged := []string{"t.s", "t.t", "t.v", "t.q", "t.m"}
+	var same, shown []string
+	for i, c := range mapped {
+		var cond string
+		switch i {
+		case 1:
+			cond = c + ` IS NOT DISTINCT FROM t.t`
+		case 2, 3:
+			cond = `(` + c + `)::text::numeric IS NOT DISTINCT FROM ` + staged[i] + `::numeric`
+		default:
+			cond = `(` + c + `)::text IS NOT DISTINCT FROM ` + staged[i]
+		}
+		same = append(same, cond)
+		shown = append(shown, fmt.Sprintf(`CASE WHEN NOT (%s) THEN %d END`, cond, i))
+	}
+	var col int
+	var was, got string
+	err := tx.QueryRow(ctx, `SELECT x.i, x.was, x.got FROM (SELECT coalesce(`+strings.Join(shown, ", ")+`) AS i,
+			ARRAY[t.s, t.t::text, t.v, t.q, t.m] AS vals,
+			ARRAY[(`+mapped[0]+`)::text, (`+mapped[1]+`)::text, (`+mapped[2]+`)::text, (`+mapped[3]+`)::text, (`+mapped[4]+`)::text] AS casts
+		FROM `+textTable+` t WHERE NOT (`+strings.Join(same, " AND ")+`) LIMIT 1) s,
+		LATERAL (SELECT s.i, coalesce(s.vals[s.i+1], 'NULL'), coalesce(s.casts[s.i+1], 'NULL')) x(i, was, got)`).Scan(&col, &was, &got)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check that %s holds the archive's values: %w", r.Target, err)
+	}
+	c := cols[col]
+	return fmt.Errorf("column %q of %s is %s, which cannot hold the archive's values exactly: %q would become %q (archive %s); nothing of the day was restored. "+
+		"Restore --into a table whose columns have the clean table's types (or wider ones: text, timestamptz, numeric, double precision)",
+		c.Name, r.Target, c.Type, was, got, key)
 }
