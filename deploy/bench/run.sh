@@ -346,9 +346,13 @@ if want restore; then
         for i in $(seq "$REPEAT"); do
             "${PSQL[@]}" -c "TRUNCATE shizuku.clean_measurements" -c "CHECKPOINT"
             log "archiver restore $first..$last (run $i/$REPEAT)"
+            penv=()
+            if [ "${BENCH_PROFILE:-}" = 1 ]; then
+                penv=(ARCHIVER_CPUPROFILE="$B/profiles/restore-$n.cpu.pprof" ARCHIVER_MEMPROFILE="$B/profiles/restore-$n.mem.pprof")
+            fi
             t0=$(now)
             # shellcheck disable=SC2086
-            if ! /usr/bin/time -v -o "$B/work/restore.time" "$ARCHIVER" restore --bucket "file://$src" \
+            if ! env "${penv[@]}" /usr/bin/time -v -o "$B/work/restore.time" "$ARCHIVER" restore --bucket "file://$src" \
                 --log-level warn --from "$first" --to "$last" >"$B/work/restore.log" 2>&1; then
                 cat "$B/work/restore.log" >&2; die "archiver restore failed"
             fi

@@ -13,9 +13,9 @@ import (
 	"github.com/shizuku-labs/archiver/internal/failpoint"
 )
 
-// copySource feeds COPY straight from the archive decoder: one reading is
-// decoded per row sent, so a day of any size is restored in the memory of
-// one COPY buffer.
+// copySource feeds COPY straight from the archive decoder: a day of any
+// size is restored in the memory of one COPY buffer (binRows: one sort
+// window).
 //
 // The row is a fixed array of pointers to fields of the source itself, and
 // the field types are pgtype valuers with pointer receivers: putting a

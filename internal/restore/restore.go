@@ -674,7 +674,9 @@ func (r *Restorer) loadDirect(ctx context.Context, tx pgx.Tx, d archivefile.Day,
 	defer closeObj()
 	src := newCopySource(ar)
 	src.strict, src.keyed = true, r.key != ""
-	n, err := sp.CopyFrom(ctx, pgx.Identifier(t.Name), t.Columns(), src)
+	// Into a table without a reading key, in time order (see binRows); a
+	// keyed table's key index leads with the sensor, as the archive does.
+	n, err := copyRows(ctx, sp, pgx.Identifier(t.Name), t.Columns(), src, r.key == "")
 	ld.stats, ld.canonical = ar.Stats(), ar.Canonical()
 	ld.other, ld.otherExample = src.other, src.otherExample
 	if errors.Is(src.err, errNotStrict) || err != nil && src.err == nil && r.key != "" && isUniqueViolation(err) {
@@ -739,7 +741,7 @@ func (r *Restorer) loadStaged(ctx context.Context, tx pgx.Tx, d archivefile.Day,
 	}
 	defer closeObj()
 	src := newCopySource(ar)
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{tempTable}, t.Columns(), src)
+	_, err = copyRows(ctx, tx, pgx.Identifier{tempTable}, t.Columns(), src, false)
 	ld.stats, ld.canonical = ar.Stats(), ar.Canonical()
 	ld.other, ld.otherExample = src.other, src.otherExample
 	if errors.Is(src.err, errNeedTyped) {

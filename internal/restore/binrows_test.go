@@ -1,0 +1,110 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/shizuku-labs/archiver/internal/archivefile"
+)
+
+// TestBinRowsEncodesAsPgx: the rows binRows encodes itself are byte for
+// byte what pgx's encoders (pgx.CopyFrom) write for every column type of
+// the original schema's family, NULLs included, and a qc_flags value out
+// of a smallint's range is refused as pgx refuses it.
+func TestBinRowsEncodesAsPgx(t *testing.T) {
+	d := mustDay(t, "2025-01-15")
+	var buf bytes.Buffer
+	aw, err := archivefile.NewWriter(&buf, d, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	if err := genReadings(d, n, aw.Write); err != nil {
+		t.Fatal(err)
+	}
+	big := archivefile.Reading{Sensor: "zz", Time: d.Start(), QCFlags: sql.NullInt64{Int64: math.MaxInt32 + 1, Valid: true}}
+	if err := aw.Write(&big); err != nil {
+		t.Fatal(err)
+	}
+	if err := aw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := pgtype.NewMap()
+	for _, oids := range [][]uint32{
+		{pgtype.TextOID, pgtype.TimestamptzOID, pgtype.Float8OID, pgtype.Int4OID, pgtype.TextOID},
+		{pgtype.VarcharOID, pgtype.TimestampOID, pgtype.Float8OID, pgtype.Int8OID, pgtype.VarcharOID},
+		{pgtype.TextOID, pgtype.TimestamptzOID, pgtype.Float4OID, pgtype.Int2OID, pgtype.TextOID}, // float4: pgx's encoder
+	} {
+		t.Run(fmt.Sprint(oids), func(t *testing.T) {
+			ar, err := archivefile.NewReader(bytes.NewReader(buf.Bytes()), archivefile.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := newCopySource(ar)
+			b := newBinRows(src, m, oids, true)
+			nulls := 0
+			for i := 0; src.Next(); i++ {
+				got, gerr := b.appendRow(nil)
+				want := []byte{0, 5}
+				var werr error
+				for k, v := range src.row {
+					if want, werr = encodeField(m, want, oids[k], v); werr != nil {
+						break
+					}
+				}
+				if (gerr != nil) != (werr != nil) {
+					t.Fatalf("reading %d: binRows error %v, pgx error %v", i, gerr, werr)
+				}
+				if gerr == nil && !bytes.Equal(got, want) {
+					t.Fatalf("reading %d (%+v %+v %+v %+v %+v): binRows wrote\n%x\npgx writes\n%x", i, src.sensor, src.ts, src.value, src.qc, src.imp, got, want)
+				}
+				if !src.value.valid || !src.qc.valid || !src.imp.valid {
+					nulls++
+				}
+			}
+			if src.n != n+1 || nulls == 0 {
+				t.Fatalf("checked %d readings (%d with NULLs), want %d with some", src.n, nulls, n+1)
+			}
+		})
+	}
+}
+
+// TestRestoreInsertsInTimeOrder: readings go into a table without a key
+// in time order (the archive lists them sensor by sensor), every one
+// exactly once, also when one process restores several days one after
+// another through its pooled buffers.
+func TestRestoreInsertsInTimeOrder(t *testing.T) {
+	e := newEnv(t)
+	days := []archivefile.Day{mustDay(t, "2024-06-01"), mustDay(t, "2024-06-02"), mustDay(t, "2024-06-03")}
+	sizes := []int{5000, 300, 2000}
+	for i, d := range days {
+		writeDay(t, e, d, sizes[i])
+	}
+	r := e.restorer()
+	r.Concurrency = 1
+	s, err := r.Run(context.Background(), Options{Days: days})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Inserted != 7300 {
+		t.Errorf("inserted %d readings, want 7300", s.Inserted)
+	}
+	for i, d := range days {
+		q := fmt.Sprintf(`SELECT count(*) FROM shizuku.clean_measurements WHERE ts >= '%s' AND ts < '%s'`, d.Start().Format("2006-01-02"), d.End().Format("2006-01-02"))
+		if got := e.count(t, q); got != int64(sizes[i]) {
+			t.Errorf("%s: %d rows, want %d", d, got, sizes[i])
+		}
+	}
+	if n := e.count(t, `SELECT count(*) FROM (SELECT DISTINCT sensor_id, ts, value_mm, qc_flags, imputation_method FROM shizuku.clean_measurements) x`); n != 7300 {
+		t.Errorf("%d distinct readings, want 7300", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM (SELECT ts, lag(ts) OVER (ORDER BY ctid) AS prev FROM shizuku.clean_measurements) x WHERE ts < prev`); n != 0 {
+		t.Errorf("%d rows follow a later reading in the table's physical order, want 0 (time order)", n)
+	}
+}
