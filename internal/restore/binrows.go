@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -35,7 +33,7 @@ func copyRows(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []st
 	rows := newBinRows(src, tx.Conn().TypeMap(), oids, byTime)
 	tag, err := pc.CopyFrom(ctx, rows, `COPY `+table.Sanitize()+` (`+cols+`) FROM STDIN (FORMAT binary)`)
 	if err != nil {
-		// Not pooled: on some errors pgconn returns before its sending
+		// Not kept: on some errors pgconn returns before its sending
 		// goroutine has stopped reading rows.
 		return 0, err
 	}
@@ -44,10 +42,12 @@ func copyRows(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []st
 }
 
 // sortWindow bounds the encoded rows binRows holds to sort: a day of up
-// to some 250k readings of the original schema (the typical sensor
-// network's day) goes in whole in time order; a larger day goes in
-// windows, each in time order, and memory stays bounded whatever the day.
-const sortWindow = 12 << 20
+// to some 150k readings of the original schema (1000 sensors every ten
+// minutes) goes in whole in time order; a larger day goes in windows, each
+// in time order (the first appended to the index, the next ones inserted
+// in ascending order through the day's part of it), and memory stays
+// bounded whatever the day: one window per day restored at once.
+const sortWindow = 8 << 20
 
 // binRows is the io.Reader of a binary COPY: the header, the rows of src
 // encoded in PostgreSQL's binary format, the trailer.
@@ -81,32 +81,49 @@ type binRows struct {
 }
 
 // window is the encoded rows of one window: row i is
-// arena[offs[i]:offs[i+1]], its time keys[i]; order lists the rows in
-// sending order. Windows are pooled: a restore of many days allocates a
-// few.
+// arena[offs[i]:offs[i+1]]; order lists the rows in sending order, each as
+// its time (microseconds from base) above rowBits bits of its number, so
+// that sorting the integers sorts by time, then file order. Windows are
+// kept for the next day: a restore of many days allocates a few.
 type window struct {
 	arena []byte
 	offs  []uint32
-	keys  []int64  // microseconds since 2000-01-01, the row's time as sent
-	order []uint64 // sending order: (key-min)<<rowBits | row, or just row
+	order []uint64
 }
 
-const rowBits = 27 // rows in a window < 1<<27: a window holds under sortWindow+1 bytes of rows, each of 22 bytes or more
+// rowBits holds a row's number in its window: rows take 22 bytes or more,
+// so a window holds fewer than 1<<20. The 44 bits above it hold times some
+// 100 days either side of base, far more than one day's archive spans.
+const rowBits = 20
 
-var windows = sync.Pool{New: func() any { return new(window) }}
+// windows are the free windows. Not a sync.Pool: the archiver collects
+// garbage often (GOGC 20, cmd/archiver), which would empty a pool between
+// two days and make every day allocate its window anew; a few are kept.
+var windows = make(chan *window, 4)
 
 func newBinRows(src *copySource, m *pgtype.Map, oids []uint32, byTime bool) *binRows {
-	w := windows.Get().(*window)
-	w.arena, w.offs, w.keys, w.order = w.arena[:0], w.offs[:0], w.keys[:0], w.order[:0] // nothing of the last COPY
+	var w *window
+	select {
+	case w = <-windows:
+	default:
+		w = new(window)
+	}
+	if cap(w.arena) < sortWindow+64<<10 {
+		w.arena = make([]byte, 0, sortWindow+64<<10) // the rows of a window, and the last row, without growing
+	}
+	w.arena, w.offs, w.order = w.arena[:0], w.offs[:0], w.order[:0] // nothing of the last COPY
 	return &binRows{src: src, m: m, oids: oids, byTime: byTime, window: w}
 }
 
-// release returns the window to the pool; b must not be read again.
+// release keeps the window for the next COPY; b must not be read again.
 func (b *binRows) release() {
 	w := b.window
 	b.window = nil
-	if w != nil && cap(w.arena) <= 2*sortWindow {
-		windows.Put(w)
+	if w != nil && cap(w.arena) <= 2*sortWindow { // not one that a huge row grew
+		select {
+		case windows <- w:
+		default: // enough kept
+		}
 	}
 }
 
@@ -162,48 +179,48 @@ func (b *binRows) Read(p []byte) (int, error) {
 // asked again once it has ended.
 func (b *binRows) fill() error {
 	w := b.window
-	w.arena, w.offs, w.keys, w.order, b.next = w.arena[:0], w.offs[:0], w.keys[:0], w.order[:0], 0
+	w.arena, w.offs, w.order, b.next = w.arena[:0], w.offs[:0], w.order[:0], 0
 	limit := sortWindow
 	if !b.byTime {
 		limit = 64 << 10 // nothing to sort: send as it comes
 	}
+	sorted := b.byTime
+	var base int64
 	for len(w.arena) < limit {
 		if !b.src.Next() {
 			b.done = true
 			break
 		}
+		i := len(w.offs)
 		w.offs = append(w.offs, uint32(len(w.arena)))
 		var err error
 		if w.arena, err = b.appendRow(w.arena); err != nil {
 			return err
 		}
-		w.keys = append(w.keys, microsSinceY2K(b.src))
+		o := uint64(i)
+		if sorted {
+			k := microsSinceY2K(b.src)
+			if i == 0 {
+				base = k - 1<<(63-rowBits)
+			}
+			if d := k - base; d >= 0 && d < 1<<(64-rowBits) {
+				o |= uint64(d) << rowBits
+			} else {
+				sorted = false // times 100 days apart: no archive of a day; sent in file order
+			}
+		}
+		w.order = append(w.order, o)
 	}
 	if b.done && b.src.err != nil {
 		return b.src.err
 	}
 	w.offs = append(w.offs, uint32(len(w.arena)))
-	n := len(w.keys)
-	if n == 0 {
-		return nil
-	}
-	lo, hi := slices.Min(w.keys), slices.Max(w.keys)
-	packed := b.byTime && uint64(hi-lo) < 1<<(64-rowBits) && n < 1<<rowBits
-	for i, k := range w.keys {
-		o := uint64(i)
-		if packed {
-			o |= uint64(k-lo) << rowBits
-		}
-		w.order = append(w.order, o)
-	}
-	switch {
-	case packed:
-		// Time, then file order: one sort of integers.
+	if sorted {
 		slices.Sort(w.order)
-	case b.byTime: // times more than 2^37 µs (some 38 hours) apart: not an archive of one day, but sorted all the same
-		slices.SortFunc(w.order, func(x, y uint64) int {
-			return cmp.Or(cmp.Compare(w.keys[x], w.keys[y]), cmp.Compare(x, y))
-		})
+	} else {
+		for i := range w.order {
+			w.order[i] &= 1<<rowBits - 1
+		}
 	}
 	return nil
 }

@@ -78,7 +78,7 @@ func TestBinRowsEncodesAsPgx(t *testing.T) {
 // TestRestoreInsertsInTimeOrder: readings go into a table without a key
 // in time order (the archive lists them sensor by sensor), every one
 // exactly once, also when one process restores several days one after
-// another through its pooled buffers.
+// another through its kept buffers.
 func TestRestoreInsertsInTimeOrder(t *testing.T) {
 	e := newEnv(t)
 	days := []archivefile.Day{mustDay(t, "2024-06-01"), mustDay(t, "2024-06-02"), mustDay(t, "2024-06-03")}
