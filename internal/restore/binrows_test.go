@@ -18,7 +18,7 @@ import (
 // the original schema's family, NULLs included, and a qc_flags value out
 // of a smallint's range is refused as pgx refuses it.
 func TestBinRowsEncodesAsPgx(t *testing.T) {
-	d := mustDay(t, "2025-01-15")
+	d := archivefile.MustParseDay("2025-01-15")
 	var buf bytes.Buffer
 	aw, err := archivefile.NewWriter(&buf, d, 1)
 	if err != nil {
@@ -81,7 +81,7 @@ func TestBinRowsEncodesAsPgx(t *testing.T) {
 // another through its kept buffers.
 func TestRestoreInsertsInTimeOrder(t *testing.T) {
 	e := newEnv(t)
-	days := []archivefile.Day{mustDay(t, "2024-06-01"), mustDay(t, "2024-06-02"), mustDay(t, "2024-06-03")}
+	days := []archivefile.Day{archivefile.MustParseDay("2024-06-01"), archivefile.MustParseDay("2024-06-02"), archivefile.MustParseDay("2024-06-03")}
 	sizes := []int{5000, 300, 2000}
 	for i, d := range days {
 		writeDay(t, e, d, sizes[i])
