@@ -51,8 +51,8 @@ standard output, which streams as it goes). --out-dir writes one file per day,
 YYYY-MM-DD.<format>, each replaced only when its day succeeded.
 
 Exit status: 0 when every day was exported, 1 when a day failed (a corrupt or
-mismatching archive) or no day in the range is archived, 2 for bad flags,
-3 when the database or storage cannot be used.
+mismatching archive), no day in the range is archived or no --sensor has a
+reading in it, 2 for bad flags, 3 when the database or storage cannot be used.
 
 Examples:
    archiver export --from 2025-01-01 --to 2025-01-31 --format parquet --out january.parquet
@@ -229,7 +229,7 @@ func runExport(c *cli.Context) error {
 		return nil
 	case ctx.Err() != nil:
 		return withCode(ExitInterrupted, err)
-	case errors.Is(err, export.ErrDaysFailed):
+	case errors.Is(err, export.ErrDaysFailed), errors.Is(err, export.ErrNoSensorReadings):
 		return withCode(ExitPartial, err)
 	}
 	return withCode(ExitUnavailable, err)

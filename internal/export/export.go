@@ -97,6 +97,9 @@ var (
 	ErrChecksum = errors.New("archive does not match its manifest")
 	// ErrNoArchives: the range holds no archived day.
 	ErrNoArchives = errors.New("no archived day in the range")
+	// ErrNoSensorReadings: none of the --sensor names has a reading in the
+	// range's archives (names are exact: a typo or the wrong case).
+	ErrNoSensorReadings = errors.New("no reading of the requested sensors")
 )
 
 // Plan lists the archives of the days in [from, to], ascending.
@@ -209,12 +212,9 @@ func monthPrefixes(prefix string, from, to archivefile.Day) []string {
 func (x *Exporter) Run(ctx context.Context, plan []Archive, opts Options, out Output) (s Summary, err error) {
 	s = Summary{Started: time.Now().UTC()}
 	defer func() { s.Finished = time.Now().UTC() }()
-	var sensors map[string]bool
+	var sensors *sensorFilter
 	if len(opts.Sensors) > 0 {
-		sensors = map[string]bool{}
-		for _, name := range opts.Sensors {
-			sensors[name] = true
-		}
+		sensors = newSensorFilter(opts.Sensors)
 	}
 	out.setTypes(x.Types)
 	if x.Progress != nil {
@@ -265,6 +265,9 @@ func (x *Exporter) Run(ctx context.Context, plan []Archive, opts Options, out Ou
 		err = fmt.Errorf("%w: %d of %d days could not be exported (%s): %s: %v%s",
 			ErrDaysFailed, len(failed), len(plan), what, failed[0].Day, failed[0].Err, more)
 	}
+	if err == nil && sensors != nil && len(s.Days) > 0 {
+		err = sensors.check(x.Log, plan[0].Day, s.Days[len(s.Days)-1].Day)
+	}
 	if cerr := out.close(err); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -272,7 +275,7 @@ func (x *Exporter) Run(ctx context.Context, plan []Archive, opts Options, out Ou
 }
 
 // exportDay writes one day's readings to out.
-func (x *Exporter) exportDay(ctx context.Context, a Archive, sensors map[string]bool, out Output) (res DayResult) {
+func (x *Exporter) exportDay(ctx context.Context, a Archive, sensors *sensorFilter, out Output) (res DayResult) {
 	res = DayResult{Day: a.Day, Key: a.Key}
 	if a.Manifest != nil {
 		res.ManifestID = a.Manifest.ID
@@ -338,7 +341,7 @@ func (x *Exporter) exportDay(ctx context.Context, a Archive, sensors map[string]
 	return res
 }
 
-func (x *Exporter) copyDay(a Archive, src archivefile.Source, ar *archivefile.Reader, canonical bool, sensors map[string]bool, rw rowWriter, res *DayResult) error {
+func (x *Exporter) copyDay(a Archive, src archivefile.Source, ar *archivefile.Reader, canonical bool, sensors *sensorFilter, rw rowWriter, res *DayResult) error {
 	var other int64
 	example := ""
 	for {
@@ -357,7 +360,7 @@ func (x *Exporter) copyDay(a Archive, src archivefile.Source, ar *archivefile.Re
 			return fmt.Errorf("archive %s is not in canonical order (sensor %q, time %s sorts before the reading before it), though its manifest or a first read said it was: the object changed: %w",
 				a.Key, r.Sensor, r.Time.Format(time.RFC3339Nano), archivefile.ErrCorrupt)
 		}
-		if sensors != nil && !sensors[r.Sensor] {
+		if sensors != nil && !sensors.keep(r.Sensor) {
 			continue
 		}
 		if r.Other != "" {
@@ -470,4 +473,65 @@ func (x *Exporter) check(a Archive, st archivefile.Stats) error {
 // store is the one path to the archive objects.
 func (x *Exporter) store() *archivestore.Store {
 	return &archivestore.Store{Bucket: x.Bucket, Limits: x.Limits, ReadStallTimeout: x.ReadStallTimeout}
+}
+
+// sensorFilter is --sensor: exact names, and what was seen of them, so
+// that a name with no reading (a typo, the wrong case) is said rather than
+// exported as nothing.
+type sensorFilter struct {
+	want map[string]bool // name -> seen
+	near map[string]string
+}
+
+func newSensorFilter(names []string) *sensorFilter {
+	f := &sensorFilter{want: map[string]bool{}, near: map[string]string{}}
+	for _, n := range names {
+		f.want[n] = false
+	}
+	return f
+}
+
+// keep reports whether a reading of sensor is exported.
+func (f *sensorFilter) keep(sensor string) bool {
+	seen, ok := f.want[sensor]
+	if ok {
+		if !seen {
+			f.want[sensor] = true
+		}
+		return true
+	}
+	if len(f.near) < len(f.want) {
+		for n, seen := range f.want {
+			if !seen && f.near[n] == "" && strings.EqualFold(n, sensor) {
+				f.near[n] = sensor
+			}
+		}
+	}
+	return false
+}
+
+// check says which requested sensors had no reading in [from, to]: an
+// error when none had, else a warning.
+func (f *sensorFilter) check(log *slog.Logger, from, to archivefile.Day) error {
+	var missing []string
+	for n, seen := range f.want {
+		if seen {
+			continue
+		}
+		m := fmt.Sprintf("%q", n)
+		if near := f.near[n]; near != "" {
+			m += fmt.Sprintf(" (did you mean %q?)", near)
+		}
+		missing = append(missing, m)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.Sort(missing)
+	msg := fmt.Sprintf("no reading of sensor %s in the archives of %s to %s (sensor names are exact and case-sensitive)", strings.Join(missing, ", "), from, to)
+	if len(missing) == len(f.want) {
+		return fmt.Errorf("%w: %s; nothing was exported", ErrNoSensorReadings, msg)
+	}
+	log.Warn(msg)
+	return nil
 }

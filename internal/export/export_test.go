@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -304,5 +305,50 @@ func TestPGFloat4MatchesPostgres(t *testing.T) {
 	}
 	if err := rows.Err(); err != nil || i != len(vals) {
 		t.Fatalf("%d of %d values: %v", i, len(vals), err)
+	}
+}
+
+// TestExportSensorFilterThatMatchesNothing: sensor names are exact, so a
+// --sensor with the wrong case or a typo exported a header and exited 0,
+// as if the sensor had no data. A filter none of whose sensors has a
+// reading in the range is an error naming them and a near name; a sensor
+// of several that has none is a warning.
+func TestExportSensorFilterThatMatchesNothing(t *testing.T) {
+	ctx := context.Background()
+	bucket, err := blob.OpenBucket(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bucket.Close()
+	d := archivefile.MustParseDay("2025-01-15")
+	putArchive(t, bucket, d, archivefile.Schema{}, []archivefile.Reading{
+		{Sensor: "Gauge-7", Time: d.Start()},
+		{Sensor: "gauge-9", Time: d.Start().Add(time.Minute)},
+	})
+	var log bytes.Buffer
+	x := &Exporter{Bucket: bucket, Prefix: "archives", Location: "mem://", Log: slog.New(slog.NewTextHandler(&log, nil))}
+	plan, err := x.Plan(ctx, d, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	_, err = x.Run(ctx, plan, Options{From: d, To: d, Sensors: []string{"gauge-7"}}, ToWriter(&out, CSV))
+	if !errors.Is(err, ErrNoSensorReadings) {
+		t.Fatalf("err = %v, want ErrNoSensorReadings", err)
+	}
+	for _, want := range []string{`"gauge-7"`, `did you mean "Gauge-7"`, "case-sensitive"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %v", want, err)
+		}
+	}
+
+	log.Reset()
+	out.Reset()
+	s, err := x.Run(ctx, plan, Options{From: d, To: d, Sensors: []string{"gauge-9", "gauge-99"}}, ToWriter(&out, CSV))
+	if err != nil || s.Exported != 1 {
+		t.Fatalf("one of two sensors found: %v, exported %d", err, s.Exported)
+	}
+	if !strings.Contains(log.String(), `gauge-99`) || !strings.Contains(log.String(), "no reading") {
+		t.Errorf("no warning for the sensor without readings:\n%s", log.String())
 	}
 }
