@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/joho/godotenv"
@@ -163,7 +164,47 @@ func usageError(c *cli.Context, err error, _ bool) error {
 			msg = strings.Replace(msg, p, p+"-", 1)
 		}
 	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: --"); ok {
+		if where := commandsWithFlag(c.App.Commands, name); len(where) > 0 {
+			msg += fmt.Sprintf(" here; --%s is a flag of %s: give it after the command name, e.g. %s --%s",
+				name, strings.Join(where, ", "), where[0], name)
+		} else if near := config.Nearest(name, flagNames(c)); near != "" {
+			msg += fmt.Sprintf(" (did you mean --%s?)", near)
+		}
+	}
 	return withCode(ExitUsage, fmt.Errorf("%s\nRun '%s --help' for usage.", msg, helpName(c)))
+}
+
+// flagNames are the names of the flags c takes.
+func flagNames(c *cli.Context) []string {
+	flags := c.App.Flags
+	if c.Command != nil && c.Command.Name != "" {
+		flags = c.Command.Flags
+	}
+	var out []string
+	for _, f := range flags {
+		out = append(out, f.Names()...)
+	}
+	return out
+}
+
+// commandsWithFlag names the commands (as typed: "archiver verify") that
+// take flag name.
+func commandsWithFlag(cmds []*cli.Command, name string) []string {
+	var out []string
+	for _, cmd := range cmds {
+		out = append(out, commandsWithFlag(cmd.Subcommands, name)...)
+		if cmd.Action == nil {
+			continue
+		}
+		for _, f := range cmd.Flags {
+			if slices.Contains(f.Names(), name) {
+				out = append(out, cmd.HelpName)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func helpName(c *cli.Context) string {

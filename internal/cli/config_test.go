@@ -99,3 +99,25 @@ func TestConfigLayering(t *testing.T) {
 		t.Fatalf("%d days archived, want 2 (flag must beat env)", n)
 	}
 }
+
+// TestFlagOfAnotherCommandSaysWhere: a command's flag given before the
+// command name (archiver --dry-run archive), or to a command that does not
+// have it, was refused as "not defined"; the message now names the
+// commands that take it and where it goes.
+func TestFlagOfAnotherCommandSaysWhere(t *testing.T) {
+	h := newHarness(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dry-run", "archive"}, "archiver archive --dry-run"},
+		{[]string{"status", "--drill", "3"}, "archiver verify --drill"},
+		{[]string{"--on-conflict=replace", "restore"}, "archiver restore --on-conflict"},
+		{[]string{"archive", "--dryrun"}, "did you mean --dry-run?"},
+	} {
+		r := h.run(c.args...)
+		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, want %d and %q:\n%s", c.args, r.code, cli.ExitUsage, c.want, r.stderr)
+		}
+	}
+}

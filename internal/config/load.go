@@ -98,7 +98,7 @@ func unknownEnv(environ []string) []error {
 			continue
 		}
 		hint := ""
-		if near := nearest(name, known); near != "" {
+		if near := Nearest(name, known); near != "" {
 			hint = " (did you mean " + near + "?)"
 		}
 		errs = append(errs, fmt.Errorf("unknown environment variable %s%s: no setting reads it, so it would be silently ignored; correct or unset it (in the environment or the --env-file); `archiver <command> --help` lists every setting's variable", name, hint))
@@ -106,9 +106,9 @@ func unknownEnv(environ []string) []error {
 	return errs
 }
 
-// nearest is the known name closest to name by edit distance, if it is
+// Nearest is the known name closest to name by edit distance, if it is
 // close enough to be a typo of it.
-func nearest(name string, known []string) string {
+func Nearest(name string, known []string) string {
 	best, bestD := "", 4
 	for _, k := range known {
 		if d := editDistance(name, k); d < bestD {
