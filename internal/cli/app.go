@@ -12,9 +12,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
-	"slices"
 	"strings"
 
 	"github.com/joho/godotenv"
