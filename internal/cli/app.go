@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/joho/godotenv"
 	"github.com/urfave/cli/v2"
@@ -374,7 +375,9 @@ func setup(c *cli.Context) (*env, error) {
 	}
 	cfg, err := config.Load(config.Sources{File: file, Flags: flags})
 	if err != nil {
-		return nil, withCode(ExitUsage, err)
+		err = withCode(ExitUsage, err)
+		reportConfigFailure(c, cfg, err)
+		return nil, err
 	}
 	secrets, _ := c.App.Metadata[metaSecrets].(*secret.Set)
 	if secrets == nil {
@@ -394,6 +397,22 @@ func setup(c *cli.Context) (*env, error) {
 		stdout = secrets.Writer(stdout)
 	}
 	return &env{cfg: cfg, log: log, stdout: stdout, stderr: c.App.ErrWriter, secrets: secrets}, nil
+}
+
+// reportConfigFailure records a run refused for its configuration as a
+// failed run in the metrics, when the command writes metrics and the
+// metrics settings could be read (cfg holds what was loaded): otherwise an
+// alert on last_run_success fires only when the last success goes stale.
+func reportConfigFailure(c *cli.Context, cfg config.Config, err error) {
+	if c.Command == nil || !slices.Contains(flagNames(c), "metrics-file") || (cfg.Metrics.File == "" && cfg.Metrics.PushURL == "") {
+		return
+	}
+	log, lerr := logging.New(c.App.ErrWriter, cfg.Log.Level, cfg.Log.Format)
+	if lerr != nil {
+		log, _ = logging.New(c.App.ErrWriter, "info", "text")
+	}
+	e := &env{cfg: cfg, log: log, stdout: io.Discard, stderr: c.App.ErrWriter}
+	_ = e.failedStart(c.Context, c.Command.Name, time.Now().UTC(), err)
 }
 
 // bucketURL picks the storage: the configured URL, or the backend that the

@@ -121,3 +121,36 @@ func TestFlagOfAnotherCommandSaysWhere(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigErrorWritesFailureMetrics: a run refused for its configuration
+// (exit 2: a misspelt variable, a bad value) wrote no metrics, so alerts
+// on last_run_success waited for the last success to go stale (26 h). The
+// metrics settings that could be read still get the failed run.
+func TestConfigErrorWritesFailureMetrics(t *testing.T) {
+	h := newHarness(t)
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"misspelt variable", map[string]string{"ARCHIVER_BATCH_SIZ": "5"}},
+		{"bad value", map[string]string{"ARCHIVER_BATCH_SIZE": "lots"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			prom := filepath.Join(t.TempDir(), "archiver.prom")
+			r := h.run("archive", "--metrics-file", prom)
+			if r.code != cli.ExitUsage {
+				t.Fatalf("exit %d, want %d\n%s", r.code, cli.ExitUsage, r.stderr)
+			}
+			b, err := os.ReadFile(prom)
+			if err != nil {
+				t.Fatalf("no metrics written: %v", err)
+			}
+			if !strings.Contains(string(b), `archiver_last_run_success{command="archive"} 0`) {
+				t.Errorf("metrics do not record the failed run:\n%s", b)
+			}
+		})
+	}
+}
