@@ -489,3 +489,64 @@ func TestRestoreRefusesNarrowerColumns(t *testing.T) {
 		t.Fatalf("real values: %v, inserted %d", err, s.Inserted)
 	}
 }
+
+// TestRestoreRefusesNarrowerExtraColumns: the extra columns' values are
+// cast to the target's types too; a cast that cuts text or rounds a
+// number fails the day, as for the mapped columns.
+func TestRestoreRefusesNarrowerExtraColumns(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	d := archivefile.MustParseDay("2024-03-01")
+	w, err := e.bucket.NewWriter(ctx, archivefile.Key(prefix, d), &blob.WriterOptions{ContentType: archivefile.ContentType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aw, err := archivefile.NewWriter(w, d, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		r := archivefile.Reading{Sensor: "s", Time: d.Start().Add(time.Duration(i) * time.Minute), Extra: `{"reading_no": 12.5, "station": "north gate"}`}
+		if err := aw.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := aw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	base := `sensor_id text, ts timestamptz, value_mm double precision, qc_flags int, imputation_method text`
+	// An integer column refuses 12.5 itself (PostgreSQL's input error names
+	// the value); a varchar(5) would have cut "north gate" to "north".
+	for _, c := range []struct{ name, def, column string }{
+		{"short_station", base + `, station varchar(5), reading_no numeric`, `"station"`},
+		{"int_reading_no", base + `, station text, reading_no int`, `integer: "12.5"`},
+	} {
+		if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.`+c.name+` (`+c.def+`)`); err != nil {
+			t.Fatal(err)
+		}
+		r := e.restorer()
+		r.Target.Name = []string{"shizuku", c.name}
+		s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}})
+		if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 1 {
+			t.Errorf("%s: err %v, days %+v", c.name, err, s.Days)
+			continue
+		}
+		if msg := s.Days[0].Err.Error(); !strings.Contains(msg, c.column) {
+			t.Errorf("%s: the reason does not name %s: %s", c.name, c.column, msg)
+		}
+		if n := e.count(t, `SELECT count(*) FROM shizuku.`+c.name); n != 0 {
+			t.Errorf("%s: %d rows imported", c.name, n)
+		}
+	}
+	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.wide_extras (`+base+`, station text, reading_no numeric(4,1))`); err != nil {
+		t.Fatal(err)
+	}
+	r := e.restorer()
+	r.Target.Name = []string{"shizuku", "wide_extras"}
+	if s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}}); err != nil || s.Inserted != 3 {
+		t.Fatalf("extras that fit: %v, inserted %d", err, s.Inserted)
+	}
+}

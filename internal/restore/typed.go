@@ -202,7 +202,7 @@ func (r *Restorer) loadTyped(ctx context.Context, tx pgx.Tx, d archivefile.Day, 
 	q := func(c string) string { return pgx.Identifier{c}.Sanitize() }
 	cast := func(expr string, c postgres.Column) string { return expr + `::` + c.Type }
 	mapped := []string{cast("t.s", l.Sensor), cast("t.t", l.Time), cast("t.v", l.Value), cast("t.q", l.QCFlags), cast("t.m", l.Imputation)}
-	if err := r.checkExactCasts(ctx, tx, key, mapped); err != nil {
+	if err := r.checkExactCasts(ctx, tx, key, mapped, cols); err != nil {
 		return src, err
 	}
 	if r.key != "" {
@@ -294,39 +294,52 @@ func (r *Restorer) loadTyped(ctx context.Context, tx pgx.Tx, d archivefile.Day, 
 	return src, nil
 }
 
-// checkExactCasts fails if a mapped column of the target cannot hold an
-// archived value exactly: a cast to a shorter varchar or char cuts text, to
+// checkExactCasts fails if a column of the target cannot hold an archived
+// value exactly: a cast to a shorter varchar or char cuts text, to
 // timestamp(p) rounds times, to numeric(p,s), an integer or real rounds
 // numbers, all without an error. Text is compared as text, times as
-// times, and numbers by their decimal value (the cast value's own text,
-// which for real is the shortest that reads back the same, so a value of
-// a real column archived as such compares equal). mapped are the casts of
-// the staged columns s, t, v, q and m.
-func (r *Restorer) checkExactCasts(ctx context.Context, tx pgx.Tx, key string, mapped []string) error {
+// times, json as jsonb, and numbers by their decimal value (the cast
+// value's own text, which for real is the shortest that reads back the
+// same, so a value of a real column archived as such compares equal).
+// mapped are the casts of the staged columns s, t, v, q and m; extra the
+// columns staged as e0, e1, ...
+func (r *Restorer) checkExactCasts(ctx context.Context, tx pgx.Tx, key string, mapped []string, extra []postgres.Column) error {
 	l := r.Target.Layout()
 	cols := []postgres.Column{l.Sensor, l.Time, l.Value, l.QCFlags, l.Imputation}
 	staged := []string{"t.s", "t.t", "t.v", "t.q", "t.m"}
-	var same, shown []string
-	for i, c := range mapped {
+	kinds := []int{postgres.ExtraText, postgres.ExtraTimestamp, postgres.ExtraNumber, postgres.ExtraNumber, postgres.ExtraText}
+	casts := slices.Clone(mapped)
+	for i, c := range extra {
+		e := fmt.Sprintf("t.e%d", i)
+		cols, staged, kinds = append(cols, c), append(staged, e), append(kinds, c.ExtraKind())
+		casts = append(casts, e+`::`+c.Type)
+	}
+	var same, shown, vals, got []string
+	for i, c := range casts {
 		var cond string
-		switch i {
-		case 1:
-			cond = c + ` IS NOT DISTINCT FROM t.t`
-		case 2, 3:
+		switch kinds[i] {
+		case postgres.ExtraTimestamp:
+			cond = `(` + c + `)::timestamptz IS NOT DISTINCT FROM ` + staged[i] + `::timestamptz`
+		case postgres.ExtraNumber:
 			cond = `(` + c + `)::text::numeric IS NOT DISTINCT FROM ` + staged[i] + `::numeric`
+		case postgres.ExtraJSON:
+			cond = `(` + c + `)::jsonb IS NOT DISTINCT FROM ` + staged[i] + `::jsonb`
+		case postgres.ExtraBool:
+			cond = `(` + c + `)::bool IS NOT DISTINCT FROM ` + staged[i] + `::bool`
 		default:
 			cond = `(` + c + `)::text IS NOT DISTINCT FROM ` + staged[i]
 		}
 		same = append(same, cond)
 		shown = append(shown, fmt.Sprintf(`CASE WHEN NOT (%s) THEN %d END`, cond, i))
+		vals = append(vals, staged[i]+`::text`)
+		got = append(got, `(`+c+`)::text`)
 	}
 	var col int
-	var was, got string
+	var was, became string
 	err := tx.QueryRow(ctx, `SELECT x.i, x.was, x.got FROM (SELECT coalesce(`+strings.Join(shown, ", ")+`) AS i,
-			ARRAY[t.s, t.t::text, t.v, t.q, t.m] AS vals,
-			ARRAY[(`+mapped[0]+`)::text, (`+mapped[1]+`)::text, (`+mapped[2]+`)::text, (`+mapped[3]+`)::text, (`+mapped[4]+`)::text] AS casts
+			ARRAY[`+strings.Join(vals, ", ")+`] AS vals, ARRAY[`+strings.Join(got, ", ")+`] AS casts
 		FROM `+textTable+` t WHERE NOT (`+strings.Join(same, " AND ")+`) LIMIT 1) s,
-		LATERAL (SELECT s.i, coalesce(s.vals[s.i+1], 'NULL'), coalesce(s.casts[s.i+1], 'NULL')) x(i, was, got)`).Scan(&col, &was, &got)
+		LATERAL (SELECT s.i, coalesce(s.vals[s.i+1], 'NULL'), coalesce(s.casts[s.i+1], 'NULL')) x(i, was, got)`).Scan(&col, &was, &became)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
@@ -336,5 +349,5 @@ func (r *Restorer) checkExactCasts(ctx context.Context, tx pgx.Tx, key string, m
 	c := cols[col]
 	return fmt.Errorf("column %q of %s is %s, which cannot hold the archive's values exactly: %q would become %q (archive %s); nothing of the day was restored. "+
 		"Restore --into a table whose columns have the clean table's types (or wider ones: text, timestamptz, numeric, double precision)",
-		c.Name, r.Target, c.Type, was, got, key)
+		c.Name, r.Target, c.Type, was, became, key)
 }
