@@ -11,10 +11,26 @@ import (
 	"github.com/shizuku-labs/archiver/internal/cli"
 )
 
-// fastVercel is the bucket URL of the storage fault tests: one retry and a
-// short per-request timeout, so that a persistent fault fails a day in well
-// under a second instead of the production two minutes.
-const fastVercel = "vercelblob://archives?retries=1&request_timeout=300ms"
+// fastVercel is the bucket URL of the storage fault tests: one retry, so
+// that a persistent fault fails a day in about a second instead of the
+// production two minutes. Its per-request timeout is generous: on a loaded
+// machine a short one expires on a healthy request too, and its retry can
+// then fetch a clean copy of a response a fault corrupted, which hides the
+// fault from the test (TestStorageFaultOnceIsAbsorbed saw exit 0 for a
+// corrupted read-back so). Faults that are delays get timedVercel.
+const fastVercel = "vercelblob://archives?retries=1&request_timeout=10s"
+
+// timedVercel is fastVercel with a timeout shorter than the delay faults'
+// two seconds, and still several times what a request takes under load.
+const timedVercel = "vercelblob://archives?retries=1&request_timeout=1s"
+
+// faultBucket is the bucket URL a storage fault is tested with.
+func faultBucket(f vercelblobtest.Fault) string {
+	if f.Delay > 0 {
+		return timedVercel
+	}
+	return fastVercel
+}
 
 // storageFault is one way storage can misbehave.
 type storageFault struct {
@@ -104,6 +120,7 @@ func TestStorageFaultsDeleteNothing(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFaultFixture(t)
 			h := f.h
+			h.bucket = faultBucket(c.fault)
 			f.srv.AddFault(c.fault)
 			r := h.run("archive")
 			if r.code != cli.ExitPartial {
@@ -165,6 +182,7 @@ func TestStorageFaultOnceIsAbsorbed(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFaultFixture(t)
 			h := f.h
+			h.bucket = faultBucket(c.fault)
 			fault := c.fault
 			fault.Times = 1
 			f.srv.AddFault(fault)
