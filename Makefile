@@ -40,7 +40,7 @@ test-long: deps vet ## the long variants too: many rounds of the races, 4 proces
 	ARCHIVER_TEST_LONG=1 $(GO) test -count=1 -timeout 80m ./...
 	$(MAKE) fuzz FUZZTIME=60s
 
-bench: ## end-to-end benchmark vs COPY|gzip+DELETE on a throwaway PostgreSQL (1M and 10M readings, the throttles, and a 100M-reading backlog: hours and ~30 GB of disk; BENCH_BACKLOG_N to change)
+bench: ## end-to-end benchmark vs COPY|gzip+DELETE on a throwaway PostgreSQL (1M and 10M readings, the throttles, and a 100M-reading backlog: about 20 GB of disk and some 15 minutes more; BENCH_BACKLOG_N to change)
 	bash deploy/bench/run.sh
 
 bench-quick: ## the benchmark at 1M readings only (backlog section at 2M)
