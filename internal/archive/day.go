@@ -751,7 +751,9 @@ func (j *dayJob) fail(ctx context.Context, err error) DayResult {
 	// A day fails most often because the database went away: the pool's
 	// other connections may be just as dead (pg_terminate_backend of every
 	// session, a restart). Each attempt on a dead one discards it; a few
-	// attempts reach a fresh connection, so the reason is not lost.
+	// attempts reach a fresh connection, so the reason is not lost. At
+	// worst a repeated Insert records the failure twice, which misleads no
+	// one: both rows are failed rows of the same day with the same reason.
 	merr := write(mctx, r.Pool, &e)
 	for try := 1; merr != nil && postgres.IsConnectionLost(merr) && try < recordTries && mctx.Err() == nil; try++ {
 		merr = write(mctx, r.Pool, &e)

@@ -18,8 +18,10 @@ func IsLockTimeout(err error) bool {
 // IsConnectionLost reports whether err says the connection it was sent on
 // is gone: terminated by the server (pg_terminate_backend, a shutdown or a
 // restart: SQLSTATE class 57), a connection exception (class 08), or the
-// socket closing under it. A statement that failed so was not committed,
-// and can be sent again on another connection.
+// socket closing under it. Such a statement was most likely not committed;
+// it may have been, if the connection died after the commit and before
+// the answer, so only a statement that is harmless to repeat should be
+// sent again on another connection.
 func IsConnectionLost(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
