@@ -24,6 +24,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 	"github.com/shizuku-labs/archiver/internal/workpool"
 )
@@ -150,7 +151,7 @@ const (
 
 // DayResult is what happened to one day.
 type DayResult struct {
-	Day          archivefile.Day
+	Day          measure.Day
 	Status       Status
 	Key          string
 	RowsRead     int64 // rows of the day read from the database
@@ -179,8 +180,8 @@ type Summary struct {
 	Finished     time.Time
 	DryRun       bool
 	RawCutoff    time.Time
-	CleanEnd     archivefile.Day // days before this one were due
-	RawPurged    int64           // in a dry run: rows that would be purged
+	CleanEnd     measure.Day // days before this one were due
+	RawPurged    int64       // in a dry run: rows that would be purged
 	PurgeErr     error
 	PurgePending string // why the purge stopped early without failing (a lock timeout); "" if it finished
 	// ReplicaLagPaused is the time the run spent paused for replica lag.
@@ -195,8 +196,8 @@ type Summary struct {
 	Days             []DayResult
 	RowsArchived     int64 // database rows moved into archives
 	RowsDeleted      int64
-	Replaced         int64             // archived readings replaced by the table's newer reading with their key
-	CheckedOut       []archivefile.Day // days left alone because they are checked out
+	Replaced         int64         // archived readings replaced by the table's newer reading with their key
+	CheckedOut       []measure.Day // days left alone because they are checked out
 	ArchivesWritten  int
 	BytesWritten     int64
 	Failed           int
@@ -288,7 +289,7 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 		return s, err
 	}
 	s.RawCutoff = now.Add(-time.Duration(r.Opts.RawRetentionDays) * 24 * time.Hour)
-	s.CleanEnd = archivefile.DayOf(now.Add(-time.Duration(r.Opts.CleanRetentionDays) * 24 * time.Hour))
+	s.CleanEnd = measure.DayOf(now.Add(-time.Duration(r.Opts.CleanRetentionDays) * 24 * time.Hour))
 
 	if r.Raw.Disabled() {
 		log.Info("Step 1: Raw purge switched off (raw.table is empty)")
@@ -448,7 +449,7 @@ func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error 
 
 // processDays runs the days through Concurrency workers and returns their
 // results in day order.
-func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string, days []archivefile.Day) []DayResult {
+func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string, days []measure.Day) []DayResult {
 	// Cancelled: days not started keep their rows and are not reported.
 	return workpool.Each(ctx, r.Opts.Concurrency, len(days), func() func(int) DayResult {
 		var buf postgres.DayBuffer // this worker's days, one after the other
@@ -542,7 +543,7 @@ func (r *Runner) dropPartitions(ctx context.Context, log *slog.Logger, s *Summar
 // allArchived reports whether every day p covers has a committed archive
 // at this location.
 func (r *Runner) allArchived(ctx context.Context, p postgres.Partition) (bool, error) {
-	for d := archivefile.DayOf(p.From); d.Start().Before(p.To); d = d.AddDays(1) {
+	for d := measure.DayOf(p.From); d.Start().Before(p.To); d = d.AddDays(1) {
 		m, err := r.Manifests.LatestCommitted(ctx, r.Pool, r.Opts.Location, archivefile.Key(r.Opts.Prefix, d))
 		if err != nil || m == nil {
 			return false, err
@@ -561,7 +562,7 @@ func (r *Runner) checkOwnArchives(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d := archivefile.DayOf(time.Unix(0, 0))
+	d := measure.DayOf(time.Unix(0, 0))
 	keyPrefix := strings.TrimSuffix(archivefile.Key(r.Opts.Prefix, d), archivefile.Key("", d))
 	others, err := r.Manifests.OtherTables(ctx, r.Pool, r.Opts.Location, keyPrefix, names)
 	if err != nil || len(others) == 0 {
@@ -580,7 +581,7 @@ func (r *Runner) checkOwnArchives(ctx context.Context) error {
 		"archiving %s there would merge its readings into that table's archives: nothing was changed. "+
 		"Give each table its own prefix (storage.prefix, ARCHIVER_PREFIX, --prefix) or bucket; "+
 		"if %s is that table renamed, record its new name first: UPDATE %s SET source_table = '%s' WHERE source_table = '%s'",
-		r.Opts.Location, r.Opts.Prefix, days, o.Table, archivefile.DayOf(o.First), archivefile.DayOf(o.Last), more, r.Clean,
+		r.Opts.Location, r.Opts.Prefix, days, o.Table, measure.DayOf(o.First), measure.DayOf(o.Last), more, r.Clean,
 		r.Clean, r.Clean, pgx.Identifier{r.Schema, "archive_runs"}.Sanitize(), sqlQuote(r.Clean.String()), sqlQuote(o.Table))
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
 
@@ -23,7 +24,7 @@ var (
 // checkin carries a day's checkout through archiveDay.
 type checkin struct {
 	co   *manifest.Entry // the open checkout (restore row)
-	diff archivefile.DiffStats
+	diff measure.DiffStats
 }
 
 // CheckinResult is what Checkin did.
@@ -32,7 +33,7 @@ type CheckinResult struct {
 	RunID string
 	// Diff is how the table's rows differ from the archive they replace
 	// (a dry run: would replace).
-	Diff archivefile.DiffStats
+	Diff measure.DiffStats
 }
 
 // Checkin ends the checkout of day d (restore --checkout). It writes the
@@ -45,7 +46,7 @@ type CheckinResult struct {
 // the checkout: the archive stays as it is, and the rows (if any) stay in
 // the table, to be merged into the archive by the next daily run as after
 // a plain restore. Opts.DryRun says what would be done.
-func (r *Runner) Checkin(ctx context.Context, d archivefile.Day, abandon bool) (CheckinResult, error) {
+func (r *Runner) Checkin(ctx context.Context, d measure.Day, abandon bool) (CheckinResult, error) {
 	res := CheckinResult{RunID: manifest.NewRunID()}
 	log := r.Log.With(logging.Context("run_id", res.RunID))
 	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
@@ -84,7 +85,7 @@ func (r *Runner) Checkin(ctx context.Context, d archivefile.Day, abandon bool) (
 
 // abandon ends the checkout of d and leaves the archive and the table as
 // they are.
-func (r *Runner) abandon(ctx context.Context, log *slog.Logger, d archivefile.Day) (DayResult, error) {
+func (r *Runner) abandon(ctx context.Context, log *slog.Logger, d measure.Day) (DayResult, error) {
 	res := DayResult{Day: d, Key: archivefile.Key(r.Opts.Prefix, d)}
 	conn, err := r.Pool.Acquire(ctx)
 	if err != nil {
@@ -132,14 +133,14 @@ func (r *Runner) abandon(ctx context.Context, log *slog.Logger, d archivefile.Da
 // combine is how write joins the day's rows with the archived readings: a
 // union (merge), or for a checkin the rows alone, compared with the
 // archive to say what changed.
-func (r *Runner) combine(ci *checkin) func(rows, old archivefile.Source, emit func(*archivefile.Reading) error) (archivefile.KeyStats, error) {
+func (r *Runner) combine(ci *checkin) func(rows, old measure.Source, emit func(*measure.Reading) error) (measure.KeyStats, error) {
 	if ci == nil {
 		return r.merge
 	}
-	return func(rows, old archivefile.Source, emit func(*archivefile.Reading) error) (archivefile.KeyStats, error) {
+	return func(rows, old measure.Source, emit func(*measure.Reading) error) (measure.KeyStats, error) {
 		st, err := r.Clean.Schema().Diff(rows, old, emit)
 		ci.diff = st
-		return archivefile.KeyStats{MergeStats: archivefile.MergeStats{FromA: st.Added + st.Changed, Both: st.Kept}}, err
+		return measure.KeyStats{MergeStats: measure.MergeStats{FromA: st.Added + st.Changed, Both: st.Kept}}, err
 	}
 }
 
@@ -170,7 +171,7 @@ func (j *dayJob) dryCheckin(ctx context.Context) error {
 }
 
 // Describe lists a diff's examples, for messages.
-func Describe(st archivefile.DiffStats) []string {
+func Describe(st measure.DiffStats) []string {
 	var out []string
 	add := func(what string, ex []string) {
 		for _, e := range ex {

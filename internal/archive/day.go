@@ -19,6 +19,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
 
@@ -63,7 +64,7 @@ var errNotArchive = errors.New("the object merged with is an upload that was nev
 //
 // With ci, the day is checked in (see Checkin): its archive is written as
 // exactly the day's rows instead of their union with the archive.
-func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day, buf *postgres.DayBuffer, ci *checkin) DayResult {
+func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string, d measure.Day, buf *postgres.DayBuffer, ci *checkin) DayResult {
 	j := &dayJob{r: r, runID: runID, started: time.Now().UTC(), buf: buf, ci: ci,
 		res: DayResult{Day: d, Key: archivefile.Key(r.Opts.Prefix, d)}}
 	j.log = log.With(logging.Context("day", d.String()), logging.Context("key", j.res.Key))
@@ -273,7 +274,7 @@ func (j *dayJob) dryRun(ctx context.Context) error {
 // written again from the source planned then.
 func (j *dayJob) upload(ctx context.Context) error {
 	writeStart := time.Now()
-	var ms archivefile.KeyStats
+	var ms measure.KeyStats
 	var err error
 	for {
 		ms, err = j.write(ctx)
@@ -413,7 +414,7 @@ func (j *dayJob) done(ctx context.Context) {
 // see postgres.LockPartitions); if they cannot be had in time, the
 // transaction is opened again without them, and the day is deleted row by
 // row as usual. It returns the partitions it holds.
-func (r *Runner) begin(ctx context.Context, log *slog.Logger, conn *pgxpool.Conn, d archivefile.Day, parts []postgres.Partition) (pgx.Tx, []postgres.Partition, error) {
+func (r *Runner) begin(ctx context.Context, log *slog.Logger, conn *pgxpool.Conn, d measure.Day, parts []postgres.Partition) (pgx.Tx, []postgres.Partition, error) {
 	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead}
 	tx, err := conn.BeginTx(ctx, opts)
 	if err != nil || !r.Opts.DropPartitions {
@@ -473,7 +474,7 @@ func (r *Runner) begin(ctx context.Context, log *slog.Logger, conn *pgxpool.Conn
 // deleted row by row with the day's predicate. A partition that cannot be
 // truncated (say, a foreign key points at the table) is rolled back to
 // its savepoint and left to the DELETE.
-func (r *Runner) deleteDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d archivefile.Day, parts []postgres.Partition) (int64, error) {
+func (r *Runner) deleteDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d measure.Day, parts []postgres.Partition) (int64, error) {
 	var truncated int64
 	for _, p := range parts {
 		n, err := p.CountRows(ctx, tx)
@@ -514,9 +515,9 @@ func (r *Runner) deleteDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d a
 // superset of the existing object, so replacing it keeps I2; if anything
 // fails, the upload is aborted (archivestore.Store.Write), so no partial
 // object is ever published.
-func (j *dayJob) write(ctx context.Context) (archivefile.KeyStats, error) {
+func (j *dayJob) write(ctx context.Context) (measure.KeyStats, error) {
 	r, d, key := j.r, j.res.Day, j.res.Key
-	var ms archivefile.KeyStats
+	var ms measure.KeyStats
 	in, err := j.inputs(ctx)
 	if err != nil {
 		return ms, err
@@ -623,7 +624,7 @@ func (j *dayJob) recordUpload(ctx context.Context, stats archivefile.Stats) erro
 // merge is the union of the day's rows and the archived readings: by
 // whole reading, or, when the table has a reading key (Runner.Key), by key,
 // the table's reading replacing the archived one with its key.
-func (r *Runner) merge(rows, old archivefile.Source, emit func(*archivefile.Reading) error) (archivefile.KeyStats, error) {
+func (r *Runner) merge(rows, old measure.Source, emit func(*measure.Reading) error) (measure.KeyStats, error) {
 	// Values are compared in the value column's type: 5.2 and an older
 	// archive's 5.199999809265137 are one real.
 	schema := r.Clean.Schema()
@@ -631,7 +632,7 @@ func (r *Runner) merge(rows, old archivefile.Source, emit func(*archivefile.Read
 		return schema.MergeByKey(rows, old, emit)
 	}
 	ms, err := schema.Merge(rows, old, emit)
-	return archivefile.KeyStats{MergeStats: ms}, err
+	return measure.KeyStats{MergeStats: ms}, err
 }
 
 // inputs are what a day's archive is written from: the day's rows, in
@@ -639,7 +640,7 @@ func (r *Runner) merge(rows, old archivefile.Source, emit func(*archivefile.Read
 // of the planned source, which judge checks once it has been read.
 type inputs struct {
 	rows      *postgres.DayRows
-	old       archivefile.Source
+	old       measure.Source
 	oldReader *archivefile.Reader
 	closers   []func()
 }
@@ -687,13 +688,13 @@ func (j *dayJob) inputs(ctx context.Context) (*inputs, error) {
 	}
 	in.closers = append(in.closers, func() { obj.Close() })
 	in.oldReader, in.old = obj.Reader, obj.Reader
-	if schema := r.Clean.Schema(); j.facts.Committed == nil || j.plan.WantSHA == "" || schema != (archivefile.Schema{}) {
+	if schema := r.Clean.Schema(); j.facts.Committed == nil || j.plan.WantSHA == "" || schema != (measure.Schema{}) {
 		// Not written under a manifest of ours: the original service's
 		// archive (sensors in first-seen order) or a crashed run's. One
 		// day is held in memory to sort it; our own archives stream.
 		// So is an archive of a table whose values are not double
 		// precision: older versions ordered its values as float8.
-		if in.old, err = schema.SortedSource(obj.Reader, r.Opts.Limits.MaxReadings); err != nil {
+		if in.old, err = archivefile.SortedSourceFor(obj.Reader, schema, r.Opts.Limits.MaxReadings); err != nil {
 			in.close()
 			return nil, fmt.Errorf("existing archive %s: %w", src, err)
 		}
@@ -804,11 +805,11 @@ func (m *midUpload) Write(p []byte) (int, error) {
 
 // existingSource names the existing archive in the errors of reading it.
 type existingSource struct {
-	src archivefile.Source
+	src measure.Source
 	key string
 }
 
-func (s existingSource) Next() (*archivefile.Reading, error) {
+func (s existingSource) Next() (*measure.Reading, error) {
 	rd, err := s.src.Next()
 	if err != nil && err != io.EOF {
 		err = fmt.Errorf("existing archive %s in storage is unreadable: %w", s.key, err)
@@ -818,4 +819,4 @@ func (s existingSource) Next() (*archivefile.Reading, error) {
 
 type emptySource struct{}
 
-func (emptySource) Next() (*archivefile.Reading, error) { return nil, io.EOF }
+func (emptySource) Next() (*measure.Reading, error) { return nil, io.EOF }

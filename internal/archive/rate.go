@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // rateLimiter paces the rows a run removes (raw rows purged plus clean rows
@@ -71,7 +71,7 @@ func (l *rateLimiter) batch(n int) int {
 // manifest recorded) or rolls back as one; only the statements are cut
 // small, so that the WAL they write streams out at the rate. The
 // transaction lasts longer for it: the rate is the cost of that.
-func (r *Runner) deleteRows(ctx context.Context, tx pgx.Tx, d archivefile.Day) (int64, error) {
+func (r *Runner) deleteRows(ctx context.Context, tx pgx.Tx, d measure.Day) (int64, error) {
 	if r.limiter == nil && r.lag == nil {
 		return r.Clean.DeleteDay(ctx, tx, d)
 	}

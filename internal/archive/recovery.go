@@ -3,8 +3,8 @@ package archive
 import (
 	"fmt"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // Crash recovery, decided without I/O. A run can stop anywhere between
@@ -115,7 +115,7 @@ const (
 
 // sourceRead is what reading the planned source found.
 type sourceRead struct {
-	Day      archivefile.Day // the day the archive says it is for; zero if it does not say
+	Day      measure.Day // the day the archive says it is for; zero if it does not say
 	SHA256   string
 	Readings int64
 }
@@ -124,7 +124,7 @@ type sourceRead struct {
 // archived readings: the committed archive itself (its checksum), not an
 // upload that was never committed, and not something changed outside the
 // archiver. For fallBack and refuse the error says what was found.
-func judgeSource(f recoveryFacts, p sourcePlan, d archivefile.Day, got sourceRead) (verdict, error) {
+func judgeSource(f recoveryFacts, p sourcePlan, d measure.Day, got sourceRead) (verdict, error) {
 	if !got.Day.IsZero() && got.Day != d {
 		return refuse, fmt.Errorf("existing archive %s is for day %s, not %s", p.Source, got.Day, d)
 	}

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // TestRecoveryDecisions walks every case of crash recovery: which source a
@@ -16,7 +16,7 @@ import (
 func TestRecoveryDecisions(t *testing.T) {
 	const key = "archives/2025/01/15.json.gz"
 	bk := backupKey(key)
-	d, _ := archivefile.ParseDay("2025-01-15")
+	d, _ := measure.ParseDay("2025-01-15")
 	committed := &manifest.Entry{ID: 7, RunID: "run-1", SHA256: "committed", Readings: manifest.Int64(100)}
 	ours := map[string]bool{"ours": true}
 
@@ -80,7 +80,7 @@ func TestRecoveryDecisions(t *testing.T) {
 	firstNew := recoveryFacts{Key: key, AtKey: true, Ours: ours}
 	again := recoveryFacts{Key: key, AtKey: true, Committed: committed, Rejected: "x", BackupKnown: true}
 	againNew := recoveryFacts{Key: key, AtKey: true, Rejected: "ours", BackupKnown: true, Backup: true}
-	other, _ := archivefile.ParseDay("2025-01-16")
+	other, _ := measure.ParseDay("2025-01-16")
 	judged := []struct {
 		name string
 		f    recoveryFacts

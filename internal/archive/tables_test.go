@@ -19,6 +19,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archive"
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/coretest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 	"github.com/shizuku-labs/archiver/internal/restore"
 )
@@ -136,7 +137,7 @@ func TestTypeMatrix(t *testing.T) {
 				checkArchived(t, e, name, vt.typ, doc, js)
 
 				_, sha1, _ := archiveSHA(t, e, prefix, day)
-				if _, err := tableRestorer(e, tbl, prefix).Run(ctx, restore.Options{Days: []archivefile.Day{day}}); err != nil {
+				if _, err := tableRestorer(e, tbl, prefix).Run(ctx, restore.Options{Days: []measure.Day{day}}); err != nil {
 					t.Fatalf("restore: %v\n%s", err, e.LogBuf)
 				}
 				same := `r.%[1]s IS NOT DISTINCT FROM o.%[1]s AND r.%[1]s::text IS NOT DISTINCT FROM o.%[1]s::text`
@@ -252,7 +253,7 @@ func readingKey(t *testing.T, valueType, sensor string, ts time.Time, v, q, m *s
 	return fmt.Sprintf("%s|%s|%s|%s|%s", sensor, ts.UTC().Format(time.RFC3339Nano), val, str(q), str(m))
 }
 
-func archiveSHA(t *testing.T, e *coretest.Env, prefix string, d archivefile.Day) (int64, string, bool) {
+func archiveSHA(t *testing.T, e *coretest.Env, prefix string, d measure.Day) (int64, string, bool) {
 	t.Helper()
 	m, err := e.Manifests.LatestCommitted(context.Background(), e.Pool, coretest.Location, archivefile.Key(prefix, d))
 	if err != nil || m == nil {
@@ -385,7 +386,7 @@ line2', -0.000, false, '[]', '"str"', 'infinity', NULL, '{}', NULL, '-0', NULL),
 		t.Errorf("extra is not a member after the original fields: %s", js)
 	}
 
-	if _, err := tableRestorer(e, tbl, "p2").Run(ctx, restore.Options{Days: []archivefile.Day{day}}); err != nil {
+	if _, err := tableRestorer(e, tbl, "p2").Run(ctx, restore.Options{Days: []measure.Day{day}}); err != nil {
 		t.Fatalf("restore: %v\n%s", err, e.LogBuf)
 	}
 	var conds []string
@@ -460,7 +461,7 @@ func TestSchemaDriftOnRestore(t *testing.T) {
 	if _, err := tableRunner(e, tbl, "dr").Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tableRestorer(e, tbl, "dr").Run(ctx, restore.Options{Days: []archivefile.Day{day}}); err != nil {
+	if _, err := tableRestorer(e, tbl, "dr").Run(ctx, restore.Options{Days: []measure.Day{day}}); err != nil {
 		t.Fatalf("restore: %v\n%s", err, e.LogBuf)
 	}
 	if got := dump(t, e, `SELECT v, station FROM dr ORDER BY t`); got != "[1 x]\n[2 x]\n[3 y]\n" {
@@ -472,7 +473,7 @@ func TestSchemaDriftOnRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Exec(t, `ALTER TABLE dr DROP COLUMN station`)
-	_, err := tableRestorer(e, tbl, "dr").Run(ctx, restore.Options{Days: []archivefile.Day{day}})
+	_, err := tableRestorer(e, tbl, "dr").Run(ctx, restore.Options{Days: []measure.Day{day}})
 	if err == nil || !strings.Contains(err.Error(), `column "station"`) || !strings.Contains(err.Error(), "does not have") {
 		t.Errorf("restore into a table without an archived column: %v", err)
 	}
@@ -498,7 +499,7 @@ func TestOriginalArchiveWithUnknownMembers(t *testing.T) {
 		`{"sensor": "s2", "measurements": [{"time": "`+ds+`T00:10:00+00:00", "measurement": 5.0, "qc_flags": 0, "imputation_method": null, "unit": "mm"}]}, `+
 		`{"sensor": "s1", "measurements": [{"time": "`+ds+`T00:00:00+00:00", "measurement": 1.5, "qc_flags": 1, "imputation_method": "ARIMA"}]}], `+
 		`"archived_at": "2025-02-15T02:00:00"}`)
-	if _, err := tableRestorer(e, coretest.Clean, coretest.Prefix).Run(ctx, restore.Options{Days: []archivefile.Day{d}}); err != nil {
+	if _, err := tableRestorer(e, coretest.Clean, coretest.Prefix).Run(ctx, restore.Options{Days: []measure.Day{d}}); err != nil {
 		t.Fatalf("restore without adopting: %v\n%s", err, e.LogBuf)
 	}
 	if n := e.Count(t, `SELECT count(*) FROM shizuku.clean_measurements`); n != 2 {
@@ -580,7 +581,7 @@ func TestTypedRestoreIntoKeyedTable(t *testing.T) {
 		t.Fatalf("archive: %v\n%s", err, e.LogBuf)
 	}
 	e.Exec(t, `INSERT INTO kt VALUES ('6f1c1e4a-8a52-4a43-9a57-0e2b8d1f2a10', '`+d.String()+` 00:10', 2, 0, 'table')`)
-	s, err := tableRestorer(e, tbl, "kt").Run(ctx, restore.Options{Days: []archivefile.Day{d}})
+	s, err := tableRestorer(e, tbl, "kt").Run(ctx, restore.Options{Days: []measure.Day{d}})
 	if err != nil {
 		t.Fatalf("restore: %v\n%s", err, e.LogBuf)
 	}

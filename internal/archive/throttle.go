@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // errBudget stops the raw purge between batches when the budget is spent.
@@ -50,8 +50,8 @@ const lagRetries = 3
 func (r *Runner) purges() bool { return r.Opts.ShardCount <= 1 || r.Opts.ShardIndex == 0 }
 
 // shardDays keeps the days that are this worker's shard.
-func (r *Runner) shardDays(days []archivefile.Day) []archivefile.Day {
-	var out []archivefile.Day
+func (r *Runner) shardDays(days []measure.Day) []measure.Day {
+	var out []measure.Day
 	for _, d := range days {
 		n := int64(r.Opts.ShardCount)
 		if (dayNumber(d)%n+n)%n == int64(r.Opts.ShardIndex) { // days before 1970 too
@@ -62,4 +62,4 @@ func (r *Runner) shardDays(days []archivefile.Day) []archivefile.Day {
 }
 
 // dayNumber is the day's number of days since 1970-01-01 UTC.
-func dayNumber(d archivefile.Day) int64 { return d.Start().Unix() / 86400 }
+func dayNumber(d measure.Day) int64 { return d.Start().Unix() / 86400 }

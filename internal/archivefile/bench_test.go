@@ -9,19 +9,21 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // benchReadings is a realistic day: 100 sensors at 10-second resolution for
 // the first ~8 hours, microsecond times, one reading in 20 imputed.
-func benchReadings(day Day, n int) []Reading {
+func benchReadings(day measure.Day, n int) []measure.Reading {
 	rng := newRand(1)
-	rs := make([]Reading, 0, n)
+	rs := make([]measure.Reading, 0, n)
 	sensors := 100
 	per := n / sensors
 	for s := 0; s < sensors; s++ {
 		name := fmt.Sprintf("station-%03d/temperature", s)
 		for i := 0; i < per; i++ {
-			r := Reading{
+			r := measure.Reading{
 				Sensor:  name,
 				Time:    day.Start().Add(time.Duration(i)*10*time.Second + time.Duration(rng.Intn(1e6))*time.Microsecond),
 				Value:   fl(math.Round((15+10*rng.NormFloat64())*100) / 100),
@@ -47,7 +49,7 @@ func reportPerReading(b *testing.B, perOp int, before *runtime.MemStats) {
 }
 
 func BenchmarkWriter(b *testing.B) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	rs := benchReadings(day, 200000)
 	for _, level := range []int{0, 1, 3, 6, 9} {
 		b.Run(fmt.Sprintf("level=%d", level), func(b *testing.B) {
@@ -77,7 +79,7 @@ func BenchmarkWriter(b *testing.B) {
 }
 
 func BenchmarkReader(b *testing.B) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	plain := benchReadings(day, 200000)
 	extra := benchReadings(day, 200000)
 	for i := range extra {
@@ -88,7 +90,7 @@ func BenchmarkReader(b *testing.B) {
 	for _, c := range []struct {
 		name    string
 		level   int
-		rs      []Reading
+		rs      []measure.Reading
 		general bool // the fast path off: what it earns
 	}{
 		{"level=0", 0, plain, false},
@@ -140,14 +142,14 @@ func BenchmarkReader(b *testing.B) {
 }
 
 func BenchmarkMerge(b *testing.B) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	rs := benchReadings(day, 200000)
 	half := rs[:len(rs)/2]
 	b.ReportAllocs()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	for b.Loop() {
-		if _, err := Merge(SliceSource(rs), SliceSource(half), func(*Reading) error { return nil }); err != nil {
+		if _, err := measure.Merge(measure.SliceSource(rs), measure.SliceSource(half), func(*measure.Reading) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -155,7 +157,7 @@ func BenchmarkMerge(b *testing.B) {
 }
 
 func TestWriterAllocsPerReading(t *testing.T) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	rs := benchReadings(day, 20000)
 	w, err := NewWriter(io.Discard, day, 1)
 	if err != nil {

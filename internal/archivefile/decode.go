@@ -3,6 +3,8 @@ package archivefile
 import (
 	"database/sql"
 	"math"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 var (
@@ -34,7 +36,11 @@ func parseTime(b []byte) (sec int64, nsec int, ok bool) {
 	mi, ok5 := digitsB(b[14:16])
 	s, ok6 := digitsB(b[17:19])
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
-		mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || s > 59 {
+		h > 23 || mi > 59 || s > 59 {
+		return 0, 0, false
+	}
+	day, ok := measure.DayFromDate(y, mo, d)
+	if !ok {
 		return 0, 0, false
 	}
 	i := 19
@@ -82,7 +88,7 @@ func parseTime(b []byte) (sec int64, nsec int, ok bool) {
 	if i != len(b) {
 		return 0, 0, false
 	}
-	sec = daysFromCivil(int64(y), mo, d)*secondsPerDay + int64(h*3600+mi*60+s-off)
+	sec = day.StartUnix() + int64(h*3600+mi*60+s-off)
 	return sec, nsec, true
 }
 

@@ -2,6 +2,8 @@ package archivefile
 
 import (
 	"bytes"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // fastPath switches readCanonical on; tests switch it off to check that
@@ -88,7 +90,7 @@ func (r *Reader) readCanonical() (sec int64, done, ok bool) {
 	}
 	i += len(layoutMethod)
 	cur := &r.cur
-	*cur = Reading{Sensor: r.sensor, Time: t, Value: v, ValueText: text, QCFlags: qc}
+	*cur = measure.Reading{Sensor: r.sensor, Time: t, Value: v, ValueText: text, QCFlags: qc}
 	switch {
 	case bytes.HasPrefix(b[i:], []byte(layoutNull)):
 		i += len(layoutNull)

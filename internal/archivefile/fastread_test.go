@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // decodeBoth reads data with the canonical fast path on and off and fails
@@ -12,10 +14,10 @@ import (
 func decodeBoth(t *testing.T, data []byte, lim Limits) {
 	t.Helper()
 	type result struct {
-		rs        []Reading
+		rs        []measure.Reading
 		err       string
 		stats     Stats
-		day       Day
+		day       measure.Day
 		canonical bool
 	}
 	run := func(fast bool) result {
@@ -56,20 +58,20 @@ func decodeBoth(t *testing.T, data []byte, lim Limits) {
 // Canonical archives, hand-made near-canonical ones and broken ones read
 // the same with and without the fast path.
 func TestCanonicalFastPathReadsTheSame(t *testing.T) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	rs := benchReadings(day, 20000)
 	rs = append(rs,
-		Reading{Sensor: "zz", Time: day.Start(), Value: fl(math.NaN()), Imputation: imp("")},
-		Reading{Sensor: "zz", Time: day.Start().Add(1), Value: fl(math.Inf(1)), QCFlags: qc(-7)},
-		Reading{Sensor: "zz", Time: day.Start().Add(2000), Value: fl(math.Inf(-1)), Imputation: imp("é \"q\" \\ \n")},
-		Reading{Sensor: "zz", Time: day.Start().Add(3000), Value: fl(1e-7)},
-		Reading{Sensor: "zz", Time: day.Start().Add(4000), Value: fl(-1.5e300), QCFlags: qc(math.MaxInt64)},
-		Reading{Sensor: "zz", Time: day.Start().Add(5000), Imputation: imp(string(bytes.Repeat([]byte("m"), 100)))},
+		measure.Reading{Sensor: "zz", Time: day.Start(), Value: fl(math.NaN()), Imputation: imp("")},
+		measure.Reading{Sensor: "zz", Time: day.Start().Add(1), Value: fl(math.Inf(1)), QCFlags: qc(-7)},
+		measure.Reading{Sensor: "zz", Time: day.Start().Add(2000), Value: fl(math.Inf(-1)), Imputation: imp("é \"q\" \\ \n")},
+		measure.Reading{Sensor: "zz", Time: day.Start().Add(3000), Value: fl(1e-7)},
+		measure.Reading{Sensor: "zz", Time: day.Start().Add(4000), Value: fl(-1.5e300), QCFlags: qc(math.MaxInt64)},
+		measure.Reading{Sensor: "zz", Time: day.Start().Add(5000), Imputation: imp(string(bytes.Repeat([]byte("m"), 100)))},
 		// The members realtables added: exact values, the extra object, other tools' members.
-		Reading{Sensor: "zz", Time: day.Start().Add(6000), Value: fl(123456789.12345679), ValueText: "123456789.123456789", Extra: `{"batch": 7, "note": "x\u00e9"}`},
-		Reading{Sensor: "zz", Time: day.Start().Add(7000), Value: fl(math.Copysign(0, -1)), Extra: `{"a": null}`, Other: `"z": [1, {"y": 2}]`},
-		Reading{Sensor: "zz", Time: day.Start().Add(8000), Value: fl(42), ValueText: "42", Imputation: imp("ARIMA"), Other: `"w": "v"`},
-		Reading{Sensor: "zz", Time: day.Start().Add(9000), Extra: `{"long": "` + string(bytes.Repeat([]byte("e"), 3000)) + `"}`},
+		measure.Reading{Sensor: "zz", Time: day.Start().Add(6000), Value: fl(123456789.12345679), ValueText: "123456789.123456789", Extra: `{"batch": 7, "note": "x\u00e9"}`},
+		measure.Reading{Sensor: "zz", Time: day.Start().Add(7000), Value: fl(math.Copysign(0, -1)), Extra: `{"a": null}`, Other: `"z": [1, {"y": 2}]`},
+		measure.Reading{Sensor: "zz", Time: day.Start().Add(8000), Value: fl(42), ValueText: "42", Imputation: imp("ARIMA"), Other: `"w": "v"`},
+		measure.Reading{Sensor: "zz", Time: day.Start().Add(9000), Extra: `{"long": "` + string(bytes.Repeat([]byte("e"), 3000)) + `"}`},
 	)
 	for _, level := range []int{0, 1, 6} {
 		var buf bytes.Buffer
@@ -147,7 +149,7 @@ func FuzzCanonicalFastPath(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s), true)
 	}
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	var buf bytes.Buffer
 	w, _ := NewWriter(&buf, day, 1)
 	rs := benchReadings(day, 300)

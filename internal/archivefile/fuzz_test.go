@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strconv"
 	"testing"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // fuzzSeeds are JSON documents that exercise the reader's main paths; the
@@ -34,7 +36,7 @@ func FuzzReader(f *testing.F) {
 		if day.IsZero() {
 			t.Fatal("accepted an archive without a day")
 		}
-		sorted := SortReadings(append([]Reading(nil), got...))
+		sorted := measure.SortReadings(append([]measure.Reading(nil), got...))
 		if r.Canonical() {
 			sameReadings(t, sorted, got)
 		}
@@ -71,10 +73,10 @@ func FuzzParseDay(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := ParseDay(s)
+		d, err := measure.ParseDay(s)
 		if err != nil {
 			if !d.IsZero() {
-				t.Fatal("error with a non-zero Day")
+				t.Fatal("error with a non-zero measure.Day")
 			}
 			if !bytes.Contains([]byte(err.Error()), []byte(strconv.Quote(s))) {
 				t.Fatalf("error %q does not quote the input", err)
@@ -84,8 +86,8 @@ func FuzzParseDay(f *testing.F) {
 		if d.String() != s {
 			t.Fatalf("ParseDay(%q).String() = %q", s, d.String())
 		}
-		if DayOf(d.Start()) != d || DayOf(d.End().Add(-1)) != d || DayOf(d.End()) != d.AddDays(1) {
-			t.Fatalf("%s: Start/End/DayOf disagree", s)
+		if measure.DayOf(d.Start()) != d || measure.DayOf(d.End().Add(-1)) != d || measure.DayOf(d.End()) != d.AddDays(1) {
+			t.Fatalf("%s: Start/End/measure.DayOf disagree", s)
 		}
 		if d.AddDays(1).AddDays(-1) != d || !d.Before(d.AddDays(1)) {
 			t.Fatalf("%s: AddDays", s)

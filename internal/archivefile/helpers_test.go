@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
@@ -25,7 +26,7 @@ func ts(t testing.TB, s string) time.Time {
 }
 
 // encode writes rs (already canonical) as an archive of day.
-func encode(t testing.TB, day Day, rs []Reading) ([]byte, Stats) {
+func encode(t testing.TB, day measure.Day, rs []measure.Reading) ([]byte, Stats) {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := NewWriter(&buf, day, 6)
@@ -44,13 +45,13 @@ func encode(t testing.TB, day Day, rs []Reading) ([]byte, Stats) {
 }
 
 // decode reads every reading of an archive, or the first error.
-func decode(data []byte, lim Limits) ([]Reading, *Reader, error) {
+func decode(data []byte, lim Limits) ([]measure.Reading, *Reader, error) {
 	r, err := NewReader(bytes.NewReader(data), lim)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer r.Close()
-	var out []Reading
+	var out []measure.Reading
 	for {
 		rd, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -68,13 +69,13 @@ func gz(t testing.TB, s string) []byte { return testkit.Gzip(t, []byte(s)) }
 func gunzip(t testing.TB, b []byte) string { return string(testkit.Gunzip(t, b)) }
 
 // sameReadings compares with Compare, so NaN == NaN and -0 == 0.
-func sameReadings(t testing.TB, got, want []Reading) {
+func sameReadings(t testing.TB, got, want []measure.Reading) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %d readings, want %d", len(got), len(want))
 	}
 	for i := range got {
-		if Compare(&got[i], &want[i]) != 0 {
+		if measure.Compare(&got[i], &want[i]) != 0 {
 			t.Fatalf("reading %d: got %+v, want %+v", i, got[i], want[i])
 		}
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // Limits bound what a Reader accepts, so a hostile or broken object cannot
@@ -44,7 +46,7 @@ type Reader struct {
 	s   scanner
 	lim Limits
 
-	day     Day
+	day     measure.Day
 	sawData bool
 	state   int
 	// Whether the current container has produced no element yet.
@@ -55,8 +57,8 @@ type Reader struct {
 	groupN     int64 // sensor groups seen, for messages
 	groupCount int64 // readings in the current group
 
-	cur       Reading
-	prev      Reading
+	cur       measure.Reading
+	prev      measure.Reading
 	n         int64
 	sensors   int64
 	canonical bool
@@ -163,7 +165,7 @@ func getGzipReader(r io.Reader) (*gzip.Reader, error) {
 func getWindow() []byte { return *windows.Get().(*[]byte) }
 
 // Day returns the archive's day; zero until the "day" key has been read.
-func (r *Reader) Day() Day { return r.day }
+func (r *Reader) Day() measure.Day { return r.day }
 
 // Canonical reports whether every reading so far came in strict Compare
 // order (sorted, no duplicates), i.e. whether the stream can feed Merge
@@ -210,7 +212,7 @@ func (r *Reader) Close() error {
 // once the whole object has been verified. The returned Reading is reused
 // by the following call; copy it (a plain struct copy suffices) to keep it.
 // Errors are sticky.
-func (r *Reader) Next() (*Reading, error) {
+func (r *Reader) Next() (*measure.Reading, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -222,7 +224,7 @@ func (r *Reader) Next() (*Reading, error) {
 	return rd, nil
 }
 
-func (r *Reader) next() (*Reading, error) {
+func (r *Reader) next() (*measure.Reading, error) {
 	for {
 		switch r.state {
 		case stTop:
@@ -392,7 +394,7 @@ func (r *Reader) topStep() error {
 		if err != nil {
 			return r.syntaxErr(fmt.Errorf(`"day": %w`, err))
 		}
-		d, err := ParseDay(string(b))
+		d, err := measure.ParseDay(string(b))
 		if err != nil {
 			return fmt.Errorf("archivefile: archive \"day\": %w: %w", ErrCorrupt, err)
 		}
@@ -526,7 +528,7 @@ func (r *Reader) readReading() error {
 		if err := s.expect('{'); err != nil {
 			return r.readingErr(err)
 		}
-		*cur = Reading{Sensor: r.sensor}
+		*cur = measure.Reading{Sensor: r.sensor}
 	}
 	for {
 		code, ok, err := r.nextKey(&first)
@@ -638,8 +640,8 @@ func (r *Reader) accept(sec int64) error {
 
 	idx := r.n + 1
 	if !r.day.IsZero() {
-		start := r.day.n * secondsPerDay
-		if sec < start || sec >= start+secondsPerDay {
+		start := r.day.StartUnix()
+		if sec < start || sec >= start+measure.SecondsPerDay {
 			return fmt.Errorf("archivefile: reading #%d (sensor %q): time %s is outside the archive day %s: %w",
 				idx, cur.Sensor, fmtTime(cur.Time), r.day, ErrOutsideDay)
 		}
@@ -653,7 +655,7 @@ func (r *Reader) accept(sec int64) error {
 	if r.n == 0 || sec > r.maxSec || (sec == r.maxSec && cur.Time.After(r.maxT)) {
 		r.maxSec, r.maxT, r.maxIdx, r.maxSensor = sec, cur.Time, idx, cur.Sensor
 	}
-	if r.n > 0 && r.canonical && Compare(&r.prev, cur) >= 0 {
+	if r.n > 0 && r.canonical && measure.Compare(&r.prev, cur) >= 0 {
 		r.canonical = false
 	}
 	r.prev = *cur
@@ -712,12 +714,12 @@ func (r *Reader) finish() error {
 		return fmt.Errorf(`archivefile: archive has no "data" key: %w`, ErrCorrupt)
 	}
 	if r.n > 0 {
-		start := r.day.n * secondsPerDay
+		start := r.day.StartUnix()
 		if r.minSec < start {
 			return fmt.Errorf("archivefile: reading #%d (sensor %q): time %s is outside the archive day %s (given after \"data\"): %w",
 				r.minIdx, r.minSensor, fmtTime(r.minT), r.day, ErrOutsideDay)
 		}
-		if r.maxSec >= start+secondsPerDay {
+		if r.maxSec >= start+measure.SecondsPerDay {
 			return fmt.Errorf("archivefile: reading #%d (sensor %q): time %s is outside the archive day %s (given after \"data\"): %w",
 				r.maxIdx, r.maxSensor, fmtTime(r.maxT), r.day, ErrOutsideDay)
 		}

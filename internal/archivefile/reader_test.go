@@ -9,66 +9,23 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
+	"github.com/shizuku-labs/archiver/internal/measure/measuretest"
 )
 
 func newRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }
 
-var (
-	sensorPool = []string{"sensor_1", "sensor_10", "sensor_2", "Sensor_2", "s", "a\"b\\c", "tab\there", "ü-sensor", "日本", "😀", ""}
-	impPool    = []string{"ARIMA", "linear", "", "spline \"cubic\"", "é", "\x00nul"}
-)
-
 // randomReadings returns n random readings of day in canonical order
-// (fewer if duplicates were drawn), covering the awkward values.
-func randomReadings(rng *rand.Rand, day Day, n int) []Reading {
-	rs := make([]Reading, 0, n)
-	start := day.Start()
-	for len(rs) < n {
-		var r Reading
-		r.Sensor = sensorPool[rng.Intn(len(sensorPool))]
-		off := time.Duration(rng.Int63n(int64(24*time.Hour))) / time.Microsecond * time.Microsecond
-		if rng.Intn(10) == 0 {
-			off = time.Duration(rng.Int63n(int64(24 * time.Hour)))
-		}
-		if rng.Intn(5) == 0 {
-			off = off / time.Minute * time.Minute // plenty of equal times
-		}
-		r.Time = start.Add(off)
-		switch rng.Intn(12) {
-		case 0:
-		case 1:
-			r.Value = fl(math.NaN())
-		case 2:
-			r.Value = fl(math.Inf(1))
-		case 3:
-			r.Value = fl(math.Inf(-1))
-		case 4:
-			r.Value = fl(math.Float64frombits(rng.Uint64()))
-		case 5:
-			r.Value = fl(float64(rng.Intn(100)))
-		case 6:
-			r.Value = fl(rng.NormFloat64() * math.Pow(10, float64(rng.Intn(40)-20)))
-		default:
-			r.Value = fl(math.Round(rng.Float64()*1000) / 10)
-		}
-		if rng.Intn(4) > 0 {
-			r.QCFlags = qc(rng.Int63n(5) - 1)
-			if rng.Intn(50) == 0 {
-				r.QCFlags = qc(int64(rng.Uint64()))
-			}
-		}
-		if rng.Intn(3) == 0 {
-			r.Imputation = imp(impPool[rng.Intn(len(impPool))])
-		}
-		rs = append(rs, r)
-	}
-	return SortReadings(rs)
+// (see measuretest.RandomReadings).
+func randomReadings(rng *rand.Rand, day measure.Day, n int) []measure.Reading {
+	return measuretest.RandomReadings(rng, day, n)
 }
 
 func TestRoundTrip(t *testing.T) {
 	for seed := int64(1); seed <= 20; seed++ {
 		rng := newRand(seed)
-		day := DayOf(time.Unix(rng.Int63n(4e9), 0))
+		day := measure.DayOf(time.Unix(rng.Int63n(4e9), 0))
 		want := randomReadings(rng, day, rng.Intn(3000))
 		data, ws := encode(t, day, want)
 		got, r, err := decode(data, Limits{})
@@ -110,8 +67,8 @@ func TestReaderOriginalFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	day := MustParseDay("2025-01-15")
-	want := []Reading{
+	day := measure.MustParseDay("2025-01-15")
+	want := []measure.Reading{
 		{Sensor: "sensor_id_2", Time: ts(t, "2025-01-15T00:10:00Z"), Value: fl(5), QCFlags: qc(0)},
 		{Sensor: "sensor_id_2", Time: ts(t, "2025-01-15T00:00:00.25Z"), Value: fl(5), Imputation: imp("ARIMA")},
 		{Sensor: "sensor_id_1", Time: ts(t, "2025-01-15T00:00:00Z"), Value: fl(1e-05), QCFlags: qc(2), Imputation: imp("linéar")},
@@ -141,13 +98,13 @@ func TestReaderOriginalFormat(t *testing.T) {
 	}
 
 	// Converting it: sort, then write canonically.
-	src, err := SortedSource(SliceSource(got), 0)
+	src, err := SortedSource(measure.SliceSource(got), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	w, _ := NewWriter(&buf, day, 6)
-	if _, err := Merge(src, SliceSource(nil), w.Write); err != nil {
+	if _, err := measure.Merge(src, measure.SliceSource(nil), w.Write); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -172,30 +129,30 @@ func TestReaderTolerance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Reading{
+	want := []measure.Reading{
 		{Sensor: "s1", Time: ts(t, "2025-03-01T12:00:00.1Z"), QCFlags: qc(7)},
 		{Sensor: "s1", Time: ts(t, "2025-03-01T12:00:00.123456789Z"), Value: fl(0), Imputation: imp("😀")},
 		{Sensor: "s1", Time: ts(t, "2025-03-01T23:59:59.999999Z"), Value: fl(100), QCFlags: qc(0)},
 	}
 	sameReadings(t, got, want)
-	if r.Day() != MustParseDay("2025-03-01") || !r.Canonical() || r.Stats().Sensors != 1 {
+	if r.Day() != measure.MustParseDay("2025-03-01") || !r.Canonical() || r.Stats().Sensors != 1 {
 		t.Errorf("day %v canonical %v stats %+v", r.Day(), r.Canonical(), r.Stats())
 	}
 }
 
 func TestReaderDayKnownAfterNewReader(t *testing.T) {
-	data, _ := encode(t, MustParseDay("2025-01-15"), nil)
+	data, _ := encode(t, measure.MustParseDay("2025-01-15"), nil)
 	r, err := NewReader(bytes.NewReader(data), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Day() != MustParseDay("2025-01-15") {
+	if r.Day() != measure.MustParseDay("2025-01-15") {
 		t.Errorf("Day() = %v right after NewReader", r.Day())
 	}
 }
 
 func TestReaderStatsMatchObject(t *testing.T) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	data, ws := encode(t, day, randomReadings(newRand(3), day, 1000))
 	_, r, err := decode(data, Limits{})
 	if err != nil {
@@ -237,7 +194,7 @@ func TestReaderCanonical(t *testing.T) {
 }
 
 func TestReaderReusesReading(t *testing.T) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	data, _ := encode(t, day, randomReadings(newRand(4), day, 10))
 	r, err := NewReader(bytes.NewReader(data), Limits{})
 	if err != nil {
@@ -246,7 +203,7 @@ func TestReaderReusesReading(t *testing.T) {
 	a, _ := r.Next()
 	b, _ := r.Next()
 	if a != b {
-		t.Error("documented reuse of the returned Reading does not hold")
+		t.Error("documented reuse of the returned measure.Reading does not hold")
 	}
 }
 
@@ -265,7 +222,7 @@ func (e *errAfter) Read(p []byte) (int, error) {
 }
 
 func TestReaderErrors(t *testing.T) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	good, _ := encode(t, day, randomReadings(newRand(5), day, 2000))
 	stored := func() []byte {
 		var buf bytes.Buffer
@@ -385,7 +342,7 @@ func TestReaderErrors(t *testing.T) {
 }
 
 func TestReaderLimitsExact(t *testing.T) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	rs := randomReadings(newRand(6), day, 100)
 	data, st := encode(t, day, rs)
 	if _, _, err := decode(data, Limits{MaxReadings: int64(len(rs)), MaxUncompressedBytes: st.Uncompressed}); err != nil {
@@ -434,7 +391,7 @@ func TestReaderDeepNesting(t *testing.T) {
 }
 
 func TestReaderCloseDoesNotCloseSource(t *testing.T) {
-	data, _ := encode(t, MustParseDay("2025-01-15"), nil)
+	data, _ := encode(t, measure.MustParseDay("2025-01-15"), nil)
 	r, err := NewReader(bytes.NewReader(data), Limits{})
 	if err != nil {
 		t.Fatal(err)

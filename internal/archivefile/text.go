@@ -1,6 +1,10 @@
 package archivefile
 
-import "time"
+import (
+	"time"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
+)
 
 // AppendJSONFloat appends f exactly as the archive writes a measurement
 // (Python's json.dumps layout, bare NaN/Infinity/-Infinity), so that other
@@ -15,9 +19,9 @@ func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst
 // without quotes: "YYYY-MM-DDTHH:MM:SS[.fffffffff]Z", trailing fractional
 // zeros trimmed.
 func AppendJSONTime(dst []byte, t time.Time) []byte {
-	d := DayOf(t)
-	dst = d.appendTo(dst)
+	d := measure.DayOf(t)
+	dst = d.Append(dst)
 	dst = append(dst, 'T')
-	dst = appendClock(dst, t.Unix()-d.n*secondsPerDay, t.Nanosecond())
+	dst = appendClock(dst, t.Unix()-d.StartUnix(), t.Nanosecond())
 	return append(dst, 'Z')
 }

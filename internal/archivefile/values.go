@@ -2,7 +2,6 @@ package archivefile
 
 import (
 	"bytes"
-	"cmp"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // ParseNumber turns a JSON number token (or NaN, Infinity, -Infinity)
@@ -104,7 +105,7 @@ func plainFloat(tok []byte) bool {
 // SetValue sets r's value from the text PostgreSQL gives for a numeric,
 // integer or floating-point column ("NaN", "Infinity" and "-Infinity"
 // included), keeping it exactly.
-func SetValue(r *Reading, text string) error {
+func SetValue(r *measure.Reading, text string) error {
 	switch text {
 	case "NaN":
 		r.Value, r.ValueText = nullF(nan), ""
@@ -124,93 +125,6 @@ func SetValue(r *Reading, text string) error {
 	return nil
 }
 
-// ValueString is a reading's value as text PostgreSQL's input functions of
-// every numeric type read back exactly (integers without a fraction, no
-// exponent); ok is false for NULL.
-func ValueString(r *Reading) (s string, ok bool) {
-	if !r.Value.Valid {
-		return "", false
-	}
-	if r.ValueText != "" {
-		return r.ValueText, true
-	}
-	f := r.Value.Float64
-	switch {
-	case math.IsNaN(f):
-		return "NaN", true
-	case math.IsInf(f, 1):
-		return "Infinity", true
-	case math.IsInf(f, -1):
-		return "-Infinity", true
-	}
-	return strconv.FormatFloat(f, 'f', -1, 64), true
-}
-
-// compareDecimal orders two valid JSON number tokens by their exact
-// decimal value (-0 equals 0).
-func compareDecimal(a, b string) int {
-	na, nb := parseDecimal(a), parseDecimal(b)
-	if na.neg != nb.neg {
-		if na.neg {
-			return -1
-		}
-		return 1
-	}
-	c := compareMagnitude(na, nb)
-	if na.neg {
-		return -c
-	}
-	return c
-}
-
-// decimal is a number as significant digits (no leading or trailing
-// zeros) and the power of ten of the first one. Zero has no digits.
-type decimal struct {
-	neg    bool
-	digits string
-	exp    int64
-}
-
-func parseDecimal(s string) decimal {
-	var d decimal
-	if strings.HasPrefix(s, "-") {
-		d.neg = true
-		s = s[1:]
-	}
-	mant, e := s, int64(0)
-	if i := strings.IndexAny(s, "eE"); i >= 0 {
-		mant = s[:i]
-		e, _ = strconv.ParseInt(strings.TrimPrefix(s[i+1:], "+"), 10, 64)
-	}
-	ip, fp, _ := strings.Cut(mant, ".")
-	all := ip + fp
-	lead := 0
-	for lead < len(all) && all[lead] == '0' {
-		lead++
-	}
-	all = strings.TrimRight(all[lead:], "0")
-	if all == "" {
-		return decimal{} // zero, and -0 is 0
-	}
-	d.digits = all
-	d.exp = int64(len(ip)) - int64(lead) - 1 + e
-	return d
-}
-
-func compareMagnitude(a, b decimal) int {
-	switch {
-	case a.digits == "" && b.digits == "":
-		return 0
-	case a.digits == "":
-		return -1
-	case b.digits == "":
-		return 1
-	case a.exp != b.exp:
-		return cmp.Compare(a.exp, b.exp)
-	}
-	return strings.Compare(a.digits, b.digits)
-}
-
 // appendFloat4 writes f, a float4 value, as the shortest text that reads
 // back as the same float4, laid out as Python's repr lays out floats.
 func appendFloat4(dst []byte, f float64) []byte {
@@ -226,40 +140,17 @@ func appendFloat4(dst []byte, f float64) []byte {
 	return appendReprBits(dst, float64(float32(f)), 32)
 }
 
-// MemberKind is the JSON kind of an "extra" value.
-type MemberKind uint8
-
-const (
-	MemberNull MemberKind = iota
-	MemberString
-	MemberNumber // also NaN, Infinity, -Infinity
-	MemberBool
-	MemberJSON // an object or array
-)
-
-// Member is one named value of a reading's "extra" object.
-type Member struct {
-	Name string
-	Kind MemberKind
-	// Text is the decoded string for MemberString, and the JSON text for
-	// every other kind ("null", a number, "true", an object).
-	Text string
-	// Raw is the value's JSON text exactly as in the archive (a string
-	// with its quotes); a json column restores from it.
-	Raw string
-}
-
 // EncodeExtra returns the canonical "extra" object for ms: members in
 // byte order of their names, Python's separators, strings escaped as
 // appendJSONString does, numbers and JSON values as given (Text). Names
 // must be distinct and every text valid UTF-8; a MemberJSON text must be
 // valid JSON (it is checked).
-func EncodeExtra(ms []Member) (string, error) {
+func EncodeExtra(ms []measure.Member) (string, error) {
 	if len(ms) == 0 {
 		return "", nil
 	}
 	ms = slices.Clone(ms)
-	slices.SortFunc(ms, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(ms, func(a, b measure.Member) int { return strings.Compare(a.Name, b.Name) })
 	b := []byte{'{'}
 	for i, m := range ms {
 		if i > 0 {
@@ -274,21 +165,21 @@ func EncodeExtra(ms []Member) (string, error) {
 		b = appendJSONString(b, m.Name)
 		b = append(b, layoutKeySep...)
 		switch m.Kind {
-		case MemberNull:
+		case measure.MemberNull:
 			b = append(b, layoutNull...)
-		case MemberString:
+		case measure.MemberString:
 			b = appendJSONString(b, m.Text)
-		case MemberBool:
+		case measure.MemberBool:
 			if m.Text != "true" && m.Text != "false" {
 				return "", fmt.Errorf("extra column %q: boolean %q", m.Name, m.Text)
 			}
 			b = append(b, m.Text...)
-		case MemberNumber:
+		case measure.MemberNumber:
 			if k, ok := classifyScalar([]byte(m.Text)); !ok || (k != scNumber && k != scNaN && k != scInf && k != scNegInf) {
 				return "", fmt.Errorf("extra column %q: %q is not a JSON number", m.Name, m.Text)
 			}
 			b = append(b, m.Text...)
-		case MemberJSON:
+		case measure.MemberJSON:
 			if err := checkJSON(m.Text); err != nil {
 				return "", fmt.Errorf("extra column %q: %w", m.Name, err)
 			}
@@ -312,7 +203,7 @@ func checkJSON(s string) error {
 
 // ParseExtra splits a reading's "extra" object into its members, in the
 // object's order.
-func ParseExtra(s string) ([]Member, error) {
+func ParseExtra(s string) ([]measure.Member, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -325,7 +216,7 @@ func ParseExtra(s string) ([]Member, error) {
 }
 
 // parseMembers reads a JSON object of named values at the scanner.
-func parseMembers(s *scanner, ms []Member) ([]Member, error) {
+func parseMembers(s *scanner, ms []measure.Member) ([]measure.Member, error) {
 	if err := s.expect('{'); err != nil {
 		return ms, err
 	}
@@ -356,7 +247,7 @@ func parseMembers(s *scanner, ms []Member) ([]Member, error) {
 		if err != nil {
 			return ms, err
 		}
-		m := Member{Name: string(k)}
+		m := measure.Member{Name: string(k)}
 		if err := s.expect(':'); err != nil {
 			return ms, err
 		}
@@ -367,7 +258,7 @@ func parseMembers(s *scanner, ms []Member) ([]Member, error) {
 		m.Raw = string(raw)
 		switch raw[0] {
 		case '"':
-			m.Kind = MemberString
+			m.Kind = measure.MemberString
 			sub := scanner{r: bytes.NewReader(raw), buf: make([]byte, len(raw)+1)}
 			sub.peek()
 			str, err := sub.readString()
@@ -376,15 +267,15 @@ func parseMembers(s *scanner, ms []Member) ([]Member, error) {
 			}
 			m.Text = string(str)
 		case '{', '[':
-			m.Kind, m.Text = MemberJSON, m.Raw
+			m.Kind, m.Text = measure.MemberJSON, m.Raw
 		default:
 			switch k, _ := classifyScalar(raw); k {
 			case scNull:
-				m.Kind = MemberNull
+				m.Kind = measure.MemberNull
 			case scTrue, scFalse:
-				m.Kind = MemberBool
+				m.Kind = measure.MemberBool
 			default:
-				m.Kind = MemberNumber
+				m.Kind = measure.MemberNumber
 			}
 			m.Text = m.Raw
 		}

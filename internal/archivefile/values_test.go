@@ -2,30 +2,29 @@ package archivefile
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"math"
-	"math/big"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 func TestExactNumbersRoundTrip(t *testing.T) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	texts := []string{"123456789.123456789", "12345678901234567890", "1.500", "42", "-0.5", "1e400", "0.000", "-7"}
-	var rs []Reading
+	var rs []measure.Reading
 	for i, tx := range texts {
-		r := Reading{Sensor: "s", Time: day.Start().Add(timeStep(i))}
+		r := measure.Reading{Sensor: "s", Time: day.Start().Add(timeStep(i))}
 		if err := SetValue(&r, tx); err != nil {
 			t.Fatal(err)
 		}
 		rs = append(rs, r)
 	}
 	var buf bytes.Buffer
-	w, err := NewWriterFor(&buf, day, 6, Schema{Value: ValueDecimal})
+	w, err := NewWriterFor(&buf, day, 6, measure.Schema{Value: measure.ValueDecimal})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +47,7 @@ func TestExactNumbersRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range got {
-		s, _ := ValueString(&got[i])
+		s, _ := measure.ValueString(&got[i])
 		if s != texts[i] {
 			t.Errorf("reading %d: read back %q, wrote %q", i, s, texts[i])
 		}
@@ -58,14 +57,14 @@ func TestExactNumbersRoundTrip(t *testing.T) {
 func timeStep(i int) time.Duration { return time.Duration(i) * 10 * time.Minute }
 
 func TestNegativeZeroKeepsSign(t *testing.T) {
-	day := MustParseDay("2025-01-15")
-	for _, schema := range []Schema{{}, {Value: ValueFloat4}} {
+	day := measure.MustParseDay("2025-01-15")
+	for _, schema := range []measure.Schema{{}, {Value: measure.ValueFloat4}} {
 		var buf bytes.Buffer
 		w, err := NewWriterFor(&buf, day, 6, schema)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := Reading{Sensor: "s", Time: day.Start(), Value: fl(math.Copysign(0, -1))}
+		r := measure.Reading{Sensor: "s", Time: day.Start(), Value: fl(math.Copysign(0, -1))}
 		if err := w.Write(&r); err != nil {
 			t.Fatal(err)
 		}
@@ -97,49 +96,25 @@ func TestFloat4ShortestAndSameReading(t *testing.T) {
 			t.Errorf("float4 %v written as %s reads back as %v", f, s, v.Float64)
 		}
 	}
-	day := MustParseDay("2025-01-15")
-	old := []Reading{{Sensor: "s", Time: day.Start(), Value: fl(f4)}}
-	db := []Reading{{Sensor: "s", Time: day.Start(), Value: fl(5.2)}}
-	st, err := Schema{Value: ValueFloat4}.Merge(SliceSource(db), SliceSource(old), func(*Reading) error { return nil })
+	day := measure.MustParseDay("2025-01-15")
+	old := []measure.Reading{{Sensor: "s", Time: day.Start(), Value: fl(f4)}}
+	db := []measure.Reading{{Sensor: "s", Time: day.Start(), Value: fl(5.2)}}
+	st, err := measure.Schema{Value: measure.ValueFloat4}.Merge(measure.SliceSource(db), measure.SliceSource(old), func(*measure.Reading) error { return nil })
 	if err != nil || st.Both != 1 || st.Total() != 1 {
 		t.Errorf("real 5.2 and 5.199999809265137 are not one reading: %+v %v", st, err)
 	}
-	if st, _ := Merge(SliceSource(db), SliceSource(old), func(*Reading) error { return nil }); st.Total() != 2 {
+	if st, _ := measure.Merge(measure.SliceSource(db), measure.SliceSource(old), func(*measure.Reading) error { return nil }); st.Total() != 2 {
 		t.Errorf("as double precision they must be two readings: %+v", st)
 	}
 }
 
-func TestCompareDecimal(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		want int
-	}{
-		{"1.5", "1.500", 0}, {"1.5", "1.50001", -1}, {"-0", "0.0", 0}, {"10", "9.99", 1},
-		{"-10", "-9.99", -1}, {"1e3", "1000", 0}, {"12345678901234567890", "12345678901234567000", 1},
-		{"0.001", "1e-3", 0}, {"0.0001", "0.001", -1}, {"-1", "0", -1}, {"100", "1.0e2", 0},
-	} {
-		if got := compareDecimal(c.a, c.b); got != c.want {
-			t.Errorf("compareDecimal(%s, %s) = %d, want %d", c.a, c.b, got, c.want)
-		}
-		if got := compareDecimal(c.b, c.a); got != -c.want {
-			t.Errorf("compareDecimal(%s, %s) = %d, want %d", c.b, c.a, got, -c.want)
-		}
-	}
-	// numeric(12,3) holds 1.500 where an older archive holds 1.5.
-	a := Reading{Sensor: "s", ValueText: "1.500", Value: fl(1.5)}
-	b := Reading{Sensor: "s", Value: fl(1.5)}
-	if (Schema{Value: ValueDecimal}).Compare(&a, &b) != 0 {
-		t.Error("1.500 and 1.5 differ as numeric")
-	}
-}
-
 func TestExtraRoundTrip(t *testing.T) {
-	ms := []Member{
-		{Name: "station", Kind: MemberString, Text: "x\"é"},
-		{Name: "note", Kind: MemberNull},
-		{Name: "n", Kind: MemberNumber, Text: "12345678901234567890.5"},
-		{Name: "ok", Kind: MemberBool, Text: "true"},
-		{Name: "doc", Kind: MemberJSON, Text: "{\"a\":  [1, \"ü\"],\n \"b\": null}"},
+	ms := []measure.Member{
+		{Name: "station", Kind: measure.MemberString, Text: "x\"é"},
+		{Name: "note", Kind: measure.MemberNull},
+		{Name: "n", Kind: measure.MemberNumber, Text: "12345678901234567890.5"},
+		{Name: "ok", Kind: measure.MemberBool, Text: "true"},
+		{Name: "doc", Kind: measure.MemberJSON, Text: "{\"a\":  [1, \"ü\"],\n \"b\": null}"},
 	}
 	extra, err := EncodeExtra(ms)
 	if err != nil {
@@ -149,8 +124,8 @@ func TestExtraRoundTrip(t *testing.T) {
 	if extra != want {
 		t.Errorf("EncodeExtra:\n got %s\nwant %s", extra, want)
 	}
-	day := MustParseDay("2025-01-15")
-	rs := []Reading{{Sensor: "s", Time: day.Start(), Value: fl(1), Extra: extra, Other: `"unit": "C"`}}
+	day := measure.MustParseDay("2025-01-15")
+	rs := []measure.Reading{{Sensor: "s", Time: day.Start(), Value: fl(1), Extra: extra, Other: `"unit": "C"`}}
 	data, _ := encode(t, day, rs)
 	for _, fast := range []bool{true, false} {
 		fastPath = fast
@@ -166,13 +141,13 @@ func TestExtraRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		byName := map[string]Member{}
+		byName := map[string]measure.Member{}
 		for _, m := range back {
 			byName[m.Name] = m
 		}
 		for _, m := range ms {
 			g := byName[m.Name]
-			if g.Kind != m.Kind || (m.Kind != MemberNull && g.Text != m.Text) {
+			if g.Kind != m.Kind || (m.Kind != measure.MemberNull && g.Text != m.Text) {
 				t.Errorf("member %s: got %+v, want %+v", m.Name, g, m)
 			}
 		}
@@ -180,7 +155,7 @@ func TestExtraRoundTrip(t *testing.T) {
 			t.Errorf("raw string %q", byName["station"].Raw)
 		}
 	}
-	if _, err := EncodeExtra([]Member{{Name: "j", Kind: MemberJSON, Text: "{bad"}}); err == nil {
+	if _, err := EncodeExtra([]measure.Member{{Name: "j", Kind: measure.MemberJSON, Text: "{bad"}}); err == nil {
 		t.Error("invalid JSON accepted")
 	}
 }
@@ -252,48 +227,6 @@ func TestPlainFloatAgreesWithPyFloat(t *testing.T) {
 		}
 		if got := string(appendPyFloat(nil, f)); got != tok {
 			t.Errorf("plainFloat(%s) but appendPyFloat writes %s", tok, got)
-		}
-	}
-}
-
-// compareDecimal is checked against math/big on random decimals in every
-// layout JSON allows (exponents, leading and trailing zeros, signs).
-func TestCompareDecimalAgreesWithBigRat(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(1, 2))
-	gen := func() string {
-		var b strings.Builder
-		if rnd.IntN(2) == 0 {
-			b.WriteByte('-')
-		}
-		ip := rnd.IntN(4)
-		if ip == 0 {
-			b.WriteByte('0')
-		} else {
-			b.WriteByte(byte('1' + rnd.IntN(9)))
-			for range ip - 1 {
-				b.WriteByte(byte('0' + rnd.IntN(10)))
-			}
-		}
-		if rnd.IntN(2) == 0 {
-			b.WriteByte('.')
-			for range 1 + rnd.IntN(4) {
-				b.WriteByte(byte('0' + rnd.IntN(3)))
-			}
-		}
-		if rnd.IntN(3) == 0 {
-			fmt.Fprintf(&b, "e%d", rnd.IntN(9)-4)
-		}
-		return b.String()
-	}
-	for range 20000 {
-		a, b := gen(), gen()
-		ra, ok1 := new(big.Rat).SetString(a)
-		rb, ok2 := new(big.Rat).SetString(b)
-		if !ok1 || !ok2 {
-			t.Fatalf("big.Rat cannot read %s or %s", a, b)
-		}
-		if got, want := compareDecimal(a, b), ra.Cmp(rb); got != want {
-			t.Fatalf("compareDecimal(%s, %s) = %d, want %d", a, b, got, want)
 		}
 	}
 }

@@ -13,12 +13,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // Errors callers may want to tell apart with errors.Is.
 var (
-	// ErrOutOfOrder: readings were not in canonical order (Writer, Merge).
-	ErrOutOfOrder = errors.New("readings out of canonical order")
 	// ErrOutsideDay: a reading's time is not within the archive's day.
 	ErrOutsideDay = errors.New("reading time outside the archive day")
 	// ErrCorrupt: the archive is not a well-formed day archive.
@@ -48,9 +48,9 @@ const flushSize = 64 << 10
 //
 // A Writer is not safe for concurrent use.
 type Writer struct {
-	schema   Schema
+	schema   measure.Schema
 	trailer  string
-	day      Day
+	day      measure.Day
 	dayStart int64 // unix seconds
 	dayStr   []byte
 
@@ -60,7 +60,7 @@ type Writer struct {
 	buf   []byte
 	ucomp int64
 
-	prev    Reading
+	prev    measure.Reading
 	have    bool // prev is set
 	sensors int64
 	n       int64
@@ -136,18 +136,18 @@ func (c *countHashWriter) flush() error {
 // need, but an upgrade of the compressor may change them for equal input.
 //
 // Close must be called to finish the archive; it does not close w.
-func NewWriter(w io.Writer, day Day, level int) (*Writer, error) {
-	return NewWriterFor(w, day, level, Schema{})
+func NewWriter(w io.Writer, day measure.Day, level int) (*Writer, error) {
+	return NewWriterFor(w, day, level, measure.Schema{})
 }
 
 // NewWriterFor is NewWriter for a table whose value column is of the
 // schema's type: it decides how values are written and which readings
 // are the same (Schema.Compare).
-func NewWriterFor(w io.Writer, day Day, level int, schema Schema) (*Writer, error) {
+func NewWriterFor(w io.Writer, day measure.Day, level int, schema measure.Schema) (*Writer, error) {
 	if day.IsZero() {
-		return nil, errors.New("archivefile: NewWriter: zero Day")
+		return nil, errors.New("archivefile: NewWriter: zero measure.Day")
 	}
-	if y, _, _ := civilFromDays(day.n); y < 0 || y > 9999 {
+	if y, _, _ := day.Date(); y < 0 || y > 9999 {
 		// The format's times have four-digit years; such a file could not
 		// be read back.
 		return nil, fmt.Errorf("archivefile: NewWriter: day %s is outside years 0000-9999", day)
@@ -158,8 +158,8 @@ func NewWriterFor(w io.Writer, day Day, level int, schema Schema) (*Writer, erro
 	wr := &Writer{
 		schema:   schema,
 		day:      day,
-		dayStart: day.n * secondsPerDay,
-		dayStr:   day.appendTo(nil),
+		dayStart: day.StartUnix(),
+		dayStr:   day.Append(nil),
 		buf:      getBuffer(),
 		level:    level,
 	}
@@ -186,7 +186,7 @@ func NewWriterFor(w io.Writer, day Day, level int, schema Schema) (*Writer, erro
 //
 // Any failure is final: later Writes and Close return the same error, so a
 // caller that overlooks one cannot publish an archive missing a reading.
-func (w *Writer) Write(r *Reading) error {
+func (w *Writer) Write(r *measure.Reading) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -200,12 +200,12 @@ func (w *Writer) Write(r *Reading) error {
 		}
 		if c > 0 {
 			return w.fail(fmt.Errorf("archivefile: writing %s: reading #%d (sensor %q, time %s) sorts before the previous one (sensor %q, time %s): %w",
-				w.day, w.n+1, r.Sensor, fmtTime(r.Time), w.prev.Sensor, fmtTime(w.prev.Time), ErrOutOfOrder))
+				w.day, w.n+1, r.Sensor, fmtTime(r.Time), w.prev.Sensor, fmtTime(w.prev.Time), measure.ErrOutOfOrder))
 		}
 	}
 	sec := r.Time.Unix()
 	sod := sec - w.dayStart
-	if sod < 0 || sod >= secondsPerDay {
+	if sod < 0 || sod >= measure.SecondsPerDay {
 		return w.fail(fmt.Errorf("archivefile: writing %s: reading #%d (sensor %q): time %s: %w",
 			w.day, w.n+1, r.Sensor, fmtTime(r.Time), ErrOutsideDay))
 	}
@@ -249,7 +249,7 @@ func (w *Writer) Write(r *Reading) error {
 		b = append(b, layoutNull...)
 	case r.ValueText != "":
 		b = append(b, r.ValueText...)
-	case w.schema.Value == ValueFloat4:
+	case w.schema.Value == measure.ValueFloat4:
 		b = appendFloat4(b, r.Value.Float64)
 	default:
 		b = appendPyFloat(b, r.Value.Float64)

@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 func TestGolden(t *testing.T) {
-	day := MustParseDay("2025-01-15")
-	rs := []Reading{
+	day := measure.MustParseDay("2025-01-15")
+	rs := []measure.Reading{
 		{Sensor: "alpha", Time: ts(t, "2025-01-15T00:00:00Z"), Value: fl(5), QCFlags: qc(0)},
 		{Sensor: "alpha", Time: ts(t, "2025-01-15T00:00:00Z"), Value: fl(5), QCFlags: qc(0)}, // duplicate: dropped
 		{Sensor: "alpha", Time: ts(t, "2025-01-15T00:10:00.123456Z"), Value: fl(0.1), Imputation: imp("ARIMA")},
@@ -67,7 +69,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestGoldenEmptyDay(t *testing.T) {
-	data, st := encode(t, MustParseDay("2025-01-15"), nil)
+	data, st := encode(t, measure.MustParseDay("2025-01-15"), nil)
 	if got, want := gunzip(t, data), `{"day": "2025-01-15", "data": []}`; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
@@ -75,7 +77,7 @@ func TestGoldenEmptyDay(t *testing.T) {
 		t.Errorf("stats: %+v", st)
 	}
 	rs, r, err := decode(data, Limits{})
-	if err != nil || len(rs) != 0 || r.Day() != MustParseDay("2025-01-15") || !r.Canonical() {
+	if err != nil || len(rs) != 0 || r.Day() != measure.MustParseDay("2025-01-15") || !r.Canonical() {
 		t.Errorf("reading empty day: %v %v", rs, err)
 	}
 }
@@ -103,7 +105,7 @@ func TestPyFloat(t *testing.T) {
 }
 
 func TestWriterDeterministic(t *testing.T) {
-	day := MustParseDay("2024-02-29")
+	day := measure.MustParseDay("2024-02-29")
 	rs := randomReadings(newRand(7), day, 5000)
 	a, sa := encode(t, day, rs)
 	b, sb := encode(t, day, rs)
@@ -116,17 +118,17 @@ func TestWriterDeterministic(t *testing.T) {
 }
 
 func TestWriterErrors(t *testing.T) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	if _, err := NewWriter(io.Discard, day, 10); err == nil || !strings.Contains(err.Error(), "-1") {
 		t.Errorf("level 10: %v", err)
 	}
 	if _, err := NewWriter(io.Discard, day, -2); err == nil {
 		t.Error("level -2 accepted")
 	}
-	if _, err := NewWriter(io.Discard, Day{}, 6); err == nil {
-		t.Error("zero Day accepted")
+	if _, err := NewWriter(io.Discard, measure.Day{}, 6); err == nil {
+		t.Error("zero measure.Day accepted")
 	}
-	if _, err := NewWriter(io.Discard, DayOf(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)), 6); err == nil {
+	if _, err := NewWriter(io.Discard, measure.DayOf(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)), 6); err == nil {
 		t.Error("five-digit year accepted")
 	}
 	for _, lvl := range []int{-1, 0, 1, 9} {
@@ -144,17 +146,17 @@ func TestWriterErrors(t *testing.T) {
 	}
 	for _, tm := range []string{"2025-01-14T23:59:59.999999Z", "2025-01-16T00:00:00Z", "2025-01-15T23:30:00-01:00"} {
 		w := newW()
-		err := w.Write(&Reading{Sensor: "s", Time: ts(t, tm)})
+		err := w.Write(&measure.Reading{Sensor: "s", Time: ts(t, tm)})
 		if !errors.Is(err, ErrOutsideDay) || !strings.Contains(err.Error(), "2025-01-15") {
 			t.Errorf("time %s: %v", tm, err)
 		}
 	}
 	w := newW()
-	if err := w.Write(&Reading{Sensor: "s", Time: ts(t, "2025-01-15T23:59:59.999999999+00:00")}); err != nil {
+	if err := w.Write(&measure.Reading{Sensor: "s", Time: ts(t, "2025-01-15T23:59:59.999999999+00:00")}); err != nil {
 		t.Errorf("last instant of the day: %v", err)
 	}
 
-	order := [][2]Reading{
+	order := [][2]measure.Reading{
 		{{Sensor: "b", Time: day.Start()}, {Sensor: "a", Time: day.Start()}},
 		{{Sensor: "a", Time: day.Start().Add(1)}, {Sensor: "a", Time: day.Start()}},
 		{{Sensor: "a", Time: day.Start(), Value: fl(2)}, {Sensor: "a", Time: day.Start(), Value: fl(1)}},
@@ -168,21 +170,21 @@ func TestWriterErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := w.Write(&c[1])
-		if !errors.Is(err, ErrOutOfOrder) || !strings.Contains(err.Error(), "sorts before") {
+		if !errors.Is(err, measure.ErrOutOfOrder) || !strings.Contains(err.Error(), "sorts before") {
 			t.Errorf("case %d: %v", i, err)
 		}
 		// A rejected reading must not leave a closable, incomplete archive.
-		if cerr := w.Close(); !errors.Is(cerr, ErrOutOfOrder) {
+		if cerr := w.Close(); !errors.Is(cerr, measure.ErrOutOfOrder) {
 			t.Errorf("case %d: Close after a rejected Write: %v", i, cerr)
 		}
 	}
 
 	w = newW()
-	if err := w.Write(&Reading{Sensor: "bad\xff", Time: day.Start()}); err == nil {
+	if err := w.Write(&measure.Reading{Sensor: "bad\xff", Time: day.Start()}); err == nil {
 		t.Error("invalid UTF-8 sensor accepted")
 	}
 	w = newW()
-	if err := w.Write(&Reading{Sensor: "s", Time: day.Start(), Imputation: imp("\xc3")}); err == nil {
+	if err := w.Write(&measure.Reading{Sensor: "s", Time: day.Start(), Imputation: imp("\xc3")}); err == nil {
 		t.Error("invalid UTF-8 imputation accepted")
 	}
 
@@ -190,7 +192,7 @@ func TestWriterErrors(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write(&Reading{Sensor: "s", Time: day.Start()}); err == nil {
+	if err := w.Write(&measure.Reading{Sensor: "s", Time: day.Start()}); err == nil {
 		t.Error("Write after Close accepted")
 	}
 }
@@ -207,7 +209,7 @@ func (f *failWriter) Write(p []byte) (int, error) {
 }
 
 func TestWriterPropagatesWriteError(t *testing.T) {
-	day := MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	w, err := NewWriter(&failWriter{n: 100}, day, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +232,7 @@ func TestWriterPropagatesWriteError(t *testing.T) {
 }
 
 func TestGzipHeader(t *testing.T) {
-	data, _ := encode(t, MustParseDay("2025-01-15"), nil)
+	data, _ := encode(t, measure.MustParseDay("2025-01-15"), nil)
 	// ID1 ID2 CM FLG MTIME(4) XFL OS: no name, no timestamp, OS unknown.
 	if want := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0}; !bytes.Equal(data[:8], want) || data[9] != 255 {
 		t.Errorf("gzip header % x", data[:10])

@@ -18,6 +18,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // Store reads and writes archive objects in one bucket.
@@ -80,10 +81,10 @@ func Drain(o *Object) error {
 
 // Scan reads the whole object at key and says what it holds: its stats,
 // whether its readings are in canonical order, and its day.
-func (s *Store) Scan(ctx context.Context, key string) (archivefile.Stats, bool, archivefile.Day, error) {
+func (s *Store) Scan(ctx context.Context, key string) (archivefile.Stats, bool, measure.Day, error) {
 	o, err := s.Open(ctx, key)
 	if err != nil {
-		return archivefile.Stats{}, false, archivefile.Day{}, err
+		return archivefile.Stats{}, false, measure.Day{}, err
 	}
 	defer o.Close()
 	if err := Drain(o); err != nil {
@@ -94,7 +95,7 @@ func (s *Store) Scan(ctx context.Context, key string) (archivefile.Stats, bool, 
 
 // Expect is what an object just written must read back as.
 type Expect struct {
-	Day      archivefile.Day
+	Day      measure.Day
 	SHA256   string
 	Readings int64
 	// Canonical also requires the readings in canonical order.
@@ -133,9 +134,9 @@ func (s *Store) ReadBack(ctx context.Context, key string, want Expect) error {
 
 // WriteOptions say how Write writes one archive.
 type WriteOptions struct {
-	Day    archivefile.Day
+	Day    measure.Day
 	Level  int // gzip level, from the archive.gzip_level setting
-	Schema archivefile.Schema
+	Schema measure.Schema
 	// IfNotExist fails the upload if some other writer created the key
 	// meanwhile, rather than overwrite it.
 	IfNotExist bool

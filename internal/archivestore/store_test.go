@@ -11,10 +11,11 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/archivestore"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
-func reading(d archivefile.Day, sensor string) *archivefile.Reading {
-	return &archivefile.Reading{Sensor: sensor, Time: d.Start().Add(time.Hour)}
+func reading(d measure.Day, sensor string) *measure.Reading {
+	return &measure.Reading{Sensor: sensor, Time: d.Start().Add(time.Hour)}
 }
 
 // TestWriteAbortsAndReadsBack: a write whose fill or before-publish hook
@@ -26,7 +27,7 @@ func TestWriteAbortsAndReadsBack(t *testing.T) {
 	b := memblob.OpenBucket(nil)
 	defer b.Close()
 	s := &archivestore.Store{Bucket: b}
-	d, _ := archivefile.ParseDay("2025-01-15")
+	d, _ := measure.ParseDay("2025-01-15")
 	const key = "archives/k.json.gz"
 
 	first, err := s.Write(ctx, key, archivestore.WriteOptions{Day: d, Level: 6}, func(w *archivefile.Writer) error {
@@ -67,7 +68,7 @@ func TestWriteAbortsAndReadsBack(t *testing.T) {
 		t.Errorf("before-publish hook saw %+v, want the new archive's stats", hooked)
 	}
 
-	other, _ := archivefile.ParseDay("2025-01-16")
+	other, _ := measure.ParseDay("2025-01-16")
 	for want, e := range map[string]archivestore.Expect{
 		"sha256":   {Day: d, SHA256: strings.Repeat("0", 64), Readings: 1},
 		"readings": {Day: d, SHA256: first.SHA256, Readings: 2},

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
@@ -220,7 +221,7 @@ func TestDuckDBRecipes(t *testing.T) {
 
 	// One large day: 200 sensors x 1,000 readings, about 19 MB of JSON.
 	big := t.TempDir()
-	day := archivefile.MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	p := filepath.Join(big, filepath.FromSlash(archivefile.Key("archives", day)))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
@@ -235,7 +236,7 @@ func TestDuckDBRecipes(t *testing.T) {
 	}
 	for s := range 200 {
 		for i := range 1000 {
-			r := archivefile.Reading{Sensor: fmt.Sprintf("sensor-%03d", s), Time: day.Start().Add(time.Duration(i) * 86 * time.Second)}
+			r := measure.Reading{Sensor: fmt.Sprintf("sensor-%03d", s), Time: day.Start().Add(time.Duration(i) * 86 * time.Second)}
 			r.Value.Float64, r.Value.Valid = float64(i)/7, true
 			if err := aw.Write(&r); err != nil {
 				t.Fatal(err)

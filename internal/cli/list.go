@@ -10,8 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 func listCommand() *cli.Command {
@@ -39,9 +39,9 @@ Examples:
 }
 
 // parseDayFlag parses a day flag strictly, naming the flag and the form.
-func parseDayFlag(flag, s string) (archivefile.Day, error) {
+func parseDayFlag(flag, s string) (measure.Day, error) {
 	s = strings.TrimSpace(s)
-	d, err := archivefile.ParseDay(s)
+	d, err := measure.ParseDay(s)
 	if err != nil {
 		why := "not a date in the form YYYY-MM-DD"
 		if strings.Contains(err.Error(), "no such calendar date") {
@@ -68,7 +68,7 @@ func outputFormat(c *cli.Context) (string, error) {
 
 // dayRange reads the optional --from and --to flags; a bound not given is
 // the zero Day (open).
-func dayRange(c *cli.Context) (from, to archivefile.Day, err error) {
+func dayRange(c *cli.Context) (from, to measure.Day, err error) {
 	if s := c.String("from"); s != "" {
 		if from, err = parseDayFlag("from", s); err != nil {
 			return from, to, err
@@ -122,7 +122,7 @@ func runList(c *cli.Context) error {
 	}
 	var inRange []manifest.Entry
 	for _, p := range purges {
-		d := archivefile.DayOf(p.FinishedAt)
+		d := measure.DayOf(p.FinishedAt)
 		if (from.IsZero() || !d.Before(from)) && (to.IsZero() || !d.After(to)) {
 			inRange = append(inRange, p)
 		}
@@ -177,7 +177,7 @@ func optString(s string) *string {
 	return &s
 }
 
-func optDay(d archivefile.Day) *string {
+func optDay(d measure.Day) *string {
 	if d.IsZero() {
 		return nil
 	}
@@ -193,7 +193,7 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-func writeListJSON(w io.Writer, from, to archivefile.Day, entries []manifest.Entry) error {
+func writeListJSON(w io.Writer, from, to measure.Day, entries []manifest.Entry) error {
 	out := listOutput{From: optDay(from), To: optDay(to), Entries: make([]listEntry, 0, len(entries))}
 	for _, e := range entries {
 		le := listEntry{
@@ -205,7 +205,7 @@ func writeListJSON(w io.Writer, from, to archivefile.Day, entries []manifest.Ent
 			StartedAt: e.StartedAt.UTC(), FinishedAt: e.FinishedAt.UTC(),
 		}
 		if e.Day != nil {
-			le.Day = optDay(archivefile.DayOf(*e.Day))
+			le.Day = optDay(measure.DayOf(*e.Day))
 		}
 		out.Entries = append(out.Entries, le)
 	}
@@ -230,7 +230,7 @@ func writeListTable(w io.Writer, entries []manifest.Entry, purges int) {
 		for _, e := range entries {
 			day := "-"
 			if e.Day != nil {
-				day = archivefile.DayOf(*e.Day).String()
+				day = measure.DayOf(*e.Day).String()
 			}
 			shown := day
 			if day == last {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/config"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/metrics"
 	"github.com/shizuku-labs/archiver/internal/restore"
 )
@@ -65,7 +65,7 @@ Examples:
 
 // restoreDays reads --day or --from/--to. It runs before anything else, so
 // bad input changes nothing and needs no database.
-func restoreDays(c *cli.Context) (days []archivefile.Day, from, to archivefile.Day, err error) {
+func restoreDays(c *cli.Context) (days []measure.Day, from, to measure.Day, err error) {
 	for _, s := range c.StringSlice("day") {
 		for _, part := range strings.Split(s, ",") {
 			d, err := parseDayFlag("day", part)
@@ -167,15 +167,15 @@ func runRestore(c *cli.Context) error {
 	return withCode(ExitUnavailable, err)
 }
 
-func noArchiveInRange(ctx context.Context, r *restore.Restorer, from, to archivefile.Day) error {
+func noArchiveInRange(ctx context.Context, r *restore.Restorer, from, to measure.Day) error {
 	msg := fmt.Sprintf("no archived day between %s and %s at %s (prefix %q)", from, to, r.Location, r.Prefix)
-	all, err := r.ArchivedDays(ctx, archivefile.Day{}, archivefile.Day{})
+	all, err := r.ArchivedDays(ctx, measure.Day{}, measure.Day{})
 	if err != nil {
 		return fmt.Errorf("%s (could not list archived days: %v)", msg, err)
 	}
 	near := append(restore.Nearest(all, from, 2), restore.Nearest(all, to, 2)...)
 	var s []string
-	seen := map[archivefile.Day]bool{}
+	seen := map[measure.Day]bool{}
 	for _, d := range near {
 		if !seen[d] && (d.Before(from) || d.After(to)) {
 			seen[d] = true

@@ -13,9 +13,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/shizuku-labs/archiver/backends"
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/config"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/metrics"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 	"github.com/shizuku-labs/archiver/internal/restore"
@@ -95,7 +95,7 @@ func runVerify(c *cli.Context) error {
 		return err
 	}
 	drillN := c.Int("drill")
-	var drillDays []archivefile.Day
+	var drillDays []measure.Day
 	for _, s := range c.StringSlice("day") {
 		for _, part := range strings.Split(s, ",") {
 			d, err := parseDayFlag("day", part)
@@ -194,7 +194,7 @@ type drillReport struct {
 
 // runDrill picks the days and restores each into a rolled-back temporary
 // table (see restore.Restorer.Drill).
-func runDrill(c *cli.Context, e *env, st *stores, clean postgres.CleanTable, from, to archivefile.Day, n int, days []archivefile.Day) (*drillReport, error) {
+func runDrill(c *cli.Context, e *env, st *stores, clean postgres.CleanTable, from, to measure.Day, n int, days []measure.Day) (*drillReport, error) {
 	ctx := c.Context
 	r := &restore.Restorer{
 		Pool: st.pool, Bucket: st.bucket, Target: clean, Manifests: st.manifests, Schema: e.cfg.Database.ManifestSchema,
@@ -216,7 +216,7 @@ func runDrill(c *cli.Context, e *env, st *stores, clean postgres.CleanTable, fro
 	return rep, err
 }
 
-func rangeText(from, to archivefile.Day) string {
+func rangeText(from, to measure.Day) string {
 	switch {
 	case !from.IsZero() && !to.IsZero():
 		return fmt.Sprintf(" between %s and %s", from, to)
@@ -228,7 +228,7 @@ func rangeText(from, to archivefile.Day) string {
 	return ""
 }
 
-func dayList(days []archivefile.Day) string {
+func dayList(days []measure.Day) string {
 	s := make([]string, len(days))
 	for i, d := range days {
 		s[i] = d.String()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // verifyReport is the JSON of `archiver verify --format json`.
@@ -294,7 +295,7 @@ func (h *harness) rstRewrite(key string, day time.Time, add []reading, drop int)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var rs []archivefile.Reading
+	var rs []measure.Reading
 	for {
 		r, err := ar.Next()
 		if err == io.EOF {
@@ -307,7 +308,7 @@ func (h *harness) rstRewrite(key string, day time.Time, add []reading, drop int)
 	}
 	rs = rs[drop:]
 	for _, r := range add {
-		a := archivefile.Reading{Sensor: r.Sensor, Time: r.Time.UTC()}
+		a := measure.Reading{Sensor: r.Sensor, Time: r.Time.UTC()}
 		if r.Value != nil {
 			a.Value = sql.NullFloat64{Float64: *r.Value, Valid: true}
 		}
@@ -319,9 +320,9 @@ func (h *harness) rstRewrite(key string, day time.Time, add []reading, drop int)
 		}
 		rs = append(rs, a)
 	}
-	rs = archivefile.SortReadings(rs)
+	rs = measure.SortReadings(rs)
 	var buf bytes.Buffer
-	w, err := archivefile.NewWriter(&buf, archivefile.DayOf(day), 6)
+	w, err := archivefile.NewWriter(&buf, measure.DayOf(day), 6)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 	"github.com/shizuku-labs/archiver/internal/testkit"
@@ -89,13 +90,13 @@ func New(tb testing.TB) *Env {
 }
 
 // Today is the database's current UTC day.
-func (e *Env) Today(tb testing.TB) archivefile.Day {
+func (e *Env) Today(tb testing.TB) measure.Day {
 	tb.Helper()
 	now, err := postgres.Now(context.Background(), e.Pool)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return archivefile.DayOf(now)
+	return measure.DayOf(now)
 }
 
 // Exec runs SQL statements, failing the test on the first error.
@@ -121,7 +122,7 @@ func (e *Env) Count(tb testing.TB, q string, args ...any) int64 {
 // Seed inserts perDay readings of each sensor for every day in [from, to),
 // with NULLs, an imputation method now and then, and microsecond times, and
 // returns them in the form Readings and Archive report.
-func (e *Env) Seed(tb testing.TB, from, to archivefile.Day, sensors, perDay int) []string {
+func (e *Env) Seed(tb testing.TB, from, to measure.Day, sensors, perDay int) []string {
 	tb.Helper()
 	var out []string
 	for d := from; d.Before(to); d = d.AddDays(1) {
@@ -184,7 +185,7 @@ func (e *Env) Readings(tb testing.TB, where string, args ...any) []string {
 // Archive reads the archive of day d with the archive format's reader and
 // returns its readings (sorted, one string each) and the reader's stats; ok
 // is false when there is no object.
-func (e *Env) Archive(tb testing.TB, d archivefile.Day) (readings []string, stats archivefile.Stats, ok bool) {
+func (e *Env) Archive(tb testing.TB, d measure.Day) (readings []string, stats archivefile.Stats, ok bool) {
 	tb.Helper()
 	ctx := context.Background()
 	r, err := e.Bucket.NewReader(ctx, archivefile.Key(Prefix, d), nil)

@@ -23,6 +23,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // Exporter holds what an export needs. Build one per run.
@@ -58,20 +59,20 @@ type Progress interface {
 
 // Options select what Run exports.
 type Options struct {
-	From, To archivefile.Day // inclusive, both required
-	Sensors  []string        // only these sensors (exact names); empty: all
+	From, To measure.Day // inclusive, both required
+	Sensors  []string    // only these sensors (exact names); empty: all
 }
 
 // Archive is one day's archive object to export.
 type Archive struct {
-	Day      archivefile.Day
+	Day      measure.Day
 	Key      string
 	Manifest *manifest.Entry // nil when found by listing (no database, or no manifest)
 }
 
 // DayResult is what happened to one day.
 type DayResult struct {
-	Day        archivefile.Day
+	Day        measure.Day
 	Key        string
 	ManifestID int64
 	Readings   int64 // readings in the archive
@@ -103,7 +104,7 @@ var (
 )
 
 // Plan lists the archives of the days in [from, to], ascending.
-func (x *Exporter) Plan(ctx context.Context, from, to archivefile.Day) ([]Archive, error) {
+func (x *Exporter) Plan(ctx context.Context, from, to measure.Day) ([]Archive, error) {
 	objects, err := x.list(ctx, from, to)
 	if err != nil {
 		return nil, err
@@ -129,7 +130,7 @@ func (x *Exporter) Plan(ctx context.Context, from, to archivefile.Day) ([]Archiv
 	if err != nil {
 		return nil, err
 	}
-	byDay := map[archivefile.Day]*manifest.Entry{}
+	byDay := map[measure.Day]*manifest.Entry{}
 	for i := range entries { // oldest first: the latest per day wins
 		e := &entries[i]
 		if d, ok := archivefile.ParseKey(x.Prefix, e.ObjectKey); ok && !d.Before(from) && !d.After(to) {
@@ -166,13 +167,13 @@ func first(s []string, n int) []string {
 // A range of a few years is listed month by month (the layout's
 // <prefix>/YYYY/MM/ directories), so a short export of a large bucket does
 // not page through every archive; longer ranges list the whole prefix.
-func (x *Exporter) list(ctx context.Context, from, to archivefile.Day) (map[archivefile.Day]string, error) {
+func (x *Exporter) list(ctx context.Context, from, to measure.Day) (map[measure.Day]string, error) {
 	prefix := archivefile.KeyPrefix(x.Prefix)
 	prefixes := []string{prefix}
 	if months := monthPrefixes(x.Prefix, from, to); len(months) <= 36 {
 		prefixes = months
 	}
-	out := map[archivefile.Day]string{}
+	out := map[measure.Day]string{}
 	for _, p := range prefixes {
 		it := x.Bucket.List(&blob.ListOptions{Prefix: p})
 		for {
@@ -193,10 +194,10 @@ func (x *Exporter) list(ctx context.Context, from, to archivefile.Day) (map[arch
 
 // monthPrefixes are the <prefix>/YYYY/MM/ directories of the months from
 // from to to.
-func monthPrefixes(prefix string, from, to archivefile.Day) []string {
+func monthPrefixes(prefix string, from, to measure.Day) []string {
 	var out []string
 	for t := time.Date(from.Start().Year(), from.Start().Month(), 1, 0, 0, 0, 0, time.UTC); !t.After(to.Start()); t = t.AddDate(0, 1, 0) {
-		key := archivefile.Key(prefix, archivefile.DayOf(t))
+		key := archivefile.Key(prefix, measure.DayOf(t))
 		out = append(out, key[:strings.LastIndexByte(key, '/')+1])
 		if len(out) > 36 {
 			break
@@ -284,7 +285,7 @@ func (x *Exporter) exportDay(ctx context.Context, a Archive, sensors *sensorFilt
 		a.Key = x.committedKey(ctx, a)
 		res.Key = a.Key
 	}
-	var src archivefile.Source
+	var src measure.Source
 	var ar *archivefile.Reader
 	canonical := a.Manifest != nil // archive runs and adoption write canonical archives only
 	scanned := ""
@@ -341,7 +342,7 @@ func (x *Exporter) exportDay(ctx context.Context, a Archive, sensors *sensorFilt
 	return res
 }
 
-func (x *Exporter) copyDay(a Archive, src archivefile.Source, ar *archivefile.Reader, canonical bool, sensors *sensorFilter, rw rowWriter, res *DayResult) error {
+func (x *Exporter) copyDay(a Archive, src measure.Source, ar *archivefile.Reader, canonical bool, sensors *sensorFilter, rw rowWriter, res *DayResult) error {
 	var other int64
 	example := ""
 	for {
@@ -512,7 +513,7 @@ func (f *sensorFilter) keep(sensor string) bool {
 
 // check says which requested sensors had no reading in [from, to]: an
 // error when none had, else a warning.
-func (f *sensorFilter) check(log *slog.Logger, from, to archivefile.Day) error {
+func (f *sensorFilter) check(log *slog.Logger, from, to measure.Day) error {
 	var missing []string
 	for n, seen := range f.want {
 		if seen {

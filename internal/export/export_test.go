@@ -18,6 +18,7 @@ import (
 	_ "gocloud.dev/blob/memblob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 )
 
@@ -67,10 +68,10 @@ func TestParquetRowGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := archivefile.MustParseDay("2025-01-15")
+	d := measure.MustParseDay("2025-01-15")
 	const n = 2*RowGroupRows + 1000
 	for i := range n {
-		r := archivefile.Reading{Sensor: "s", Time: d.Start().Add(time.Duration(i) * time.Second / 4), Value: sql.NullFloat64{Float64: float64(i), Valid: i%7 != 0}}
+		r := measure.Reading{Sensor: "s", Time: d.Start().Add(time.Duration(i) * time.Second / 4), Value: sql.NullFloat64{Float64: float64(i), Valid: i%7 != 0}}
 		if err := w.write(d, &r); err != nil {
 			t.Fatal(err)
 		}
@@ -108,15 +109,15 @@ func TestParquetRowGroups(t *testing.T) {
 // hold is an error, never a silently truncated reading.
 func TestParquetRefusesSubMicrosecond(t *testing.T) {
 	w, _ := newParquetWriter(&bytes.Buffer{}, nil, nil)
-	d := archivefile.MustParseDay("2025-01-15")
-	r := archivefile.Reading{Sensor: "s", Time: d.Start().Add(1500 * time.Nanosecond)}
+	d := measure.MustParseDay("2025-01-15")
+	r := measure.Reading{Sensor: "s", Time: d.Start().Add(1500 * time.Nanosecond)}
 	if err := w.write(d, &r); err == nil {
 		t.Fatal("a sub-microsecond time was accepted")
 	}
 }
 
 // putArchive writes readings as the day's archive into bucket.
-func putArchive(t *testing.T, bucket *blob.Bucket, d archivefile.Day, schema archivefile.Schema, rs []archivefile.Reading) {
+func putArchive(t *testing.T, bucket *blob.Bucket, d measure.Day, schema measure.Schema, rs []measure.Reading) {
 	t.Helper()
 	ctx := context.Background()
 	w, err := bucket.NewWriter(ctx, archivefile.Key("archives", d), nil)
@@ -151,34 +152,34 @@ func TestExportExtraColumnsAndExactValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bucket.Close()
-	d1 := archivefile.MustParseDay("2025-01-15")
+	d1 := measure.MustParseDay("2025-01-15")
 	d2 := d1.AddDays(1)
 	extra := func(battery, note string) string {
-		s, err := archivefile.EncodeExtra([]archivefile.Member{
-			{Name: "battery", Kind: archivefile.MemberNumber, Text: battery},
-			{Name: "note", Kind: archivefile.MemberString, Text: note},
-			{Name: "raw", Kind: archivefile.MemberJSON, Text: `{"x": [1, 2]}`},
-			{Name: "flag", Kind: archivefile.MemberNull, Text: "null"},
+		s, err := archivefile.EncodeExtra([]measure.Member{
+			{Name: "battery", Kind: measure.MemberNumber, Text: battery},
+			{Name: "note", Kind: measure.MemberString, Text: note},
+			{Name: "raw", Kind: measure.MemberJSON, Text: `{"x": [1, 2]}`},
+			{Name: "flag", Kind: measure.MemberNull, Text: "null"},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	dec := archivefile.Schema{Value: archivefile.ValueDecimal}
-	r1 := archivefile.Reading{Sensor: "s", Time: d1.Start().Add(time.Hour), Extra: extra("3.7", "a,b")}
+	dec := measure.Schema{Value: measure.ValueDecimal}
+	r1 := measure.Reading{Sensor: "s", Time: d1.Start().Add(time.Hour), Extra: extra("3.7", "a,b")}
 	if err := archivefile.SetValue(&r1, "123456789.123456789"); err != nil {
 		t.Fatal(err)
 	}
-	r2 := archivefile.Reading{Sensor: "s", Time: d2.Start().Add(time.Hour), Extra: extra("4", "")}
+	r2 := measure.Reading{Sensor: "s", Time: d2.Start().Add(time.Hour), Extra: extra("4", "")}
 	if err := archivefile.SetValue(&r2, "1.500"); err != nil {
 		t.Fatal(err)
 	}
-	putArchive(t, bucket, d1, dec, []archivefile.Reading{r1})
-	putArchive(t, bucket, d2, dec, []archivefile.Reading{r2})
+	putArchive(t, bucket, d1, dec, []measure.Reading{r1})
+	putArchive(t, bucket, d2, dec, []measure.Reading{r2})
 
 	x := &Exporter{Bucket: bucket, Prefix: "archives", Location: "mem://", Log: slog.New(slog.DiscardHandler)}
-	run := func(f Format, from, to archivefile.Day) (string, error) {
+	run := func(f Format, from, to measure.Day) (string, error) {
 		plan, err := x.Plan(ctx, from, to)
 		if err != nil {
 			t.Fatal(err)
@@ -227,8 +228,8 @@ func TestExportExtraColumnsAndExactValues(t *testing.T) {
 }
 
 func TestMonthPrefixes(t *testing.T) {
-	from := archivefile.MustParseDay("2024-11-30")
-	to := archivefile.MustParseDay("2025-02-01")
+	from := measure.MustParseDay("2024-11-30")
+	to := measure.MustParseDay("2025-02-01")
 	got := strings.Join(monthPrefixes("/archives/", from, to), " ")
 	if want := "archives/2024/11/ archives/2024/12/ archives/2025/01/ archives/2025/02/"; got != want {
 		t.Errorf("got %s, want %s", got, want)
@@ -247,8 +248,8 @@ func TestExportSaysWhatItLeavesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bucket.Close()
-	d := archivefile.MustParseDay("2025-01-15")
-	putArchive(t, bucket, d, archivefile.Schema{}, []archivefile.Reading{
+	d := measure.MustParseDay("2025-01-15")
+	putArchive(t, bucket, d, measure.Schema{}, []measure.Reading{
 		{Sensor: "s", Time: d.Start(), Other: `"station_note": "moved"`},
 		{Sensor: "s", Time: d.Start().Add(time.Minute)},
 	})
@@ -320,8 +321,8 @@ func TestExportSensorFilterThatMatchesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bucket.Close()
-	d := archivefile.MustParseDay("2025-01-15")
-	putArchive(t, bucket, d, archivefile.Schema{}, []archivefile.Reading{
+	d := measure.MustParseDay("2025-01-15")
+	putArchive(t, bucket, d, measure.Schema{}, []measure.Reading{
 		{Sensor: "Gauge-7", Time: d.Start()},
 		{Sensor: "gauge-9", Time: d.Start().Add(time.Minute)},
 	})

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // Format is an export file format.
@@ -43,10 +44,10 @@ var Columns = []string{"day", "sensor", "time", "measurement", "qc_flags", "impu
 // extraValues returns, for each name in cols, the reading's extra member
 // of that name (Kind MemberNull, NULL, for a missing or null member). A
 // member not in cols is an error: it would be dropped otherwise.
-func extraValues(r *archivefile.Reading, cols []string, dst []archivefile.Member) ([]archivefile.Member, error) {
+func extraValues(r *measure.Reading, cols []string, dst []measure.Member) ([]measure.Member, error) {
 	dst = dst[:0]
 	for range cols {
-		dst = append(dst, archivefile.Member{})
+		dst = append(dst, measure.Member{})
 	}
 	if r.Extra == "" {
 		return dst, nil
@@ -68,7 +69,7 @@ func extraValues(r *archivefile.Reading, cols []string, dst []archivefile.Member
 
 // extraNames are the extra columns of the export, taken from the first
 // reading written.
-func extraNames(r *archivefile.Reading) ([]string, error) {
+func extraNames(r *measure.Reading) ([]string, error) {
 	ms, err := archivefile.ParseExtra(r.Extra)
 	if err != nil {
 		return nil, err
@@ -85,7 +86,7 @@ func extraNames(r *archivefile.Reading) ([]string, error) {
 
 // rowWriter encodes readings in one format onto one file or stream.
 type rowWriter interface {
-	write(d archivefile.Day, r *archivefile.Reading) error
+	write(d measure.Day, r *measure.Reading) error
 	// close writes what the format needs at the end (Parquet's footer) and
 	// flushes; it does not close the underlying writer.
 	close() error
@@ -122,7 +123,7 @@ func (l *lazyWriter) start(extra []string) error {
 	return err
 }
 
-func (l *lazyWriter) write(d archivefile.Day, r *archivefile.Reading) error {
+func (l *lazyWriter) write(d measure.Day, r *measure.Reading) error {
 	if l.rw == nil {
 		var extra []string
 		if r.Extra != "" {
@@ -149,11 +150,11 @@ func (l *lazyWriter) close() error {
 
 // dayText caches the text of the current day: one day has many readings.
 type dayText struct {
-	day  archivefile.Day
+	day  measure.Day
 	text []byte
 }
 
-func (c *dayText) of(d archivefile.Day) []byte {
+func (c *dayText) of(d measure.Day) []byte {
 	if d != c.day || c.text == nil {
 		c.day, c.text = d, appendPGDate(c.text[:0], d)
 	}
@@ -167,7 +168,7 @@ type csvWriter struct {
 	day    dayText
 	extra  []string
 	etypes []*ColumnType // per extra column; nil: write its JSON text
-	vals   []archivefile.Member
+	vals   []measure.Member
 	real   bool // the value column is a real: float4out's layout
 }
 
@@ -193,7 +194,7 @@ func newCSVWriter(w io.Writer, extra []string, types map[string]ColumnType) (*cs
 	return c, nil
 }
 
-func (c *csvWriter) write(d archivefile.Day, r *archivefile.Reading) error {
+func (c *csvWriter) write(d measure.Day, r *measure.Reading) error {
 	b := append(c.buf[:0], c.day.of(d)...)
 	b = append(b, ',')
 	b = appendCSVField(b, r.Sensor)
@@ -226,7 +227,7 @@ func (c *csvWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 			m := &c.vals[i]
 			b = append(b, ',')
 			switch {
-			case m.Kind == archivefile.MemberNull:
+			case m.Kind == measure.MemberNull:
 			case c.etypes[i] != nil:
 				b = c.etypes[i].appendCSV(b, m)
 			default:
@@ -250,10 +251,10 @@ type jsonlWriter struct {
 	buf   []byte
 	day   dayText
 	extra []string
-	vals  []archivefile.Member
+	vals  []measure.Member
 }
 
-func (j *jsonlWriter) write(d archivefile.Day, r *archivefile.Reading) error {
+func (j *jsonlWriter) write(d measure.Day, r *measure.Reading) error {
 	b := append(j.buf[:0], `{"day":"`...)
 	b = append(b, j.day.of(d)...)
 	b = append(b, `","sensor":`...)
@@ -290,7 +291,7 @@ func (j *jsonlWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 			b = append(b, ',')
 			b = archivefile.AppendJSONString(b, j.extra[i])
 			b = append(b, ':')
-			if j.vals[i].Kind == archivefile.MemberNull {
+			if j.vals[i].Kind == measure.MemberNull {
 				b = append(b, "null"...)
 			} else {
 				b = append(b, j.vals[i].Raw...)

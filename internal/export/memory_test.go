@@ -13,12 +13,13 @@ import (
 	"gocloud.dev/blob/fileblob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // writeDays stores days of n readings each (100 sensors, microsecond
 // times, NULLs and imputation methods now and then) in a file bucket.
-func writeDays(t *testing.T, bucket *blob.Bucket, first archivefile.Day, days, n int) {
+func writeDays(t *testing.T, bucket *blob.Bucket, first measure.Day, days, n int) {
 	t.Helper()
 	ctx := context.Background()
 	for k := range days {
@@ -34,7 +35,7 @@ func writeDays(t *testing.T, bucket *blob.Bucket, first archivefile.Day, days, n
 		per := n / 100
 		step := 24 * time.Hour / time.Duration(per)
 		for s := range 100 {
-			r := archivefile.Reading{Sensor: fmt.Sprintf("station-%03d/rain", s)}
+			r := measure.Reading{Sensor: fmt.Sprintf("station-%03d/rain", s)}
 			for i := range per {
 				r.Time = d.Start().Add(time.Duration(i)*step + time.Duration(i%997)*time.Microsecond)
 				r.Value = sql.NullFloat64{Float64: float64(i%5000) / 8, Valid: i%50 != 7}
@@ -56,7 +57,7 @@ func writeDays(t *testing.T, bucket *blob.Bucket, first archivefile.Day, days, n
 
 // measureExport exports [from, to] in format f to nowhere while sampling
 // the heap; it returns the peak heap growth and allocations per reading.
-func measureExport(t *testing.T, x *Exporter, from, to archivefile.Day, f Format) (uint64, float64) {
+func measureExport(t *testing.T, x *Exporter, from, to measure.Day, f Format) (uint64, float64) {
 	t.Helper()
 	ctx := context.Background()
 	plan, err := x.Plan(ctx, from, to)
@@ -84,7 +85,7 @@ func TestExportMemoryIsConstant(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bucket.Close()
-	small := archivefile.MustParseDay("2024-05-01")
+	small := measure.MustParseDay("2024-05-01")
 	large := small.AddDays(1)
 	writeDays(t, bucket, small, 1, 100_000)
 	writeDays(t, bucket, large, 5, 200_000)

@@ -10,17 +10,17 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // Output is where an export's rows go: one stream, one file, or one file
 // per day in a directory.
 type Output interface {
 	// begin starts day d and returns the writer for its rows.
-	begin(d archivefile.Day) (rowWriter, error)
+	begin(d measure.Day) (rowWriter, error)
 	// end finishes day d: keeps it when err is nil, else discards it where
 	// the output can.
-	end(d archivefile.Day, err error) error
+	end(d measure.Day, err error) error
 	// close finishes the export: keeps it when err is nil, else discards it
 	// where the output can.
 	close(err error) error
@@ -47,7 +47,7 @@ type streamOut struct {
 	rw    rowWriter
 }
 
-func (s *streamOut) begin(archivefile.Day) (rowWriter, error) {
+func (s *streamOut) begin(measure.Day) (rowWriter, error) {
 	if s.rw == nil {
 		rw, err := newRowWriter(s.f, s.w, s.types)
 		if err != nil {
@@ -58,7 +58,7 @@ func (s *streamOut) begin(archivefile.Day) (rowWriter, error) {
 	return s.rw, nil
 }
 
-func (s *streamOut) end(archivefile.Day, error) error { return nil }
+func (s *streamOut) end(measure.Day, error) error { return nil }
 
 func (s *streamOut) close(err error) error {
 	if s.rw == nil {
@@ -114,14 +114,14 @@ func (o *fileOut) open() error {
 	return nil
 }
 
-func (o *fileOut) begin(archivefile.Day) (rowWriter, error) {
+func (o *fileOut) begin(measure.Day) (rowWriter, error) {
 	if err := o.open(); err != nil {
 		return nil, err
 	}
 	return o.rw, nil
 }
 
-func (o *fileOut) end(archivefile.Day, error) error { return nil }
+func (o *fileOut) end(measure.Day, error) error { return nil }
 
 func (o *fileOut) close(err error) error {
 	if err == nil {
@@ -156,9 +156,9 @@ type dirOut struct {
 }
 
 // DayFile is the name of a day's file in an --out-dir export.
-func DayFile(d archivefile.Day, f Format) string { return d.String() + "." + f.Ext() }
+func DayFile(d measure.Day, f Format) string { return d.String() + "." + f.Ext() }
 
-func (o *dirOut) begin(d archivefile.Day) (rowWriter, error) {
+func (o *dirOut) begin(d measure.Day) (rowWriter, error) {
 	tmp, err := createTemp(filepath.Join(o.dir, DayFile(d, o.f)))
 	if err != nil {
 		return nil, err
@@ -173,7 +173,7 @@ func (o *dirOut) begin(d archivefile.Day) (rowWriter, error) {
 	return rw, nil
 }
 
-func (o *dirOut) end(d archivefile.Day, err error) error {
+func (o *dirOut) end(d measure.Day, err error) error {
 	tmp, rw := o.tmp, o.rw
 	o.tmp, o.rw = nil, nil
 	if tmp == nil {

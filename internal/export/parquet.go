@@ -14,7 +14,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // RowGroupRows is the number of rows per Parquet row group: DuckDB's own
@@ -75,7 +75,7 @@ type parquetWriter struct {
 	value  *ColumnType // the measurement's type when a database says it is not a float
 	extra  []string
 	etypes []*ColumnType // per extra column; nil: JSON text
-	vals   []archivefile.Member
+	vals   []measure.Member
 }
 
 func newParquetWriter(w io.Writer, extra []string, types map[string]ColumnType) (*parquetWriter, error) {
@@ -109,7 +109,7 @@ func bytesOf(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
-func (p *parquetWriter) write(d archivefile.Day, r *archivefile.Reading) error {
+func (p *parquetWriter) write(d measure.Day, r *measure.Reading) error {
 	if r.Time.Nanosecond()%1000 != 0 {
 		return fmt.Errorf("reading of sensor %q at %s has sub-microsecond digits, which a Parquet microsecond timestamp cannot hold: export it as csv or jsonl",
 			r.Sensor, r.Time.Format("2006-01-02T15:04:05.999999999Z"))
@@ -155,14 +155,14 @@ func (p *parquetWriter) write(d archivefile.Day, r *archivefile.Reading) error {
 			m := &p.vals[i]
 			c := len(Columns) + i
 			switch {
-			case m.Kind == archivefile.MemberNull:
+			case m.Kind == measure.MemberNull:
 				row[c] = parquet.NullValue().Level(0, 0, c)
 			case p.etypes[i] != nil:
 				text := m.Text
-				if m.Kind == archivefile.MemberJSON {
+				if m.Kind == measure.MemberJSON {
 					text = m.Raw
 				}
-				v, err := p.etypes[i].parquetValue(text, m.Kind == archivefile.MemberString, c)
+				v, err := p.etypes[i].parquetValue(text, m.Kind == measure.MemberString, c)
 				if err != nil {
 					return fmt.Errorf("reading of sensor %q at %s: extra column %q: %w", r.Sensor, r.Time.Format("2006-01-02T15:04:05.999999Z"), p.extra[i], err)
 				}

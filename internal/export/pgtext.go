@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/floattext"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // The text forms PostgreSQL's output functions produce, so that a CSV export
@@ -82,7 +82,7 @@ func appendPGTimestamptz(dst []byte, t time.Time) []byte {
 }
 
 // appendPGDate appends d as date_out does with DateStyle ISO.
-func appendPGDate(dst []byte, d archivefile.Day) []byte {
+func appendPGDate(dst []byte, d measure.Day) []byte {
 	return append(dst, d.String()...)
 }
 

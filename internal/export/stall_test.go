@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/archivestore/storetest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // TestExportReadStallIsAbandoned: an export whose storage read stalls (the
@@ -17,8 +17,8 @@ import (
 // of hanging.
 func TestExportReadStallIsAbandoned(t *testing.T) {
 	st := storetest.NewStalling(t)
-	d := archivefile.MustParseDay("2025-01-15")
-	putArchive(t, st.Bucket, d, archivefile.Schema{}, []archivefile.Reading{{Sensor: "s", Time: d.Start().Add(time.Minute)}})
+	d := measure.MustParseDay("2025-01-15")
+	putArchive(t, st.Bucket, d, measure.Schema{}, []measure.Reading{{Sensor: "s", Time: d.Start().Add(time.Minute)}})
 	x := &Exporter{Bucket: st.Bucket, Prefix: "archives", Location: "vercelblob://x", Log: slog.New(slog.DiscardHandler),
 		ReadStallTimeout: 300 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // ColumnType is what the database says of an exported column's type, so
@@ -144,7 +144,7 @@ func (t ColumnType) parquetValue(text string, str bool, col int) (parquet.Value,
 		}
 		return parquet.Int64Value(ts.UnixMicro()).Level(0, 1, col), nil
 	case t.Base == "date":
-		d, err := archivefile.ParseDay(text)
+		d, err := measure.ParseDay(text)
 		if err != nil {
 			return fail("not a date")
 		}
@@ -196,14 +196,14 @@ func twosComplement(u *big.Int, n int) []byte {
 
 // appendCSVTyped appends an extra member's value in the column type's
 // PostgreSQL text form, as COPY ... CSV writes it.
-func (t ColumnType) appendCSV(dst []byte, m *archivefile.Member) []byte {
+func (t ColumnType) appendCSV(dst []byte, m *measure.Member) []byte {
 	switch m.Kind {
-	case archivefile.MemberBool:
+	case measure.MemberBool:
 		if m.Text == "true" {
 			return append(dst, 't')
 		}
 		return append(dst, 'f')
-	case archivefile.MemberString:
+	case measure.MemberString:
 		if t.Base == "timestamptz" || t.Base == "timestamp" {
 			if ts, err := time.Parse(time.RFC3339Nano, m.Text); err == nil {
 				b := appendPGTimestamptz(nil, ts)
@@ -220,10 +220,10 @@ func (t ColumnType) appendCSV(dst []byte, m *archivefile.Member) []byte {
 
 // valueText is the reading's measurement as exact text (a JSON number or a
 // NaN/Infinity token), for typed columns.
-func valueText(r *archivefile.Reading) string {
+func valueText(r *measure.Reading) string {
 	if r.ValueText != "" {
 		return r.ValueText
 	}
-	s, _ := archivefile.ValueString(r)
+	s, _ := measure.ValueString(r)
 	return strings.TrimSpace(s)
 }

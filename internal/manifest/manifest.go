@@ -277,7 +277,7 @@ type Filter struct {
 }
 
 // Days returns f limited to the days from through to, each given by its
-// first instant (archivefile.Day.Start); a zero time leaves that side open,
+// first instant (measure.Day.Start); a zero time leaves that side open,
 // as Start of a zero Day is.
 func (f Filter) Days(from, to time.Time) Filter {
 	if !from.IsZero() {

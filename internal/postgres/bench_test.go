@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
@@ -41,7 +41,7 @@ func BenchmarkDayRead(b *testing.B) {
 		}
 	}
 	tbl := postgres.CleanTable{Name: []string{"m"}, Sensor: "sensor_id", Time: "ts", Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method"}
-	day := archivefile.MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	n, err := tbl.CountDay(ctx, conn, day)
 	if err != nil {
 		b.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // MaxInMemoryDay is the largest day, in rows, that ReadDay sorts in memory
@@ -25,7 +25,7 @@ import (
 const MaxInMemoryDay = 1 << 20
 
 // DayRows yields the rows of one day in the archive's canonical order (see
-// archivefile.Compare), either streamed from a query that PostgreSQL sorted
+// measure.Compare), either streamed from a query that PostgreSQL sorted
 // (StreamDay) or from a day read in index order and sorted in memory
 // (ReadDay). Rows are decoded from the wire without allocating: strings
 // are interned, so the returned Reading's strings stay valid, but the
@@ -33,7 +33,7 @@ const MaxInMemoryDay = 1 << 20
 type DayRows struct {
 	rows pgx.Rows // StreamDay: the open query; nil for ReadDay
 	dec  rowDecoder
-	r    archivefile.Reading
+	r    measure.Reading
 	n    int64
 
 	buf *DayBuffer // ReadDay: the day, and its canonical order
@@ -61,7 +61,7 @@ func (t CleanTable) dayPredicate() string {
 // server sends text instead; the decoder sees that and falls back to Scan.
 var binaryResults = pgx.QueryResultFormats{pgx.BinaryFormatCode, pgx.BinaryFormatCode, pgx.BinaryFormatCode, pgx.BinaryFormatCode, pgx.BinaryFormatCode}
 
-// canonicalOrder is archivefile.Compare's order as an ORDER BY list, the
+// canonicalOrder is measure.Compare's order as an ORDER BY list, the
 // one place the SQL states it: sensor by byte order (COLLATE "C", whatever
 // the column's or the database's collation), time, then, with all, the
 // value as float8 (PostgreSQL's float8 order is Compare's: -Infinity,
@@ -83,7 +83,7 @@ func (t CleanTable) canonicalOrder(all bool) string {
 // StreamDay starts reading the rows of day d, in one query, sorted the way
 // archives are (canonicalOrder). Memory stays constant whatever the size
 // of the day; PostgreSQL does the sorting.
-func (t CleanTable) StreamDay(ctx context.Context, q Querier, d archivefile.Day) (*DayRows, error) {
+func (t CleanTable) StreamDay(ctx context.Context, q Querier, d measure.Day) (*DayRows, error) {
 	if !t.layout.Fast() {
 		return t.genericDay(ctx, q, d)
 	}
@@ -101,13 +101,13 @@ func (t CleanTable) StreamDay(ctx context.Context, q Querier, d archivefile.Day)
 // which costs PostgreSQL next to nothing) into buf, and sorts them into the
 // archive's canonical order there: a counting sort by sensor that keeps the
 // time order, then a check of every sensor's run under the full
-// archivefile.Compare order (rows with equal times are sorted by their
+// measure.Compare order (rows with equal times are sorted by their
 // other fields). Memory is bounded by the day: callers use it for days of
 // at most MaxInMemoryDay rows and StreamDay beyond. sizeHint, the expected
 // number of rows (CountDay), sizes buf once. buf is the caller's, reused
 // from day to day (one per concurrent day), and must not be used again
 // until the DayRows is closed.
-func (t CleanTable) ReadDay(ctx context.Context, q Querier, d archivefile.Day, buf *DayBuffer, sizeHint int64) (*DayRows, error) {
+func (t CleanTable) ReadDay(ctx context.Context, q Querier, d measure.Day, buf *DayBuffer, sizeHint int64) (*DayRows, error) {
 	if !t.layout.Fast() {
 		return t.genericDay(ctx, q, d)
 	}
@@ -134,7 +134,7 @@ func (t CleanTable) ReadDay(ctx context.Context, q Querier, d archivefile.Day, b
 
 // Next returns the next row, or io.EOF after the last. The reading is reused
 // by the following call.
-func (r *DayRows) Next() (*archivefile.Reading, error) {
+func (r *DayRows) Next() (*measure.Reading, error) {
 	if r.gen != nil {
 		rd, err := r.gen.next()
 		if err == nil {
@@ -260,7 +260,7 @@ type sqlInt struct {
 }
 
 // decode reads the current row into r (StreamDay).
-func (d *rowDecoder) decode(rows pgx.Rows, r *archivefile.Reading) error {
+func (d *rowDecoder) decode(rows pgx.Rows, r *measure.Reading) error {
 	if !d.raw {
 		if err := rows.Scan(&r.Sensor, &d.ts, &r.Value, &r.QCFlags, &r.Imputation); err != nil {
 			return err
@@ -304,7 +304,7 @@ func (d *rowDecoder) method(b []byte) string {
 // load appends the current row to the day buffer (ReadDay).
 func (d *rowDecoder) load(rows pgx.Rows, b *DayBuffer) error {
 	if !d.raw {
-		var r archivefile.Reading
+		var r measure.Reading
 		if err := rows.Scan(&r.Sensor, &d.ts, &r.Value, &r.QCFlags, &r.Imputation); err != nil {
 			return err
 		}
@@ -401,7 +401,7 @@ const (
 )
 
 // reset empties b for day d of about n rows.
-func (b *DayBuffer) reset(d archivefile.Day, n int) {
+func (b *DayBuffer) reset(d measure.Day, n int) {
 	b.sensors.reset()
 	b.methods.reset()
 	b.day0 = d.Start().UnixMicro()
@@ -459,7 +459,7 @@ func (b *DayBuffer) add(sensor uint32, us int64, v sqlFloat, q sqlInt, hasMethod
 func (b *DayBuffer) sensor(i int) uint32 { return uint32(b.key[i] >> timeBits) }
 
 // reading fills r with row i.
-func (b *DayBuffer) reading(i int, r *archivefile.Reading) {
+func (b *DayBuffer) reading(i int, r *measure.Reading) {
 	k, m := b.key[i], b.meta[i]
 	r.Sensor = b.sensors.names[k>>timeBits]
 	r.Time = time.UnixMicro(b.day0 + int64(k&(1<<timeBits-1))).UTC()
@@ -475,7 +475,7 @@ func (b *DayBuffer) reading(i int, r *archivefile.Reading) {
 	}
 }
 
-// compare orders rows i and j of the same sensor by archivefile.Compare.
+// compare orders rows i and j of the same sensor by measure.Compare.
 func (b *DayBuffer) compare(i, j int32) int {
 	if ki, kj := b.key[i], b.key[j]; ki != kj {
 		if ki < kj {
@@ -483,10 +483,10 @@ func (b *DayBuffer) compare(i, j int32) int {
 		}
 		return 1
 	}
-	var ri, rj archivefile.Reading
+	var ri, rj measure.Reading
 	b.reading(int(i), &ri)
 	b.reading(int(j), &rj)
-	return archivefile.Compare(&ri, &rj)
+	return measure.Compare(&ri, &rj)
 }
 
 // sort computes the canonical order: a stable counting sort by sensor

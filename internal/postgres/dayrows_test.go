@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // fills it with the rows that make ordering hard: sensors whose byte order
 // differs from any collation's, equal times with every kind of value, exact
 // duplicates, microsecond times and rows just outside the day.
-func dayTable(t *testing.T, conn *pgx.Conn, name, typ string, day archivefile.Day) {
+func dayTable(t *testing.T, conn *pgx.Conn, name, typ string, day measure.Day) {
 	t.Helper()
 	ctx := context.Background()
 	_, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (id bigserial PRIMARY KEY, sensor_id text NOT NULL, ts %s NOT NULL,
@@ -82,10 +82,10 @@ func dayTable(t *testing.T, conn *pgx.Conn, name, typ string, day archivefile.Da
 	}
 }
 
-func drain(t *testing.T, rows *postgres.DayRows) []archivefile.Reading {
+func drain(t *testing.T, rows *postgres.DayRows) []measure.Reading {
 	t.Helper()
 	defer rows.Close()
-	var out []archivefile.Reading
+	var out []measure.Reading
 	for {
 		r, err := rows.Next()
 		if errors.Is(err, io.EOF) {
@@ -102,7 +102,7 @@ func drain(t *testing.T, rows *postgres.DayRows) []archivefile.Reading {
 	return out
 }
 
-func same(t *testing.T, what string, got, want []archivefile.Reading) {
+func same(t *testing.T, what string, got, want []measure.Reading) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d rows, want %d", what, len(got), len(want))
@@ -112,7 +112,7 @@ func same(t *testing.T, what string, got, want []archivefile.Reading) {
 	// way) and which the archive writes alike.
 	for i := range got {
 		g, w := got[i], want[i]
-		if archivefile.Compare(&g, &w) != 0 || g.Time.Location() != time.UTC {
+		if measure.Compare(&g, &w) != 0 || g.Time.Location() != time.UTC {
 			t.Fatalf("%s: row %d is %+v, want %+v", what, i, g, w)
 		}
 	}
@@ -125,7 +125,7 @@ func same(t *testing.T, what string, got, want []archivefile.Reading) {
 func TestDayReadsAgree(t *testing.T) {
 	ctx := context.Background()
 	dbURL := pgtest.NewDatabase(t)
-	day := archivefile.MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	for _, typ := range []string{"timestamptz", "timestamp"} {
 		for _, mode := range []string{"", "default_query_exec_mode=simple_protocol"} {
 			t.Run(typ+"/"+mode, func(t *testing.T) {
@@ -168,16 +168,16 @@ func TestDayReadsAgree(t *testing.T) {
 					t.Fatalf("streamed %d rows, counted %d", len(streamed), n)
 				}
 				for i := 1; i < len(streamed); i++ {
-					if archivefile.Compare(&streamed[i-1], &streamed[i]) > 0 {
+					if measure.Compare(&streamed[i-1], &streamed[i]) > 0 {
 						t.Fatalf("rows %d and %d out of canonical order: %+v, %+v", i-1, i, streamed[i-1], streamed[i])
 					}
 				}
 				// What the writer makes of it is what it makes of the rows
 				// sorted here, independently.
 				want := slices.Clone(streamed)
-				slices.SortStableFunc(want, func(a, b archivefile.Reading) int { return archivefile.Compare(&a, &b) })
+				slices.SortStableFunc(want, func(a, b measure.Reading) int { return measure.Compare(&a, &b) })
 				for i := range want {
-					if archivefile.Compare(&want[i], &streamed[i]) != 0 {
+					if measure.Compare(&want[i], &streamed[i]) != 0 {
 						t.Fatalf("row %d: %+v, sorted independently %+v", i, streamed[i], want[i])
 					}
 				}
@@ -195,7 +195,7 @@ func TestReadDayIgnoresAWrongHint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	day := archivefile.MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	dayTable(t, conn, "m", "timestamptz", day)
 	tbl := postgres.CleanTable{Name: []string{"m"}, Sensor: "sensor_id", Time: "ts", Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method"}
 	n, err := tbl.CountDay(ctx, conn, day)
@@ -235,7 +235,7 @@ func TestReadDayWideValues(t *testing.T) {
 		}
 	}
 	tbl := postgres.CleanTable{Name: []string{"w"}, Sensor: "sensor_id", Time: "ts", Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method"}
-	day := archivefile.MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	sr, err := tbl.StreamDay(ctx, conn, day)
 	if err != nil {
 		t.Fatal(err)

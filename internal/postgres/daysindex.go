@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // DaysWithRows returns the UTC days in [from, to] that have rows, oldest
@@ -16,7 +16,7 @@ import (
 // one index probe per day that has data, whatever the number of rows, and no
 // round trip per day. Ten years of days on a 100M-row table answer in well
 // under a second; without an index on the time column every probe is a scan.
-func (t CleanTable) DaysWithRows(ctx context.Context, q Querier, from, to archivefile.Day) ([]archivefile.Day, error) {
+func (t CleanTable) DaysWithRows(ctx context.Context, q Querier, from, to measure.Day) ([]measure.Day, error) {
 	bound, err := t.dayBound(ctx, q)
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func (t CleanTable) DaysWithRows(ctx context.Context, q Querier, from, to archiv
 		return nil, fmt.Errorf("find the days with rows in %s: %w", t, err)
 	}
 	defer rows.Close()
-	var days []archivefile.Day
+	var days []measure.Day
 	for rows.Next() {
 		var n int64
 		if err := rows.Scan(&n); err != nil {
@@ -62,7 +62,7 @@ func (t CleanTable) DaysWithRows(ctx context.Context, q Querier, from, to archiv
 
 // CountDays counts the rows of every day in [from, to] that has any, in one
 // pass over that range: exact, and as costly as reading the range.
-func (t CleanTable) CountDays(ctx context.Context, q Querier, from, to archivefile.Day) (map[archivefile.Day]int64, error) {
+func (t CleanTable) CountDays(ctx context.Context, q Querier, from, to measure.Day) (map[measure.Day]int64, error) {
 	bound, err := t.dayBound(ctx, q)
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func (t CleanTable) CountDays(ctx context.Context, q Querier, from, to archivefi
 		return nil, fmt.Errorf("count the rows per day of %s: %w", t, err)
 	}
 	defer rows.Close()
-	out := map[archivefile.Day]int64{}
+	out := map[measure.Day]int64{}
 	for rows.Next() {
 		var n, c int64
 		if err := rows.Scan(&n, &c); err != nil {
@@ -120,6 +120,6 @@ func (t CleanTable) dayBound(ctx context.Context, q Querier) (func(n string) str
 	return func(n string) string { return `(` + epoch + ` + ` + n + ` * interval '86400 seconds')` }, nil
 }
 
-func dayNumber(d archivefile.Day) int64 { return d.Start().Unix() / 86400 }
+func dayNumber(d measure.Day) int64 { return d.Start().Unix() / 86400 }
 
-func dayFromNumber(n int64) archivefile.Day { return archivefile.DayOf(time.Unix(n*86400, 0)) }
+func dayFromNumber(n int64) measure.Day { return measure.DayOf(time.Unix(n*86400, 0)) }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
@@ -28,8 +28,8 @@ func TestDaysWithRows(t *testing.T) {
 	if _, err := conn.Exec(ctx, `SET TimeZone = 'America/Santiago'`); err != nil {
 		t.Fatal(err)
 	}
-	day := func(s string) archivefile.Day {
-		d, err := archivefile.ParseDay(s)
+	day := func(s string) measure.Day {
+		d, err := measure.ParseDay(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +42,7 @@ func TestDaysWithRows(t *testing.T) {
 		day("2019-09-08").Start().Add(3 * time.Hour), // Santiago's DST change
 		day("2024-02-29").Start().Add(23 * time.Hour),
 	}
-	want := []archivefile.Day{day("2019-03-31"), day("2019-04-01"), day("2019-09-08"), day("2024-02-29")}
+	want := []measure.Day{day("2019-03-31"), day("2019-04-01"), day("2019-09-08"), day("2024-02-29")}
 	for _, typ := range []string{"timestamptz", "timestamp"} {
 		t.Run(typ, func(t *testing.T) {
 			name := "m_" + typ
@@ -63,7 +63,7 @@ func TestDaysWithRows(t *testing.T) {
 				}
 			}
 			tbl := postgres.CleanTable{Name: []string{name}, Sensor: "sensor_id", Time: "ts"}
-			got, err := tbl.DaysWithRows(ctx, conn, archivefile.Day{}, archivefile.Day{})
+			got, err := tbl.DaysWithRows(ctx, conn, measure.Day{}, measure.Day{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,11 +84,11 @@ func TestDaysWithRows(t *testing.T) {
 			if !slices.Equal(before, want[:2]) {
 				t.Fatalf("Days(before 2019-09-08) = %v, want %v", before, want[:2])
 			}
-			counts, err := tbl.CountDays(ctx, conn, day("2019-04-01"), archivefile.Day{})
+			counts, err := tbl.CountDays(ctx, conn, day("2019-04-01"), measure.Day{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantCounts := map[archivefile.Day]int64{day("2019-04-01"): 2, day("2019-09-08"): 1, day("2024-02-29"): 1}
+			wantCounts := map[measure.Day]int64{day("2019-04-01"): 2, day("2019-09-08"): 1, day("2024-02-29"): 1}
 			if fmt.Sprint(counts) != fmt.Sprint(wantCounts) {
 				t.Fatalf("CountDays = %v, want %v", counts, wantCounts)
 			}

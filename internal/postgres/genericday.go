@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // genericRows reads a day of a table that the binary-row path cannot
@@ -23,19 +24,19 @@ import (
 // by the archive's text of the extra columns.
 type genericRows struct {
 	t      CleanTable
-	d      archivefile.Day
+	d      measure.Day
 	rows   pgx.Rows
 	vals   []pgtype.Text
 	ts     time.Time
 	dest   []any
-	extras []archivefile.Member
+	extras []measure.Member
 
-	ahead   archivefile.Reading // the first row of the next run
+	ahead   measure.Reading // the first row of the next run
 	haveAhd bool
 	done    bool
-	run     []archivefile.Reading
+	run     []measure.Reading
 	i       int
-	out     archivefile.Reading
+	out     measure.Reading
 }
 
 // genericSelect is the select list: sensor, time, value, qc_flags,
@@ -59,7 +60,7 @@ func (t CleanTable) genericSelect() string {
 	return strings.Join(list, ", ")
 }
 
-func (t CleanTable) genericDay(ctx context.Context, q Querier, d archivefile.Day) (*DayRows, error) {
+func (t CleanTable) genericDay(ctx context.Context, q Querier, d measure.Day) (*DayRows, error) {
 	sql := `SELECT ` + t.genericSelect() + ` FROM ` + ident(t.Name) + t.dayPredicate() + ` ORDER BY ` + t.canonicalOrder(false)
 	rows, err := q.Query(ctx, sql, d.Start(), d.End())
 	if err != nil {
@@ -75,7 +76,7 @@ func (t CleanTable) genericDay(ctx context.Context, q Querier, d archivefile.Day
 }
 
 // next returns the next reading in the archive's order.
-func (g *genericRows) next() (*archivefile.Reading, error) {
+func (g *genericRows) next() (*measure.Reading, error) {
 	if g.i >= len(g.run) {
 		if err := g.fill(); err != nil {
 			return nil, err
@@ -104,7 +105,7 @@ func (g *genericRows) fill() error {
 			}
 			break
 		}
-		var r archivefile.Reading
+		var r measure.Reading
 		if err := g.decode(&r); err != nil {
 			return fmt.Errorf("read rows of %s on %s: %w", g.t, g.d, err)
 		}
@@ -116,14 +117,14 @@ func (g *genericRows) fill() error {
 	}
 	if len(g.run) > 1 {
 		schema := g.t.layout.Schema
-		slices.SortFunc(g.run, func(a, b archivefile.Reading) int { return schema.Compare(&a, &b) })
+		slices.SortFunc(g.run, func(a, b measure.Reading) int { return schema.Compare(&a, &b) })
 	}
 	return nil
 }
 
 // decode turns the current row into r, or explains why it cannot be
 // archived exactly.
-func (g *genericRows) decode(r *archivefile.Reading) error {
+func (g *genericRows) decode(r *measure.Reading) error {
 	if err := g.rows.Scan(g.dest...); err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func (g *genericRows) decode(r *archivefile.Reading) error {
 	where := func() string { return fmt.Sprintf("sensor %q, time %s", r.Sensor, r.Time.Format(time.RFC3339Nano)) }
 	switch {
 	case !v[2].Valid:
-	case g.t.layout.Schema.Value == archivefile.ValueDecimal:
+	case g.t.layout.Schema.Value == measure.ValueDecimal:
 		if err := archivefile.SetValue(r, v[2].String); err != nil {
 			return fmt.Errorf("value column %q (%s): %w", g.t.Value, where(), err)
 		}
@@ -166,22 +167,22 @@ func (g *genericRows) decode(r *archivefile.Reading) error {
 	g.extras = g.extras[:0]
 	for i, c := range g.t.layout.Extra {
 		val := v[5+i]
-		m := archivefile.Member{Name: c.Name}
+		m := measure.Member{Name: c.Name}
 		switch {
 		case !val.Valid:
-			m.Kind = archivefile.MemberNull
+			m.Kind = measure.MemberNull
 		case c.ExtraKind() == ExtraNumber:
-			m.Kind, m.Text = archivefile.MemberNumber, val.String
+			m.Kind, m.Text = measure.MemberNumber, val.String
 		case c.ExtraKind() == ExtraBool:
-			m.Kind, m.Text = archivefile.MemberBool, val.String
+			m.Kind, m.Text = measure.MemberBool, val.String
 		case c.IsJSON():
 			if strings.TrimSpace(val.String) == "null" {
 				return fmt.Errorf("column %q holds the JSON value null (%s), which the archive could not tell from SQL NULL: this reading cannot be archived exactly; the day is not archived and its rows stay",
 					c.Name, where())
 			}
-			m.Kind, m.Text = archivefile.MemberJSON, val.String
+			m.Kind, m.Text = measure.MemberJSON, val.String
 		default:
-			m.Kind, m.Text = archivefile.MemberString, val.String
+			m.Kind, m.Text = measure.MemberString, val.String
 		}
 		g.extras = append(g.extras, m)
 	}

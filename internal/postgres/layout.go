@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // Column is one column of a table as the catalog describes it.
@@ -68,7 +68,7 @@ func (c Column) IsJSON() bool { return c.Base == "json" || c.Base == "jsonb" }
 
 // Layout is what the archiver knows about a table's columns.
 type Layout struct {
-	Schema archivefile.Schema
+	Schema measure.Schema
 	// The five mapped columns.
 	Sensor, Time, Value, QCFlags, Imputation Column
 	// Extra are the clean.columns.extra columns, in the order configured.
@@ -85,7 +85,7 @@ type Layout struct {
 // raw decoding): a floating-point value, integer qc_flags, no extra
 // columns, which is the original schema and its float4 variant.
 func (l *Layout) Fast() bool {
-	return l == nil || (l.Schema.Value != archivefile.ValueDecimal && !l.qcText && len(l.Extra) == 0)
+	return l == nil || (l.Schema.Value != measure.ValueDecimal && !l.qcText && len(l.Extra) == 0)
 }
 
 // Original reports whether the mapped columns have the original types
@@ -99,7 +99,7 @@ func (l *Layout) Original() bool {
 	// a timestamp(0) silently; the typed path checks every cast is exact.
 	str := func(c Column) bool { return c.Type == "text" || c.Type == "character varying" }
 	exactTime := l.Time.Type == "timestamp with time zone" || l.Time.Type == "timestamp without time zone"
-	return l.Schema.Value == archivefile.ValueFloat8 && !l.qcText && str(l.Sensor) && str(l.Imputation) && exactTime
+	return l.Schema.Value == measure.ValueFloat8 && !l.qcText && str(l.Sensor) && str(l.Imputation) && exactTime
 }
 
 // columns lists the table's columns, in table order.
@@ -136,9 +136,9 @@ func (t CleanTable) buildLayout(cols []Column) (*Layout, error) {
 	switch l.Value.Base {
 	case "float8":
 	case "float4":
-		l.Schema.Value = archivefile.ValueFloat4
+		l.Schema.Value = measure.ValueFloat4
 	case "numeric", "int2", "int4", "int8":
-		l.Schema.Value = archivefile.ValueDecimal
+		l.Schema.Value = measure.ValueDecimal
 	default:
 		return nil, fmt.Errorf("value column %q of %s is %s (setting clean.columns.value); the archive's measurement is a number: the column must be double precision, real, numeric or an integer type",
 			t.Value, t, l.Value.Type)

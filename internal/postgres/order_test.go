@@ -10,13 +10,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
 
 // TestSQLOrderIsCompare: the canonical order is defined once, by
-// archivefile.Compare. The day queries' ORDER BY (StreamDay), the
+// measure.Compare. The day queries' ORDER BY (StreamDay), the
 // in-memory sort (ReadDay's DayBuffer) and the generic path (PostgreSQL
 // sorting by sensor and time, the rest in Go) must each give exactly the
 // order of an independent sort by Compare, on readings chosen to break a
@@ -35,7 +35,7 @@ func TestSQLOrderIsCompare(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_collation WHERE collname = $1`, coll).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("collation %s: %d, %v: the test needs a PostgreSQL built with ICU (Debian's is)", coll, n, err)
 	}
-	day := archivefile.MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	tie := day.Start().Add(5 * time.Hour)
 
 	for _, c := range []struct {
@@ -86,12 +86,12 @@ func TestSQLOrderIsCompare(t *testing.T) {
 			if len(streamed) != len(rows) {
 				t.Fatalf("read %d rows, inserted %d", len(streamed), len(rows))
 			}
-			schema := archivefile.Schema{}
+			schema := measure.Schema{}
 			if c.value == "numeric" {
-				schema.Value = archivefile.ValueDecimal
+				schema.Value = measure.ValueDecimal
 			}
 			want := slices.Clone(streamed)
-			slices.SortStableFunc(want, func(a, b archivefile.Reading) int { return schema.Compare(&a, &b) })
+			slices.SortStableFunc(want, func(a, b measure.Reading) int { return schema.Compare(&a, &b) })
 			sameOrder(t, schema, "StreamDay", streamed, want)
 
 			var buf postgres.DayBuffer
@@ -129,7 +129,7 @@ func TestSQLOrderIsCompare(t *testing.T) {
 
 // sameOrder fails unless got is want, row for row, under the schema's
 // Compare (which cannot tell 0 from -0, as PostgreSQL cannot).
-func sameOrder(t *testing.T, schema archivefile.Schema, what string, got, want []archivefile.Reading) {
+func sameOrder(t *testing.T, schema measure.Schema, what string, got, want []measure.Reading) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d rows, want %d", what, len(got), len(want))

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // Partition is a leaf partition of a clean table that is range-partitioned
@@ -24,7 +24,7 @@ func (p Partition) ident() string { return pgx.Identifier{p.Schema, p.Name}.Sani
 func (p Partition) String() string { return p.Schema + "." + p.Name }
 
 // Inside reports whether every time the partition can hold lies in day d.
-func (p Partition) Inside(d archivefile.Day) bool {
+func (p Partition) Inside(d measure.Day) bool {
 	return !p.From.Before(d.Start()) && !p.To.After(d.End()) && p.From.Before(p.To)
 }
 
@@ -94,7 +94,7 @@ func (p *pgtypeTime) Scan(src any) error {
 
 // DayPartitions returns the partitions that lie wholly inside day d (see
 // Partitions).
-func (t CleanTable) DayPartitions(ctx context.Context, q Querier, d archivefile.Day) ([]Partition, error) {
+func (t CleanTable) DayPartitions(ctx context.Context, q Querier, d measure.Day) ([]Partition, error) {
 	all, err := t.Partitions(ctx, q)
 	if err != nil {
 		return nil, err

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
@@ -39,7 +39,7 @@ func TestLockPartitionsBeforeTheSnapshot(t *testing.T) {
 		}
 	}
 	tbl := postgres.CleanTable{Name: []string{"m"}, Sensor: "sensor_id", Time: "ts", Value: "value_mm", QCFlags: "qc_flags", Imputation: "imputation_method"}
-	day := archivefile.MustParseDay("2025-01-15")
+	day := measure.MustParseDay("2025-01-15")
 	parts, err := tbl.DayPartitions(ctx, pool, day)
 	if err != nil {
 		t.Fatal(err)

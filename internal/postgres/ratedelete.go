@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // DeleteDayBatch deletes, in q's transaction, up to limit rows of day d
@@ -16,7 +16,7 @@ import (
 // can pace. Each batch starts its index scan at from, so that the rows
 // already deleted by this transaction (still in the index) are not walked
 // again by every later batch.
-func (t CleanTable) DeleteDayBatch(ctx context.Context, q Querier, d archivefile.Day, from time.Time, limit int) (int64, time.Time, error) {
+func (t CleanTable) DeleteDayBatch(ctx context.Context, q Querier, d measure.Day, from time.Time, limit int) (int64, time.Time, error) {
 	tbl, ts := ident(t.Name), t.timeCol()
 	// ctid = ANY(ARRAY(...)) is a TID scan. A ctid is unique only within
 	// one partition, so the day's predicate is repeated: a ctid that also

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // RawTable is the raw measurements table, which is only ever purged. A
@@ -40,9 +40,9 @@ type CleanTable struct {
 func (t CleanTable) Layout() *Layout { return t.layout }
 
 // Schema is the archive schema of the table's value column.
-func (t CleanTable) Schema() archivefile.Schema {
+func (t CleanTable) Schema() measure.Schema {
 	if t.layout == nil {
-		return archivefile.Schema{}
+		return measure.Schema{}
 	}
 	return t.layout.Schema
 }
@@ -291,8 +291,8 @@ func (t CleanTable) timeCol() string { return pgx.Identifier{t.Time}.Sanitize() 
 
 // Days returns the UTC days before end that have rows, oldest first (see
 // DaysWithRows: one index probe per day that has data).
-func (t CleanTable) Days(ctx context.Context, q Querier, end archivefile.Day) ([]archivefile.Day, error) {
-	days, err := t.DaysWithRows(ctx, q, archivefile.Day{}, end.AddDays(-1))
+func (t CleanTable) Days(ctx context.Context, q Querier, end measure.Day) ([]measure.Day, error) {
+	days, err := t.DaysWithRows(ctx, q, measure.Day{}, end.AddDays(-1))
 	if err != nil {
 		return nil, fmt.Errorf("find days to archive: %w", err)
 	}
@@ -313,7 +313,7 @@ func (t CleanTable) NonFinite(ctx context.Context, q Querier) (minusInf, plusInf
 }
 
 // CountDay counts the rows of one day.
-func (t CleanTable) CountDay(ctx context.Context, q Querier, d archivefile.Day) (int64, error) {
+func (t CleanTable) CountDay(ctx context.Context, q Querier, d measure.Day) (int64, error) {
 	var n int64
 	err := q.QueryRow(ctx, `SELECT count(*) FROM `+ident(t.Name)+` WHERE `+t.timeCol()+` >= $1 AND `+t.timeCol()+` < $2`,
 		d.Start(), d.End()).Scan(&n)
@@ -325,7 +325,7 @@ func (t CleanTable) CountDay(ctx context.Context, q Querier, d archivefile.Day) 
 
 // DeleteDay deletes the rows of day d with the same predicate StreamDay
 // read them with.
-func (t CleanTable) DeleteDay(ctx context.Context, q Querier, d archivefile.Day) (int64, error) {
+func (t CleanTable) DeleteDay(ctx context.Context, q Querier, d measure.Day) (int64, error) {
 	tag, err := q.Exec(ctx, `DELETE FROM `+ident(t.Name)+` WHERE `+t.timeCol()+` >= $1 AND `+t.timeCol()+` < $2`, d.Start(), d.End())
 	if err != nil {
 		return 0, fmt.Errorf("delete archived rows of %s on %s: %w", t, d, err)
@@ -343,7 +343,7 @@ func (t CleanTable) DeleteDay(ctx context.Context, q Querier, d archivefile.Day)
 // run committed the day, leaving us a snapshot from before that commit.
 // unlock must be called when the day is done; if it cannot release the lock,
 // it closes the connection, which releases it too.
-func (t CleanTable) TryLockDay(ctx context.Context, conn *pgxpool.Conn, d archivefile.Day) (unlock func(), ok bool, err error) {
+func (t CleanTable) TryLockDay(ctx context.Context, conn *pgxpool.Conn, d measure.Day) (unlock func(), ok bool, err error) {
 	k1, k2 := t.lockKey(d)
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, k1, k2).Scan(&ok); err != nil {
 		return nil, false, fmt.Errorf("lock %s of %s: %w", d, t, err)
@@ -362,7 +362,7 @@ func (t CleanTable) TryLockDay(ctx context.Context, conn *pgxpool.Conn, d archiv
 
 // lockKey is (hash of the table, day number): the two-int advisory lock space
 // keeps our locks apart from golang-migrate's single-bigint lock.
-func (t CleanTable) lockKey(d archivefile.Day) (int32, int32) {
+func (t CleanTable) lockKey(d measure.Day) (int32, int32) {
 	h := fnv.New32a()
 	h.Write([]byte("archiver day lock\x00" + ident(t.Name)))
 	return int32(h.Sum32()), int32(d.Start().Unix() / 86400)

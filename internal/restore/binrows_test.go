@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // TestBinRowsEncodesAsPgx: the rows binRows encodes itself are byte for
@@ -18,7 +19,7 @@ import (
 // the original schema's family, NULLs included, and a qc_flags value out
 // of a smallint's range is refused as pgx refuses it.
 func TestBinRowsEncodesAsPgx(t *testing.T) {
-	d := archivefile.MustParseDay("2025-01-15")
+	d := measure.MustParseDay("2025-01-15")
 	var buf bytes.Buffer
 	aw, err := archivefile.NewWriter(&buf, d, 1)
 	if err != nil {
@@ -28,7 +29,7 @@ func TestBinRowsEncodesAsPgx(t *testing.T) {
 	if err := genReadings(d, n, aw.Write); err != nil {
 		t.Fatal(err)
 	}
-	big := archivefile.Reading{Sensor: "zz", Time: d.Start(), QCFlags: sql.NullInt64{Int64: math.MaxInt32 + 1, Valid: true}}
+	big := measure.Reading{Sensor: "zz", Time: d.Start(), QCFlags: sql.NullInt64{Int64: math.MaxInt32 + 1, Valid: true}}
 	if err := aw.Write(&big); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestBinRowsEncodesAsPgx(t *testing.T) {
 // another through its kept buffers.
 func TestRestoreInsertsInTimeOrder(t *testing.T) {
 	e := newEnv(t)
-	days := []archivefile.Day{archivefile.MustParseDay("2024-06-01"), archivefile.MustParseDay("2024-06-02"), archivefile.MustParseDay("2024-06-03")}
+	days := []measure.Day{measure.MustParseDay("2024-06-01"), measure.MustParseDay("2024-06-02"), measure.MustParseDay("2024-06-03")}
 	sizes := []int{5000, 300, 2000}
 	for i, d := range days {
 		writeDay(t, e, d, sizes[i])

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/failpoint"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // copySource feeds COPY straight from the archive decoder: a day of any
@@ -42,7 +43,7 @@ type copySource struct {
 	// after the one before (every key, if keyed): a copy straight into the
 	// target must not insert a reading twice, or two with one key.
 	strict, keyed bool
-	prev          archivefile.Reading
+	prev          measure.Reading
 }
 
 func newCopySource(rd *archivefile.Reader) *copySource {
@@ -67,9 +68,9 @@ func (s *copySource) Next() bool {
 		if s.n > 0 {
 			c := 0
 			if s.keyed {
-				c = archivefile.CompareKey(&s.prev, r)
+				c = measure.CompareKey(&s.prev, r)
 			} else {
-				c = archivefile.Compare(&s.prev, r)
+				c = measure.Compare(&s.prev, r)
 			}
 			if c >= 0 {
 				s.err = fmt.Errorf("%w: reading #%d (sensor %q, time %s)", errNotStrict, s.n+1, r.Sensor, r.Time.Format(time.RFC3339Nano))

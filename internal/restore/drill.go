@@ -13,6 +13,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
 
@@ -25,7 +26,7 @@ var ErrDrillMismatch = errors.New("restored rows differ from the archive")
 
 // DrillResult is what a restore drill found for one day.
 type DrillResult struct {
-	Day        archivefile.Day
+	Day        measure.Day
 	Key        string
 	ManifestID int64 // the committed manifest the archive was found by; 0 if by key convention
 	Readings   int64 // readings in the archive
@@ -43,7 +44,7 @@ type DrillResult struct {
 // back and compares it with the archive's reading, and rolls the
 // transaction back. Nothing in the target changes and nothing is recorded
 // in archive_runs. Days are independent; the results say which failed.
-func (r *Restorer) Drill(ctx context.Context, days []archivefile.Day) ([]DrillResult, error) {
+func (r *Restorer) Drill(ctx context.Context, days []measure.Day) ([]DrillResult, error) {
 	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func (r *Restorer) Drill(ctx context.Context, days []archivefile.Day) ([]DrillRe
 		return nil, fmt.Errorf("restore drill: table %s: %w", r.Target, err)
 	}
 	days = slices.Clone(days)
-	slices.SortFunc(days, archivefile.Day.Compare)
+	slices.SortFunc(days, measure.Day.Compare)
 	days = slices.Compact(days)
 	var out []DrillResult
 	for _, d := range days {
@@ -65,7 +66,7 @@ func (r *Restorer) Drill(ctx context.Context, days []archivefile.Day) ([]DrillRe
 	return out, nil
 }
 
-func (r *Restorer) drillDay(ctx context.Context, d archivefile.Day) (res DrillResult) {
+func (r *Restorer) drillDay(ctx context.Context, d measure.Day) (res DrillResult) {
 	started := time.Now()
 	res = DrillResult{Day: d, Key: archivefile.Key(r.Prefix, d)}
 	log := r.Log.With("day", d.String(), "key", res.Key, "drill", true)
@@ -177,13 +178,13 @@ func timesMatch(m *manifest.Entry, st archivefile.Stats) error {
 // archive run would read the day, and compares it reading by reading with
 // a second read of the archive (sorted, each reading once, when it is not
 // canonical). The object must not have changed between the two reads.
-func (r *Restorer) compareDrill(ctx context.Context, tx pgx.Tx, table postgres.CleanTable, d archivefile.Day, key string, m *manifest.Entry, sha string) (int64, error) {
+func (r *Restorer) compareDrill(ctx context.Context, tx pgx.Tx, table postgres.CleanTable, d measure.Day, key string, m *manifest.Entry, sha string) (int64, error) {
 	ar, closeObj, err := r.open(ctx, d, key, m)
 	if err != nil {
 		return 0, err
 	}
 	defer closeObj()
-	var src archivefile.Source = ar
+	var src measure.Source = ar
 	if m == nil {
 		// An archive found by key convention may be the original service's,
 		// unsorted, with repeats; sorting bounds memory as restore does.
@@ -194,7 +195,7 @@ func (r *Restorer) compareDrill(ctx context.Context, tx pgx.Tx, table postgres.C
 	// The table is read back with the extra columns the archive holds
 	// (restore writes what the archive holds, whatever is configured now).
 	first, ferr := src.Next()
-	var pending *archivefile.Reading
+	var pending *measure.Reading
 	if ferr == nil {
 		c := *first
 		pending = &c
@@ -202,7 +203,7 @@ func (r *Restorer) compareDrill(ctx context.Context, tx pgx.Tx, table postgres.C
 			return 0, err
 		}
 	}
-	next := func() (*archivefile.Reading, error) {
+	next := func() (*measure.Reading, error) {
 		if ferr != nil {
 			return nil, ferr
 		}
@@ -222,7 +223,7 @@ func (r *Restorer) compareDrill(ctx context.Context, tx pgx.Tx, table postgres.C
 	// compare them (a real's archived 5.2 is its float4).
 	schema := r.Target.Schema()
 	var n int64
-	var prev archivefile.Reading
+	var prev measure.Reading
 	have := false
 	for {
 		a, aerr := next()
@@ -281,7 +282,7 @@ func withExtra(ctx context.Context, tx pgx.Tx, table postgres.CleanTable, extra 
 	return t, nil
 }
 
-func describeReading(r *archivefile.Reading) string {
+func describeReading(r *measure.Reading) string {
 	v, q, m := "NULL", "NULL", "NULL"
 	if r.Value.Valid {
 		v = fmt.Sprint(r.Value.Float64)
@@ -305,14 +306,14 @@ func describeReading(r *archivefile.Reading) string {
 // SampleDays picks n distinct days at random among the days in [from, to]
 // (a zero bound is open) that have a committed archive manifest at this
 // location; all of them when there are n or fewer.
-func (r *Restorer) SampleDays(ctx context.Context, n int, from, to archivefile.Day, rnd *rand.Rand) ([]archivefile.Day, error) {
+func (r *Restorer) SampleDays(ctx context.Context, n int, from, to measure.Day, rnd *rand.Rand) ([]measure.Day, error) {
 	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt}, Status: manifest.StatusCommitted, Location: r.Location}.Days(from.Start(), to.Start())
 	entries, err := r.Manifests.List(ctx, r.Pool, f)
 	if err != nil {
 		return nil, err
 	}
-	var days []archivefile.Day
-	seen := map[archivefile.Day]bool{}
+	var days []measure.Day
+	seen := map[measure.Day]bool{}
 	for _, e := range entries {
 		if d, ok := archivefile.ParseKey(r.Prefix, e.ObjectKey); ok && !seen[d] {
 			seen[d] = true
@@ -321,6 +322,6 @@ func (r *Restorer) SampleDays(ctx context.Context, n int, from, to archivefile.D
 	}
 	rnd.Shuffle(len(days), func(i, j int) { days[i], days[j] = days[j], days[i] })
 	days = days[:min(n, len(days))]
-	slices.SortFunc(days, archivefile.Day.Compare)
+	slices.SortFunc(days, measure.Day.Compare)
 	return days, nil
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // TestDrillHoldsTheDayLock: a drill takes the same day lock as archive and
@@ -15,7 +15,7 @@ import (
 func TestDrillHoldsTheDayLock(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	held, free := archivefile.MustParseDay("2024-03-01"), archivefile.MustParseDay("2024-03-02")
+	held, free := measure.MustParseDay("2024-03-01"), measure.MustParseDay("2024-03-02")
 	e.putArchive(t, held, 500)
 	e.putArchive(t, free, 300)
 	conn, err := e.pool.Acquire(ctx)
@@ -30,7 +30,7 @@ func TestDrillHoldsTheDayLock(t *testing.T) {
 	defer unlock()
 	r := e.restorer()
 	r.LockWait = 300 * time.Millisecond
-	res, err := r.Drill(ctx, []archivefile.Day{free, held})
+	res, err := r.Drill(ctx, []measure.Day{free, held})
 	if err != nil || len(res) != 2 {
 		t.Fatalf("drill: %v %+v", err, res)
 	}

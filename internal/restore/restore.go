@@ -27,6 +27,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 	"github.com/shizuku-labs/archiver/internal/workpool"
 )
@@ -76,7 +77,7 @@ const DefaultLockWait = 30 * time.Second
 
 // Options select what Run restores.
 type Options struct {
-	Days []archivefile.Day
+	Days []measure.Day
 	// DryRun downloads, decodes and verifies each archive and counts its
 	// readings; it writes nothing to the database (not even a manifest row).
 	DryRun bool
@@ -106,7 +107,7 @@ const (
 
 // DayResult is what happened to one day.
 type DayResult struct {
-	Day        archivefile.Day
+	Day        measure.Day
 	Status     Status
 	Key        string
 	ManifestID int64 // the committed manifest the archive was found by; 0 if by key convention
@@ -183,7 +184,7 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 	log := r.Log.With(logging.Context("run_id", s.RunID))
 
 	days := slices.Clone(opts.Days)
-	slices.SortFunc(days, archivefile.Day.Compare)
+	slices.SortFunc(days, measure.Day.Compare)
 	days = slices.Compact(days)
 	if len(days) == 0 {
 		return s, errors.New("no days to restore")
@@ -268,7 +269,7 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 // its own connection, lock and transaction, and returns the results of the
 // days that were started, in day order. Two days at once keep both the
 // archiver's decoding and PostgreSQL's inserting busy on two cores.
-func (r *Restorer) restoreDays(ctx context.Context, log *slog.Logger, runID string, days []archivefile.Day, opts Options) []DayResult {
+func (r *Restorer) restoreDays(ctx context.Context, log *slog.Logger, runID string, days []measure.Day, opts Options) []DayResult {
 	// Cancelled: days not started are not reported.
 	return workpool.Each(ctx, r.Concurrency, len(days), func() func(int) DayResult {
 		return func(i int) DayResult {
@@ -283,7 +284,7 @@ func (r *Restorer) restoreDays(ctx context.Context, log *slog.Logger, runID stri
 
 // restoreDay restores one day: locate, lock, then download, decode,
 // verify, COPY and insert in one transaction.
-func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day, opts Options) DayResult {
+func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID string, d measure.Day, opts Options) DayResult {
 	res := DayResult{Day: d, Key: archivefile.Key(r.Prefix, d)}
 	log = log.With(logging.Context("day", d.String()), logging.Context("key", res.Key))
 	started := time.Now().UTC()
@@ -377,7 +378,7 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 // archive that no manifest describes (checkin replaces the committed
 // archive, and must know which one was checked out), or of a day checked
 // out already.
-func (r *Restorer) checkCheckout(ctx context.Context, q manifest.Querier, d archivefile.Day, m *manifest.Entry, key string) error {
+func (r *Restorer) checkCheckout(ctx context.Context, q manifest.Querier, d measure.Day, m *manifest.Entry, key string) error {
 	if m == nil {
 		return fmt.Errorf("cannot check out %s: no manifest in archive_runs describes %s, so a checkin could not tell whether the archive changed meanwhile; run `archiver verify --adopt` to record it first", d, key)
 	}
@@ -412,7 +413,7 @@ func (r *Restorer) reportKeys(log *slog.Logger, res DayResult) {
 // locate finds the day's archive: the latest committed manifest at this
 // location, or else an object at the key convention. It returns the
 // manifest (nil when found by convention).
-func (r *Restorer) locate(ctx context.Context, log *slog.Logger, d archivefile.Day, key string) (*manifest.Entry, error) {
+func (r *Restorer) locate(ctx context.Context, log *slog.Logger, d measure.Day, key string) (*manifest.Entry, error) {
 	m, err := r.Manifests.LatestCommitted(ctx, r.Pool, r.Location, key)
 	if err != nil {
 		return nil, err
@@ -435,9 +436,9 @@ func (r *Restorer) locate(ctx context.Context, log *slog.Logger, d archivefile.D
 
 // noArchive explains a day without an archive and names the archived days
 // nearest to it.
-func (r *Restorer) noArchive(ctx context.Context, d archivefile.Day, key string) error {
+func (r *Restorer) noArchive(ctx context.Context, d measure.Day, key string) error {
 	msg := fmt.Sprintf("no archive for %s: no manifest in archive_runs and no object at %s (location %s)", d, key, r.Location)
-	days, err := r.ArchivedDays(ctx, archivefile.Day{}, archivefile.Day{})
+	days, err := r.ArchivedDays(ctx, measure.Day{}, measure.Day{})
 	if err != nil {
 		return &noArchiveError{fmt.Sprintf("%s (could not list archived days: %v)", msg, err)}
 	}
@@ -460,8 +461,8 @@ func (e *noArchiveError) Is(target error) bool { return target == ErrNoArchive }
 
 // Nearest returns up to n of days (ascending) on each side of d, ascending,
 // leaving out d itself.
-func Nearest(days []archivefile.Day, d archivefile.Day, n int) []archivefile.Day {
-	i, _ := slices.BinarySearchFunc(days, d, archivefile.Day.Compare)
+func Nearest(days []measure.Day, d measure.Day, n int) []measure.Day {
+	i, _ := slices.BinarySearchFunc(days, d, measure.Day.Compare)
 	lo := max(0, i-n)
 	j := i
 	if j < len(days) && days[j] == d {
@@ -476,15 +477,15 @@ func Nearest(days []archivefile.Day, d archivefile.Day, n int) []archivefile.Day
 // have an archive at this location: a committed archive or adopt manifest,
 // or an object under the prefix whose key follows the convention. Days are
 // ascending and unique.
-func (r *Restorer) ArchivedDays(ctx context.Context, from, to archivefile.Day) ([]archivefile.Day, error) {
+func (r *Restorer) ArchivedDays(ctx context.Context, from, to measure.Day) ([]measure.Day, error) {
 	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt}, Status: manifest.StatusCommitted, Location: r.Location}.Days(from.Start(), to.Start())
 	entries, err := r.Manifests.List(ctx, r.Pool, f)
 	if err != nil {
 		return nil, err
 	}
-	seen := map[archivefile.Day]bool{}
-	var days []archivefile.Day
-	add := func(d archivefile.Day) {
+	seen := map[measure.Day]bool{}
+	var days []measure.Day
+	add := func(d measure.Day) {
 		if (!from.IsZero() && d.Before(from)) || (!to.IsZero() && d.After(to)) || seen[d] {
 			return
 		}
@@ -510,12 +511,12 @@ func (r *Restorer) ArchivedDays(ctx context.Context, from, to archivefile.Day) (
 			add(d)
 		}
 	}
-	slices.SortFunc(days, archivefile.Day.Compare)
+	slices.SortFunc(days, measure.Day.Compare)
 	return days, nil
 }
 
 // lock takes the day lock, retrying with backoff for up to LockWait.
-func (r *Restorer) lock(ctx context.Context, log *slog.Logger, conn *pgxpool.Conn, d archivefile.Day) (func(), error) {
+func (r *Restorer) lock(ctx context.Context, log *slog.Logger, conn *pgxpool.Conn, d measure.Day) (func(), error) {
 	wait := r.LockWait
 	if wait <= 0 {
 		wait = DefaultLockWait
@@ -602,7 +603,7 @@ const maxExamples = 5
 // had its key), or when the application inserted a reading with a key of
 // the archive meanwhile. Otherwise the archive is staged in a temporary
 // table and only what the target lacks is inserted (see loadStaged).
-func (r *Restorer) load(ctx context.Context, log *slog.Logger, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
+func (r *Restorer) load(ctx context.Context, log *slog.Logger, tx pgx.Tx, d measure.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
 	if !r.Target.Layout().Original() {
 		return r.loadTypedDay(ctx, log, tx, d, m, key, opts)
 	}
@@ -636,7 +637,7 @@ func (r *Restorer) load(ctx context.Context, log *slog.Logger, tx pgx.Tx, d arch
 var errNeedTyped = errors.New("the archive holds values of columns beyond the five mapped ones")
 
 // loadOriginal is load for a target of the original schema's types.
-func (r *Restorer) loadOriginal(ctx context.Context, log *slog.Logger, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
+func (r *Restorer) loadOriginal(ctx context.Context, log *slog.Logger, tx pgx.Tx, d measure.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
 	var empty bool
 	t := r.Target
 	if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM `+pgx.Identifier(t.Name).Sanitize()+` WHERE `+
@@ -661,7 +662,7 @@ var errNotStrict = errors.New("not strictly in canonical order")
 // loadDirect copies the archive straight into the target under a
 // savepoint. again says that the copy was given up and rolled back and the
 // staged load should be used.
-func (r *Restorer) loadDirect(ctx context.Context, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (ld loaded, err error, again bool) {
+func (r *Restorer) loadDirect(ctx context.Context, tx pgx.Tx, d measure.Day, m *manifest.Entry, key string, opts Options) (ld loaded, err error, again bool) {
 	t := r.Target
 	sp, err := tx.Begin(ctx)
 	if err != nil {
@@ -723,7 +724,7 @@ func isUniqueViolation(err error) bool {
 // it, then inserts what the target lacks: readings not there yet (no key),
 // or, in a keyed table, readings of keys not there yet, resolving keys the
 // table holds with another reading by OnConflict.
-func (r *Restorer) loadStaged(ctx context.Context, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
+func (r *Restorer) loadStaged(ctx context.Context, tx pgx.Tx, d measure.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
 	var ld loaded
 	t := r.Target
 	target := pgx.Identifier(t.Name).Sanitize()
@@ -779,9 +780,9 @@ func (r *Restorer) loadStaged(ctx context.Context, tx pgx.Tx, d archivefile.Day,
 }
 
 // insertMissing inserts the staged readings the target does not hold.
-// Identity is the whole reading, as in archivefile.Compare: a row that
+// Identity is the whole reading, as in measure.Compare: a row that
 // matches on all five fields (NULL matching NULL) is already there.
-func (r *Restorer) insertMissing(ctx context.Context, tx pgx.Tx, d archivefile.Day, ld *loaded) error {
+func (r *Restorer) insertMissing(ctx context.Context, tx pgx.Tx, d measure.Day, ld *loaded) error {
 	t := r.Target
 	q := func(c string) string { return pgx.Identifier{c}.Sanitize() }
 	target := pgx.Identifier(t.Name).Sanitize()
@@ -834,7 +835,7 @@ type keyedSet struct {
 // holds with another reading is a conflict, resolved by OnConflict; it is
 // never a bare unique violation. Counts add to ld's, so that several sets
 // (one per set of extra columns present) can be loaded in turn.
-func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d archivefile.Day, ld *loaded, k keyedSet) error {
+func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d measure.Day, ld *loaded, k keyedSet) error {
 	t := r.Target
 	target := pgx.Identifier(t.Name).Sanitize()
 	cols := k.cols
@@ -989,7 +990,7 @@ func prefixed(alias string, cols []string) string {
 
 // loadTypedDay is load for a target that is not of the original schema's
 // types, or an archive holding "extra" values (see loadTyped).
-func (r *Restorer) loadTypedDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d archivefile.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
+func (r *Restorer) loadTypedDay(ctx context.Context, log *slog.Logger, tx pgx.Tx, d measure.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
 	var ld loaded
 	ar, closeObj, err := r.open(ctx, d, key, m)
 	if err != nil {
@@ -1029,7 +1030,7 @@ func firstN(s string, n int) string {
 }
 
 // dryRun downloads, decodes and verifies the archive and counts it.
-func (r *Restorer) dryRun(ctx context.Context, log *slog.Logger, d archivefile.Day, m *manifest.Entry, res DayResult, opts Options) DayResult {
+func (r *Restorer) dryRun(ctx context.Context, log *slog.Logger, d measure.Day, m *manifest.Entry, res DayResult, opts Options) DayResult {
 	ar, closeObj, err := r.open(ctx, d, res.Key, m)
 	if err != nil {
 		return r.dryFail(log, res, err)
@@ -1067,7 +1068,7 @@ func (r *Restorer) dryFail(log *slog.Logger, res DayResult, err error) DayResult
 }
 
 // open starts reading the archive object.
-func (r *Restorer) open(ctx context.Context, d archivefile.Day, key string, m *manifest.Entry) (*archivefile.Reader, func(), error) {
+func (r *Restorer) open(ctx context.Context, d measure.Day, key string, m *manifest.Entry) (*archivefile.Reader, func(), error) {
 	br, err := r.store().OpenRaw(ctx, key)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound && m != nil {
@@ -1101,7 +1102,7 @@ func (r *Restorer) decodeErr(key string, err error) error {
 // check verifies a fully read archive: its day and time bounds, and, when
 // a manifest describes it, sha256 and reading count. A manifest mismatch
 // is an error unless ignore is set; then it is returned as a description.
-func (r *Restorer) check(d archivefile.Day, key string, ar *archivefile.Reader, m *manifest.Entry, ignore bool) (string, error) {
+func (r *Restorer) check(d measure.Day, key string, ar *archivefile.Reader, m *manifest.Entry, ignore bool) (string, error) {
 	st := ar.Stats()
 	if ar.Day() != d {
 		return "", fmt.Errorf("archive %s says it is for day %s, but its key is for %s: refusing to restore a misplaced archive: %w",

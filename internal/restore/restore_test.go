@@ -19,6 +19,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/coretest"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 	"github.com/shizuku-labs/archiver/internal/testkit"
@@ -58,13 +59,13 @@ func (e *env) restorer() *Restorer {
 
 // genReadings makes n readings of day d in canonical order: 100 sensors,
 // microsecond times, a NULL or an imputation method now and then.
-func genReadings(d archivefile.Day, n int, emit func(*archivefile.Reading) error) error {
+func genReadings(d measure.Day, n int, emit func(*measure.Reading) error) error {
 	const sensors = 100
 	per := (n + sensors - 1) / sensors
 	step := 24 * time.Hour / time.Duration(per)
 	done := 0
 	for s := 0; s < sensors && done < n; s++ {
-		r := archivefile.Reading{Sensor: fmt.Sprintf("station-%03d/rain", s)}
+		r := measure.Reading{Sensor: fmt.Sprintf("station-%03d/rain", s)}
 		for i := 0; i < per && done < n; i++ {
 			r.Time = d.Start().Add(time.Duration(i)*step + time.Duration(i%997)*time.Microsecond)
 			r.Value = sql.NullFloat64{Float64: float64(i%5000) / 8, Valid: i%50 != 7}
@@ -81,7 +82,7 @@ func genReadings(d archivefile.Day, n int, emit func(*archivefile.Reading) error
 
 // putArchive writes a canonical archive of n generated readings at the
 // day's key and returns its stats.
-func (e *env) putArchive(tb testing.TB, d archivefile.Day, n int) archivefile.Stats {
+func (e *env) putArchive(tb testing.TB, d measure.Day, n int) archivefile.Stats {
 	tb.Helper()
 	ctx := context.Background()
 	w, err := e.bucket.NewWriter(ctx, archivefile.Key(prefix, d), &blob.WriterOptions{ContentType: archivefile.ContentType})
@@ -113,7 +114,7 @@ func (e *env) count(tb testing.TB, q string) int64 {
 // allocates nothing per reading (the decoder itself is measured by the
 // archivefile benchmarks; here the source and pgx's binary encoders).
 func TestCopySourceDoesNotAllocate(t *testing.T) {
-	d := archivefile.MustParseDay("2025-01-15")
+	d := measure.MustParseDay("2025-01-15")
 	var buf bytes.Buffer
 	aw, err := archivefile.NewWriter(&buf, d, 1)
 	if err != nil {
@@ -180,7 +181,7 @@ func TestCopySourceDoesNotAllocate(t *testing.T) {
 func TestLockedDayWaitsThenFails(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	d := archivefile.MustParseDay("2024-03-01")
+	d := measure.MustParseDay("2024-03-01")
 	e.putArchive(t, d, 500)
 	conn, err := e.pool.Acquire(ctx)
 	if err != nil {
@@ -192,7 +193,7 @@ func TestLockedDayWaitsThenFails(t *testing.T) {
 	}
 	r := e.restorer()
 	r.LockWait = 400 * time.Millisecond
-	s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}})
+	s, err := r.Run(ctx, Options{Days: []measure.Day{d}})
 	if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 1 || !errors.Is(s.Days[0].Err, ErrLocked) {
 		t.Fatalf("err %v, days %+v", err, s.Days)
 	}
@@ -206,7 +207,7 @@ func TestLockedDayWaitsThenFails(t *testing.T) {
 	// Released while waiting: the restore goes ahead.
 	r.LockWait = 20 * time.Second
 	go func() { time.Sleep(300 * time.Millisecond); unlock(); conn.Release() }()
-	s, err = r.Run(ctx, Options{Days: []archivefile.Day{d}})
+	s, err = r.Run(ctx, Options{Days: []measure.Day{d}})
 	if err != nil || s.Inserted != 500 {
 		t.Fatalf("after release: %v, inserted %d", err, s.Inserted)
 	}
@@ -214,9 +215,9 @@ func TestLockedDayWaitsThenFails(t *testing.T) {
 
 // TestNearest picks archived days on both sides of a missing one.
 func TestNearest(t *testing.T) {
-	var days []archivefile.Day
+	var days []measure.Day
 	for _, s := range []string{"2025-01-01", "2025-01-03", "2025-01-04", "2025-01-09", "2025-01-10", "2025-01-11"} {
-		days = append(days, archivefile.MustParseDay(s))
+		days = append(days, measure.MustParseDay(s))
 	}
 	for _, c := range []struct{ day, want string }{
 		{"2025-01-05", "2025-01-03 2025-01-04 2025-01-09 2025-01-10"},
@@ -225,7 +226,7 @@ func TestNearest(t *testing.T) {
 		{"2025-01-04", "2025-01-01 2025-01-03 2025-01-09 2025-01-10"},
 	} {
 		var got []string
-		for _, d := range Nearest(days, archivefile.MustParseDay(c.day), 2) {
+		for _, d := range Nearest(days, measure.MustParseDay(c.day), 2) {
 			got = append(got, d.String())
 		}
 		if strings.Join(got, " ") != c.want {
@@ -242,7 +243,7 @@ func TestRestoreMemoryIsConstant(t *testing.T) {
 		t.Skip("restores 1.2M readings")
 	}
 	e := newEnv(t)
-	d1, d2 := archivefile.MustParseDay("2024-05-01"), archivefile.MustParseDay("2024-05-02")
+	d1, d2 := measure.MustParseDay("2024-05-01"), measure.MustParseDay("2024-05-02")
 	writeDay(t, e, d1, 200_000)
 	writeDay(t, e, d2, 1_000_000)
 	small := measureRestore(t, e, d1, 200_000)
@@ -269,7 +270,7 @@ func BenchmarkRestoreDay(b *testing.B) {
 	for _, n := range []int{200_000, 1_000_000} {
 		b.Run(fmt.Sprintf("readings=%d", n), func(b *testing.B) {
 			e := newEnv(b)
-			d := archivefile.MustParseDay("2024-06-01")
+			d := measure.MustParseDay("2024-06-01")
 			writeDay(b, e, d, n)
 			var last memResult
 			for b.Loop() {
@@ -294,7 +295,7 @@ type memResult struct {
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
 // writeDay stores an archive of n generated readings for day d.
-func writeDay(tb testing.TB, e *env, d archivefile.Day, n int) {
+func writeDay(tb testing.TB, e *env, d measure.Day, n int) {
 	tb.Helper()
 	if st := e.putArchive(tb, d, n); st.Readings != int64(n) {
 		tb.Fatalf("wrote %d readings, want %d", st.Readings, n)
@@ -303,7 +304,7 @@ func writeDay(tb testing.TB, e *env, d archivefile.Day, n int) {
 
 // measureRestore restores the n readings of day d into an empty table
 // while sampling the heap.
-func measureRestore(tb testing.TB, e *env, d archivefile.Day, n int) memResult {
+func measureRestore(tb testing.TB, e *env, d measure.Day, n int) memResult {
 	tb.Helper()
 	r := e.restorer()
 	r.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -311,7 +312,7 @@ func measureRestore(tb testing.TB, e *env, d archivefile.Day, n int) memResult {
 
 	var s Summary
 	var err error
-	growth, mallocs := testkit.HeapGrowth(func() { s, err = r.Run(ctx, Options{Days: []archivefile.Day{d}}) })
+	growth, mallocs := testkit.HeapGrowth(func() { s, err = r.Run(ctx, Options{Days: []measure.Day{d}}) })
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -330,7 +331,7 @@ func measureRestore(tb testing.TB, e *env, d archivefile.Day, n int) memResult {
 func TestRestoreRefusesUnfillableColumn(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	d := archivefile.MustParseDay("2024-03-01")
+	d := measure.MustParseDay("2024-03-01")
 	e.putArchive(t, d, 50)
 	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku."Analysis Copy" (LIKE shizuku.clean_measurements INCLUDING DEFAULTS, site text NOT NULL, station text DEFAULT 'x', note text)`); err != nil {
 		t.Fatal(err)
@@ -338,7 +339,7 @@ func TestRestoreRefusesUnfillableColumn(t *testing.T) {
 	r := e.restorer()
 	r.Target.Name = []string{"shizuku", "Analysis Copy"}
 	r.Target.Source = "--into"
-	s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}})
+	s, err := r.Run(ctx, Options{Days: []measure.Day{d}})
 	if err == nil || errors.Is(err, ErrDaysFailed) || len(s.Days) != 0 {
 		t.Fatalf("want a refusal before any day, got err %v, days %+v", err, s.Days)
 	}
@@ -358,7 +359,7 @@ func TestRestoreRefusesUnfillableColumn(t *testing.T) {
 	r = e.restorer()
 	r.Target.Name = []string{"shizuku", "Analysis Copy"}
 	r.Target.Extra = []string{"site"}
-	s, err = r.Run(ctx, Options{Days: []archivefile.Day{d}})
+	s, err = r.Run(ctx, Options{Days: []measure.Day{d}})
 	if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 1 {
 		t.Fatalf("err %v, days %+v", err, s.Days)
 	}
@@ -383,7 +384,7 @@ func TestRestoreRefusesUnfillableColumn(t *testing.T) {
 func TestRestoreRefusesRowChangingInsertTriggers(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	d := archivefile.MustParseDay("2024-03-01")
+	d := measure.MustParseDay("2024-03-01")
 	e.putArchive(t, d, 50)
 	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.audit (n int);
 		CREATE FUNCTION shizuku.note() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO shizuku.audit VALUES (1); RETURN NEW; END$$;
@@ -394,7 +395,7 @@ func TestRestoreRefusesRowChangingInsertTriggers(t *testing.T) {
 	}
 	r := e.restorer()
 	for _, dry := range []bool{true, false} {
-		s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}, DryRun: dry})
+		s, err := r.Run(ctx, Options{Days: []measure.Day{d}, DryRun: dry})
 		if err == nil || errors.Is(err, ErrDaysFailed) || len(s.Days) != 0 {
 			t.Fatalf("dry run %v: want a refusal before any day, got err %v, days %+v", dry, err, s.Days)
 		}
@@ -412,7 +413,7 @@ func TestRestoreRefusesRowChangingInsertTriggers(t *testing.T) {
 	}
 
 	// Knowingly: the trigger runs, as the operator accepted.
-	s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}, AllowInsertTriggers: true})
+	s, err := r.Run(ctx, Options{Days: []measure.Day{d}, AllowInsertTriggers: true})
 	if err != nil || s.Inserted != 50 {
 		t.Fatalf("with AllowInsertTriggers: %v, inserted %d", err, s.Inserted)
 	}
@@ -424,7 +425,7 @@ func TestRestoreRefusesRowChangingInsertTriggers(t *testing.T) {
 	if _, err := e.pool.Exec(ctx, `TRUNCATE shizuku.clean_measurements; ALTER TABLE shizuku.clean_measurements DISABLE TRIGGER bump_qc`); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}}); err != nil || s.Inserted != 50 {
+	if s, err := r.Run(ctx, Options{Days: []measure.Day{d}}); err != nil || s.Inserted != 50 {
 		t.Fatalf("with the trigger disabled: %v, inserted %d", err, s.Inserted)
 	}
 
@@ -435,7 +436,7 @@ func TestRestoreRefusesRowChangingInsertTriggers(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Target.Name = []string{"shizuku", "parted"}
-	if _, err := r.Run(ctx, Options{Days: []archivefile.Day{d}}); err == nil || !strings.Contains(err.Error(), "bump_part") {
+	if _, err := r.Run(ctx, Options{Days: []measure.Day{d}}); err == nil || !strings.Contains(err.Error(), "bump_part") {
 		t.Errorf("a partition's BEFORE INSERT trigger was not refused: %v", err)
 	}
 }
@@ -451,7 +452,7 @@ func TestRestoreRefusesRowChangingInsertTriggers(t *testing.T) {
 func TestRestoreRefusesNarrowerColumns(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	d := archivefile.MustParseDay("2024-03-01")
+	d := measure.MustParseDay("2024-03-01")
 	e.putArchive(t, d, 300)
 	cases := []struct {
 		name, def, column string
@@ -467,7 +468,7 @@ func TestRestoreRefusesNarrowerColumns(t *testing.T) {
 		}
 		r := e.restorer()
 		r.Target.Name = []string{"shizuku", c.name}
-		s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}})
+		s, err := r.Run(ctx, Options{Days: []measure.Day{d}})
 		if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 1 {
 			t.Errorf("%s: err %v, days %+v", c.name, err, s.Days)
 			continue
@@ -485,7 +486,7 @@ func TestRestoreRefusesNarrowerColumns(t *testing.T) {
 	}
 	r := e.restorer()
 	r.Target.Name = []string{"shizuku", "real_values"}
-	if s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}}); err != nil || s.Inserted != 300 {
+	if s, err := r.Run(ctx, Options{Days: []measure.Day{d}}); err != nil || s.Inserted != 300 {
 		t.Fatalf("real values: %v, inserted %d", err, s.Inserted)
 	}
 }
@@ -496,7 +497,7 @@ func TestRestoreRefusesNarrowerColumns(t *testing.T) {
 func TestRestoreRefusesNarrowerExtraColumns(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	d := archivefile.MustParseDay("2024-03-01")
+	d := measure.MustParseDay("2024-03-01")
 	w, err := e.bucket.NewWriter(ctx, archivefile.Key(prefix, d), &blob.WriterOptions{ContentType: archivefile.ContentType})
 	if err != nil {
 		t.Fatal(err)
@@ -506,7 +507,7 @@ func TestRestoreRefusesNarrowerExtraColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		r := archivefile.Reading{Sensor: "s", Time: d.Start().Add(time.Duration(i) * time.Minute), Extra: `{"reading_no": 12.5, "station": "north gate"}`}
+		r := measure.Reading{Sensor: "s", Time: d.Start().Add(time.Duration(i) * time.Minute), Extra: `{"reading_no": 12.5, "station": "north gate"}`}
 		if err := aw.Write(&r); err != nil {
 			t.Fatal(err)
 		}
@@ -529,7 +530,7 @@ func TestRestoreRefusesNarrowerExtraColumns(t *testing.T) {
 		}
 		r := e.restorer()
 		r.Target.Name = []string{"shizuku", c.name}
-		s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}})
+		s, err := r.Run(ctx, Options{Days: []measure.Day{d}})
 		if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 1 {
 			t.Errorf("%s: err %v, days %+v", c.name, err, s.Days)
 			continue
@@ -546,7 +547,7 @@ func TestRestoreRefusesNarrowerExtraColumns(t *testing.T) {
 	}
 	r := e.restorer()
 	r.Target.Name = []string{"shizuku", "wide_extras"}
-	if s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}}); err != nil || s.Inserted != 3 {
+	if s, err := r.Run(ctx, Options{Days: []measure.Day{d}}); err != nil || s.Inserted != 3 {
 		t.Fatalf("extras that fit: %v, inserted %d", err, s.Inserted)
 	}
 }

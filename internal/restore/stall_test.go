@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/archivestore/storetest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // TestRestoreReadStallIsAbandoned: a restore whose storage read stalls
@@ -17,7 +17,7 @@ func TestRestoreReadStallIsAbandoned(t *testing.T) {
 	e := newEnv(t)
 	st := storetest.NewStalling(t)
 	e.bucket = st.Bucket
-	d := archivefile.MustParseDay("2025-01-15")
+	d := measure.MustParseDay("2025-01-15")
 	e.putArchive(t, d, 200)
 	st.StallDownloads()
 
@@ -26,7 +26,7 @@ func TestRestoreReadStallIsAbandoned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	s, err := r.Run(ctx, Options{Days: []archivefile.Day{d}})
+	s, err := r.Run(ctx, Options{Days: []measure.Day{d}})
 	took := time.Since(start)
 	if len(s.Days) != 1 || s.Days[0].Err == nil || !strings.Contains(s.Days[0].Err.Error(), "storage stalled") {
 		t.Fatalf("restore of a stalled read: %+v, %v; want the day failed by the stall guard\n%s", s.Days, err, e.log)

@@ -14,6 +14,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
 
@@ -49,7 +50,7 @@ type typedSource struct {
 	ts      timeField
 	row     []any
 	present []byte
-	members []archivefile.Member
+	members []measure.Member
 
 	n, other  int64 // readings; readings with members restore cannot load
 	otherKeys string
@@ -86,7 +87,7 @@ func (s *typedSource) Next() bool {
 	}
 	s.fields[0] = textField{s: r.Sensor, valid: true}
 	s.ts.t = r.Time
-	v, ok := archivefile.ValueString(r)
+	v, ok := measure.ValueString(r)
 	s.fields[1] = textField{s: v, valid: ok}
 	s.fields[2] = textField{valid: r.QCFlags.Valid}
 	if r.QCFlags.Valid {
@@ -110,7 +111,7 @@ func (s *typedSource) Next() bool {
 			}
 			s.present[i] = '1'
 			switch {
-			case m.Kind == archivefile.MemberNull:
+			case m.Kind == measure.MemberNull:
 			case s.cols[i].IsJSON():
 				s.fields[4+i] = textField{s: m.Raw, valid: true}
 			default:
@@ -156,7 +157,7 @@ const textTable = tempTable + "_text"
 // loadTyped is load for the typed path: COPY the archive into a staging
 // table of text columns, check it, then insert what the target lacks,
 // every value cast to its column's type.
-func (r *Restorer) loadTyped(ctx context.Context, tx pgx.Tx, d archivefile.Day, ar *archivefile.Reader, key string, m *manifest.Entry, opts Options, ld *loaded) (*typedSource, error) {
+func (r *Restorer) loadTyped(ctx context.Context, tx pgx.Tx, d measure.Day, ar *archivefile.Reader, key string, m *manifest.Entry, opts Options, ld *loaded) (*typedSource, error) {
 	t := r.Target
 	l := t.Layout()
 	cols := typedColumns(l)

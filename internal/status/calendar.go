@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // symbols are the calendar cells: distinct characters, so the calendar
@@ -31,7 +31,7 @@ func WriteCalendar(w io.Writer, r Report, colour bool) {
 		}
 		return "\x1b[" + colours[s] + "m" + string(symbols[s]) + "\x1b[0m"
 	}
-	byDay := map[archivefile.Day]State{}
+	byDay := map[measure.Day]State{}
 	for _, d := range r.Days {
 		byDay[d.Day] = d.State
 	}
@@ -44,7 +44,7 @@ func WriteCalendar(w io.Writer, r Report, colour bool) {
 			b.WriteString(m.Format("2006-01"))
 			b.WriteString("  ")
 			for t := m; t.Month() == m.Month(); t = t.AddDate(0, 0, 1) {
-				if s, ok := byDay[archivefile.DayOf(t)]; ok {
+				if s, ok := byDay[measure.DayOf(t)]; ok {
 					b.WriteString(cell(s))
 				} else {
 					b.WriteByte(' ')

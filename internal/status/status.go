@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
 
@@ -49,7 +49,7 @@ func (s State) Problem() bool {
 
 // Day is one UTC day's status.
 type Day struct {
-	Day   archivefile.Day
+	Day   measure.Day
 	State State
 	DueAt time.Time // when the day became (or becomes) old enough to archive
 
@@ -70,21 +70,21 @@ type Day struct {
 
 // Options limit and deepen a status query.
 type Options struct {
-	From, To       archivefile.Day // zero: from the first day with data or an archive, to today
-	Counts         bool            // exact row counts per day (reads every row of the range)
-	MaxPendingDays int             // a day pending longer than this after it became due is overdue
+	From, To       measure.Day // zero: from the first day with data or an archive, to today
+	Counts         bool        // exact row counts per day (reads every row of the range)
+	MaxPendingDays int         // a day pending longer than this after it became due is overdue
 }
 
 // Report is the status of every day in the range.
 type Report struct {
 	Now      time.Time // the database's clock
-	From, To archivefile.Day
+	From, To measure.Day
 	Location string // storage location the archives were filtered by; empty: any
 	Options  Options
 	Days     []Day // oldest first, one per day of [From, To]
 	Counts   map[State]int
 	// Overdue are the pending days due for longer than MaxPendingDays.
-	Overdue []archivefile.Day
+	Overdue []measure.Day
 	// OldestPendingAge is how long the oldest pending day has been due; 0
 	// when no day is pending.
 	OldestPendingAge time.Duration
@@ -118,7 +118,7 @@ func (c *Checker) Run(ctx context.Context, opts Options) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	var counts map[archivefile.Day]int64
+	var counts map[measure.Day]int64
 	if opts.Counts {
 		if counts, err = c.Clean.CountDays(ctx, c.Pool, opts.From, opts.To); err != nil {
 			return rep, err
@@ -136,7 +136,7 @@ func (c *Checker) Run(ctx context.Context, opts Options) (Report, error) {
 	// The range: as given, else from the first day with data or an archive
 	// to today (or the last day with data, if rows lie in the future).
 	from, to := opts.From, opts.To
-	today := archivefile.DayOf(now)
+	today := measure.DayOf(now)
 	if from.IsZero() || to.IsZero() {
 		lo, hi := today, today
 		for _, d := range withRows {
@@ -157,7 +157,7 @@ func (c *Checker) Run(ctx context.Context, opts Options) (Report, error) {
 		}
 	}
 	rep.From, rep.To = from, to
-	rows := map[archivefile.Day]bool{}
+	rows := map[measure.Day]bool{}
 	for _, d := range withRows {
 		rows[d] = true
 	}
@@ -195,14 +195,14 @@ type dayHistory struct {
 
 // history folds the manifest rows (oldest first, as List returns them) into
 // one history per day.
-func history(entries []manifest.Entry, here func(manifest.Entry) bool) map[archivefile.Day]*dayHistory {
-	out := map[archivefile.Day]*dayHistory{}
+func history(entries []manifest.Entry, here func(manifest.Entry) bool) map[measure.Day]*dayHistory {
+	out := map[measure.Day]*dayHistory{}
 	for i := range entries {
 		e := &entries[i]
 		if e.Day == nil || !here(*e) {
 			continue
 		}
-		d := archivefile.DayOf(*e.Day)
+		d := measure.DayOf(*e.Day)
 		h := out[d]
 		if h == nil {
 			h = &dayHistory{}
@@ -233,7 +233,7 @@ func history(entries []manifest.Entry, here func(manifest.Entry) bool) map[archi
 }
 
 // decide gives a day its state: the first that applies, in States order.
-func decide(d archivefile.Day, now time.Time, retention time.Duration, hasRows bool, h *dayHistory) Day {
+func decide(d measure.Day, now time.Time, retention time.Duration, hasRows bool, h *dayHistory) Day {
 	day := Day{Day: d, DueAt: d.End().Add(retention), HasRows: hasRows}
 	due := !now.Before(day.DueAt)
 	if h == nil {
@@ -320,14 +320,14 @@ func age(d time.Duration) string {
 	return fmt.Sprintf("%dd %dh", days, hours)
 }
 
-func minDay(a, b archivefile.Day) archivefile.Day {
+func minDay(a, b measure.Day) measure.Day {
 	if b.Before(a) {
 		return b
 	}
 	return a
 }
 
-func maxDay(a, b archivefile.Day) archivefile.Day {
+func maxDay(a, b measure.Day) measure.Day {
 	if b.After(a) {
 		return b
 	}

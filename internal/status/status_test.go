@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
 // TestDecide: every combination of due, rows and history gets the first
 // state that applies, in the documented order.
 func TestDecide(t *testing.T) {
-	d := archivefile.MustParseDay("2025-01-10")
+	d := measure.MustParseDay("2025-01-10")
 	retention := 30 * 24 * time.Hour
 	due := d.End().Add(retention).Add(time.Hour)
 	early := d.End().Add(retention).Add(-time.Hour)
@@ -55,7 +55,7 @@ func TestDecide(t *testing.T) {
 
 // TestCalendarColour: colour only when asked, and the same symbols either way.
 func TestCalendarColour(t *testing.T) {
-	d := archivefile.MustParseDay("2025-02-27")
+	d := measure.MustParseDay("2025-02-27")
 	rep := Report{From: d, To: d.AddDays(2), Counts: map[State]int{Archived: 1, Failed: 1, Empty: 1},
 		Days: []Day{{Day: d, State: Archived}, {Day: d.AddDays(1), State: Failed, Reason: "boom"}, {Day: d.AddDays(2), State: Empty}}}
 	var plain, colour bytes.Buffer

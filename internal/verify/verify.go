@@ -23,6 +23,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
 )
 
@@ -45,7 +46,7 @@ type Verifier struct {
 
 // Options select what Run checks.
 type Options struct {
-	From, To archivefile.Day // inclusive; a zero bound is open
+	From, To measure.Day // inclusive; a zero bound is open
 	// Deep downloads every object and checks sha256, reading count, day
 	// and time bounds; without it only existence and size are checked.
 	Deep bool
@@ -81,7 +82,7 @@ func (s Status) Severity() string {
 
 // Finding is what verify has to say about one object.
 type Finding struct {
-	Day        archivefile.Day
+	Day        measure.Day
 	Key        string
 	Status     Status
 	ManifestID int64 // the committed manifest checked (or recorded, for adopted); 0 if none
@@ -274,7 +275,7 @@ func describe(m *manifest.Entry) string {
 func (v *Verifier) checkManifest(ctx context.Context, m *manifest.Entry, size int64, found bool, failed []manifest.Entry, deep bool) Finding {
 	d, _ := archivefile.ParseKey(v.Prefix, m.ObjectKey)
 	if m.Day != nil {
-		d = archivefile.DayOf(*m.Day)
+		d = measure.DayOf(*m.Day)
 	}
 	fd := Finding{Day: d, Key: m.ObjectKey, ManifestID: m.ID, Status: StatusOK}
 	if !found {
@@ -303,7 +304,7 @@ func (v *Verifier) checkManifest(ctx context.Context, m *manifest.Entry, size in
 }
 
 // deepCheck downloads the object and compares it with its manifest.
-func (v *Verifier) deepCheck(ctx context.Context, fd Finding, d archivefile.Day, m *manifest.Entry, size int64, failed []manifest.Entry) Finding {
+func (v *Verifier) deepCheck(ctx context.Context, fd Finding, d measure.Day, m *manifest.Entry, size int64, failed []manifest.Entry) Finding {
 	st, _, day, err := v.read(ctx, m.ObjectKey)
 	fd.Readings = st.Readings
 	if err != nil {
@@ -361,7 +362,7 @@ func (v *Verifier) deepCheck(ctx context.Context, fd Finding, d archivefile.Day,
 }
 
 // read decodes a whole object and returns what it holds.
-func (v *Verifier) read(ctx context.Context, key string) (archivefile.Stats, bool, archivefile.Day, error) {
+func (v *Verifier) read(ctx context.Context, key string) (archivefile.Stats, bool, measure.Day, error) {
 	return v.store().Scan(ctx, key)
 }
 
@@ -372,7 +373,7 @@ func (v *Verifier) store() *archivestore.Store {
 
 // checkOrphan classifies an archive object that no committed manifest
 // knows, and adopts it if asked.
-func (v *Verifier) checkOrphan(ctx context.Context, log *slog.Logger, runID string, d archivefile.Day, key string, opts Options) Finding {
+func (v *Verifier) checkOrphan(ctx context.Context, log *slog.Logger, runID string, d measure.Day, key string, opts Options) Finding {
 	fd := Finding{Day: d, Key: key, Status: StatusOrphan}
 	rows, err := v.Clean.CountDay(ctx, v.Pool, d)
 	if err == nil && rows > 0 {
@@ -491,7 +492,7 @@ func (v *Verifier) adopt(ctx context.Context, log *slog.Logger, runID string, fd
 // canonical order, reads it back and checks it. The day is held in memory
 // to sort it, bounded by Limits.MaxReadings (as the archive run does for
 // such archives). The new object replaces the old one only on success.
-func (v *Verifier) canonicalize(ctx context.Context, d archivefile.Day, key string) (archivefile.Stats, error) {
+func (v *Verifier) canonicalize(ctx context.Context, d measure.Day, key string) (archivefile.Stats, error) {
 	if v.GzipLevel == 0 {
 		// Not a default of its own: the level is the archive.gzip_level setting.
 		return archivefile.Stats{}, errors.New("no gzip level to rewrite with (archive.gzip_level)")

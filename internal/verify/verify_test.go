@@ -10,6 +10,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archive"
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/coretest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 	"github.com/shizuku-labs/archiver/internal/verify"
 )
@@ -17,7 +18,7 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // archived archives three days and returns them.
-func archived(t *testing.T, e *coretest.Env) []archivefile.Day {
+func archived(t *testing.T, e *coretest.Env) []measure.Day {
 	t.Helper()
 	today := e.Today(t)
 	from := today.AddDays(-36)
@@ -33,7 +34,7 @@ func archived(t *testing.T, e *coretest.Env) []archivefile.Day {
 	if _, err := r.Run(context.Background()); err != nil {
 		t.Fatalf("archive: %v\n%s", err, e.LogBuf)
 	}
-	return []archivefile.Day{from, from.AddDays(1), from.AddDays(2)}
+	return []measure.Day{from, from.AddDays(1), from.AddDays(2)}
 }
 
 func verifier(e *coretest.Env) *verify.Verifier {
@@ -91,7 +92,7 @@ func TestVerifyFindsEveryKindOfProblem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := aw.Write(&archivefile.Reading{Sensor: "s", Time: orphanDay.Start()}); err != nil {
+	if err := aw.Write(&measure.Reading{Sensor: "s", Time: orphanDay.Start()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := aw.Close(); err != nil {

@@ -1,4 +1,4 @@
-package archivefile
+package measure
 
 import (
 	"fmt"
@@ -60,7 +60,7 @@ func (s Schema) MergeByKey(a, b Source, emit func(*Reading) error) (KeyStats, er
 		if c > 0 {
 			st.FromB++
 			if err := emit(&B.cur); err != nil {
-				return st, fmt.Errorf("archivefile: merge: %w", err)
+				return st, fmt.Errorf("measure: merge: %w", err)
 			}
 			if err := B.advance(); err != nil {
 				return st, err
@@ -72,7 +72,7 @@ func (s Schema) MergeByKey(a, b Source, emit func(*Reading) error) (KeyStats, er
 		for first := true; A.ok && (first || CompareKey(&A.cur, &group[0]) == 0); first = false {
 			group = append(group, A.cur)
 			if err := emit(&A.cur); err != nil {
-				return st, fmt.Errorf("archivefile: merge: %w", err)
+				return st, fmt.Errorf("measure: merge: %w", err)
 			}
 			if err := A.advance(); err != nil {
 				return st, err

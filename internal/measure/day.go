@@ -1,8 +1,7 @@
-package archivefile
+package measure
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -15,7 +14,9 @@ type Day struct {
 	valid bool  // separates the zero Day from 1970-01-01
 }
 
-const secondsPerDay = 86400
+// SecondsPerDay is the length of every UTC day: Unix time has no leap
+// seconds.
+const SecondsPerDay = 86400
 
 // MustParseDay is ParseDay for days written into the program (and its
 // tests): it panics if s is not a day.
@@ -34,12 +35,24 @@ func MustParseDay(s string) Day {
 func ParseDay(s string) (Day, error) {
 	y, m, d, ok := parseYMD(s)
 	if !ok {
-		return Day{}, fmt.Errorf("archivefile: invalid day %q: want YYYY-MM-DD, e.g. 2025-01-15", s)
+		return Day{}, fmt.Errorf("measure: invalid day %q: want YYYY-MM-DD, e.g. 2025-01-15", s)
 	}
-	if m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
-		return Day{}, fmt.Errorf("archivefile: invalid day %q: no such calendar date (want YYYY-MM-DD, e.g. 2025-01-15)", s)
+	day, ok := DayFromDate(y, m, d)
+	if !ok {
+		return Day{}, fmt.Errorf("measure: invalid day %q: no such calendar date (want YYYY-MM-DD, e.g. 2025-01-15)", s)
 	}
-	return Day{n: daysFromCivil(int64(y), m, d), valid: true}, nil
+	return day, nil
+}
+
+// DayFromDate returns the day of a proleptic Gregorian date; ok is false
+// when there is no such date (month outside 1..12, day outside the
+// month). It is exact for every year and avoids time.Date, so that the
+// archive reader can use it on every reading's time.
+func DayFromDate(year, month, day int) (d Day, ok bool) {
+	if month < 1 || month > 12 || day < 1 || day > daysIn(year, month) {
+		return Day{}, false
+	}
+	return Day{n: daysFromCivil(int64(year), month, day), valid: true}, true
 }
 
 // parseYMD reads exactly "DDDD-DD-DD" without judging the calendar.
@@ -67,7 +80,7 @@ func digits(s string) (int, bool) {
 
 // DayOf returns the UTC day containing t, whatever t's location.
 func DayOf(t time.Time) Day {
-	return Day{n: floorDiv(t.Unix(), secondsPerDay), valid: true}
+	return Day{n: floorDiv(t.Unix(), SecondsPerDay), valid: true}
 }
 
 // String returns YYYY-MM-DD. The zero Day prints as "0000-00-00", which
@@ -76,10 +89,23 @@ func (d Day) String() string {
 	if !d.valid {
 		return "0000-00-00"
 	}
-	return string(d.appendTo(make([]byte, 0, 10)))
+	return string(d.Append(make([]byte, 0, 10)))
 }
 
-func (d Day) appendTo(b []byte) []byte {
+// Date returns the day's year, month and day of the month.
+func (d Day) Date() (year, month, day int) {
+	y, m, dd := civilFromDays(d.n)
+	return int(y), m, dd
+}
+
+// StartUnix is Start as Unix seconds, without building a time.Time: the
+// archive reader and writer check every reading's time against it. For
+// the zero Day it is 0.
+func (d Day) StartUnix() int64 { return d.n * SecondsPerDay }
+
+// Append appends the day as YYYY-MM-DD: String without the allocation,
+// except that the zero Day appends 1970-01-01 (check IsZero first).
+func (d Day) Append(b []byte) []byte {
 	y, m, dd := civilFromDays(d.n)
 	if y < 0 || y > 9999 {
 		// Only reachable through DayOf on absurd times; keep it readable.
@@ -95,9 +121,9 @@ func (d Day) appendTo(b []byte) []byte {
 // MarshalText makes Day usable directly in JSON manifests and configs.
 func (d Day) MarshalText() ([]byte, error) {
 	if !d.valid {
-		return nil, fmt.Errorf("archivefile: cannot marshal the zero Day")
+		return nil, fmt.Errorf("measure: cannot marshal the zero Day")
 	}
-	return d.appendTo(make([]byte, 0, 10)), nil
+	return d.Append(make([]byte, 0, 10)), nil
 }
 
 // UnmarshalText accepts exactly what ParseDay accepts.
@@ -116,7 +142,7 @@ func (d Day) Start() time.Time {
 	if !d.valid {
 		return time.Time{}
 	}
-	return time.Unix(d.n*secondsPerDay, 0).UTC()
+	return time.Unix(d.n*SecondsPerDay, 0).UTC()
 }
 
 // End is the first instant of the next day (exclusive): the day is the
@@ -125,7 +151,7 @@ func (d Day) End() time.Time {
 	if !d.valid {
 		return time.Time{}
 	}
-	return time.Unix((d.n+1)*secondsPerDay, 0).UTC()
+	return time.Unix((d.n+1)*SecondsPerDay, 0).UTC()
 }
 
 // Contains reports whether t falls within [Start, End).
@@ -134,7 +160,7 @@ func (d Day) Contains(t time.Time) bool {
 		return false
 	}
 	s := t.Unix()
-	return s >= d.n*secondsPerDay && s < (d.n+1)*secondsPerDay
+	return s >= d.n*SecondsPerDay && s < (d.n+1)*SecondsPerDay
 }
 
 // AddDays returns the day n days later (earlier if n < 0). The zero Day
@@ -173,66 +199,6 @@ func (d Day) Compare(o Day) int {
 
 // IsZero reports whether d is the zero Day.
 func (d Day) IsZero() bool { return !d.valid }
-
-// KeyPrefix is what every archive key under prefix starts with ("" or
-// "<prefix>/", slashes around prefix trimmed): the prefix to list them by.
-func KeyPrefix(prefix string) string {
-	if p := strings.Trim(prefix, "/"); p != "" {
-		return p + "/"
-	}
-	return ""
-}
-
-// Key returns the object key of the day's archive:
-// "<prefix>/YYYY/MM/archive-YYYY-MM-DD.json.gz". Slashes around prefix are
-// trimmed; an empty prefix gives a key without a leading slash.
-func Key(prefix string, d Day) string {
-	b := append(make([]byte, 0, len(prefix)+40), KeyPrefix(prefix)...)
-	ds := d.appendTo(make([]byte, 0, 10))
-	if len(ds) != 10 {
-		// Out-of-range years have no fixed-width key; still give something
-		// unique rather than panicking.
-		b = append(b, ds...)
-		b = append(b, '/')
-	} else {
-		b = append(b, ds[0:4]...)
-		b = append(b, '/')
-		b = append(b, ds[5:7]...)
-		b = append(b, '/')
-	}
-	b = append(b, "archive-"...)
-	b = append(b, ds...)
-	b = append(b, ".json.gz"...)
-	return string(b)
-}
-
-// ParseKey is the inverse of Key: it reports the day only for a key of
-// exactly Key's shape under prefix (same year/month directories as the
-// day in the file name), so a listing can be mapped to days without
-// picking up stray objects.
-func ParseKey(prefix, key string) (Day, bool) {
-	p := strings.Trim(prefix, "/")
-	rest := key
-	if p != "" {
-		if !strings.HasPrefix(rest, p) || len(rest) <= len(p) || rest[len(p)] != '/' {
-			return Day{}, false
-		}
-		rest = rest[len(p)+1:]
-	}
-	// "YYYY/MM/archive-YYYY-MM-DD.json.gz"
-	const shape = "YYYY/MM/archive-YYYY-MM-DD.json.gz"
-	if len(rest) != len(shape) || !strings.HasPrefix(rest[8:], "archive-") || !strings.HasSuffix(rest, ".json.gz") {
-		return Day{}, false
-	}
-	d, err := ParseDay(rest[16:26])
-	if err != nil {
-		return Day{}, false
-	}
-	if Key(p, d) != key {
-		return Day{}, false
-	}
-	return d, true
-}
 
 func floorDiv(a, b int64) int64 {
 	q := a / b

@@ -1,7 +1,6 @@
-package archivefile
+package measure
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"math"
@@ -109,98 +108,6 @@ func (s *reusingSource) Next() (*Reading, error) {
 	}
 	s.cur, s.rs = s.rs[0], s.rs[1:]
 	return &s.cur, nil
-}
-
-func TestMergeRandomAgainstSort(t *testing.T) {
-	for seed := int64(1); seed <= 30; seed++ {
-		rng := newRand(seed)
-		day := MustParseDay("2025-01-15")
-		all := randomReadings(rng, day, 400)
-		var a, b []Reading
-		for _, r := range all {
-			switch rng.Intn(4) {
-			case 0:
-				a = append(a, r)
-			case 1:
-				b = append(b, r)
-			case 2:
-				a, b = append(a, r), append(b, r)
-			case 3:
-				a = append(a, r, r)
-			}
-		}
-		want := SortReadings(append(append([]Reading(nil), a...), b...))
-		got, ms, err := collect(t, &reusingSource{rs: a}, &reusingSource{rs: b})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sameReadings(t, got, want)
-		if ms.Total() != int64(len(want)) {
-			t.Fatalf("stats %+v for %d readings", ms, len(want))
-		}
-	}
-}
-
-func TestMergeArchivesEndToEnd(t *testing.T) {
-	// Merging an archive with new rows and writing the result is how a day
-	// gets re-archived; reading it back must give the exact union.
-	day := MustParseDay("2025-01-15")
-	rng := newRand(42)
-	old := randomReadings(rng, day, 3000)
-	fresh := randomReadings(rng, day, 3000)
-	fresh = append(fresh, old[:100]...)
-	fresh = SortReadings(fresh)
-	oldData, _ := encode(t, day, old)
-	or, err := NewReader(bytes.NewReader(oldData), Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w, _ := NewWriter(&buf, day, 6)
-	ms, err := Merge(SliceSource(fresh), or, w.Write)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	want := SortReadings(append(append([]Reading(nil), old...), fresh...))
-	got, _, err := decode(buf.Bytes(), Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameReadings(t, got, want)
-	if ms.Both < 100 || ms.Total() != int64(len(want)) || w.Stats().Readings != int64(len(want)) {
-		t.Errorf("stats %+v, writer %+v, want %d", ms, w.Stats(), len(want))
-	}
-	// The old reader was read to the end, so its checksum is the object's.
-	if !or.Canonical() || or.Stats().Bytes != int64(len(oldData)) {
-		t.Errorf("old reader stats %+v", or.Stats())
-	}
-}
-
-func TestSortedSource(t *testing.T) {
-	day := MustParseDay("2025-01-15")
-	want := randomReadings(newRand(9), day, 500)
-	shuffled := append(append([]Reading(nil), want...), want[:50]...)
-	newRand(10).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-	src, err := SortedSource(&reusingSource{rs: shuffled}, int64(len(shuffled)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _, err := collect(t, src, SliceSource(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameReadings(t, got, want)
-
-	if _, err := SortedSource(SliceSource(shuffled), int64(len(shuffled)-1)); !errors.Is(err, ErrLimit) {
-		t.Errorf("over the bound: %v", err)
-	}
-	boom := errors.New("boom")
-	if _, err := SortedSource(&failingSource{err: boom}, 0); !errors.Is(err, boom) {
-		t.Errorf("source error: %v", err)
-	}
 }
 
 func TestCompare(t *testing.T) {

@@ -1,4 +1,4 @@
-package archivefile
+package measure
 
 import (
 	"fmt"
@@ -46,7 +46,7 @@ func (s Schema) Diff(a, b Source, emit func(*Reading) error) (DiffStats, error) 
 			ga = append(ga, A.cur)
 			if emit != nil {
 				if err := emit(&A.cur); err != nil {
-					return st, fmt.Errorf("archivefile: diff: %w", err)
+					return st, fmt.Errorf("measure: diff: %w", err)
 				}
 			}
 			if err := A.advance(); err != nil {

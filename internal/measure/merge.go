@@ -1,11 +1,10 @@
-package archivefile
+package measure
 
 import (
 	"errors"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 )
 
 // Source yields readings one at a time and io.EOF at the end. *Reader is a
@@ -54,7 +53,7 @@ func (m *mergeInput) advance() error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("archivefile: merge: source %s: %w", m.name, err)
+			return fmt.Errorf("measure: merge: source %s: %w", m.name, err)
 		}
 		m.n++
 		if m.ok {
@@ -63,7 +62,7 @@ func (m *mergeInput) advance() error {
 				continue // a duplicate inside one source counts once
 			case c > 0:
 				m.ok = false
-				return fmt.Errorf("archivefile: merge: source %s reading #%d (sensor %q, time %s) sorts before the previous one (sensor %q, time %s): %w",
+				return fmt.Errorf("measure: merge: source %s reading #%d (sensor %q, time %s) sorts before the previous one (sensor %q, time %s): %w",
 					m.name, m.n, r.Sensor, fmtTime(r.Time), m.cur.Sensor, fmtTime(m.cur.Time), ErrOutOfOrder)
 			}
 		}
@@ -122,7 +121,7 @@ func (s Schema) Merge(a, b Source, emit func(*Reading) error) (MergeStats, error
 			}
 		}
 		if err := emit(&from.cur); err != nil {
-			return st, fmt.Errorf("archivefile: merge: %w", err)
+			return st, fmt.Errorf("measure: merge: %w", err)
 		}
 		if c <= 0 {
 			if err := A.advance(); err != nil {
@@ -136,20 +135,6 @@ func (s Schema) Merge(a, b Source, emit func(*Reading) error) (MergeStats, error
 		}
 	}
 	return st, nil
-}
-
-// CarryOver makes a rewrite of the archive rd (being read, to io.EOF,
-// into w) keep what this format does not define: top-level members are
-// written after "data". Members of sensor groups cannot be kept, because
-// the writer groups readings itself: the rewrite is refused, naming them.
-// key names rd in the message. Reading members travel in Reading.Other.
-func CarryOver(w *Writer, rd *Reader, key string) error {
-	if g := rd.GroupFields(); len(g) > 0 {
-		return fmt.Errorf("archive %s has sensor-group members this archiver does not understand (%s): rewriting it would drop them, so it is left as it is; move them out of the sensor groups (or into the readings) with another tool first",
-			key, strings.Join(g, ", "))
-	}
-	w.SetTrailer(rd.Other())
-	return nil
 }
 
 // sliceSource yields readings from memory.
@@ -171,34 +156,6 @@ func (s *sliceSource) Next() (*Reading, error) {
 	s.cur = s.rs[s.i]
 	s.i++
 	return &s.cur, nil
-}
-
-// SortedSource drains src into memory and returns its readings sorted by
-// Compare with duplicates dropped. It is for archives the original service
-// wrote, whose readings are not in canonical order; max bounds how many
-// readings it will hold (max <= 0: no bound), beyond which it fails with an
-// error wrapping ErrLimit rather than exhaust memory.
-func SortedSource(src Source, max int64) (Source, error) {
-	return Schema{}.SortedSource(src, max)
-}
-
-// SortedSource is the package's SortedSource under s's order.
-func (s Schema) SortedSource(src Source, max int64) (Source, error) {
-	var rs []Reading
-	for {
-		r, err := src.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("archivefile: sorting source: %w", err)
-		}
-		if max > 0 && int64(len(rs)) >= max {
-			return nil, fmt.Errorf("archivefile: sorting source: more than %d readings to hold in memory: %w", max, ErrLimit)
-		}
-		rs = append(rs, *r)
-	}
-	return SliceSource(s.SortReadings(rs)), nil
 }
 
 // SortReadings sorts rs by Compare in place, drops duplicates, and returns

@@ -1,4 +1,4 @@
-package archivefile
+package measure
 
 import (
 	"encoding/json"
@@ -100,46 +100,5 @@ func TestDayText(t *testing.T) {
 	}
 	if _, err := json.Marshal(struct{ D Day }{}); err == nil {
 		t.Fatal("zero Day marshalled")
-	}
-}
-
-func TestKey(t *testing.T) {
-	d := MustParseDay("2025-01-05")
-	cases := []struct{ prefix, want string }{
-		{"archives", "archives/2025/01/archive-2025-01-05.json.gz"},
-		{"/archives/", "archives/2025/01/archive-2025-01-05.json.gz"},
-		{"a/b", "a/b/2025/01/archive-2025-01-05.json.gz"},
-		{"", "2025/01/archive-2025-01-05.json.gz"},
-		{"/", "2025/01/archive-2025-01-05.json.gz"},
-	}
-	for _, c := range cases {
-		if got := Key(c.prefix, d); got != c.want {
-			t.Errorf("Key(%q) = %s, want %s", c.prefix, got, c.want)
-		}
-		got, ok := ParseKey(c.prefix, c.want)
-		if !ok || got != d {
-			t.Errorf("ParseKey(%q, %q) = %v, %v", c.prefix, c.want, got, ok)
-		}
-	}
-	bad := []struct{ prefix, key string }{
-		{"archives", "archives/2025/02/archive-2025-01-05.json.gz"}, // month dir disagrees
-		{"archives", "archives/2024/01/archive-2025-01-05.json.gz"},
-		{"archives", "other/2025/01/archive-2025-01-05.json.gz"},
-		{"archives", "archives2/2025/01/archive-2025-01-05.json.gz"},
-		{"archives", "archives/x/2025/01/archive-2025-01-05.json.gz"},
-		{"archives", "archives/2025/01/archive-2025-01-05.json"},
-		{"archives", "archives/2025/01/archive-2025-01-05.json.gz.tmp"},
-		{"archives", "archives/2025/01/archive-2025-1-05.json.gz"},
-		{"archives", "archives/2025/02/archive-2025-02-30.json.gz"},
-		{"archives", "archives//2025/01/archive-2025-01-05.json.gz"},
-		{"", "/2025/01/archive-2025-01-05.json.gz"},
-		{"", "archives/2025/01/archive-2025-01-05.json.gz"},
-		{"archives", "archives/2025/01/"},
-		{"archives", "archives"},
-	}
-	for _, c := range bad {
-		if d, ok := ParseKey(c.prefix, c.key); ok {
-			t.Errorf("ParseKey(%q, %q) accepted as %v", c.prefix, c.key, d)
-		}
 	}
 }
