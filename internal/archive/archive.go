@@ -21,6 +21,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
@@ -457,7 +458,7 @@ func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string
 			// The throttles are checked before the day starts: no
 			// transaction is open and no lock held while they wait.
 			if reason := r.beforeDay(ctx, log); reason != "" {
-				return DayResult{Day: days[i], Key: archivefile.Key(r.Opts.Prefix, days[i]), Status: StatusPending, Reason: reason}
+				return DayResult{Day: days[i], Key: archivestore.Key(r.Opts.Prefix, days[i]), Status: StatusPending, Reason: reason}
 			}
 			res := r.archiveDay(ctx, log, runID, days[i], &buf, nil)
 			// Rolled back because the replica lag crossed the limit
@@ -544,7 +545,7 @@ func (r *Runner) dropPartitions(ctx context.Context, log *slog.Logger, s *Summar
 // at this location.
 func (r *Runner) allArchived(ctx context.Context, p postgres.Partition) (bool, error) {
 	for d := measure.DayOf(p.From); d.Start().Before(p.To); d = d.AddDays(1) {
-		m, err := r.Manifests.LatestCommitted(ctx, r.Pool, r.Opts.Location, archivefile.Key(r.Opts.Prefix, d))
+		m, err := r.Manifests.LatestCommitted(ctx, r.Pool, r.Opts.Location, archivestore.Key(r.Opts.Prefix, d))
 		if err != nil || m == nil {
 			return false, err
 		}
@@ -563,7 +564,7 @@ func (r *Runner) checkOwnArchives(ctx context.Context) error {
 		return err
 	}
 	d := measure.DayOf(time.Unix(0, 0))
-	keyPrefix := strings.TrimSuffix(archivefile.Key(r.Opts.Prefix, d), archivefile.Key("", d))
+	keyPrefix := strings.TrimSuffix(archivestore.Key(r.Opts.Prefix, d), archivestore.Key("", d))
 	others, err := r.Manifests.OtherTables(ctx, r.Pool, r.Opts.Location, keyPrefix, names)
 	if err != nil || len(others) == 0 {
 		return err

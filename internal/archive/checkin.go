@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/logging"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/measure"
@@ -86,7 +86,7 @@ func (r *Runner) Checkin(ctx context.Context, d measure.Day, abandon bool) (Chec
 // abandon ends the checkout of d and leaves the archive and the table as
 // they are.
 func (r *Runner) abandon(ctx context.Context, log *slog.Logger, d measure.Day) (DayResult, error) {
-	res := DayResult{Day: d, Key: archivefile.Key(r.Opts.Prefix, d)}
+	res := DayResult{Day: d, Key: archivestore.Key(r.Opts.Prefix, d)}
 	conn, err := r.Pool.Acquire(ctx)
 	if err != nil {
 		return res, fmt.Errorf("acquire connection: %w", err)

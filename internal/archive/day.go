@@ -66,7 +66,7 @@ var errNotArchive = errors.New("the object merged with is an upload that was nev
 // exactly the day's rows instead of their union with the archive.
 func (r *Runner) archiveDay(ctx context.Context, log *slog.Logger, runID string, d measure.Day, buf *postgres.DayBuffer, ci *checkin) DayResult {
 	j := &dayJob{r: r, runID: runID, started: time.Now().UTC(), buf: buf, ci: ci,
-		res: DayResult{Day: d, Key: archivefile.Key(r.Opts.Prefix, d)}}
+		res: DayResult{Day: d, Key: archivestore.Key(r.Opts.Prefix, d)}}
 	j.log = log.With(logging.Context("day", d.String()), logging.Context("key", j.res.Key))
 	defer j.close()
 	if err := j.run(ctx); err != nil {
@@ -708,7 +708,7 @@ func (j *dayJob) inputs(ctx context.Context) (*inputs, error) {
 // backupKey is where the archived readings of key are kept while a run
 // replaces the object at key: from just before the new object is published
 // until the run commits.
-func backupKey(key string) string { return archivefile.BackupKey(key) }
+func backupKey(key string) string { return archivestore.BackupKey(key) }
 
 // recordTries bounds the attempts to record a failed day when the
 // database connections fail under it (see fail).

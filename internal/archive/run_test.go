@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/archive"
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/coretest"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
@@ -64,7 +64,7 @@ func TestRunArchivesVerifiedDaysAndDeletesThem(t *testing.T) {
 			t.Fatalf("no archive for %s", d)
 		}
 		archived = append(archived, got...)
-		m, err := e.Manifests.LatestCommitted(context.Background(), e.Pool, coretest.Location, archivefile.Key(coretest.Prefix, d))
+		m, err := e.Manifests.LatestCommitted(context.Background(), e.Pool, coretest.Location, archivestore.Key(coretest.Prefix, d))
 		if err != nil || m == nil {
 			t.Fatalf("no committed manifest for %s: %v", d, err)
 		}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/archive"
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/coretest"
 	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
@@ -132,7 +132,7 @@ func TestTypeMatrix(t *testing.T) {
 				if err != nil || s.ArchivesWritten != 1 || s.RowsDeleted != rows {
 					t.Fatalf("archive: %v, %d archives, %d rows deleted\n%s", err, s.ArchivesWritten, s.RowsDeleted, e.LogBuf)
 				}
-				key := archivefile.Key(prefix, day)
+				key := archivestore.Key(prefix, day)
 				doc, js := decodeIndependently(t, e, key)
 				checkArchived(t, e, name, vt.typ, doc, js)
 
@@ -255,7 +255,7 @@ func readingKey(t *testing.T, valueType, sensor string, ts time.Time, v, q, m *s
 
 func archiveSHA(t *testing.T, e *coretest.Env, prefix string, d measure.Day) (int64, string, bool) {
 	t.Helper()
-	m, err := e.Manifests.LatestCommitted(context.Background(), e.Pool, coretest.Location, archivefile.Key(prefix, d))
+	m, err := e.Manifests.LatestCommitted(context.Background(), e.Pool, coretest.Location, archivestore.Key(prefix, d))
 	if err != nil || m == nil {
 		t.Fatalf("no committed manifest for %s: %v", d, err)
 	}
@@ -361,7 +361,7 @@ line2', -0.000, false, '[]', '"str"', 'infinity', NULL, '{}', NULL, '-0', NULL),
 	if _, err := tableRunner(e, tbl, "p2").Run(ctx); err != nil {
 		t.Fatalf("archive: %v\n%s", err, e.LogBuf)
 	}
-	doc, js := decodeIndependently(t, e, archivefile.Key("p2", day))
+	doc, js := decodeIndependently(t, e, archivestore.Key("p2", day))
 	first := doc.Data[0].Measurements[0]
 	ex, ok := first["extra"].(map[string]any)
 	if !ok {
@@ -433,7 +433,7 @@ func TestNonIntegralQCFlagsRefusesTheDay(t *testing.T) {
 	if n := e.Count(t, `SELECT count(*) FROM nq WHERE t < $1`, bad.End()); n != 2 {
 		t.Errorf("the refused day kept %d of its 2 rows", n)
 	}
-	doc, js := decodeIndependently(t, e, archivefile.Key("nq", good))
+	doc, js := decodeIndependently(t, e, archivestore.Key("nq", good))
 	if q := doc.Data[0].Measurements[0]["qc_flags"]; fmt.Sprint(q) != "4" {
 		t.Errorf("integral numeric qc_flags 4.000 archived as %v: %s", q, js)
 	}
@@ -494,7 +494,7 @@ func TestOriginalArchiveWithUnknownMembers(t *testing.T) {
 	ctx := context.Background()
 	d := e.Today(t).AddDays(-40)
 	ds := d.String()
-	key := archivefile.Key(coretest.Prefix, d)
+	key := archivestore.Key(coretest.Prefix, d)
 	e.PutGzip(t, key, `{"day": "`+ds+`", "data": [`+
 		`{"sensor": "s2", "measurements": [{"time": "`+ds+`T00:10:00+00:00", "measurement": 5.0, "qc_flags": 0, "imputation_method": null, "unit": "mm"}]}, `+
 		`{"sensor": "s1", "measurements": [{"time": "`+ds+`T00:00:00+00:00", "measurement": 1.5, "qc_flags": 1, "imputation_method": "ARIMA"}]}], `+
@@ -524,7 +524,7 @@ func TestOriginalArchiveWithUnknownMembers(t *testing.T) {
 
 	// Sensor-group fields cannot be kept by a rewrite: the day is refused.
 	d2 := d.AddDays(1)
-	e.PutGzip(t, archivefile.Key(coretest.Prefix, d2), `{"day": "`+d2.String()+`", "data": [{"sensor": "s1", "unit": "mm", "measurements": [{"time": "`+d2.String()+`T00:00:00Z", "measurement": 1.0}]}]}`)
+	e.PutGzip(t, archivestore.Key(coretest.Prefix, d2), `{"day": "`+d2.String()+`", "data": [{"sensor": "s1", "unit": "mm", "measurements": [{"time": "`+d2.String()+`T00:00:00Z", "measurement": 1.0}]}]}`)
 	e.Exec(t, `INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm) VALUES ('s3', '`+d2.String()+`T01:00:00Z', 7)`)
 	s, _ = tableRunner(e, coretest.Clean, coretest.Prefix).Run(ctx)
 	if s.Failed != 1 || e.Count(t, `SELECT count(*) FROM shizuku.clean_measurements`) != 1 {
@@ -551,7 +551,7 @@ func TestMergeWithOlderArchiveComparesInColumnType(t *testing.T) {
 	} {
 		e.Exec(t, `CREATE TABLE `+c.name+` (s text NOT NULL, t timestamptz NOT NULL, v `+c.typ+`, q integer, m text)`,
 			`INSERT INTO `+c.name+` VALUES ('a', '`+d.String()+`T00:00:00Z', '`+c.db+`', 0, NULL)`)
-		e.PutGzip(t, archivefile.Key(c.name, d), `{"day": "`+d.String()+`", "data": [{"sensor": "a", "measurements": [`+
+		e.PutGzip(t, archivestore.Key(c.name, d), `{"day": "`+d.String()+`", "data": [{"sensor": "a", "measurements": [`+
 			`{"time": "`+d.String()+`T00:00:00Z", "measurement": `+c.old+`, "qc_flags": 0, "imputation_method": null}]}]}`)
 		tbl := postgres.CleanTable{Name: []string{c.name}, Sensor: "s", Time: "t", Value: "v", QCFlags: "q", Imputation: "m"}
 		s, err := tableRunner(e, tbl, c.name).Run(ctx)

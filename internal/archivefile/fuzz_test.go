@@ -2,7 +2,6 @@ package archivefile
 
 import (
 	"bytes"
-	"strconv"
 	"testing"
 
 	"github.com/shizuku-labs/archiver/internal/measure"
@@ -64,36 +63,6 @@ func FuzzReader(f *testing.F) {
 		}
 		if st := r2.Stats(); st.SHA256 != w.Stats().SHA256 || st.Readings != int64(len(sorted)) {
 			t.Fatalf("stats differ: %+v vs %+v", st, w.Stats())
-		}
-	})
-}
-
-func FuzzParseDay(f *testing.F) {
-	for _, s := range []string{"2025-01-15", "2024-02-29", "2025-02-29", "0000-01-01", "9999-12-31", "2025-1-15", "", "2025-01-15T00:00:00Z"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d, err := measure.ParseDay(s)
-		if err != nil {
-			if !d.IsZero() {
-				t.Fatal("error with a non-zero measure.Day")
-			}
-			if !bytes.Contains([]byte(err.Error()), []byte(strconv.Quote(s))) {
-				t.Fatalf("error %q does not quote the input", err)
-			}
-			return
-		}
-		if d.String() != s {
-			t.Fatalf("ParseDay(%q).String() = %q", s, d.String())
-		}
-		if measure.DayOf(d.Start()) != d || measure.DayOf(d.End().Add(-1)) != d || measure.DayOf(d.End()) != d.AddDays(1) {
-			t.Fatalf("%s: Start/End/measure.DayOf disagree", s)
-		}
-		if d.AddDays(1).AddDays(-1) != d || !d.Before(d.AddDays(1)) {
-			t.Fatalf("%s: AddDays", s)
-		}
-		if k, ok := ParseKey("p", Key("p", d)); !ok || k != d {
-			t.Fatalf("%s: key round trip gave %v %v", s, k, ok)
 		}
 	})
 }

@@ -203,7 +203,7 @@ func TestReaderReusesReading(t *testing.T) {
 	a, _ := r.Next()
 	b, _ := r.Next()
 	if a != b {
-		t.Error("documented reuse of the returned measure.Reading does not hold")
+		t.Error("documented reuse of the returned Reading does not hold")
 	}
 }
 

@@ -145,7 +145,7 @@ func NewWriter(w io.Writer, day measure.Day, level int) (*Writer, error) {
 // are the same (Schema.Compare).
 func NewWriterFor(w io.Writer, day measure.Day, level int, schema measure.Schema) (*Writer, error) {
 	if day.IsZero() {
-		return nil, errors.New("archivefile: NewWriter: zero measure.Day")
+		return nil, errors.New("archivefile: NewWriter: zero Day")
 	}
 	if y, _, _ := day.Date(); y < 0 || y > 9999 {
 		// The format's times have four-digit years; such a file could not

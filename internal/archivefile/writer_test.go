@@ -126,7 +126,7 @@ func TestWriterErrors(t *testing.T) {
 		t.Error("level -2 accepted")
 	}
 	if _, err := NewWriter(io.Discard, measure.Day{}, 6); err == nil {
-		t.Error("zero measure.Day accepted")
+		t.Error("zero Day accepted")
 	}
 	if _, err := NewWriter(io.Discard, measure.DayOf(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)), 6); err == nil {
 		t.Error("five-digit year accepted")

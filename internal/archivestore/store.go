@@ -5,7 +5,8 @@
 // write of one (archive, checkin, verify's adopt rewrite) goes through
 // Write, which cancels the upload before Close on any error so that nothing
 // partial is ever published. A fix to how archives are read or written
-// lands once, here.
+// lands once, here. The layout of the objects in the bucket (Key, ParseKey,
+// BackupKey) is here too: it is where an archive lives, not what it holds.
 package archivestore
 
 import (

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/testkit"
 )
@@ -222,7 +223,7 @@ func TestDuckDBRecipes(t *testing.T) {
 	// One large day: 200 sensors x 1,000 readings, about 19 MB of JSON.
 	big := t.TempDir()
 	day := measure.MustParseDay("2025-01-15")
-	p := filepath.Join(big, filepath.FromSlash(archivefile.Key("archives", day)))
+	p := filepath.Join(big, filepath.FromSlash(archivestore.Key("archives", day)))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}

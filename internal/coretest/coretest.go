@@ -22,6 +22,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
@@ -188,7 +189,7 @@ func (e *Env) Readings(tb testing.TB, where string, args ...any) []string {
 func (e *Env) Archive(tb testing.TB, d measure.Day) (readings []string, stats archivefile.Stats, ok bool) {
 	tb.Helper()
 	ctx := context.Background()
-	r, err := e.Bucket.NewReader(ctx, archivefile.Key(Prefix, d), nil)
+	r, err := e.Bucket.NewReader(ctx, archivestore.Key(Prefix, d), nil)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound {
 			return nil, stats, false

@@ -133,7 +133,7 @@ func (x *Exporter) Plan(ctx context.Context, from, to measure.Day) ([]Archive, e
 	byDay := map[measure.Day]*manifest.Entry{}
 	for i := range entries { // oldest first: the latest per day wins
 		e := &entries[i]
-		if d, ok := archivefile.ParseKey(x.Prefix, e.ObjectKey); ok && !d.Before(from) && !d.After(to) {
+		if d, ok := archivestore.ParseKey(x.Prefix, e.ObjectKey); ok && !d.Before(from) && !d.After(to) {
 			byDay[d] = e
 		}
 	}
@@ -168,7 +168,7 @@ func first(s []string, n int) []string {
 // <prefix>/YYYY/MM/ directories), so a short export of a large bucket does
 // not page through every archive; longer ranges list the whole prefix.
 func (x *Exporter) list(ctx context.Context, from, to measure.Day) (map[measure.Day]string, error) {
-	prefix := archivefile.KeyPrefix(x.Prefix)
+	prefix := archivestore.KeyPrefix(x.Prefix)
 	prefixes := []string{prefix}
 	if months := monthPrefixes(x.Prefix, from, to); len(months) <= 36 {
 		prefixes = months
@@ -184,7 +184,7 @@ func (x *Exporter) list(ctx context.Context, from, to measure.Day) (map[measure.
 			if err != nil {
 				return nil, fmt.Errorf("list archives under %q: %w", p, err)
 			}
-			if d, ok := archivefile.ParseKey(x.Prefix, obj.Key); ok && !d.Before(from) && !d.After(to) {
+			if d, ok := archivestore.ParseKey(x.Prefix, obj.Key); ok && !d.Before(from) && !d.After(to) {
 				out[d] = obj.Key
 			}
 		}
@@ -197,7 +197,7 @@ func (x *Exporter) list(ctx context.Context, from, to measure.Day) (map[measure.
 func monthPrefixes(prefix string, from, to measure.Day) []string {
 	var out []string
 	for t := time.Date(from.Start().Year(), from.Start().Month(), 1, 0, 0, 0, 0, time.UTC); !t.After(to.Start()); t = t.AddDate(0, 1, 0) {
-		key := archivefile.Key(prefix, measure.DayOf(t))
+		key := archivestore.Key(prefix, measure.DayOf(t))
 		out = append(out, key[:strings.LastIndexByte(key, '/')+1])
 		if len(out) > 36 {
 			break
@@ -393,7 +393,7 @@ func (x *Exporter) committedKey(ctx context.Context, a Archive) string {
 	if attrs, err := x.Bucket.Attributes(ctx, a.Key); err == nil && attrs.Size == *m.Bytes {
 		return a.Key
 	}
-	backup := archivefile.BackupKey(a.Key)
+	backup := archivestore.BackupKey(a.Key)
 	if attrs, err := x.Bucket.Attributes(ctx, backup); err == nil && attrs.Size == *m.Bytes {
 		x.Log.Info(fmt.Sprintf("%s is being replaced by an archive run (or one stopped before committing): exporting the committed archive from %s", a.Key, backup),
 			"manifest_id", m.ID)

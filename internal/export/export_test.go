@@ -18,6 +18,7 @@ import (
 	_ "gocloud.dev/blob/memblob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
 )
@@ -120,7 +121,7 @@ func TestParquetRefusesSubMicrosecond(t *testing.T) {
 func putArchive(t *testing.T, bucket *blob.Bucket, d measure.Day, schema measure.Schema, rs []measure.Reading) {
 	t.Helper()
 	ctx := context.Background()
-	w, err := bucket.NewWriter(ctx, archivefile.Key("archives", d), nil)
+	w, err := bucket.NewWriter(ctx, archivestore.Key("archives", d), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

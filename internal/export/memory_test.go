@@ -13,6 +13,7 @@ import (
 	"gocloud.dev/blob/fileblob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/testkit"
 )
@@ -24,7 +25,7 @@ func writeDays(t *testing.T, bucket *blob.Bucket, first measure.Day, days, n int
 	ctx := context.Background()
 	for k := range days {
 		d := first.AddDays(k)
-		w, err := bucket.NewWriter(ctx, archivefile.Key("archives", d), nil)
+		w, err := bucket.NewWriter(ctx, archivestore.Key("archives", d), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

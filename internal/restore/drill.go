@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
@@ -68,7 +69,7 @@ func (r *Restorer) Drill(ctx context.Context, days []measure.Day) ([]DrillResult
 
 func (r *Restorer) drillDay(ctx context.Context, d measure.Day) (res DrillResult) {
 	started := time.Now()
-	res = DrillResult{Day: d, Key: archivefile.Key(r.Prefix, d)}
+	res = DrillResult{Day: d, Key: archivestore.Key(r.Prefix, d)}
 	log := r.Log.With("day", d.String(), "key", res.Key, "drill", true)
 	defer func() {
 		res.Duration = time.Since(started)
@@ -315,7 +316,7 @@ func (r *Restorer) SampleDays(ctx context.Context, n int, from, to measure.Day, 
 	var days []measure.Day
 	seen := map[measure.Day]bool{}
 	for _, e := range entries {
-		if d, ok := archivefile.ParseKey(r.Prefix, e.ObjectKey); ok && !seen[d] {
+		if d, ok := archivestore.ParseKey(r.Prefix, e.ObjectKey); ok && !seen[d] {
 			seen[d] = true
 			days = append(days, d)
 		}

@@ -285,7 +285,7 @@ func (r *Restorer) restoreDays(ctx context.Context, log *slog.Logger, runID stri
 // restoreDay restores one day: locate, lock, then download, decode,
 // verify, COPY and insert in one transaction.
 func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID string, d measure.Day, opts Options) DayResult {
-	res := DayResult{Day: d, Key: archivefile.Key(r.Prefix, d)}
+	res := DayResult{Day: d, Key: archivestore.Key(r.Prefix, d)}
 	log = log.With(logging.Context("day", d.String()), logging.Context("key", res.Key))
 	started := time.Now().UTC()
 	fail := func(err error) DayResult { return r.fail(ctx, log, runID, started, res, opts, err) }
@@ -493,11 +493,11 @@ func (r *Restorer) ArchivedDays(ctx context.Context, from, to measure.Day) ([]me
 		days = append(days, d)
 	}
 	for _, e := range entries {
-		if d, ok := archivefile.ParseKey(r.Prefix, e.ObjectKey); ok {
+		if d, ok := archivestore.ParseKey(r.Prefix, e.ObjectKey); ok {
 			add(d)
 		}
 	}
-	prefix := archivefile.KeyPrefix(r.Prefix)
+	prefix := archivestore.KeyPrefix(r.Prefix)
 	it := r.Bucket.List(&blob.ListOptions{Prefix: prefix})
 	for {
 		obj, err := it.Next(ctx)
@@ -507,7 +507,7 @@ func (r *Restorer) ArchivedDays(ctx context.Context, from, to measure.Day) ([]me
 		if err != nil {
 			return nil, fmt.Errorf("list archives under %q: %w", prefix, err)
 		}
-		if d, ok := archivefile.ParseKey(r.Prefix, obj.Key); ok {
+		if d, ok := archivestore.ParseKey(r.Prefix, obj.Key); ok {
 			add(d)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/coretest"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/measure"
@@ -85,7 +86,7 @@ func genReadings(d measure.Day, n int, emit func(*measure.Reading) error) error 
 func (e *env) putArchive(tb testing.TB, d measure.Day, n int) archivefile.Stats {
 	tb.Helper()
 	ctx := context.Background()
-	w, err := e.bucket.NewWriter(ctx, archivefile.Key(prefix, d), &blob.WriterOptions{ContentType: archivefile.ContentType})
+	w, err := e.bucket.NewWriter(ctx, archivestore.Key(prefix, d), &blob.WriterOptions{ContentType: archivefile.ContentType})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -498,7 +499,7 @@ func TestRestoreRefusesNarrowerExtraColumns(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	d := measure.MustParseDay("2024-03-01")
-	w, err := e.bucket.NewWriter(ctx, archivefile.Key(prefix, d), &blob.WriterOptions{ContentType: archivefile.ContentType})
+	w, err := e.bucket.NewWriter(ctx, archivestore.Key(prefix, d), &blob.WriterOptions{ContentType: archivefile.ContentType})
 	if err != nil {
 		t.Fatal(err)
 	}

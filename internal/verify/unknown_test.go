@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/coretest"
 	"github.com/shizuku-labs/archiver/internal/verify"
 )
@@ -19,13 +19,13 @@ func TestAdoptKeepsWhatItDoesNotUnderstand(t *testing.T) {
 	e := coretest.New(t)
 	d := e.Today(t).AddDays(-50)
 	ds := d.String()
-	key := archivefile.Key(coretest.Prefix, d)
+	key := archivestore.Key(coretest.Prefix, d)
 	e.PutGzip(t, key, `{"day": "`+ds+`", "source": {"host": "old-1"}, "data": [`+
 		`{"sensor": "s2", "measurements": [{"time": "`+ds+`T00:10:00+00:00", "measurement": 5.0, "qc_flags": 0, "imputation_method": null, "unit": "mm"}]}, `+
 		`{"sensor": "s1", "measurements": [{"time": "`+ds+`T00:00:00+00:00", "measurement": 1.5, "qc_flags": 1, "imputation_method": "ARIMA", "flags": [1, 2]}]}], `+
 		`"archived_at": "2025-02-15T02:00:00"}`)
 	d2 := d.AddDays(1)
-	key2 := archivefile.Key(coretest.Prefix, d2)
+	key2 := archivestore.Key(coretest.Prefix, d2)
 	orig2 := `{"day": "` + d2.String() + `", "data": [{"sensor": "s2", "unit": "mm", "measurements": [{"time": "` + d2.String() + `T00:10:00Z", "measurement": 1.0}]}, ` +
 		`{"sensor": "s1", "measurements": [{"time": "` + d2.String() + `T00:00:00Z", "measurement": 2.0}]}]}`
 	e.PutGzip(t, key2, orig2)

@@ -189,9 +189,9 @@ func (v *Verifier) Run(ctx context.Context, opts Options) (rep Report, err error
 		if _, known := committed[key]; known {
 			continue
 		}
-		d, ok := archivefile.ParseKey(v.Prefix, key)
-		if of, isBackup := archivefile.BackupOf(key); !ok && isBackup {
-			if bd, ok := archivefile.ParseKey(v.Prefix, of); ok && (opts.From.IsZero() || !bd.Before(opts.From)) && (opts.To.IsZero() || !opts.To.Before(bd)) {
+		d, ok := archivestore.ParseKey(v.Prefix, key)
+		if of, isBackup := archivestore.BackupOf(key); !ok && isBackup {
+			if bd, ok := archivestore.ParseKey(v.Prefix, of); ok && (opts.From.IsZero() || !bd.Before(opts.From)) && (opts.To.IsZero() || !opts.To.Before(bd)) {
 				add(Finding{Day: bd, Key: key, Status: StatusPending, Message: fmt.Sprintf(
 					"%s is the copy of %s that an archive run keeps while it replaces it: the run stopped before committing; the next archive run of %s merges with it and removes it", key, of, bd)})
 				continue
@@ -250,7 +250,7 @@ func (v *Verifier) manifests(ctx context.Context, f manifest.Filter) (map[string
 
 // list returns the objects under the prefix with their sizes.
 func (v *Verifier) list(ctx context.Context) (map[string]int64, error) {
-	prefix := archivefile.KeyPrefix(v.Prefix)
+	prefix := archivestore.KeyPrefix(v.Prefix)
 	out := map[string]int64{}
 	it := v.Bucket.List(&blob.ListOptions{Prefix: prefix})
 	for {
@@ -273,7 +273,7 @@ func describe(m *manifest.Entry) string {
 
 // checkManifest checks one committed manifest against its object.
 func (v *Verifier) checkManifest(ctx context.Context, m *manifest.Entry, size int64, found bool, failed []manifest.Entry, deep bool) Finding {
-	d, _ := archivefile.ParseKey(v.Prefix, m.ObjectKey)
+	d, _ := archivestore.ParseKey(v.Prefix, m.ObjectKey)
 	if m.Day != nil {
 		d = measure.DayOf(*m.Day)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archive"
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/coretest"
 	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
@@ -71,11 +72,11 @@ func TestVerifyFindsEveryKindOfProblem(t *testing.T) {
 		}
 	}
 
-	missing, corrupt := archivefile.Key(coretest.Prefix, days[0]), archivefile.Key(coretest.Prefix, days[1])
+	missing, corrupt := archivestore.Key(coretest.Prefix, days[0]), archivestore.Key(coretest.Prefix, days[1])
 	if err := e.Bucket.Delete(ctx, missing); err != nil {
 		t.Fatal(err)
 	}
-	other, err := e.Bucket.ReadAll(ctx, archivefile.Key(coretest.Prefix, days[2]))
+	other, err := e.Bucket.ReadAll(ctx, archivestore.Key(coretest.Prefix, days[2]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestVerifyFindsEveryKindOfProblem(t *testing.T) {
 		t.Fatal(err)
 	}
 	orphanDay := days[0].AddDays(-10)
-	orphan := archivefile.Key(coretest.Prefix, orphanDay)
+	orphan := archivestore.Key(coretest.Prefix, orphanDay)
 	w, err := e.Bucket.NewWriter(ctx, orphan, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +103,7 @@ func TestVerifyFindsEveryKindOfProblem(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	misplaced := archivefile.Key(coretest.Prefix, days[0].AddDays(-11))
+	misplaced := archivestore.Key(coretest.Prefix, days[0].AddDays(-11))
 	if err := e.Bucket.WriteAll(ctx, misplaced, other, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package archivefile
+package archivestore
 
 import (
 	"testing"
@@ -45,4 +45,20 @@ func TestKey(t *testing.T) {
 			t.Errorf("ParseKey(%q, %q) accepted as %v", c.prefix, c.key, d)
 		}
 	}
+}
+
+// FuzzKeyRoundTrip: every day's key names that day and only it.
+func FuzzKeyRoundTrip(f *testing.F) {
+	for _, s := range []string{"2025-01-15", "2024-02-29", "0000-01-01", "9999-12-31"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := measure.ParseDay(s)
+		if err != nil {
+			return
+		}
+		if k, ok := ParseKey("p", Key("p", d)); !ok || k != d {
+			t.Fatalf("%s: key round trip gave %v %v", s, k, ok)
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package archivefile
+package archivestore
 
 import (
 	"strings"
