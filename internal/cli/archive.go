@@ -56,20 +56,18 @@ func runArchive(c *cli.Context) error {
 	if err != nil {
 		return e.failedStart(ctx, "archive", started, withCode(ExitUsage, fmt.Errorf("invalid setting archive.shard: %w", err)))
 	}
-	raw, clean, err := tables(cfg)
+	raw, err := e.rawTable()
 	if err != nil {
-		return e.failedStart(ctx, "archive", started, withCode(ExitUsage, err))
+		return e.failedStart(ctx, "archive", started, err)
 	}
-	// Every statement of the run on the measurement tables waits for its
-	// locks at most database.lock_timeout.
-	st, err := e.open(ctx, cfg.Archive.Concurrency+2, storageUse{create: !cfg.DryRun, write: !cfg.DryRun}, postgres.WithLockTimeout(cfg.Database.LockTimeout))
+	st, err := e.open(ctx, use{conns: cfg.Archive.Concurrency + 2, create: true, write: true, lockTimeout: true})
 	if err != nil {
 		return e.failedStart(ctx, "archive", started, err)
 	}
 	defer st.Close()
 	bucketURL := st.bucketURL
 	r := &archive.Runner{
-		Pool: st.pool, Bucket: st.bucket, Raw: raw, Clean: clean,
+		Pool: st.pool, Bucket: st.bucket, Raw: raw, Clean: st.clean,
 		Manifests: st.manifests, Schema: cfg.Database.ManifestSchema,
 		Log: e.log,
 		Opts: archive.Options{
@@ -134,25 +132,44 @@ func (e *env) connect(ctx context.Context, maxConns int, opts ...postgres.Option
 }
 
 // stores are what the commands that read or write archives work with: the
-// database, the bucket and the manifest table.
+// database, the bucket, the manifest table and the clean table.
 type stores struct {
 	pool      *pgxpool.Pool
 	bucket    *blob.Bucket
 	bucketURL string
 	identity  string // the storage location's identity, recorded in manifests
 	manifests *manifest.Store
+	clean     postgres.CleanTable
 }
 
-// storageUse says what a command may do to its storage.
-type storageUse struct {
-	create bool // create a missing bucket (a file:// directory): a real archive run only
-	write  bool // write to it: the backend's start-up check may then probe the store
+// use says what open opens for a command, and what the command does with it.
+type use struct {
+	conns       int  // database connections
+	create      bool // create a missing bucket (a file:// directory): a real archive run only
+	write       bool // write to storage: the backend's start-up check may then probe the store
+	lockTimeout bool // every statement on the measurement tables waits for its locks at most database.lock_timeout
 }
 
-// open connects to the database (with up to maxConns connections), opens
-// the configured bucket (creating a missing one if use.create) and runs its
-// backend's start-up check.
-func (e *env) open(ctx context.Context, maxConns int, use storageUse, opts ...postgres.Option) (*stores, error) {
+// begin is the preamble of a command that has nothing of its own to check
+// between loading the settings and opening the stores: setup, then open.
+func begin(c *cli.Context, u use) (*env, *stores, error) {
+	e, err := setup(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := e.open(c.Context, u)
+	return e, st, err
+}
+
+// open names the clean table (a bad setting is refused before anything is
+// tried), connects to the database, opens the configured bucket (creating
+// a missing one if u.create) and runs its backend's start-up check. A dry
+// run creates and writes nothing, whatever u says.
+func (e *env) open(ctx context.Context, u use) (*stores, error) {
+	clean, err := e.cleanTable()
+	if err != nil {
+		return nil, err
+	}
 	bucketURL, err := e.bucketURL()
 	if err != nil {
 		return nil, err
@@ -160,12 +177,16 @@ func (e *env) open(ctx context.Context, maxConns int, use storageUse, opts ...po
 	for _, w := range backends.Warnings(bucketURL) {
 		e.log.Warn("WARNING: " + w)
 	}
-	pool, err := e.connect(ctx, maxConns, opts...)
+	var opts []postgres.Option
+	if u.lockTimeout {
+		opts = append(opts, postgres.WithLockTimeout(e.cfg.Database.LockTimeout))
+	}
+	pool, err := e.connect(ctx, u.conns, opts...)
 	if err != nil {
 		return nil, err
 	}
 	openCtx := ctx
-	if use.create {
+	if u.create && !e.cfg.DryRun {
 		openCtx = backends.WithCreate(ctx)
 	}
 	bucket, err := backends.Open(openCtx, bucketURL)
@@ -176,7 +197,7 @@ func (e *env) open(ctx context.Context, maxConns int, use storageUse, opts ...po
 		}
 		return nil, withCode(ExitUnavailable, err)
 	}
-	st := &stores{pool: pool, bucket: bucket, bucketURL: bucketURL, manifests: manifest.NewStore(e.cfg.Database.ManifestSchema)}
+	st := &stores{pool: pool, bucket: bucket, bucketURL: bucketURL, manifests: manifest.NewStore(e.cfg.Database.ManifestSchema), clean: clean}
 	st.manifests.Scrub = e.secrets.Scrub
 	if st.identity, err = backends.Identity(bucketURL); err != nil {
 		st.Close()
@@ -186,7 +207,7 @@ func (e *env) open(ctx context.Context, maxConns int, use storageUse, opts ...po
 		st.Close()
 		return nil, withCode(ExitUnavailable, err)
 	}
-	note, err := backends.Check(ctx, bucketURL, bucket, use.write)
+	note, err := backends.Check(ctx, bucketURL, bucket, u.write && !e.cfg.DryRun)
 	if err != nil {
 		st.Close()
 		return nil, withCode(ExitUnavailable, fmt.Errorf("storage %s: %w", backends.Redact(bucketURL), err))
@@ -195,6 +216,22 @@ func (e *env) open(ctx context.Context, maxConns int, use storageUse, opts ...po
 		e.log.Info(note)
 	}
 	return st, nil
+}
+
+// openManifests connects to the database of a command that reads
+// archive_runs and touches no storage, and refuses a database that is not
+// migrated.
+func (e *env) openManifests(ctx context.Context) (*pgxpool.Pool, *manifest.Store, error) {
+	pool, err := e.connect(ctx, 2)
+	if err != nil {
+		return nil, nil, err
+	}
+	schema := e.cfg.Database.ManifestSchema
+	if err := manifest.CheckMigrated(ctx, pool, schema); err != nil {
+		pool.Close()
+		return nil, nil, withCode(ExitUnavailable, err)
+	}
+	return pool, manifest.NewStore(schema), nil
 }
 
 // resolveLegacy matches the manifests recorded before location identities
@@ -255,16 +292,27 @@ func (e *env) limits() archivefile.Limits {
 	return archivefile.Limits{MaxUncompressedBytes: e.cfg.Restore.MaxUncompressedBytes, MaxReadings: e.cfg.Restore.MaxReadings}
 }
 
-func tables(cfg config.Config) (postgres.RawTable, postgres.CleanTable, error) {
-	cleanTable, err := cleanTableFor(cfg, cfg.Clean.Table)
-	if strings.TrimSpace(cfg.Raw.Table) == "" {
-		return postgres.RawTable{}, cleanTable, err // the raw purge is switched off
+// cleanTable is the clean table the commands work on, with the configured
+// columns.
+func (e *env) cleanTable() (postgres.CleanTable, error) {
+	t, err := cleanTableFor(e.cfg, e.cfg.Clean.Table)
+	if err != nil {
+		return t, withCode(ExitUsage, err)
 	}
-	rawName, rerr := config.ParseTable(cfg.Raw.Table)
-	if rerr != nil {
-		return postgres.RawTable{}, postgres.CleanTable{}, fmt.Errorf("invalid setting raw.table: %w", rerr)
+	return t, nil
+}
+
+// rawTable is the raw table archive purges: archive alone needs it. It is
+// the zero RawTable when the purge is switched off (raw.table empty).
+func (e *env) rawTable() (postgres.RawTable, error) {
+	if strings.TrimSpace(e.cfg.Raw.Table) == "" {
+		return postgres.RawTable{}, nil
 	}
-	return postgres.RawTable{Name: rawName, TimeColumn: cfg.Raw.TimeColumn}, cleanTable, err
+	name, err := config.ParseTable(e.cfg.Raw.Table)
+	if err != nil {
+		return postgres.RawTable{}, withCode(ExitUsage, fmt.Errorf("invalid setting raw.table: %w", err))
+	}
+	return postgres.RawTable{Name: name, TimeColumn: e.cfg.Raw.TimeColumn}, nil
 }
 
 // cleanTableFor is the clean table description with the configured columns,

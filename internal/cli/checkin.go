@@ -10,7 +10,6 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archive"
 	"github.com/shizuku-labs/archiver/internal/config"
 	"github.com/shizuku-labs/archiver/internal/manifest"
-	"github.com/shizuku-labs/archiver/internal/postgres"
 )
 
 func checkinCommand() *cli.Command {
@@ -55,23 +54,14 @@ func runCheckin(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	ctx := c.Context
-	cfg := e.cfg
-	_, clean, err := tables(cfg)
-	if err != nil {
-		return withCode(ExitUsage, err)
-	}
-	st, err := e.open(ctx, 3, storageUse{write: !cfg.DryRun}, postgres.WithLockTimeout(cfg.Database.LockTimeout))
+	e, st, err := begin(c, use{conns: 3, write: true, lockTimeout: true})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	ctx, cfg := c.Context, e.cfg
 	r := &archive.Runner{
-		Pool: st.pool, Bucket: st.bucket, Clean: clean,
+		Pool: st.pool, Bucket: st.bucket, Clean: st.clean,
 		Manifests: st.manifests, Schema: cfg.Database.ManifestSchema, Log: e.log,
 		Opts: archive.Options{
 			GzipLevel: cfg.Archive.GzipLevel, LockTimeout: cfg.Database.LockTimeout,

@@ -34,12 +34,7 @@ func (h *harness) exec(sql string, args ...any) {
 // from the archive.
 func TestPlainRestoreChangesNoArchive(t *testing.T) {
 	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	today := h.today()
-	day := today.AddDate(0, 0, -36)
-	rs := sample(today, 36, 35, 2)
-	h.insertClean(rs)
-	h.mustRun("archive")
+	day, rs := h.archivedDay()
 	obj := h.rstObject(rstKey(day))
 
 	h.mustRun("restore", "--day", rstDay(day))
@@ -63,13 +58,8 @@ func TestPlainRestoreChangesNoArchive(t *testing.T) {
 // verifies it, deletes the rows and ends the checkout.
 func TestCheckoutCheckin(t *testing.T) {
 	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	today := h.today()
-	day := today.AddDate(0, 0, -36)
+	day, rs := h.archivedDay()
 	end := day.AddDate(0, 0, 1)
-	rs := sample(today, 36, 35, 2)
-	h.insertClean(rs)
-	h.mustRun("archive")
 	archived := h.rstSHA(day)
 
 	if r := h.run("checkin", "--day", rstDay(day)); r.code != cli.ExitUnavailable {
@@ -136,13 +126,8 @@ func TestCheckoutCheckin(t *testing.T) {
 // archive as it is.
 func TestCheckinRefusals(t *testing.T) {
 	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	today := h.today()
-	day := today.AddDate(0, 0, -36)
+	day, rs := h.archivedDay()
 	end := day.AddDate(0, 0, 1)
-	rs := sample(today, 36, 35, 2)
-	h.insertClean(rs)
-	h.mustRun("archive")
 	obj := h.rstObject(rstKey(day))
 
 	// No rows: refused; abandon instead.
@@ -193,12 +178,7 @@ func TestCheckinCrashConverges(t *testing.T) {
 	for _, point := range []string{"archive.after-backup", "archive.before-publish", "archive.after-upload", "archive.after-delete", "archive.before-commit", "archive.after-commit"} {
 		t.Run(point, func(t *testing.T) {
 			h := newHarness(t)
-			h.mustRun("migrate", "up")
-			today := h.today()
-			day := today.AddDate(0, 0, -36)
-			rs := sample(today, 36, 35, 2)
-			h.insertClean(rs)
-			h.mustRun("archive")
+			day, rs := h.archivedDay()
 			h.mustRun("restore", "--day", rstDay(day), "--checkout")
 			h.exec(`CREATE TABLE shizuku.raw_copy (sensor_id text NOT NULL, ts timestamptz NOT NULL, value_mm float8, qc_flags int, imputation_method text)`)
 			h.exec(`UPDATE shizuku.clean_measurements SET value_mm = -7.5 WHERE sensor_id = $1 AND ts = $2`, rs[2].Sensor, rs[2].Time)

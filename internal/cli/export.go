@@ -59,9 +59,7 @@ Examples:
    archiver export --from 2025-01-01 --to 2025-12-31 --sensor gauge-7 --sensor gauge-9 --out - | gzip > two.csv.gz
    archiver export --from 2025-01-01 --to 2025-01-31 --format parquet --out-dir ./parquet
    DATABASE_URL= archiver export --bucket s3://archives --from 2025-01-15 --to 2025-01-15 --out -   # no database`,
-		Flags: append(commandFlags(config.ScopeTables|config.ScopeRestore),
-			&cli.StringFlag{Name: "from", Usage: "first UTC day to export, YYYY-MM-DD"},
-			&cli.StringFlag{Name: "to", Usage: "last UTC day to export, YYYY-MM-DD"},
+		Flags: append(append(commandFlags(config.ScopeTables|config.ScopeRestore), rangeFlags("export")...),
 			&cli.StringSliceFlag{Name: "sensor", Usage: "export only this sensor (exact name, commas included; repeatable)"},
 			&cli.StringFlag{Name: "format", Usage: "csv, jsonl or parquet", Value: "csv"},
 			&cli.StringFlag{Name: "out", Usage: "output file, or - for standard output"},
@@ -88,7 +86,7 @@ func noProgressFlag() cli.Flag {
 // text extra column as text in CSV). Without the table, the archive alone
 // decides, and the log says so.
 func (e *env) exportTypes(ctx context.Context, pool *pgxpool.Pool) map[string]export.ColumnType {
-	_, clean, err := tables(e.cfg)
+	clean, err := e.cleanTable()
 	if err == nil {
 		err = clean.Inspect(ctx, pool)
 	}

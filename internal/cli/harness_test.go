@@ -149,6 +149,19 @@ func sample(today time.Time, fromDaysAgo, toDaysAgo int, sensors int) []reading 
 	return out
 }
 
+// archivedDay migrates the database, fills the clean table with one day of
+// two sensors 36 days ago and archives it (the rows are deleted): the day
+// and its readings.
+func (h *harness) archivedDay() (time.Time, []reading) {
+	h.t.Helper()
+	h.mustRun("migrate", "up")
+	today := h.today()
+	rs := sample(today, 36, 35, 2)
+	h.insertClean(rs)
+	h.mustRun("archive")
+	return today.AddDate(0, 0, -36), rs
+}
+
 func (h *harness) insertClean(rs []reading) {
 	h.t.Helper()
 	rows := make([][]any, len(rs))

@@ -98,12 +98,7 @@ func TestKeyedCorrectionReplacesArchivedReading(t *testing.T) {
 // reading with another value is a second reading, kept next to the first.
 func TestSurrogateKeyIsNotAReadingKey(t *testing.T) {
 	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	today := h.today()
-	day := today.AddDate(0, 0, -36)
-	rs := sample(today, 36, 35, 2)
-	h.insertClean(rs)
-	h.mustRun("archive")
+	day, rs := h.archivedDay()
 	other := rs[3]
 	other.Value = f64(-1.5)
 	h.insertClean([]reading{other})

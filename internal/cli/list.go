@@ -29,9 +29,7 @@ Examples:
    archiver list
    archiver list --from 2025-01-01 --to 2025-01-31
    archiver list --format json | jq '.entries[] | select(.status == "failed")'`,
-		Flags: append(commandFlags(0),
-			&cli.StringFlag{Name: "from", Usage: "first UTC day to list, YYYY-MM-DD"},
-			&cli.StringFlag{Name: "to", Usage: "last UTC day to list, YYYY-MM-DD"},
+		Flags: append(append(commandFlags(0), rangeFlags("list")...),
 			&cli.StringFlag{Name: "format", Usage: "table or json", Value: "table"},
 		),
 		Action: runList,
@@ -64,6 +62,35 @@ func outputFormat(c *cli.Context) (string, error) {
 		return "", withCode(ExitUsage, fmt.Errorf("invalid --format %q: use text or json", format))
 	}
 	return format, nil
+}
+
+// writeJSON writes a command's JSON report, indented.
+func writeJSON(w io.Writer, v any, what string) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return withCode(ExitUnavailable, fmt.Errorf("write %s: %w", what, err))
+	}
+	return nil
+}
+
+// rangeFlags are --from and --to of a command that works on a range of
+// days ("first UTC day to <verb>").
+func rangeFlags(verb string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "from", Usage: "first UTC day to " + verb + ", YYYY-MM-DD"},
+		&cli.StringFlag{Name: "to", Usage: "last UTC day to " + verb + ", YYYY-MM-DD"},
+	}
+}
+
+// reportArgs reads the day range and --format of a command that reports
+// as text or JSON.
+func reportArgs(c *cli.Context) (from, to measure.Day, format string, err error) {
+	if from, to, err = dayRange(c); err != nil {
+		return from, to, "", err
+	}
+	format, err = outputFormat(c)
+	return from, to, format, err
 }
 
 // dayRange reads the optional --from and --to flags; a bound not given is
@@ -99,16 +126,11 @@ func runList(c *cli.Context) error {
 		return err
 	}
 	ctx := c.Context
-	pool, err := e.connect(ctx, 2)
+	pool, store, err := e.openManifests(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	schema := e.cfg.Database.ManifestSchema
-	if err := manifest.CheckMigrated(ctx, pool, schema); err != nil {
-		return withCode(ExitUnavailable, err)
-	}
-	store := manifest.NewStore(schema)
 
 	f := manifest.Filter{Kinds: []string{manifest.KindArchive, manifest.KindAdopt, manifest.KindRestore}}.Days(from.Start(), to.Start())
 	entries, err := store.List(ctx, pool, f)
@@ -209,12 +231,7 @@ func writeListJSON(w io.Writer, from, to measure.Day, entries []manifest.Entry) 
 		}
 		out.Entries = append(out.Entries, le)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		return withCode(ExitUnavailable, fmt.Errorf("write list: %w", err))
-	}
-	return nil
+	return writeJSON(w, out, "list")
 }
 
 // writeListTable prints the entries grouped by day: the day is shown on

@@ -111,7 +111,7 @@ func runRestore(c *cli.Context) error {
 		return withCode(ExitUsage, fmt.Errorf("%s: %w", source, err))
 	}
 	if c.Bool("checkout") {
-		clean, _ := cleanTableFor(cfg, cfg.Clean.Table)
+		clean, _ := e.cleanTable()
 		switch {
 		case target.String() != clean.String():
 			return withCode(ExitUsage, fmt.Errorf("--checkout restores into the clean table (%s), from which checkin archives the day again; it cannot be used with --into %s", clean, into))
@@ -120,7 +120,7 @@ func runRestore(c *cli.Context) error {
 		}
 	}
 	target.Source = source
-	st, err := e.open(ctx, cfg.Restore.Concurrency+2, storageUse{}) // restore writes nothing to storage
+	st, err := e.open(ctx, use{conns: cfg.Restore.Concurrency + 2}) // restore writes nothing to storage
 	if err != nil {
 		return e.failedStart(ctx, "restore", time.Now().UTC(), err)
 	}

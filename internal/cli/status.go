@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -50,9 +49,7 @@ Examples:
    archiver status --from 2025-01-01 --to 2025-12-31
    archiver status --format json | jq '.days[] | select(.state == "failed")'
    archiver status --max-pending-days 0 --metrics-file /var/lib/node_exporter/textfile_collector/archiver.prom`,
-		Flags: append(commandFlags(config.ScopeTables|config.ScopeStatus|config.ScopeMetrics),
-			&cli.StringFlag{Name: "from", Usage: "first UTC day to show, YYYY-MM-DD"},
-			&cli.StringFlag{Name: "to", Usage: "last UTC day to show, YYYY-MM-DD"},
+		Flags: append(append(commandFlags(config.ScopeTables|config.ScopeStatus|config.ScopeMetrics), rangeFlags("show")...),
 			&cli.BoolFlag{Name: "counts", Usage: "exact row counts per day (reads every row of the range)"},
 			formatFlag(),
 		),
@@ -61,11 +58,7 @@ Examples:
 }
 
 func runStatus(c *cli.Context) error {
-	from, to, err := dayRange(c)
-	if err != nil {
-		return err
-	}
-	format, err := outputFormat(c)
+	from, to, format, err := reportArgs(c)
 	if err != nil {
 		return err
 	}
@@ -75,9 +68,9 @@ func runStatus(c *cli.Context) error {
 	}
 	ctx := c.Context
 	cfg := e.cfg
-	_, clean, err := tables(cfg)
+	clean, err := e.cleanTable()
 	if err != nil {
-		return withCode(ExitUsage, err)
+		return err
 	}
 	// Storage is not opened, only named: archives recorded for another
 	// location do not count. Without a bucket setting every location counts.
@@ -90,16 +83,11 @@ func runStatus(c *cli.Context) error {
 	} else if strings.TrimSpace(cfg.Storage.Bucket) != "" {
 		return err // a bucket setting that cannot work (mem://, file://host/) is refused here too
 	}
-	pool, err := e.connect(ctx, 2)
+	pool, store, err := e.openManifests(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	schema := cfg.Database.ManifestSchema
-	if err := manifest.CheckMigrated(ctx, pool, schema); err != nil {
-		return withCode(ExitUnavailable, err)
-	}
-	store := manifest.NewStore(schema)
 	if location != "" {
 		if err := e.resolveLegacy(ctx, pool, store, location, false); err != nil {
 			return withCode(ExitUnavailable, err)
@@ -201,10 +189,5 @@ func writeStatusJSON(w io.Writer, rep status.Report) error {
 			LastAttempt: utcPtr(d.LastAttempt), Attempts: d.Attempts, RestoredAt: utcPtr(d.RestoredAt), Reason: optString(d.Reason),
 		})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		return withCode(ExitUnavailable, fmt.Errorf("write status: %w", err))
-	}
-	return nil
+	return writeJSON(w, out, "status")
 }

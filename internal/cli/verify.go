@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/metrics"
-	"github.com/shizuku-labs/archiver/internal/postgres"
 	"github.com/shizuku-labs/archiver/internal/restore"
 	"github.com/shizuku-labs/archiver/internal/verify"
 )
@@ -71,9 +69,7 @@ Examples:
    archiver verify --adopt
    archiver verify --drill 3                      # weekly: restore 3 random days, roll back
    archiver verify --day 2025-01-15 --day 2025-02-01`,
-		Flags: append(commandFlags(config.ScopeTables|config.ScopeRestore|config.ScopeMetrics),
-			&cli.StringFlag{Name: "from", Usage: "first UTC day to verify, YYYY-MM-DD"},
-			&cli.StringFlag{Name: "to", Usage: "last UTC day to verify, YYYY-MM-DD"},
+		Flags: append(append(commandFlags(config.ScopeTables|config.ScopeRestore|config.ScopeMetrics), rangeFlags("verify")...),
 			&cli.BoolFlag{Name: "deep", Usage: "download every object and check sha256, reading count, day and time bounds"},
 			&cli.BoolFlag{Name: "adopt", Usage: "validate orphans and record manifests for them (rewrites non-canonical ones in canonical order)"},
 			&cli.BoolFlag{Name: "strict", Usage: "exit 1 on orphans and objects not adopted, not only on missing or corrupt ones"},
@@ -86,11 +82,7 @@ Examples:
 }
 
 func runVerify(c *cli.Context) error {
-	from, to, err := dayRange(c)
-	if err != nil {
-		return err
-	}
-	format, err := outputFormat(c)
+	from, to, format, err := reportArgs(c)
 	if err != nil {
 		return err
 	}
@@ -111,23 +103,14 @@ func runVerify(c *cli.Context) error {
 	case drillN > 0 && len(drillDays) > 0:
 		return withCode(ExitUsage, errors.New("use either --drill N (random days) or --day (these days), not both"))
 	}
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	ctx := c.Context
-	cfg := e.cfg
-	_, clean, err := tables(cfg)
-	if err != nil {
-		return withCode(ExitUsage, err)
-	}
-	st, err := e.open(ctx, 3, storageUse{write: c.Bool("adopt") && !cfg.DryRun}) // only --adopt writes
+	e, st, err := begin(c, use{conns: 3, write: c.Bool("adopt")}) // only --adopt writes
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	ctx, cfg := c.Context, e.cfg
 	v := &verify.Verifier{
-		Pool: st.pool, Bucket: st.bucket, Clean: clean,
+		Pool: st.pool, Bucket: st.bucket, Clean: st.clean,
 		Manifests: st.manifests, Schema: cfg.Database.ManifestSchema,
 		Location: st.location(), Prefix: cfg.Storage.Prefix, GzipLevel: cfg.Archive.GzipLevel, Log: e.log,
 		Limits: e.limits(),
@@ -145,7 +128,7 @@ func runVerify(c *cli.Context) error {
 	}
 	var drill *drillReport
 	if err == nil && (drillN > 0 || len(drillDays) > 0) {
-		drill, err = runDrill(c, e, st, clean, from, to, drillN, drillDays)
+		drill, err = runDrill(c, e, st, from, to, drillN, drillDays)
 		if err == nil {
 			obs.rec.DrillResult(drill.ok(), drill.failed())
 		}
@@ -194,10 +177,10 @@ type drillReport struct {
 
 // runDrill picks the days and restores each into a rolled-back temporary
 // table (see restore.Restorer.Drill).
-func runDrill(c *cli.Context, e *env, st *stores, clean postgres.CleanTable, from, to measure.Day, n int, days []measure.Day) (*drillReport, error) {
+func runDrill(c *cli.Context, e *env, st *stores, from, to measure.Day, n int, days []measure.Day) (*drillReport, error) {
 	ctx := c.Context
 	r := &restore.Restorer{
-		Pool: st.pool, Bucket: st.bucket, Target: clean, Manifests: st.manifests, Schema: e.cfg.Database.ManifestSchema,
+		Pool: st.pool, Bucket: st.bucket, Target: st.clean, Manifests: st.manifests, Schema: e.cfg.Database.ManifestSchema,
 		Location: st.location(), Prefix: e.cfg.Storage.Prefix, Log: e.log, Limits: e.limits(),
 	}
 	rep := &drillReport{sampled: n > 0}
@@ -416,10 +399,5 @@ func writeVerifyJSON(w io.Writer, v *verify.Verifier, rep verify.Report, strict 
 		}
 		out.Findings = append(out.Findings, it)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		return withCode(ExitUnavailable, fmt.Errorf("write report: %w", err))
-	}
-	return nil
+	return writeJSON(w, out, "report")
 }

@@ -241,11 +241,7 @@ func TestVerifyAdoptThenArchiveMerges(t *testing.T) {
 // corrupt.
 func TestVerifyPending(t *testing.T) {
 	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	today := h.today()
-	day := today.AddDate(0, 0, -36)
-	h.insertClean(sample(today, 36, 35, 2))
-	h.mustRun("archive")
+	day, _ := h.archivedDay()
 	key := rstKey(day)
 
 	// A run read late rows, uploaded the merged archive and crashed.
