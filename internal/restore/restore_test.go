@@ -552,3 +552,46 @@ func TestRestoreRefusesNarrowerExtraColumns(t *testing.T) {
 		t.Fatalf("extras that fit: %v, inserted %d", err, s.Inserted)
 	}
 }
+
+// TestDayEmptyCheckProbesTheTimeIndex: the check whether the target holds
+// rows of a day (asked for every day restored, in its transaction) is one
+// probe of the time index even when the table's statistics say that the
+// day is full, as they do for a day archived (deleted) since the last
+// ANALYZE, the usual day to restore. The earlier NOT EXISTS form was
+// planned as a sequential scan there, expecting to meet a row of the day
+// soon, and read the whole table to find none, once per day restored.
+func TestDayEmptyCheckProbesTheTimeIndex(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	full, gone := measure.MustParseDay("2024-03-01"), measure.MustParseDay("2024-03-02")
+	for _, sql := range []string{
+		`INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm, qc_flags)
+			SELECT 's' || (i % 100), timestamptz '2024-03-01' + i * interval '2 seconds', i, 0 FROM generate_series(0, 86399) i`,
+		`ANALYZE shizuku.clean_measurements`,
+		`DELETE FROM shizuku.clean_measurements WHERE ts >= '2024-03-02'`, // archived since
+	} {
+		if _, err := e.pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := dayEmptySQL(clean)
+	for _, c := range []struct {
+		d    measure.Day
+		want bool
+	}{{full, false}, {gone, true}} {
+		var got bool
+		if err := e.pool.QueryRow(ctx, q, c.d.Start(), c.d.End()).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%s: empty = %v, want %v", c.d, got, c.want)
+		}
+		var plan string
+		if err := e.pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+q, c.d.Start(), c.d.End()).Scan(&plan); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(plan, `"Seq Scan"`) || !strings.Contains(plan, "clean_measurements_ts_idx") {
+			t.Errorf("%s: the check is not a probe of the time index:\n%s", c.d, plan)
+		}
+	}
+}
