@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
@@ -65,6 +67,45 @@ func (s *Store) Open(ctx context.Context, key string) (*Object, error) {
 		return nil, fmt.Errorf("open: %w", err)
 	}
 	return s.Decode(body)
+}
+
+// OpenDay opens the archive of day d at key for a command that reads it
+// through (restore, export); m is the manifest that records it, or nil.
+// Its errors say which archive and why: missing though a manifest records
+// it (with what to run), not opened, not decodable (DecodeError, with
+// cannot saying what, e.g. "cannot be restored"), or for another day than
+// its key, refused before a reading is used (archivefile.ErrCorrupt).
+func (s *Store) OpenDay(ctx context.Context, key string, d measure.Day, m *manifest.Entry, cannot string) (*Object, error) {
+	body, err := s.OpenRaw(ctx, key)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound && m != nil {
+			return nil, fmt.Errorf("archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage: run `archiver verify` to see what else is missing",
+				key, m.ID, m.RunID, manifest.Count(m.Readings))
+		}
+		return nil, fmt.Errorf("open archive %s: %w", key, err)
+	}
+	o, err := s.Decode(body)
+	if err != nil {
+		return nil, s.DecodeError(key, err, cannot)
+	}
+	// "day" usually comes first: a misplaced archive is refused at once.
+	if got := o.Day(); !got.IsZero() && got != d {
+		o.Close()
+		return nil, fmt.Errorf("archive %s says it is for day %s, but its key is for %s: refusing a misplaced archive: %w",
+			key, got, d, archivefile.ErrCorrupt)
+	}
+	return o, nil
+}
+
+// DecodeError says which archive could not be decoded and, when one of the
+// limits stopped it, which settings they are and when to raise them.
+// cannot is what the command could not do, e.g. "cannot be read".
+func (s *Store) DecodeError(key string, err error, cannot string) error {
+	if errors.Is(err, archivefile.ErrLimit) {
+		return fmt.Errorf("archive %s: %w (limits: restore.max_uncompressed_bytes=%d, restore.max_readings=%d; raise them with --max-uncompressed-bytes / --max-readings only if the archive is genuine)",
+			key, err, s.Limits.MaxUncompressedBytes, s.Limits.MaxReadings)
+	}
+	return fmt.Errorf("archive %s %s: %w", key, cannot, err)
 }
 
 // Drain reads the rest of o, so that its Stats describe the whole object.

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/archivestore"
@@ -421,34 +420,20 @@ func (x *Exporter) scan(ctx context.Context, a Archive) (archivefile.Stats, bool
 }
 
 func (x *Exporter) open(ctx context.Context, a Archive) (*archivefile.Reader, func(), error) {
-	br, err := x.store().OpenRaw(ctx, a.Key)
+	o, err := x.store().OpenDay(ctx, a.Key, a.Day, a.Manifest, cannotRead)
 	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound && a.Manifest != nil {
-			return nil, nil, fmt.Errorf("archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage: run `archiver verify` to see what else is missing",
-				a.Key, a.Manifest.ID, a.Manifest.RunID, manifest.Count(a.Manifest.Readings))
-		}
-		return nil, nil, fmt.Errorf("open archive %s: %w", a.Key, err)
+		return nil, nil, err
 	}
-	ar, err := x.store().Decode(br)
-	if err != nil {
-		return nil, nil, x.decodeErr(a.Key, err)
-	}
-	if got := ar.Day(); !got.IsZero() && got != a.Day {
-		ar.Close()
-		return nil, nil, fmt.Errorf("archive %s says it is for day %s, but its key is for %s: %w", a.Key, got, a.Day, archivefile.ErrCorrupt)
-	}
-	return ar.Reader, func() { ar.Close() }, nil
+	return o.Reader, func() { o.Close() }, nil
 }
 
+const cannotRead = "cannot be read"
+
 func (x *Exporter) decodeErr(key string, err error) error {
-	if errors.Is(err, archivefile.ErrLimit) {
-		return fmt.Errorf("archive %s: %w (limits: restore.max_uncompressed_bytes=%d, restore.max_readings=%d; raise them with --max-uncompressed-bytes / --max-readings only if the archive is genuine)",
-			key, err, x.Limits.MaxUncompressedBytes, x.Limits.MaxReadings)
-	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return fmt.Errorf("archive %s cannot be read: %w", key, err)
+	return x.store().DecodeError(key, err, cannotRead)
 }
 
 // check compares a fully read archive with its manifest.

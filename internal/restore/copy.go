@@ -24,7 +24,7 @@ import (
 // valuer methods without boxing, so the hot path allocates nothing per
 // reading (BenchmarkRestoreDay measures it).
 type copySource struct {
-	rd  *archivefile.Reader
+	archiveRows
 	row [5]any
 
 	sensor textField
@@ -32,12 +32,6 @@ type copySource struct {
 	value  floatField
 	qc     intField
 	imp    textField
-
-	n   int64
-	err error // the decoder's error; COPY is aborted with it
-
-	other        int64  // readings with members restore does not load
-	otherExample string // the first such reading's members
 
 	// strict aborts the COPY with errNotStrict unless every reading sorts
 	// after the one before (every key, if keyed): a copy straight into the
@@ -47,21 +41,15 @@ type copySource struct {
 }
 
 func newCopySource(rd *archivefile.Reader) *copySource {
-	s := &copySource{rd: rd}
+	s := &copySource{archiveRows: archiveRows{rd: rd}}
 	s.row = [5]any{&s.sensor, &s.ts, &s.value, &s.qc, &s.imp}
 	return s
 }
 
 // Next implements pgx.CopyFromSource.
 func (s *copySource) Next() bool {
-	if s.err != nil {
-		return false
-	}
-	r, err := s.rd.Next()
-	if err != nil {
-		if !errors.Is(err, io.EOF) {
-			s.err = err
-		}
+	r := s.next()
+	if r == nil {
 		return false
 	}
 	if s.strict {
@@ -79,12 +67,6 @@ func (s *copySource) Next() bool {
 		}
 		s.prev = *r
 	}
-	if r.Other != "" {
-		if s.other == 0 {
-			s.otherExample = r.Other
-		}
-		s.other++
-	}
 	if r.Extra != "" {
 		// Values of columns beyond the five: only the typed path
 		// (loadTyped) knows where they go.
@@ -100,6 +82,48 @@ func (s *copySource) Next() bool {
 	s.value = floatField{f: r.Value.Float64, valid: r.Value.Valid}
 	s.qc = intField{n: r.QCFlags.Int64, valid: r.QCFlags.Valid}
 	s.imp = textField{s: r.Imputation.String, valid: r.Imputation.Valid}
+	return s.sent()
+}
+
+// Values implements pgx.CopyFromSource.
+func (s *copySource) Values() ([]any, error) { return s.row[:], nil }
+
+// archiveRows is what the COPY sources (copySource, typedSource) share:
+// the archive's decoder, the readings handed to COPY, those with members
+// restore does not load, and the first error, with which COPY is aborted.
+type archiveRows struct {
+	rd  *archivefile.Reader
+	n   int64
+	err error
+
+	other        int64  // readings with members restore does not load
+	otherExample string // the first such reading's members
+}
+
+// next is the archive's next reading; nil at its end or on an error
+// (kept in err).
+func (s *archiveRows) next() *measure.Reading {
+	if s.err != nil {
+		return nil
+	}
+	r, err := s.rd.Next()
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			s.err = err
+		}
+		return nil
+	}
+	if r.Other != "" {
+		if s.other == 0 {
+			s.otherExample = r.Other
+		}
+		s.other++
+	}
+	return r
+}
+
+// sent counts a reading handed to COPY and says whether COPY goes on.
+func (s *archiveRows) sent() bool {
 	s.n++
 	if s.n == 2 {
 		// The first row is on its way into COPY: a crash test kills the
@@ -112,11 +136,8 @@ func (s *copySource) Next() bool {
 	return true
 }
 
-// Values implements pgx.CopyFromSource.
-func (s *copySource) Values() ([]any, error) { return s.row[:], nil }
-
 // Err implements pgx.CopyFromSource.
-func (s *copySource) Err() error { return s.err }
+func (s *archiveRows) Err() error { return s.err }
 
 // The field types implement the pgtype valuer interfaces of every column
 // type a measurement table plausibly uses: text/varchar, timestamptz or

@@ -20,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/archivestore"
@@ -1020,7 +1019,7 @@ func (r *Restorer) loadTypedDay(ctx context.Context, log *slog.Logger, tx pgx.Tx
 		return ld, err
 	}
 	if src.other > 0 {
-		warnOther(log, key, src.other, src.otherKeys)
+		warnOther(log, key, src.other, src.otherExample)
 	}
 	if err := failpoint.Inject("restore.after-insert"); err != nil {
 		return ld, err
@@ -1081,34 +1080,18 @@ func (r *Restorer) dryFail(log *slog.Logger, res DayResult, err error) DayResult
 
 // open starts reading the archive object.
 func (r *Restorer) open(ctx context.Context, d measure.Day, key string, m *manifest.Entry) (*archivefile.Reader, func(), error) {
-	br, err := r.store().OpenRaw(ctx, key)
+	o, err := r.store().OpenDay(ctx, key, d, m, cannotRestore)
 	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound && m != nil {
-			return nil, nil, fmt.Errorf("archive %s recorded by manifest #%d (run %s, %d readings) is missing from storage: run `archiver verify` to see what else is missing",
-				key, m.ID, m.RunID, manifest.Count(m.Readings))
-		}
-		return nil, nil, fmt.Errorf("open archive %s: %w", key, err)
+		return nil, nil, err
 	}
-	ar, err := r.store().Decode(br)
-	if err != nil {
-		return nil, nil, r.decodeErr(key, err)
-	}
-	// "day" usually comes first: refuse a misplaced archive before loading.
-	if got := ar.Day(); !got.IsZero() && got != d {
-		ar.Close()
-		return nil, nil, fmt.Errorf("archive %s says it is for day %s, but its key is for %s: refusing to restore a misplaced archive: %w",
-			key, got, d, archivefile.ErrCorrupt)
-	}
-	return ar.Reader, func() { ar.Close() }, nil
+	return o.Reader, func() { o.Close() }, nil
 }
+
+const cannotRestore = "cannot be restored"
 
 // decodeErr says which archive could not be read, with a hint for limits.
 func (r *Restorer) decodeErr(key string, err error) error {
-	if errors.Is(err, archivefile.ErrLimit) {
-		return fmt.Errorf("archive %s: %w (limits: restore.max_uncompressed_bytes=%d, restore.max_readings=%d; raise them with --max-uncompressed-bytes / --max-readings only if the archive is genuine)",
-			key, err, r.Limits.MaxUncompressedBytes, r.Limits.MaxReadings)
-	}
-	return fmt.Errorf("archive %s cannot be restored: %w", key, err)
+	return r.store().DecodeError(key, err, cannotRestore)
 }
 
 // check verifies a fully read archive: its day and time bounds, and, when

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,7 +40,7 @@ func typedColumns(l *postgres.Layout) []postgres.Column {
 
 // typedSource feeds COPY into the text staging table.
 type typedSource struct {
-	rd      *archivefile.Reader
+	archiveRows
 	target  string
 	key     string
 	cols    []postgres.Column
@@ -51,14 +50,10 @@ type typedSource struct {
 	row     []any
 	present []byte
 	members []measure.Member
-
-	n, other  int64 // readings; readings with members restore cannot load
-	otherKeys string
-	err       error
 }
 
 func newTypedSource(rd *archivefile.Reader, target, key string, cols []postgres.Column) *typedSource {
-	s := &typedSource{rd: rd, target: target, key: key, cols: cols, byName: map[string]int{}}
+	s := &typedSource{archiveRows: archiveRows{rd: rd}, target: target, key: key, cols: cols, byName: map[string]int{}}
 	for i, c := range cols {
 		s.byName[c.Name] = i
 	}
@@ -75,14 +70,8 @@ func newTypedSource(rd *archivefile.Reader, target, key string, cols []postgres.
 
 // Next implements pgx.CopyFromSource.
 func (s *typedSource) Next() bool {
-	if s.err != nil {
-		return false
-	}
-	r, err := s.rd.Next()
-	if err != nil {
-		if !errors.Is(err, io.EOF) {
-			s.err = err
-		}
+	r := s.next()
+	if r == nil {
 		return false
 	}
 	s.fields[0] = textField{s: r.Sensor, valid: true}
@@ -99,6 +88,7 @@ func (s *typedSource) Next() bool {
 		s.present[i] = '0'
 	}
 	if r.Extra != "" {
+		var err error
 		if s.members, err = archivefile.ParseExtra(r.Extra); err != nil {
 			s.err = err
 			return false
@@ -120,27 +110,11 @@ func (s *typedSource) Next() bool {
 		}
 	}
 	s.fields[4+len(s.cols)] = textField{s: string(s.present), valid: true}
-	if r.Other != "" {
-		if s.other == 0 {
-			s.otherKeys = r.Other
-		}
-		s.other++
-	}
-	s.n++
-	if s.n == 2 {
-		if err := failpoint.Inject("restore.mid-copy"); err != nil {
-			s.err = err
-			return false
-		}
-	}
-	return true
+	return s.sent()
 }
 
 // Values implements pgx.CopyFromSource.
 func (s *typedSource) Values() ([]any, error) { return s.row, nil }
-
-// Err implements pgx.CopyFromSource.
-func (s *typedSource) Err() error { return s.err }
 
 // errColumnGone: the archive holds a column the table does not have.
 var errColumnGone = errors.New("column missing from the table")
