@@ -708,7 +708,10 @@ func disposition(p string, attachment bool) string {
 	return fmt.Sprintf(`%s; filename="%s"`, kind, path.Base(p))
 }
 
-type putResult struct {
+// blobResult is what the API says of a blob after a write (put, copy,
+// a multipart upload's completion); list adds its size and upload time
+// (listBlob), head its cache control too (headResult).
+type blobResult struct {
 	URL                string `json:"url"`
 	DownloadURL        string `json:"downloadUrl"`
 	Pathname           string `json:"pathname"`
@@ -717,29 +720,29 @@ type putResult struct {
 	ETag               string `json:"etag"`
 }
 
-func (s *Server) putResult(o *object) putResult {
+func (s *Server) blobResult(o *object) blobResult {
 	u := s.blobURL(o)
-	return putResult{URL: u, DownloadURL: u + "?download=1", Pathname: o.pathname,
+	return blobResult{URL: u, DownloadURL: u + "?download=1", Pathname: o.pathname,
 		ContentType: o.contentType, ContentDisposition: disposition(o.pathname, false), ETag: o.etag}
 }
 
+type listBlob struct {
+	blobResult
+	Size       int64  `json:"size"`
+	UploadedAt string `json:"uploadedAt"`
+}
+
+func (s *Server) listBlob(o *object) listBlob {
+	return listBlob{blobResult: s.blobResult(o), Size: int64(len(o.data)), UploadedAt: o.uploadedAt.Format("2006-01-02T15:04:05.000Z07:00")}
+}
+
 type headResult struct {
-	URL                string `json:"url"`
-	DownloadURL        string `json:"downloadUrl"`
-	Pathname           string `json:"pathname"`
-	Size               int64  `json:"size"`
-	UploadedAt         string `json:"uploadedAt"`
-	ContentType        string `json:"contentType"`
-	ContentDisposition string `json:"contentDisposition"`
-	CacheControl       string `json:"cacheControl"`
-	ETag               string `json:"etag"`
+	listBlob
+	CacheControl string `json:"cacheControl"`
 }
 
 func (s *Server) headResult(o *object) headResult {
-	u := s.blobURL(o)
-	return headResult{URL: u, DownloadURL: u + "?download=1", Pathname: o.pathname, Size: int64(len(o.data)),
-		UploadedAt: o.uploadedAt.Format("2006-01-02T15:04:05.000Z07:00"), ContentType: o.contentType,
-		ContentDisposition: disposition(o.pathname, false), CacheControl: fmt.Sprintf("public, max-age=%d", o.maxAge), ETag: o.etag}
+	return headResult{listBlob: s.listBlob(o), CacheControl: fmt.Sprintf("public, max-age=%d", o.maxAge)}
 }
 
 func readBody(r *http.Request) ([]byte, *apiError) {
@@ -786,7 +789,7 @@ func (s *Server) put(r *http.Request) (any, *apiError) {
 	if e := s.checkWrite(p, o); e != nil {
 		return nil, e
 	}
-	return s.putResult(s.store(p, data, o)), nil
+	return s.blobResult(s.store(p, data, o)), nil
 }
 
 func (s *Server) copy(r *http.Request, rename bool) (any, *apiError) {
@@ -819,7 +822,7 @@ func (s *Server) copy(r *http.Request, rename bool) (any, *apiError) {
 	if rename && from != to {
 		delete(s.objects, from)
 	}
-	return s.putResult(obj), nil
+	return s.blobResult(obj), nil
 }
 
 func (s *Server) head(r *http.Request) (any, *apiError) {
@@ -831,17 +834,6 @@ func (s *Server) head(r *http.Request) (any, *apiError) {
 		return nil, errf(http.StatusNotFound, "not_found", "The requested blob does not exist")
 	}
 	return s.headResult(o), nil
-}
-
-type listBlob struct {
-	URL                string `json:"url"`
-	DownloadURL        string `json:"downloadUrl"`
-	Pathname           string `json:"pathname"`
-	Size               int64  `json:"size"`
-	UploadedAt         string `json:"uploadedAt"`
-	ETag               string `json:"etag"`
-	ContentType        string `json:"contentType"`
-	ContentDisposition string `json:"contentDisposition"`
 }
 
 type listResult struct {
@@ -919,10 +911,7 @@ func (s *Server) list(r *http.Request) (any, *apiError) {
 			res.Folders = append(res.Folders, en.name)
 			continue
 		}
-		u := s.blobURL(en.obj)
-		res.Blobs = append(res.Blobs, listBlob{URL: u, DownloadURL: u + "?download=1", Pathname: en.name,
-			Size: int64(len(en.obj.data)), UploadedAt: en.obj.uploadedAt.Format("2006-01-02T15:04:05.000Z07:00"),
-			ETag: en.obj.etag, ContentType: en.obj.contentType, ContentDisposition: disposition(en.name, false)})
+		res.Blobs = append(res.Blobs, s.listBlob(en.obj))
 	}
 	return res, nil
 }
@@ -1068,7 +1057,7 @@ func (s *Server) mpuComplete(r *http.Request) (any, *apiError) {
 		return nil, e
 	}
 	delete(s.uploads, up.id)
-	return s.putResult(s.store(up.pathname, buf.Bytes(), o)), nil
+	return s.blobResult(s.store(up.pathname, buf.Bytes(), o)), nil
 }
 
 // download serves content URLs, with Range, conditional requests and
