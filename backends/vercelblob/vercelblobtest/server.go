@@ -758,9 +758,14 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 	return data, nil
 }
 
-// writeTarget parses a write's options and returns the pathname it writes
-// to: p, with a random suffix if the request asked for one.
-func (s *Server) writeTarget(r *http.Request, p string) (string, writeOpts, *apiError) {
+// writeTarget checks a write's pathname (the pathname parameter) and
+// options, and returns the pathname it writes to: the one asked for, with
+// a random suffix if the request asked for one.
+func (s *Server) writeTarget(r *http.Request) (string, writeOpts, *apiError) {
+	p := r.URL.Query().Get("pathname")
+	if e := validatePathname(p); e != nil {
+		return "", writeOpts{}, e
+	}
 	o, e := s.parseWriteOpts(r)
 	if e != nil {
 		return "", o, e
@@ -772,11 +777,7 @@ func (s *Server) writeTarget(r *http.Request, p string) (string, writeOpts, *api
 }
 
 func (s *Server) put(r *http.Request) (any, *apiError) {
-	p := r.URL.Query().Get("pathname")
-	if e := validatePathname(p); e != nil {
-		return nil, e
-	}
-	p, o, e := s.writeTarget(r, p)
+	p, o, e := s.writeTarget(r)
 	if e != nil {
 		return nil, e
 	}
@@ -793,19 +794,15 @@ func (s *Server) put(r *http.Request) (any, *apiError) {
 }
 
 func (s *Server) copy(r *http.Request, rename bool) (any, *apiError) {
-	q := r.URL.Query()
-	to := q.Get("pathname")
-	if e := validatePathname(to); e != nil {
+	to, o, e := s.writeTarget(r)
+	if e != nil {
 		return nil, e
 	}
+	q := r.URL.Query()
 	if !q.Has("fromUrl") || q.Get("fromUrl") == "" {
 		return nil, errf(http.StatusBadRequest, "bad_request", "fromUrl is required")
 	}
 	from := s.pathnameOf(q.Get("fromUrl"))
-	to, o, e := s.writeTarget(r, to)
-	if e != nil {
-		return nil, e
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	src := s.objects[from]
@@ -951,11 +948,7 @@ func (s *Server) del(r *http.Request) (any, *apiError) {
 }
 
 func (s *Server) mpuCreate(r *http.Request) (any, *apiError) {
-	p := r.URL.Query().Get("pathname")
-	if e := validatePathname(p); e != nil {
-		return nil, e
-	}
-	p, o, e := s.writeTarget(r, p)
+	p, o, e := s.writeTarget(r)
 	if e != nil {
 		return nil, e
 	}
