@@ -16,7 +16,9 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/coretest"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
+	"github.com/shizuku-labs/archiver/internal/restore"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -237,5 +239,63 @@ func TestDeleteSkippedByTriggerSaysWhy(t *testing.T) {
 	}
 	if got := e.Readings(t, "true"); !slices.Equal(got, rows) {
 		t.Errorf("the failed day changed the table")
+	}
+}
+
+// TestNegativeZeroAndZeroAreTwoReadings (I1): a double precision column
+// holds -0 and 0 as two values (PostgreSQL's = calls them equal, but both
+// are stored and restored), so two rows that differ only in the sign of a
+// zero measurement are two readings. Both must be archived before the rows
+// are deleted, whichever order the table returns them in; before -0 had its
+// own place in the canonical order, one of them was dropped as a duplicate
+// and lost, and which sign survived depended on the row order.
+func TestNegativeZeroAndZeroAreTwoReadings(t *testing.T) {
+	e := coretest.New(t)
+	d := e.Today(t).AddDays(-33)
+	at := d.Start().Add(6 * time.Hour)
+	// Sensor a gets -0 first, sensor b 0 first; sensor c repeats each
+	// value, which stays one reading each.
+	rows := []struct {
+		sensor, value string
+	}{{"a", "'-0'"}, {"a", "0"}, {"b", "0"}, {"b", "'-0'"}, {"c", "'-0'"}, {"c", "0"}, {"c", "'-0'"}, {"c", "0"}}
+	for _, r := range rows {
+		e.Exec(t, `INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm, qc_flags, imputation_method)
+			VALUES ('`+r.sensor+`', '`+at.Format(time.RFC3339Nano)+`', `+r.value+`, 0, 'ARIMA')`)
+	}
+	want := []string{}
+	for _, s := range []string{"a", "b", "c"} {
+		for _, v := range []string{"-0", "0"} {
+			want = append(want, s+"|"+at.Format(time.RFC3339Nano)+"|"+v+"|0|\"ARIMA\"")
+		}
+	}
+	slices.Sort(want)
+
+	s := run(t, e, false)
+	if s.Failed != 0 || s.RowsDeleted != int64(len(rows)) {
+		t.Fatalf("summary: %d failed, %d rows deleted; want 0, %d\n%s", s.Failed, s.RowsDeleted, len(rows), e.LogBuf)
+	}
+	got, stats, ok := e.Archive(t, d)
+	if !ok || !slices.Equal(got, want) {
+		t.Fatalf("the archive holds %q, want %q", got, want)
+	}
+	if stats.Readings != int64(len(want)) {
+		t.Errorf("the archive counts %d readings, want %d", stats.Readings, len(want))
+	}
+
+	// Archiving the same readings again changes nothing: -0 and 0 are each
+	// already there.
+	e.Exec(t, `INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm, qc_flags, imputation_method)
+		VALUES ('a', '`+at.Format(time.RFC3339Nano)+`', 0, 0, 'ARIMA'), ('b', '`+at.Format(time.RFC3339Nano)+`', '-0', 0, 'ARIMA')`)
+	run(t, e, false)
+	if got, _, _ := e.Archive(t, d); !slices.Equal(got, want) {
+		t.Fatalf("after archiving the same readings again the archive holds %q, want %q", got, want)
+	}
+
+	// Restore gives back both signs.
+	if _, err := tableRestorer(e, coretest.Clean, coretest.Prefix).Run(context.Background(), restore.Options{Days: []measure.Day{d}}); err != nil {
+		t.Fatalf("restore: %v\n%s", err, e.LogBuf)
+	}
+	if got := e.Readings(t, "true"); !slices.Equal(got, want) {
+		t.Errorf("restored %q, want %q", got, want)
 	}
 }

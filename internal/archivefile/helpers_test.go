@@ -68,7 +68,7 @@ func gz(t testing.TB, s string) []byte { return testkit.Gzip(t, []byte(s)) }
 
 func gunzip(t testing.TB, b []byte) string { return string(testkit.Gunzip(t, b)) }
 
-// sameReadings compares with Compare, so NaN == NaN and -0 == 0.
+// sameReadings compares with Compare, so NaN == NaN (and -0 != 0).
 func sameReadings(t testing.TB, got, want []measure.Reading) {
 	t.Helper()
 	if len(got) != len(want) {

@@ -131,7 +131,7 @@ func TestReaderTolerance(t *testing.T) {
 	}
 	want := []measure.Reading{
 		{Sensor: "s1", Time: ts(t, "2025-03-01T12:00:00.1Z"), QCFlags: qc(7)},
-		{Sensor: "s1", Time: ts(t, "2025-03-01T12:00:00.123456789Z"), Value: fl(0), Imputation: imp("😀")},
+		{Sensor: "s1", Time: ts(t, "2025-03-01T12:00:00.123456789Z"), Value: fl(math.Copysign(0, -1)), Imputation: imp("😀")},
 		{Sensor: "s1", Time: ts(t, "2025-03-01T23:59:59.999999Z"), Value: fl(100), QCFlags: qc(0)},
 	}
 	sameReadings(t, got, want)

@@ -13,8 +13,8 @@ import (
 // order; several readings of one sensor at one time that differ only in a
 // NULL, a zero, a negative zero or an empty string; times at the very
 // start and end of the day, to the microsecond; and rows repeated exactly.
-// (Not -0.0 next to 0.0: like PostgreSQL's = and IS NOT DISTINCT FROM, the
-// archive takes them for the same value, so such a pair is one reading.)
+// -0.0 next to 0.0 are two readings: PostgreSQL's = calls them equal, but
+// a double precision column stores and returns both.
 func trickyDay(day time.Time) []reading {
 	sensors := []string{"a", "B", "b", "Z", "z", "é", "e\u0301", "a b", `quo"te`, `back\slash`, "tab\there", "🙂", "日本", "ñ", " "}
 	times := []time.Duration{0, time.Microsecond, 12 * time.Hour, 24*time.Hour - time.Microsecond}
@@ -28,6 +28,7 @@ func trickyDay(day time.Time) []reading {
 				reading{Sensor: s, Time: at, Value: f64(1.5), QCFlags: i64(0), Imputation: str("")},
 				reading{Sensor: s, Time: at, Value: nil, QCFlags: i64(0), Imputation: str("ARIMA")},
 				reading{Sensor: s, Time: at, Value: f64(0), QCFlags: i64(0), Imputation: nil},
+				reading{Sensor: s, Time: at, Value: f64(math.Copysign(0, -1)), QCFlags: i64(0), Imputation: nil},
 				reading{Sensor: s, Time: at, Value: f64(1e-7), QCFlags: i64(-1), Imputation: str("LINEAR")},
 				reading{Sensor: s, Time: at, Value: f64(123456789.125), QCFlags: i64(math.MaxInt32), Imputation: str("ARIMA")},
 			)

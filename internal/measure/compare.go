@@ -14,9 +14,16 @@ func Compare(a, b *Reading) int { return Schema{}.Compare(a, b) }
 // Compare is the canonical total order of readings: Sensor (byte order),
 // Time, Value (NULL first, then -Inf < finite < +Inf < NaN; -0 equals 0;
 // finite values compared in the value column's type), QCFlags (NULL
-// first), Imputation (NULL first, byte order), Extra and Other (byte
-// order of their JSON text; the writer emits the table's values in one
-// canonical form, so equal values are equal text).
+// first), Imputation (NULL first, byte order), Extra (byte order of its
+// JSON text; the table's values are encoded in one canonical form, so
+// equal values are equal text), then the sign of a zero value (-0 first),
+// then Other (byte order).
+//
+// A real or double precision column stores -0 and 0 as two values, so
+// two rows that differ only there are two readings. The sign comes last,
+// after Extra, rather than with the value, so that every archive written
+// in the order without it (where such rows were one reading) is still in
+// this order. A numeric column has no -0: there they are one value.
 //
 // Compare(a, b) == 0 exactly when a and b are the same reading, so sorting
 // by Compare and dropping equal neighbours yields each reading once.
@@ -55,10 +62,36 @@ func (s Schema) compareCore(a, b *Reading) int {
 	if c := compareNull(a.Imputation.Valid, b.Imputation.Valid, a.Imputation.String, b.Imputation.String); c != 0 {
 		return c
 	}
-	if len(a.Extra)|len(b.Extra) == 0 {
+	if len(a.Extra)|len(b.Extra) != 0 {
+		if c := strings.Compare(a.Extra, b.Extra); c != 0 {
+			return c
+		}
+	}
+	return s.compareZeroSign(a, b)
+}
+
+// compareZeroSign orders a -0 value before a 0 value in a floating-point
+// column (as the column's type: a float8 value an older archive holds for
+// a real column is rounded to float4 first). It is reached only by
+// readings equal in every other field.
+func (s Schema) compareZeroSign(a, b *Reading) int {
+	if !a.Value.Valid || !b.Value.Valid || s.Value == ValueDecimal {
 		return 0
 	}
-	return strings.Compare(a.Extra, b.Extra)
+	x, y := a.Value.Float64, b.Value.Float64
+	if s.Value == ValueFloat4 {
+		x, y = float64(float32(x)), float64(float32(y))
+	}
+	if x != 0 || y != 0 {
+		return 0
+	}
+	switch nx, ny := math.Signbit(x), math.Signbit(y); {
+	case nx == ny:
+		return 0
+	case nx:
+		return -1
+	}
+	return 1
 }
 
 // compareFloat orders values as float64: NULL, -Inf, finite, +Inf, NaN.

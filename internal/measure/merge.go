@@ -75,7 +75,8 @@ func (m *mergeInput) advance() error {
 // Merge streams the union of a and b, both in canonical order, to emit in
 // canonical order with each distinct reading once, so that re-archiving a
 // day never loses or duplicates a reading. When a reading is in both, a's
-// copy is emitted (they differ at most in the sign of a zero value). A
+// copy is emitted (under a float Schema they differ at most in a NaN
+// payload; under others, e.g. 1.500 and 1.5, in how the value is written). A
 // source out of order is an error wrapping ErrOutOfOrder rather than wrong
 // output; wrap such a source in SortedSource first. The Reading passed to
 // emit is only valid during the call.

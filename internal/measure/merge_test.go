@@ -40,7 +40,7 @@ func TestMerge(t *testing.T) {
 		{"dups in both", []Reading{x1, x1, x2}, []Reading{x1, x2, x2, y1, y1}, []Reading{x1, x2, y1}, MergeStats{Both: 2, FromB: 1}},
 		{"same time other value", []Reading{at("x", 1, 1)}, []Reading{at("x", 1, 2)}, []Reading{at("x", 1, 1), at("x", 1, 2)}, MergeStats{FromA: 1, FromB: 1}},
 		{"NaN and zero signs", []Reading{at("x", 1, math.Copysign(0, -1)), at("x", 1, math.NaN())}, []Reading{at("x", 1, 0), at("x", 1, math.NaN())},
-			[]Reading{at("x", 1, 0), at("x", 1, math.NaN())}, MergeStats{Both: 2}},
+			[]Reading{at("x", 1, math.Copysign(0, -1)), at("x", 1, 0), at("x", 1, math.NaN())}, MergeStats{FromA: 1, FromB: 1, Both: 1}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -148,8 +148,42 @@ func TestCompare(t *testing.T) {
 	}
 	negz := Reading{Sensor: "s", Time: day.Start(), Value: fl(math.Copysign(0, -1))}
 	z := Reading{Sensor: "s", Time: day.Start(), Value: fl(0)}
-	if Compare(&negz, &z) != 0 {
-		t.Error("-0 != 0")
+	// A float column stores -0 and 0 as two values: two readings, -0 first.
+	if Compare(&negz, &z) != -1 || Compare(&z, &negz) != 1 {
+		t.Error("-0 does not sort before 0")
+	}
+	// The sign is the last tie-break, after qc_flags, method and extra, so
+	// that archives ordered before it existed stay in order.
+	negzQC, zQC := negz, z
+	negzQC.QCFlags, zQC.QCFlags = qc(5), qc(1)
+	if Compare(&zQC, &negzQC) != -1 {
+		t.Error("the sign of zero sorts before qc_flags")
+	}
+	negzX, zX := negz, z
+	negzX.Extra, zX.Extra = `{"b": 1}`, `{"a": 1}`
+	if Compare(&zX, &negzX) != -1 {
+		t.Error("the sign of zero sorts before extra")
+	}
+	// ... and before Other: two readings that differ only in other tools'
+	// members are one measurement (Merge), so the sign must not hide there.
+	negzO := negz
+	negzO.Other = `"x": 1`
+	if Compare(&negzO, &z) != -1 {
+		t.Error("the sign of zero sorts after other members")
+	}
+	// numeric has no -0: one value.
+	dec := Schema{Value: ValueDecimal}
+	negzT, zT := negz, z
+	negzT.ValueText, zT.ValueText = "-0", "0"
+	if dec.Compare(&negz, &z) != 0 || dec.Compare(&negzT, &zT) != 0 {
+		t.Error("-0 != 0 as numeric")
+	}
+	// real: compared as float4, so a float8 value that rounds to -0 is -0.
+	f4 := Schema{Value: ValueFloat4}
+	tiny := negz
+	tiny.Value = fl(-1e-50)
+	if f4.Compare(&tiny, &negz) != 0 || f4.Compare(&tiny, &z) != -1 {
+		t.Error("float4: -1e-50 is not -0")
 	}
 	nan2 := Reading{Sensor: "s", Time: day.Start(), Value: fl(math.Float64frombits(0x7ff8000000000123))}
 	nan1 := Reading{Sensor: "s", Time: day.Start(), Value: fl(math.NaN())}

@@ -66,16 +66,20 @@ var binaryResults = pgx.QueryResultFormats{pgx.BinaryFormatCode, pgx.BinaryForma
 // the column's or the database's collation), time, then, with all, the
 // value as float8 (PostgreSQL's float8 order is Compare's: -Infinity,
 // finite, Infinity, NaN, and -0 equal to 0), qc_flags and the method by
-// byte order, NULLs first throughout. Without all it is the sensor and
-// time only, and the caller puts rows that share both in Compare order
-// itself (genericRows: PostgreSQL cannot order by the archive's text of
-// exact values and extra columns). TestSQLOrderIsCompare holds it to
-// Compare on real PostgreSQL.
+// byte order, NULLs first throughout, and last the sign of a zero value:
+// PostgreSQL's = calls -0 and 0 equal but stores both, and Compare puts
+// -0 first ('-0' sorts before '0' by bytes; the text is made only for
+// zeros). Without all it is the sensor and time only, and the caller puts
+// rows that share both in Compare order itself (genericRows: PostgreSQL
+// cannot order by the archive's text of exact values and extra columns).
+// TestSQLOrderIsCompare holds it to Compare on real PostgreSQL.
 func (t CleanTable) canonicalOrder(all bool) string {
 	q := func(c string) string { return pgx.Identifier{c}.Sanitize() }
 	order := q(t.Sensor) + `::text COLLATE "C", ` + t.timeCol()
 	if all {
-		order += `, ` + q(t.Value) + `::float8 NULLS FIRST, ` + q(t.QCFlags) + `::int8 NULLS FIRST, ` + q(t.Imputation) + `::text COLLATE "C" NULLS FIRST`
+		v := q(t.Value) + `::float8`
+		order += `, ` + v + ` NULLS FIRST, ` + q(t.QCFlags) + `::int8 NULLS FIRST, ` + q(t.Imputation) + `::text COLLATE "C" NULLS FIRST, ` +
+			`CASE WHEN ` + v + ` = 0 THEN ` + v + `::text END COLLATE "C"`
 	}
 	return order
 }

@@ -43,6 +43,7 @@ func TestSQLOrderIsCompare(t *testing.T) {
 		values      []string // SQL literals
 	}{
 		{"float8", "double precision", []string{"NULL", "'NaN'", "'Infinity'", "'-Infinity'", "0", "'-0'", "1.5", "-2.5", "1e-300"}},
+		{"float4", "real", []string{"NULL", "'NaN'", "'Infinity'", "'-Infinity'", "0", "'-0'", "1.5", "-2.5", "5.2"}},
 		// numeric makes the table take the generic path (exact values).
 		{"numeric", "numeric", []string{"NULL", "'NaN'", "'Infinity'", "'-Infinity'", "0", "1.50", "1.5", "-2.5", "123456789.123456789"}},
 	} {
@@ -59,6 +60,19 @@ func TestSQLOrderIsCompare(t *testing.T) {
 					for k, q := range []string{"NULL", "-1", "2", "9223372036854775807"} {
 						m := methods[(i+j+k)%len(methods)]
 						rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s, %s)", lit(s), lit(tie.Format(time.RFC3339Nano)), v, q, m))
+					}
+				}
+				// Rows equal but for the sign of a zero value: two readings,
+				// -0 first, whichever order they were inserted in
+				// (PostgreSQL's = calls them equal).
+				if c.value != "numeric" {
+					at := lit(tie.Add(time.Minute).Format(time.RFC3339Nano))
+					zeros := []string{"'-0'", "0"}
+					if i%2 == 1 {
+						zeros[0], zeros[1] = zeros[1], zeros[0]
+					}
+					for _, v := range zeros {
+						rows = append(rows, fmt.Sprintf("(%s, %s, %s, 7, 'same')", lit(s), at, v))
 					}
 				}
 				// Times a microsecond apart, and one second apart, across sensors.
@@ -128,7 +142,8 @@ func TestSQLOrderIsCompare(t *testing.T) {
 }
 
 // sameOrder fails unless got is want, row for row, under the schema's
-// Compare (which cannot tell 0 from -0, as PostgreSQL cannot).
+// Compare (which tells -0 from 0 in a float column, as PostgreSQL's
+// ORDER BY does not by itself).
 func sameOrder(t *testing.T, schema measure.Schema, what string, got, want []measure.Reading) {
 	t.Helper()
 	if len(got) != len(want) {
