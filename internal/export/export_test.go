@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -120,26 +121,49 @@ func TestParquetRefusesSubMicrosecond(t *testing.T) {
 // putArchive writes readings as the day's archive into bucket.
 func putArchive(t *testing.T, bucket *blob.Bucket, d measure.Day, schema measure.Schema, rs []measure.Reading) {
 	t.Helper()
+	st := &archivestore.Store{Bucket: bucket}
+	_, err := st.Write(context.Background(), archivestore.Key("archives", d), archivestore.WriteOptions{Day: d, Level: 6, Schema: schema},
+		func(aw *archivefile.Writer) error {
+			for i := range rs {
+				if err := aw.Write(&rs[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// memExporter is an Exporter of the archives in a fresh in-memory bucket,
+// logging to log (nil: nowhere).
+func memExporter(t *testing.T, log io.Writer) *Exporter {
+	t.Helper()
+	bucket, err := blob.OpenBucket(context.Background(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bucket.Close() })
+	h := slog.DiscardHandler
+	if log != nil {
+		h = slog.NewTextHandler(log, nil)
+	}
+	return &Exporter{Bucket: bucket, Prefix: "archives", Location: "mem://", Log: slog.New(h)}
+}
+
+// export plans and exports opts' range in format f: the output, the
+// summary and Run's error.
+func export(t *testing.T, x *Exporter, opts Options, f Format) (string, Summary, error) {
+	t.Helper()
 	ctx := context.Background()
-	w, err := bucket.NewWriter(ctx, archivestore.Key("archives", d), nil)
+	plan, err := x.Plan(ctx, opts.From, opts.To)
 	if err != nil {
 		t.Fatal(err)
 	}
-	aw, err := archivefile.NewWriterFor(w, d, 6, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range rs {
-		if err := aw.Write(&rs[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := aw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	var out bytes.Buffer
+	s, err := x.Run(ctx, plan, opts, ToWriter(&out, f))
+	return out.String(), s, err
 }
 
 // TestExportExtraColumnsAndExactValues: readings with an "extra" object
@@ -147,12 +171,7 @@ func putArchive(t *testing.T, bucket *blob.Bucket, d measure.Day, schema measure
 // decimal values are written as they are: in CSV and JSON lines always,
 // in Parquet when a DOUBLE holds them exactly, else refused.
 func TestExportExtraColumnsAndExactValues(t *testing.T) {
-	ctx := context.Background()
-	bucket, err := blob.OpenBucket(ctx, "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bucket.Close()
+	x := memExporter(t, nil)
 	d1 := measure.MustParseDay("2025-01-15")
 	d2 := d1.AddDays(1)
 	extra := func(battery, note string) string {
@@ -176,18 +195,12 @@ func TestExportExtraColumnsAndExactValues(t *testing.T) {
 	if err := archivefile.SetValue(&r2, "1.500"); err != nil {
 		t.Fatal(err)
 	}
-	putArchive(t, bucket, d1, dec, []measure.Reading{r1})
-	putArchive(t, bucket, d2, dec, []measure.Reading{r2})
+	putArchive(t, x.Bucket, d1, dec, []measure.Reading{r1})
+	putArchive(t, x.Bucket, d2, dec, []measure.Reading{r2})
 
-	x := &Exporter{Bucket: bucket, Prefix: "archives", Location: "mem://", Log: slog.New(slog.DiscardHandler)}
 	run := func(f Format, from, to measure.Day) (string, error) {
-		plan, err := x.Plan(ctx, from, to)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		_, err = x.Run(ctx, plan, Options{From: from, To: to}, ToWriter(&buf, f))
-		return buf.String(), err
+		out, _, err := export(t, x, Options{From: from, To: to}, f)
+		return out, err
 	}
 	got, err := run(CSV, d1, d2)
 	if err != nil {
@@ -243,32 +256,22 @@ func TestMonthPrefixes(t *testing.T) {
 // TestExportSaysWhatItLeavesOut: reading members another tool wrote into
 // an archive have no export column; the log says so, naming an example.
 func TestExportSaysWhatItLeavesOut(t *testing.T) {
-	ctx := context.Background()
-	bucket, err := blob.OpenBucket(ctx, "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bucket.Close()
+	var log bytes.Buffer
+	x := memExporter(t, &log)
 	d := measure.MustParseDay("2025-01-15")
-	putArchive(t, bucket, d, measure.Schema{}, []measure.Reading{
+	putArchive(t, x.Bucket, d, measure.Schema{}, []measure.Reading{
 		{Sensor: "s", Time: d.Start(), Other: `"station_note": "moved"`},
 		{Sensor: "s", Time: d.Start().Add(time.Minute)},
 	})
-	var log bytes.Buffer
-	x := &Exporter{Bucket: bucket, Prefix: "archives", Location: "mem://", Log: slog.New(slog.NewTextHandler(&log, nil))}
-	plan, err := x.Plan(ctx, d, d)
+	out, _, err := export(t, x, Options{From: d, To: d}, CSV)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if _, err := x.Run(ctx, plan, Options{From: d, To: d}, ToWriter(&out, CSV)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(log.String(), `1 readings of archives/2025/01/archive-2025-01-15.json.gz hold fields the archive format does not define`) || !strings.Contains(log.String(), "station_note") {
 		t.Errorf("log does not say what was left out:\n%s", log.String())
 	}
-	if strings.Count(out.String(), "\n") != 3 {
-		t.Errorf("csv:\n%s", out.String())
+	if strings.Count(out, "\n") != 3 {
+		t.Errorf("csv:\n%s", out)
 	}
 }
 
@@ -316,25 +319,14 @@ func TestPGFloat4MatchesPostgres(t *testing.T) {
 // reading in the range is an error naming them and a near name; a sensor
 // of several that has none is a warning.
 func TestExportSensorFilterThatMatchesNothing(t *testing.T) {
-	ctx := context.Background()
-	bucket, err := blob.OpenBucket(ctx, "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bucket.Close()
+	var log bytes.Buffer
+	x := memExporter(t, &log)
 	d := measure.MustParseDay("2025-01-15")
-	putArchive(t, bucket, d, measure.Schema{}, []measure.Reading{
+	putArchive(t, x.Bucket, d, measure.Schema{}, []measure.Reading{
 		{Sensor: "Gauge-7", Time: d.Start()},
 		{Sensor: "gauge-9", Time: d.Start().Add(time.Minute)},
 	})
-	var log bytes.Buffer
-	x := &Exporter{Bucket: bucket, Prefix: "archives", Location: "mem://", Log: slog.New(slog.NewTextHandler(&log, nil))}
-	plan, err := x.Plan(ctx, d, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	_, err = x.Run(ctx, plan, Options{From: d, To: d, Sensors: []string{"gauge-7"}}, ToWriter(&out, CSV))
+	_, _, err := export(t, x, Options{From: d, To: d, Sensors: []string{"gauge-7"}}, CSV)
 	if !errors.Is(err, ErrNoSensorReadings) {
 		t.Fatalf("err = %v, want ErrNoSensorReadings", err)
 	}
@@ -345,8 +337,7 @@ func TestExportSensorFilterThatMatchesNothing(t *testing.T) {
 	}
 
 	log.Reset()
-	out.Reset()
-	s, err := x.Run(ctx, plan, Options{From: d, To: d, Sensors: []string{"gauge-9", "gauge-99"}}, ToWriter(&out, CSV))
+	_, s, err := export(t, x, Options{From: d, To: d, Sensors: []string{"gauge-9", "gauge-99"}}, CSV)
 	if err != nil || s.Exported != 1 {
 		t.Fatalf("one of two sensors found: %v, exported %d", err, s.Exported)
 	}

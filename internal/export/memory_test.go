@@ -23,34 +23,27 @@ import (
 func writeDays(t *testing.T, bucket *blob.Bucket, first measure.Day, days, n int) {
 	t.Helper()
 	ctx := context.Background()
+	st := &archivestore.Store{Bucket: bucket}
 	for k := range days {
 		d := first.AddDays(k)
-		w, err := bucket.NewWriter(ctx, archivestore.Key("archives", d), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		aw, err := archivefile.NewWriter(w, d, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
 		per := n / 100
 		step := 24 * time.Hour / time.Duration(per)
-		for s := range 100 {
-			r := measure.Reading{Sensor: fmt.Sprintf("station-%03d/rain", s)}
-			for i := range per {
-				r.Time = d.Start().Add(time.Duration(i)*step + time.Duration(i%997)*time.Microsecond)
-				r.Value = sql.NullFloat64{Float64: float64(i%5000) / 8, Valid: i%50 != 7}
-				r.QCFlags = sql.NullInt64{Int64: int64(i % 3), Valid: i%60 != 9}
-				r.Imputation = sql.NullString{String: "ARIMA", Valid: i%20 == 0}
-				if err := aw.Write(&r); err != nil {
-					t.Fatal(err)
+		_, err := st.Write(ctx, archivestore.Key("archives", d), archivestore.WriteOptions{Day: d, Level: 1}, func(aw *archivefile.Writer) error {
+			for s := range 100 {
+				r := measure.Reading{Sensor: fmt.Sprintf("station-%03d/rain", s)}
+				for i := range per {
+					r.Time = d.Start().Add(time.Duration(i)*step + time.Duration(i%997)*time.Microsecond)
+					r.Value = sql.NullFloat64{Float64: float64(i%5000) / 8, Valid: i%50 != 7}
+					r.QCFlags = sql.NullInt64{Int64: int64(i % 3), Valid: i%60 != 9}
+					r.Imputation = sql.NullString{String: "ARIMA", Valid: i%20 == 0}
+					if err := aw.Write(&r); err != nil {
+						return err
+					}
 				}
 			}
-		}
-		if err := aw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
+			return nil
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
