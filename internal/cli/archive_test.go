@@ -238,9 +238,7 @@ func TestUnmigratedDatabaseIsRefused(t *testing.T) {
 	}
 	// A dirty migration state is refused too, with the way out.
 	h.mustRun("migrate", "up")
-	if _, err := h.conn.Exec(context.Background(), `UPDATE archiver.schema_migrations SET dirty = true`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`UPDATE archiver.schema_migrations SET dirty = true`)
 	r = h.run("archive")
 	if r.code != cli.ExitUnavailable || !strings.Contains(r.stderr, "migrate force") {
 		t.Fatalf("dirty state: exit %d, stderr:\n%s", r.code, r.stderr)

@@ -316,9 +316,7 @@ func TestDirtyMigrationState(t *testing.T) {
 	h.mustRun("migrate", "up")
 	rows := sample(h.today(), 33, 32, 1)
 	h.insertClean(rows)
-	if _, err := h.conn.Exec(context.Background(), `UPDATE archiver.schema_migrations SET dirty = true`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`UPDATE archiver.schema_migrations SET dirty = true`)
 	for _, cmd := range [][]string{{"archive"}, {"archive", "--dry-run"}, {"migrate", "up"}} {
 		r := h.run(cmd...)
 		if r.code != cli.ExitUnavailable || !strings.Contains(r.stderr, "dirty") || !strings.Contains(r.stderr, "migrate force") {

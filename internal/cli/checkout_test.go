@@ -22,13 +22,6 @@ func (h *harness) checkout(day time.Time) (id int64, state, sha string) {
 	return id, state, sha
 }
 
-func (h *harness) exec(sql string, args ...any) {
-	h.t.Helper()
-	if _, err := h.conn.Exec(context.Background(), sql, args...); err != nil {
-		h.t.Fatalf("%s: %v", sql, err)
-	}
-}
-
 // TestPlainRestoreChangesNoArchive: restored readings archived again change
 // nothing, and deleting restored rows after looking at them drops nothing
 // from the archive.

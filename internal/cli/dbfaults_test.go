@@ -246,9 +246,7 @@ func TestStatementTimeout(t *testing.T) {
 			h.mustRun("migrate", "up")
 			rows := sample(h.today(), 33, 31, 2)
 			h.insertClean(rows)
-			if _, err := h.conn.Exec(context.Background(), c.slow); err != nil {
-				t.Fatal(err)
-			}
+			h.exec(c.slow)
 			h.dbURL = withOptions(t, h.dbURL, "-cstatement_timeout=500")
 			r := h.run("archive")
 			if r.code != cli.ExitPartial || !strings.Contains(r.stderr, "statement timeout") {
@@ -258,9 +256,7 @@ func TestStatementTimeout(t *testing.T) {
 			if n := h.count(`SELECT count(*) FROM archiver.archive_runs WHERE kind = 'archive' AND status = 'committed'`); n != 0 {
 				t.Errorf("%d committed manifests", n)
 			}
-			if _, err := h.conn.Exec(context.Background(), c.undo); err != nil {
-				t.Fatal(err)
-			}
+			h.exec(c.undo)
 			h.mustRun("archive")
 			h.checkObjects(t, fileObjects(t, h.dir), rows)
 		})

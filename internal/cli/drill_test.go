@@ -107,24 +107,18 @@ func TestVerifyDrillFindsWhatWouldNotRestore(t *testing.T) {
 	}
 	rstContains(t, "report", r.stdout, "Restore drill: 2 days restore exactly, 1 failed", "error: "+rstDay(mid)+": archive "+rstKey(mid), "does not match its manifest")
 
-	if _, err := h.conn.Exec(context.Background(), `ALTER TABLE shizuku.clean_measurements ADD CONSTRAINT finite_value CHECK (value_mm > '-Infinity') NOT VALID`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`ALTER TABLE shizuku.clean_measurements ADD CONSTRAINT finite_value CHECK (value_mm > '-Infinity') NOT VALID`)
 	r = h.run("verify", "--day", rstDay(first))
 	if r.code != cli.ExitPartial || !strings.Contains(r.stdout, "finite_value") {
 		t.Fatalf("a CHECK the archive violates: exit %d\n%s", r.code, r.stdout)
 	}
-	if _, err := h.conn.Exec(context.Background(), `ALTER TABLE shizuku.clean_measurements DROP CONSTRAINT finite_value, ALTER COLUMN ts TYPE timestamptz(0)`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`ALTER TABLE shizuku.clean_measurements DROP CONSTRAINT finite_value, ALTER COLUMN ts TYPE timestamptz(0)`)
 	r = h.run("verify", "--day", rstDay(first))
 	// Refused before the insert: the cast to the column's type is not exact.
 	if r.code != cli.ExitPartial || !strings.Contains(r.stdout, `column "ts"`) || !strings.Contains(r.stdout, "cannot hold the archive's values exactly") {
 		t.Fatalf("a time column narrowed to whole seconds: exit %d\n%s", r.code, r.stdout)
 	}
-	if _, err := h.conn.Exec(context.Background(), `ALTER TABLE shizuku.clean_measurements ALTER COLUMN ts TYPE timestamptz, ALTER COLUMN value_mm TYPE real`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`ALTER TABLE shizuku.clean_measurements ALTER COLUMN ts TYPE timestamptz, ALTER COLUMN value_mm TYPE real`)
 	r = h.run("verify", "--day", rstDay(first))
 	// 1/3 as real is rounded (before: only a value out of real's range was found).
 	if r.code != cli.ExitPartial || !strings.Contains(r.stdout, `column "value_mm"`) || !strings.Contains(r.stdout, "cannot hold the archive's values exactly") {

@@ -206,9 +206,7 @@ func TestEmulatorStorageFaults(t *testing.T) {
 						t.Fatalf("the run after storage recovered: exit %d\n%s", code, out)
 					}
 					objs = emu.objects(t, prefix, []string{keyA, keyB})
-					if _, err := h.conn.Exec(context.Background(), `UPDATE archiver.archive_runs SET object_key = substr(object_key, length($1) + 2)`, prefix); err != nil {
-						t.Fatal(err)
-					}
+					h.exec(`UPDATE archiver.archive_runs SET object_key = substr(object_key, length($1) + 2)`, prefix)
 					h.checkObjects(t, objs, want)
 				})
 			}

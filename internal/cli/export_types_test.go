@@ -62,9 +62,7 @@ func TestExportTypedColumns(t *testing.T) {
 	first, last := typedTable(h)
 	t.Setenv("ARCHIVER_CLEAN_EXTRA_COLUMNS", typedExtras)
 	t.Setenv("ARCHIVER_CLEAN_IGNORE_COLUMNS", "id")
-	if _, err := h.conn.Exec(context.Background(), `SET TimeZone = 'UTC'`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`SET TimeZone = 'UTC'`)
 	var want strings.Builder
 	if _, err := h.conn.PgConn().CopyTo(context.Background(), &want, `COPY (SELECT ts::date AS day, sensor_id AS sensor, ts AS time, value_mm AS measurement, qc_flags, imputation_method, `+typedExtras+`
 		FROM shizuku.clean_measurements ORDER BY ts::date, sensor_id COLLATE "C", ts) TO STDOUT (FORMAT csv, HEADER)`); err != nil {
@@ -127,9 +125,7 @@ func TestExportTypedColumns(t *testing.T) {
 	rstContains(t, "untyped CSV", r.stdout, `"{""i"": 1, ""tags"": [""x"", false]}"`, `,true,`, `"""note 3"""`)
 
 	// A numeric NaN has no DECIMAL: Parquet refuses, CSV writes it.
-	if _, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm) VALUES ('nan', $1::timestamptz - interval '5 days', 'NaN')`, first); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm) VALUES ('nan', $1::timestamptz - interval '5 days', 'NaN')`, first)
 	h.mustRun("archive")
 	nanDay := rstDay(first.AddDate(0, 0, -5))
 	r = h.run("export", "--from", nanDay, "--to", nanDay, "--format", "parquet", "--out", filepath.Join(work, "nan.parquet"))

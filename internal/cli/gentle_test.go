@@ -207,9 +207,7 @@ func TestRawPurgeHeldWhileCleaningIsBehind(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
 	h.insertCleanAt("a", "3 days")
-	if _, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.clean_measurements (sensor_id, ts) VALUES ('a', 'infinity')`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`INSERT INTO shizuku.clean_measurements (sensor_id, ts) VALUES ('a', 'infinity')`)
 	h.insertRaw("a", "4 days") // cleaned: purged
 	h.insertRaw("a", "2 days") // past the retention, not cleaned: kept
 	h.insertRaw("a", "1 hour") // young: kept
@@ -248,9 +246,7 @@ func TestRawPurgeHeldWhileCleaningIsBehind(t *testing.T) {
 func TestRawPurgeHeldPerSensor(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
-	if _, err := h.conn.Exec(context.Background(), `CREATE INDEX ON shizuku.clean_measurements (sensor_id, ts)`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`CREATE INDEX ON shizuku.clean_measurements (sensor_id, ts)`)
 	h.insertCleanAt("stalled", "4 days") // this sensor's cleaning stopped
 	h.insertCleanAt("live", "2 hours")
 	h.insertRaw("stalled", "5 days") // cleaned: purged
@@ -351,10 +347,8 @@ func TestMaxRowsPerSecondPacesTheRun(t *testing.T) {
 	h.mustRun("migrate", "up")
 	rows := sample(h.today(), 42, 40, 50) // two days of 50 sensors: 2400 rows
 	h.insertClean(rows)
-	if _, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts)
-		SELECT 's', now() - interval '3 days' - g * interval '1 second' FROM generate_series(1, 600) g`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`INSERT INTO shizuku.raw_measurements (sensor_id, ts)
+		SELECT 's', now() - interval '3 days' - g * interval '1 second' FROM generate_series(1, 600) g`)
 	start := time.Now()
 	r := h.mustRun("archive", "--max-rows-per-second", "1000", "--raw-require-clean=false", "--log-level", "debug")
 	el := time.Since(start)
@@ -427,9 +421,7 @@ func TestReplicaLagPausesForARealStandby(t *testing.T) {
 			standby.ResumeReplay(t)
 		}
 	}()
-	if _, err := h.conn.Exec(context.Background(), `CREATE TABLE wal_writer AS SELECT g FROM generate_series(1, 10000) g`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`CREATE TABLE wal_writer AS SELECT g FROM generate_series(1, 10000) g`)
 	time.Sleep(6 * time.Second)
 	select {
 	case <-run.done:
@@ -476,9 +468,7 @@ func TestReplicaLagCountsADisconnectedStandbysSlot(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
 	slot := fmt.Sprintf("gone_%d", time.Now().UnixNano())
-	if _, err := h.conn.Exec(context.Background(), `SELECT pg_create_physical_replication_slot($1, true)`, slot); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`SELECT pg_create_physical_replication_slot($1, true)`, slot)
 	dropped := false
 	drop := func() {
 		if _, err := h.conn.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot); err != nil {
@@ -559,10 +549,8 @@ func TestShardsArchiveEveryDayOnce(t *testing.T) {
 	h.mustRun("migrate", "up")
 	rows := sample(h.today(), 44, 37, 2) // seven days
 	h.insertClean(rows)
-	if _, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts)
-		SELECT 's', now() - interval '3 days' FROM generate_series(1, 20)`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`INSERT INTO shizuku.raw_measurements (sensor_id, ts)
+		SELECT 's', now() - interval '3 days' FROM generate_series(1, 20)`)
 	runs := []*bgRun{
 		h.startBinary(t, []string{noHold}, "archive", "--shard", "0/3"),
 		h.startBinary(t, []string{noHold, "ARCHIVER_SHARD=1/3"}, "archive"),
@@ -634,9 +622,7 @@ func TestShardSettingsAreChecked(t *testing.T) {
 func TestRawPurgeSensorColumnOfAnotherType(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
-	if _, err := h.conn.Exec(context.Background(), `CREATE INDEX ON shizuku.clean_measurements (sensor_id, ts)`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`CREATE INDEX ON shizuku.clean_measurements (sensor_id, ts)`)
 	h.insertCleanAt("live", "2 hours")
 	h.insertRaw("other", "3 days")
 	r := h.mustRun("archive", "--raw-sensor-column", "id") // bigint, against text

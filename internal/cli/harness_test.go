@@ -149,17 +149,23 @@ func sample(today time.Time, fromDaysAgo, toDaysAgo int, sensors int) []reading 
 	return out
 }
 
-// archivedDay migrates the database, fills the clean table with one day of
-// two sensors 36 days ago and archives it (the rows are deleted): the day
-// and its readings.
-func (h *harness) archivedDay() (time.Time, []reading) {
+// archived migrates the database, fills the clean table with the sample
+// readings of the days from fromDaysAgo to toDaysAgo (not included) and
+// archives them (the rows are deleted): the first day and the readings.
+func (h *harness) archived(fromDaysAgo, toDaysAgo, sensors int) (time.Time, []reading) {
 	h.t.Helper()
 	h.mustRun("migrate", "up")
 	today := h.today()
-	rs := sample(today, 36, 35, 2)
+	rs := sample(today, fromDaysAgo, toDaysAgo, sensors)
 	h.insertClean(rs)
 	h.mustRun("archive")
-	return today.AddDate(0, 0, -36), rs
+	return today.AddDate(0, 0, -fromDaysAgo), rs
+}
+
+// archivedDay is archived(36, 35, 2): one day of two sensors.
+func (h *harness) archivedDay() (time.Time, []reading) {
+	h.t.Helper()
+	return h.archived(36, 35, 2)
 }
 
 func (h *harness) insertClean(rs []reading) {
@@ -202,6 +208,14 @@ func (h *harness) readings(sql string, args ...any) []reading {
 		h.t.Fatal(err)
 	}
 	return out
+}
+
+// exec runs a statement on the test's connection; an error fails the test.
+func (h *harness) exec(sql string, args ...any) {
+	h.t.Helper()
+	if _, err := h.conn.Exec(context.Background(), sql, args...); err != nil {
+		h.t.Fatalf("%s: %v", sql, err)
+	}
 }
 
 func (h *harness) count(sql string, args ...any) int64 {

@@ -83,9 +83,7 @@ func TestKeyedCorrectionReplacesArchivedReading(t *testing.T) {
 	// Deleting a restored row does not delete it from the archive; the
 	// other restored rows archived again change nothing.
 	before := h.rstObject(rstKey(day))
-	if _, err := h.conn.Exec(context.Background(), `DELETE FROM shizuku.clean_measurements WHERE sensor_id = $1 AND ts = $2`, rs[7].Sensor, rs[7].Time); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`DELETE FROM shizuku.clean_measurements WHERE sensor_id = $1 AND ts = $2`, rs[7].Sensor, rs[7].Time)
 	h.mustRun("archive")
 	sameReadings(t, "archive after deleting a restored row", h.dayArchive(day), want)
 	if !bytes.Equal(before, h.rstObject(rstKey(day))) {

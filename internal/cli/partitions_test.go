@@ -171,9 +171,7 @@ func TestDropPartitionsFailureFailsTheRun(t *testing.T) {
 	h.partitioned(today, 36, 31)
 	rows := sample(today, 36, 31, 2)
 	h.insertClean(rows)
-	if _, err := h.conn.Exec(context.Background(), `CREATE VIEW shizuku.v33 AS SELECT * FROM shizuku.clean_33`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`CREATE VIEW shizuku.v33 AS SELECT * FROM shizuku.clean_33`)
 
 	r := h.run("archive", "--drop-partitions")
 	if r.code != 1 {
@@ -189,9 +187,7 @@ func TestDropPartitionsFailureFailsTheRun(t *testing.T) {
 		t.Errorf("partitions left: %s, want clean_33 kept and the others dropped", got)
 	}
 
-	if _, err := h.conn.Exec(context.Background(), `DROP VIEW shizuku.v33`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`DROP VIEW shizuku.v33`)
 	h.mustRun("archive", "--drop-partitions")
 	if got := strings.Join(h.partitions(), " "); got != "clean_default clean_week" {
 		t.Errorf("partitions left after the view was dropped: %s", got)

@@ -133,11 +133,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 // every reading was already there.
 func TestRestoreTwice(t *testing.T) {
 	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	day := h.today().AddDate(0, 0, -35)
-	rows := sample(h.today(), 35, 34, 2)
-	h.insertClean(rows)
-	h.mustRun("archive")
+	day, rows := h.archived(35, 34, 2)
 	h.mustRun("restore", "--day", rstDay(day))
 	r := h.mustRun("restore", "--day", rstDay(day))
 	rstContains(t, "second restore", r.stdout, "inserted: 0", fmt.Sprintf("already present: %d", len(rows)))
@@ -183,11 +179,7 @@ func TestRestoreThenArchiveChangesNothing(t *testing.T) {
 // compatible) column types; the clean table is untouched.
 func TestRestoreIntoAnotherTable(t *testing.T) {
 	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	day := h.today().AddDate(0, 0, -40)
-	rows := sample(h.today(), 40, 39, 3)
-	h.insertClean(rows)
-	h.mustRun("archive")
+	day, rows := h.archived(40, 39, 3)
 	_, err := h.conn.Exec(context.Background(), `CREATE SCHEMA scratch;
 		CREATE TABLE scratch."Restored Rows" (sensor_id varchar(64) NOT NULL, ts timestamp NOT NULL, value_mm float8,
 			qc_flags bigint, imputation_method text, note text DEFAULT 'restored')`)
@@ -429,11 +421,7 @@ func TestRestoreBadInput(t *testing.T) {
 // is refused; --ignore-checksum restores it, loudly, and records that.
 func TestRestoreChecksumMismatch(t *testing.T) {
 	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	day := h.today().AddDate(0, 0, -38)
-	rows := sample(h.today(), 38, 37, 2)
-	h.insertClean(rows)
-	h.mustRun("archive")
+	day, _ := h.archived(38, 37, 2)
 	// Replace the object with another valid archive of the same day: one
 	// reading less, as if someone had edited it.
 	doc := readObject(t, h.dir, rstKey(day))

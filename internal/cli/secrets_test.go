@@ -152,9 +152,7 @@ func TestSecretsNeverAppear(t *testing.T) {
 	metrics := filepath.Join(t.TempDir(), "archiver.prom")
 	today := h.today()
 	h.insertClean(sample(today, 34, 31, 2))
-	if _, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts) SELECT 's', now() - interval '3 days' FROM generate_series(1, 20)`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`INSERT INTO shizuku.raw_measurements (sensor_id, ts) SELECT 's', now() - interval '3 days' FROM generate_series(1, 20)`)
 	day := today.AddDate(0, 0, -33).Format(time.DateOnly)
 
 	closedPort := func() string {

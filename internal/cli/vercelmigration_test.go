@@ -37,9 +37,7 @@ func newMigrationEnv(t *testing.T, baseURL func(*vercelblobtest.Server) string, 
 	h := newHarness(t)
 	h.bucket = ""
 	h.mustRun("migrate", "up")
-	if _, err := h.conn.Exec(context.Background(), `ALTER TABLE shizuku.clean_measurements DROP COLUMN id`); err != nil {
-		t.Fatal(err)
-	}
+	h.exec(`ALTER TABLE shizuku.clean_measurements DROP COLUMN id`)
 	for _, name := range []string{"ARCHIVER_BUCKET", "BLOB_READ_WRITE_TOKEN", "ARCHIVER_CONFIG", "ARCHIVER_CLEAN_IGNORE_COLUMNS"} {
 		t.Setenv(name, "") // restored when the test ends
 		os.Unsetenv(name)
