@@ -86,6 +86,10 @@ type Options struct {
 	// DETACH); the pool's sessions carry the same lock_timeout for every
 	// other statement. 0 means DefaultLockTimeout.
 	LockTimeout time.Duration
+	// InMemoryDay is the most rows of a day sorted in the archiver's
+	// memory; a larger day is sorted by PostgreSQL and streamed. 0 means
+	// postgres.MaxInMemoryDay (tests lower it to take the streaming path).
+	InMemoryDay int
 }
 
 // Observer is told about progress as it happens, for metrics and the
@@ -453,7 +457,7 @@ func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error 
 func (r *Runner) processDays(ctx context.Context, log *slog.Logger, runID string, days []measure.Day) []DayResult {
 	// Cancelled: days not started keep their rows and are not reported.
 	return workpool.Each(ctx, r.Opts.Concurrency, len(days), func() func(int) DayResult {
-		var buf postgres.DayBuffer // this worker's days, one after the other
+		buf := postgres.DayBuffer{Limit: r.Opts.InMemoryDay} // this worker's days, one after the other
 		return func(i int) DayResult {
 			// The throttles are checked before the day starts: no
 			// transaction is open and no lock held while they wait.

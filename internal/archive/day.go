@@ -44,6 +44,8 @@ type dayJob struct {
 	// atKey is the object at the key, opened to learn whether it exists;
 	// the first write that merges with it reads it (then it is nil).
 	atKey io.ReadCloser
+	// rows is the day read into buf by count, or nil for a day streamed.
+	rows  *postgres.DayRows
 	stats archivefile.Stats // of the archive published
 	// rejected is the checksum of the object at the key once judgeSource
 	// found it an upload never committed (errNotArchive).
@@ -166,10 +168,16 @@ func (j *dayJob) checkout(ctx context.Context) error {
 }
 
 // count: the plan was made before we held the lock; another run may have
-// archived the day since. Nothing to do then (I4).
+// archived the day since. Nothing to do then (I4). A day of ordinary size
+// is read here, in time-index order, and sorted in memory, which costs
+// PostgreSQL far less than sorting it, and its row count is the count: a
+// separate count(*) would cost PostgreSQL a fifth of the day's work again.
+// A day too large to hold (or a dry run, which reads nothing) is counted,
+// and a large day is later sorted by PostgreSQL and streamed, in constant
+// memory.
 func (j *dayJob) count(ctx context.Context) error {
 	r, d := j.r, j.res.Day
-	n, err := r.Clean.CountDay(ctx, j.tx, d)
+	n, err := j.readDay(ctx)
 	if err != nil {
 		return err
 	}
@@ -184,6 +192,36 @@ func (j *dayJob) count(ctx context.Context) error {
 	}
 	j.res.RowsRead = n
 	return failpoint.Inject("archive.after-read")
+}
+
+// readDay reads the day into the worker's buffer, or counts it when it
+// cannot be held there (j.rows stays nil then).
+func (j *dayJob) readDay(ctx context.Context) (int64, error) {
+	r, d := j.r, j.res.Day
+	if r.Opts.DryRun || !r.Clean.Layout().Fast() {
+		// A table the binary-row path cannot read is always streamed.
+		return r.Clean.CountDay(ctx, j.tx, d)
+	}
+	var hint int64
+	if !j.buf.Sized() {
+		// The worker's first day: sized once, rather than grown by
+		// appending (which would leave the day twice over in garbage).
+		n, err := r.Clean.CountDay(ctx, j.tx, d)
+		if err != nil || !j.buf.Fits(n) {
+			return n, err
+		}
+		hint = n
+	}
+	rows, err := r.Clean.ReadDay(ctx, j.tx, d, j.buf, hint)
+	if errors.Is(err, postgres.ErrDayTooLarge) {
+		return r.Clean.CountDay(ctx, j.tx, d)
+	}
+	if err != nil {
+		return 0, err
+	}
+	j.rows = rows
+	j.undo = append(j.undo, rows.Close)
+	return rows.Len(), nil
 }
 
 // findArchive gathers what is known of the day's storage and plans where
@@ -654,21 +692,18 @@ func (in *inputs) close() {
 // inputs opens the day's rows and the planned source.
 func (j *dayJob) inputs(ctx context.Context) (*inputs, error) {
 	r, d, src := j.r, j.res.Day, j.plan.Source
-	want := j.res.RowsRead
 	in := &inputs{old: emptySource{}}
-	// A day of ordinary size is read in time-index order and sorted in
-	// memory, which costs PostgreSQL far less than sorting it; a huge day
-	// is sorted by PostgreSQL and streamed, in constant memory.
 	var err error
-	if want <= postgres.MaxInMemoryDay {
-		in.rows, err = r.Clean.ReadDay(ctx, j.tx, d, j.buf, want)
+	if j.rows != nil {
+		// Read by count; a second write reads it again from the start.
+		j.rows.Rewind()
+		in.rows = j.rows
 	} else {
-		in.rows, err = r.Clean.StreamDay(ctx, j.tx, d)
+		if in.rows, err = r.Clean.StreamDay(ctx, j.tx, d); err != nil {
+			return nil, err
+		}
+		in.closers = append(in.closers, in.rows.Close)
 	}
-	if err != nil {
-		return nil, err
-	}
-	in.closers = append(in.closers, in.rows.Close)
 	if src == "" {
 		return in, nil
 	}

@@ -7,6 +7,7 @@ package archive_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -297,5 +298,45 @@ func TestNegativeZeroAndZeroAreTwoReadings(t *testing.T) {
 	}
 	if got := e.Readings(t, "true"); !slices.Equal(got, want) {
 		t.Errorf("restored %q, want %q", got, want)
+	}
+}
+
+// TestLargeDaysAreStreamed: a day of more rows than a worker holds in
+// memory is sorted by PostgreSQL and streamed instead, merges with its
+// archive the same way, and gives byte for byte the archive a day sorted
+// in memory gives.
+func TestLargeDaysAreStreamed(t *testing.T) {
+	shas := func(limit int) map[measure.Day]string {
+		e := coretest.New(t)
+		today := e.Today(t)
+		from := today.AddDays(-36)
+		e.Seed(t, from, from.AddDays(1), 1, 4)            // 4 rows: read into memory
+		e.Seed(t, from.AddDays(1), from.AddDays(3), 3, 8) // 24 rows a day
+		r := runner(e, false)
+		r.Opts.InMemoryDay = limit
+		if s, err := r.Run(context.Background()); err != nil || s.Failed != 0 || s.ArchivesWritten != 3 {
+			t.Fatalf("limit %d: run: %v, %d failed, %d archives; want 3 archives\n%s", limit, err, s.Failed, s.ArchivesWritten, e.LogBuf)
+		}
+		// Late rows: the streamed day merges with its archive.
+		e.Seed(t, from.AddDays(2), from.AddDays(3), 4, 3)
+		if s, err := r.Run(context.Background()); err != nil || s.Failed != 0 || s.ArchivesWritten != 1 {
+			t.Fatalf("limit %d: second run: %v, %d failed, %d archives; want 1\n%s", limit, err, s.Failed, s.ArchivesWritten, e.LogBuf)
+		}
+		if n := e.Count(t, `SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+			t.Fatalf("limit %d: %d rows left in the table", limit, n)
+		}
+		out := map[measure.Day]string{}
+		for d := from; d.Before(from.AddDays(3)); d = d.AddDays(1) {
+			_, stats, ok := e.Archive(t, d)
+			if !ok {
+				t.Fatalf("limit %d: no archive for %s", limit, d)
+			}
+			out[d] = stats.SHA256
+		}
+		return out
+	}
+	streamed, inMemory := shas(5), shas(0)
+	if !maps.Equal(streamed, inMemory) {
+		t.Errorf("streamed days' archives differ from days sorted in memory:\n streamed  %v\n in memory %v", streamed, inMemory)
 	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -106,9 +107,10 @@ func (t CleanTable) StreamDay(ctx context.Context, q Querier, d measure.Day) (*D
 // archive's canonical order there: a counting sort by sensor that keeps the
 // time order, then a check of every sensor's run under the full
 // measure.Compare order (rows with equal times are sorted by their
-// other fields). Memory is bounded by the day: callers use it for days of
-// at most MaxInMemoryDay rows and StreamDay beyond. sizeHint, the expected
-// number of rows (CountDay), sizes buf once. buf is the caller's, reused
+// other fields). Memory is bounded by the day: a day of more rows than
+// buf holds (its Limit) is refused with ErrDayTooLarge, for StreamDay.
+// sizeHint, the expected number of rows (CountDay), sizes buf once; 0 keeps
+// the size of the day buf held last (see Sized). buf is the caller's, reused
 // from day to day (one per concurrent day), and must not be used again
 // until the DayRows is closed.
 func (t CleanTable) ReadDay(ctx context.Context, q Querier, d measure.Day, buf *DayBuffer, sizeHint int64) (*DayRows, error) {
@@ -121,10 +123,13 @@ func (t CleanTable) ReadDay(ctx context.Context, q Querier, d measure.Day, buf *
 		return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
 	}
 	defer rows.Close()
-	buf.reset(d, int(min(max(sizeHint, 0), MaxInMemoryDay)))
+	buf.reset(d, int(min(max(sizeHint, 0), int64(buf.limit()))))
 	dr := &DayRows{buf: buf}
 	dr.dec.init(rows.FieldDescriptions())
 	for rows.Next() {
+		if len(buf.key) == buf.limit() {
+			return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, ErrDayTooLarge)
+		}
 		if err := dr.dec.load(rows, buf); err != nil {
 			return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
 		}
@@ -135,6 +140,17 @@ func (t CleanTable) ReadDay(ctx context.Context, q Querier, d measure.Day, buf *
 	buf.sort()
 	return dr, nil
 }
+
+// ErrDayTooLarge is ReadDay's refusal of a day of more rows than its
+// buffer holds: read it with StreamDay.
+var ErrDayTooLarge = errors.New("the day has too many rows to sort in memory")
+
+// Len is the number of rows a day read by ReadDay holds.
+func (r *DayRows) Len() int64 { return int64(len(r.buf.order)) }
+
+// Rewind starts a day read by ReadDay again from its first row, so that a
+// day written twice (see archive's upload) is read from PostgreSQL once.
+func (r *DayRows) Rewind() { r.i, r.n = 0, 0 }
 
 // Next returns the next row, or io.EOF after the last. The reading is reused
 // by the following call.
@@ -353,6 +369,12 @@ func (in *interner) id(b []byte) uint32 {
 	if len(in.names) > 0 && string(b) == in.names[in.last] {
 		return in.last
 	}
+	// Rows in time order name the sensors in the same order at every
+	// time: the sensor after the last one seen is most often the next.
+	if next := in.last + 1; int(next) < len(in.names) && string(b) == in.names[next] {
+		in.last = next
+		return next
+	}
 	id, ok := in.ids[string(b)]
 	if !ok {
 		s := string(b)
@@ -379,6 +401,9 @@ func (in *interner) reset() {
 // many days then allocates its memory once, and the garbage collector has
 // nothing to do. The zero value is ready to use.
 type DayBuffer struct {
+	// Limit is the most rows ReadDay holds (0: MaxInMemoryDay).
+	Limit int
+
 	sensors interner
 	methods interner
 
@@ -403,6 +428,20 @@ const (
 	metaWide   = 1 << 29 // qc_flags outside int32: in wide
 	metaMethod = metaWide - 1
 )
+
+func (b *DayBuffer) limit() int {
+	if b.Limit > 0 {
+		return b.Limit
+	}
+	return MaxInMemoryDay
+}
+
+// Fits reports whether a day of n rows fits in b.
+func (b *DayBuffer) Fits(n int64) bool { return n <= int64(b.limit()) }
+
+// Sized reports whether b has held a day already: its arrays are then the
+// size of that day, and ReadDay needs no size hint for the next.
+func (b *DayBuffer) Sized() bool { return cap(b.key) > 0 }
 
 // reset empties b for day d of about n rows.
 func (b *DayBuffer) reset(d measure.Day, n int) {
