@@ -4,6 +4,9 @@ import (
 	"database/sql"
 	"strconv"
 	"time"
+
+	"github.com/shizuku-labs/archiver/internal/measure"
+	"github.com/shizuku-labs/archiver/internal/pyjson"
 )
 
 // The canonical layout: every byte the Writer puts around the values, in
@@ -15,18 +18,18 @@ import (
 //	group:    {"sensor": <string>, "measurements": [<reading>, <reading>]}
 //	reading:  {"time": "<time>", "measurement": <number|null>, "qc_flags": <integer|null>,
 //	           "imputation_method": <string|null>[, "extra": <extra>][, <other tools' members>]}
-//	extra:    {<name>: <value>, <name>: <value>}   (names in byte order: EncodeExtra)
+//	extra:    {<name>: <value>, <name>: <value>}   (names in byte order: measure.EncodeExtra)
 //
 // Members are separated by ", ", keys by ": ", and there is no other
 // whitespace. <time> is YYYY-MM-DDTHH:MM:SS[.fffffffff]Z; strings are
-// ASCII (appendJSONString).
+// ASCII (pyjson.AppendString).
 const (
 	layoutDocStart  = `{"day": "`
 	layoutDocData   = `", "data": [`
 	layoutDataEnd   = `]`
 	layoutDocEnd    = `}`
-	layoutSep       = `, ` // between groups, readings and members
-	layoutKeySep    = `: ` // between a member's key and its value
+	layoutSep       = pyjson.ItemSep // between groups, readings and members
+	layoutKeySep    = pyjson.KeySep  // between a member's key and its value
 	layoutGroup     = `{"sensor": `
 	layoutReadings  = `, "measurements": [`
 	layoutGroupEnd  = `]}`
@@ -60,7 +63,7 @@ func parseValueField(tok []byte) (v sql.NullFloat64, text string, err error) {
 	if string(tok) == layoutNull {
 		return v, "", nil
 	}
-	v, text, ok := ParseNumber(tok)
+	v, text, ok := measure.ParseNumber(tok)
 	if !ok {
 		return v, "", syntaxf(`invalid "measurement" %q: want a number, NaN, Infinity, -Infinity or null`, tok)
 	}
@@ -70,11 +73,11 @@ func parseValueField(tok []byte) (v sql.NullFloat64, text string, err error) {
 // parseQCField parses the bare token of a reading's "qc_flags": an
 // integer in int64 range or null.
 func parseQCField(tok []byte) (sql.NullInt64, error) {
-	kind, ok := classifyScalar(tok)
-	if !ok || (kind != scNull && (kind != scNumber || !isInteger(tok))) {
+	kind, ok := pyjson.Classify(tok)
+	if !ok || (kind != pyjson.Null && (kind != pyjson.Number || !pyjson.IsInteger(tok))) {
 		return sql.NullInt64{}, syntaxf(`invalid "qc_flags" %q: want an integer or null`, tok)
 	}
-	if kind == scNull {
+	if kind == pyjson.Null {
 		return sql.NullInt64{}, nil
 	}
 	v, err := strconv.ParseInt(string(tok), 10, 64)

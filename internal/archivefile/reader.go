@@ -16,6 +16,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/shizuku-labs/archiver/internal/measure"
+	"github.com/shizuku-labs/archiver/internal/pyjson"
 )
 
 // Limits bound what a Reader accepts, so a hostile or broken object cannot
@@ -429,7 +430,7 @@ func (r *Reader) appendMember(dst []byte) ([]byte, error) {
 	if len(dst) > 0 {
 		dst = append(dst, layoutSep...)
 	}
-	dst = appendJSONString(dst, name)
+	dst = pyjson.AppendString(dst, name)
 	dst = append(dst, layoutKeySep...)
 	return append(dst, raw...), nil
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/shizuku-labs/archiver/internal/pyjson"
 )
 
 // scanner is a minimal pull tokenizer over a decompressed JSON stream. It
@@ -362,7 +364,7 @@ func (s *scanner) skipValue() error {
 			if err != nil {
 				return err
 			}
-			if _, ok := classifyScalar(tok); !ok {
+			if _, ok := pyjson.Classify(tok); !ok {
 				return syntaxf("invalid value %q", tok)
 			}
 		}
@@ -437,90 +439,4 @@ func (s *scanner) expect(want byte) error {
 	}
 	s.pos++
 	return nil
-}
-
-// Scalar kinds.
-const (
-	scNumber = iota
-	scNull
-	scTrue
-	scFalse
-	scNaN
-	scInf
-	scNegInf
-)
-
-// classifyScalar recognises JSON numbers and literals, plus the NaN,
-// Infinity and -Infinity tokens Python's json module writes.
-func classifyScalar(b []byte) (int, bool) {
-	switch string(b) {
-	case "null":
-		return scNull, true
-	case "true":
-		return scTrue, true
-	case "false":
-		return scFalse, true
-	case "NaN":
-		return scNaN, true
-	case "Infinity":
-		return scInf, true
-	case "-Infinity":
-		return scNegInf, true
-	}
-	return scNumber, validNumber(b)
-}
-
-// validNumber checks the JSON number grammar; strconv alone would also take
-// hex floats, underscores and "inf".
-func validNumber(b []byte) bool {
-	i := 0
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(b):
-		return false
-	case b[i] == '0':
-		i++
-	case b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		j := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		j := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return false
-		}
-	}
-	return i == len(b)
-}
-
-// isInteger reports whether a valid JSON number has no fraction or exponent.
-func isInteger(b []byte) bool {
-	for _, c := range b {
-		if c == '.' || c == 'e' || c == 'E' {
-			return false
-		}
-	}
-	return true
 }

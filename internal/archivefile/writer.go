@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/shizuku-labs/archiver/internal/measure"
+	"github.com/shizuku-labs/archiver/internal/pyjson"
 )
 
 // Errors callers may want to tell apart with errors.Is.
@@ -218,7 +219,7 @@ func (w *Writer) Write(r *measure.Reading) error {
 			w.day, w.n+1, r.Sensor, r.Imputation.String))
 	}
 
-	if r.ValueText != "" && !validNumber([]byte(r.ValueText)) {
+	if r.ValueText != "" && !pyjson.ValidNumber([]byte(r.ValueText)) {
 		return w.fail(fmt.Errorf("archivefile: writing %s: reading #%d (sensor %q): value %q is not a JSON number", w.day, w.n+1, r.Sensor, r.ValueText))
 	}
 	if r.Extra != "" && !utf8.ValidString(r.Extra) || r.Other != "" && !utf8.ValidString(r.Other) {
@@ -232,7 +233,7 @@ func (w *Writer) Write(r *measure.Reading) error {
 			b = append(b, layoutSep...)
 		}
 		b = append(b, layoutGroup...)
-		b = appendJSONString(b, r.Sensor)
+		b = pyjson.AppendString(b, r.Sensor)
 		b = append(b, layoutReadings...)
 		w.sensors++
 	} else {
@@ -250,9 +251,9 @@ func (w *Writer) Write(r *measure.Reading) error {
 	case r.ValueText != "":
 		b = append(b, r.ValueText...)
 	case w.schema.Value == measure.ValueFloat4:
-		b = appendFloat4(b, r.Value.Float64)
+		b = pyjson.AppendFloat4(b, r.Value.Float64)
 	default:
-		b = appendPyFloat(b, r.Value.Float64)
+		b = pyjson.AppendFloat(b, r.Value.Float64)
 	}
 	b = append(b, layoutQC...)
 	if r.QCFlags.Valid {
@@ -262,7 +263,7 @@ func (w *Writer) Write(r *measure.Reading) error {
 	}
 	b = append(b, layoutMethod...)
 	if r.Imputation.Valid {
-		b = appendJSONString(b, r.Imputation.String)
+		b = pyjson.AppendString(b, r.Imputation.String)
 	} else {
 		b = append(b, layoutNull...)
 	}

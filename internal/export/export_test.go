@@ -175,7 +175,7 @@ func TestExportExtraColumnsAndExactValues(t *testing.T) {
 	d1 := measure.MustParseDay("2025-01-15")
 	d2 := d1.AddDays(1)
 	extra := func(battery, note string) string {
-		s, err := archivefile.EncodeExtra([]measure.Member{
+		s, err := measure.EncodeExtra([]measure.Member{
 			{Name: "battery", Kind: measure.MemberNumber, Text: battery},
 			{Name: "note", Kind: measure.MemberString, Text: note},
 			{Name: "raw", Kind: measure.MemberJSON, Text: `{"x": [1, 2]}`},
@@ -188,11 +188,11 @@ func TestExportExtraColumnsAndExactValues(t *testing.T) {
 	}
 	dec := measure.Schema{Value: measure.ValueDecimal}
 	r1 := measure.Reading{Sensor: "s", Time: d1.Start().Add(time.Hour), Extra: extra("3.7", "a,b")}
-	if err := archivefile.SetValue(&r1, "123456789.123456789"); err != nil {
+	if err := measure.SetValue(&r1, "123456789.123456789"); err != nil {
 		t.Fatal(err)
 	}
 	r2 := measure.Reading{Sensor: "s", Time: d2.Start().Add(time.Hour), Extra: extra("4", "")}
-	if err := archivefile.SetValue(&r2, "1.500"); err != nil {
+	if err := measure.SetValue(&r2, "1.500"); err != nil {
 		t.Fatal(err)
 	}
 	putArchive(t, x.Bucket, d1, dec, []measure.Reading{r1})

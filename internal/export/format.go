@@ -10,6 +10,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/measure"
+	"github.com/shizuku-labs/archiver/internal/pyjson"
 )
 
 // Format is an export file format.
@@ -258,7 +259,7 @@ func (j *jsonlWriter) write(d measure.Day, r *measure.Reading) error {
 	b := append(j.buf[:0], `{"day":"`...)
 	b = append(b, j.day.of(d)...)
 	b = append(b, `","sensor":`...)
-	b = archivefile.AppendJSONString(b, r.Sensor)
+	b = pyjson.AppendString(b, r.Sensor)
 	b = append(b, `,"time":"`...)
 	b = archivefile.AppendJSONTime(b, r.Time)
 	b = append(b, `","measurement":`...)
@@ -268,7 +269,7 @@ func (j *jsonlWriter) write(d measure.Day, r *measure.Reading) error {
 	case r.ValueText != "":
 		b = append(b, r.ValueText...)
 	default:
-		b = archivefile.AppendJSONFloat(b, r.Value.Float64)
+		b = pyjson.AppendFloat(b, r.Value.Float64)
 	}
 	b = append(b, `,"qc_flags":`...)
 	if r.QCFlags.Valid {
@@ -278,7 +279,7 @@ func (j *jsonlWriter) write(d measure.Day, r *measure.Reading) error {
 	}
 	b = append(b, `,"imputation_method":`...)
 	if r.Imputation.Valid {
-		b = archivefile.AppendJSONString(b, r.Imputation.String)
+		b = pyjson.AppendString(b, r.Imputation.String)
 	} else {
 		b = append(b, "null"...)
 	}
@@ -289,7 +290,7 @@ func (j *jsonlWriter) write(d measure.Day, r *measure.Reading) error {
 		}
 		for i := range j.vals {
 			b = append(b, ',')
-			b = archivefile.AppendJSONString(b, j.extra[i])
+			b = pyjson.AppendString(b, j.extra[i])
 			b = append(b, ':')
 			if j.vals[i].Kind == measure.MemberNull {
 				b = append(b, "null"...)

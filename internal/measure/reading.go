@@ -32,7 +32,7 @@ type Reading struct {
 	QCFlags    sql.NullInt64
 	Imputation sql.NullString
 	// Extra is the reading's "extra" member: a JSON object, exactly as
-	// written (see EncodeExtra and ParseExtra), holding the values of the
+	// written (see EncodeExtra, and archivefile.ParseExtra), holding the values of the
 	// table's columns beyond the five mapped ones (clean.columns.extra).
 	// "" when there are none, and then no "extra" member is written.
 	Extra string

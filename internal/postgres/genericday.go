@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
@@ -138,7 +137,7 @@ func (g *genericRows) decode(r *measure.Reading) error {
 	switch {
 	case !v[2].Valid:
 	case g.t.layout.Schema.Value == measure.ValueDecimal:
-		if err := archivefile.SetValue(r, v[2].String); err != nil {
+		if err := measure.SetValue(r, v[2].String); err != nil {
 			return fmt.Errorf("value column %q (%s): %w", g.t.Value, where(), err)
 		}
 	default:
@@ -186,7 +185,7 @@ func (g *genericRows) decode(r *measure.Reading) error {
 		}
 		g.extras = append(g.extras, m)
 	}
-	extra, err := archivefile.EncodeExtra(g.extras)
+	extra, err := measure.EncodeExtra(g.extras)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where(), err)
 	}

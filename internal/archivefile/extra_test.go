@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/measure"
+	"github.com/shizuku-labs/archiver/internal/pyjson"
 )
 
 func TestExactNumbersRoundTrip(t *testing.T) {
@@ -18,7 +18,7 @@ func TestExactNumbersRoundTrip(t *testing.T) {
 	var rs []measure.Reading
 	for i, tx := range texts {
 		r := measure.Reading{Sensor: "s", Time: day.Start().Add(timeStep(i))}
-		if err := SetValue(&r, tx); err != nil {
+		if err := measure.SetValue(&r, tx); err != nil {
 			t.Fatal(err)
 		}
 		rs = append(rs, r)
@@ -86,12 +86,12 @@ func TestNegativeZeroKeepsSign(t *testing.T) {
 
 func TestFloat4ShortestAndSameReading(t *testing.T) {
 	f4 := float64(float32(5.2)) // 5.199999809265137, what older archives hold
-	if got := string(appendFloat4(nil, f4)); got != "5.2" {
-		t.Errorf("appendFloat4(float32 5.2) = %s", got)
+	if got := string(pyjson.AppendFloat4(nil, f4)); got != "5.2" {
+		t.Errorf("AppendFloat4(float32 5.2) = %s", got)
 	}
 	for _, f := range []float32{0.1, 1e-45, math.MaxFloat32, 16777217, 3.4e-38, 123456.79} {
-		s := string(appendFloat4(nil, float64(f)))
-		v, _, ok := ParseNumber([]byte(s))
+		s := string(pyjson.AppendFloat4(nil, float64(f)))
+		v, _, ok := measure.ParseNumber([]byte(s))
 		if !ok || float32(v.Float64) != f {
 			t.Errorf("float4 %v written as %s reads back as %v", f, s, v.Float64)
 		}
@@ -116,7 +116,7 @@ func TestExtraRoundTrip(t *testing.T) {
 		{Name: "ok", Kind: measure.MemberBool, Text: "true"},
 		{Name: "doc", Kind: measure.MemberJSON, Text: "{\"a\":  [1, \"ü\"],\n \"b\": null}"},
 	}
-	extra, err := EncodeExtra(ms)
+	extra, err := measure.EncodeExtra(ms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestExtraRoundTrip(t *testing.T) {
 			t.Errorf("raw string %q", byName["station"].Raw)
 		}
 	}
-	if _, err := EncodeExtra([]measure.Member{{Name: "j", Kind: measure.MemberJSON, Text: "{bad"}}); err == nil {
+	if _, err := measure.EncodeExtra([]measure.Member{{Name: "j", Kind: measure.MemberJSON, Text: "{bad"}}); err == nil {
 		t.Error("invalid JSON accepted")
 	}
 }
@@ -205,28 +205,5 @@ func TestRewriteKeepsUnknownMembers(t *testing.T) {
 	}
 	if g := rd2.GroupFields(); len(g) != 1 || g[0] != "unit" {
 		t.Errorf("group fields %v", g)
-	}
-}
-
-// plainFloat is only a shortcut: wherever it says yes, appendPyFloat must
-// write the token itself.
-func TestPlainFloatAgreesWithPyFloat(t *testing.T) {
-	toks := []string{"5.2", "-0.0", "0.0", "0.1", "0.0001", "0.00001", "1e-05", "123456789.125", "999999999999999.9",
-		"1000000000000000.0", "100000000000000.0", "5.0", "5.50", "05.5", "1.23456789012345", "1.234567890123456",
-		"0.000123456789012345", "12.0", "-7.25", "1", "1.", ".5", "9007199254740993.0", "0.30000000000000004"}
-	for f := -3.0; f < 3; f += 0.0173 {
-		toks = append(toks, string(appendPyFloat(nil, f)), strconv.FormatFloat(f, 'f', 3, 64))
-	}
-	for _, tok := range toks {
-		if !plainFloat([]byte(tok)) {
-			continue
-		}
-		f, err := strconv.ParseFloat(tok, 64)
-		if err != nil {
-			t.Fatalf("%s: %v", tok, err)
-		}
-		if got := string(appendPyFloat(nil, f)); got != tok {
-			t.Errorf("plainFloat(%s) but appendPyFloat writes %s", tok, got)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package archivefile
+package pyjson
 
 import (
 	"math"
