@@ -184,6 +184,17 @@ func (h *harness) insertCleanAt(sensor string, ago string) {
 	}
 }
 
+// archiveLeavesRaw runs archive with args and fails the test unless the
+// raw rows left are want (sensor@age in hours, in order).
+func (h *harness) archiveLeavesRaw(want []string, args ...string) result {
+	h.t.Helper()
+	r := h.mustRun(append([]string{"archive"}, args...)...)
+	if got := h.rawLeft(); !slices.Equal(got, want) {
+		h.t.Fatalf("archive %s: raw rows left: %v, want %v\n%s", strings.Join(args, " "), got, want, r.stderr)
+	}
+	return r
+}
+
 func (h *harness) rawLeft() []string {
 	h.t.Helper()
 	rows, err := h.conn.Query(context.Background(), `SELECT sensor_id || '@' || round(extract(epoch FROM now() - ts) / 3600) || 'h' FROM shizuku.raw_measurements ORDER BY 1`)
@@ -216,25 +227,14 @@ func TestRawPurgeHeldWhileCleaningIsBehind(t *testing.T) {
 		t.Errorf("the dry run does not count what the hold lets the purge delete:\n%s", r.stderr)
 	}
 	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
-	r := h.mustRun("archive", "--metrics-file", metricsFile)
-	if got, want := h.rawLeft(), []string{"a@1h", "a@48h"}; !slices.Equal(got, want) {
-		t.Fatalf("raw rows left: %v, want %v", got, want)
-	}
-	out := r.stdout + r.stderr
-	for _, want := range []string{"raw purge held back: cleaning is behind", "raw.require_clean=false", "Raw purge held back: cleaning is 24h0m", "Raw measurements deleted: 1"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	r := h.archiveLeavesRaw([]string{"a@1h", "a@48h"}, "--metrics-file", metricsFile)
+	rstContains(t, "output", r.stdout+r.stderr, "raw purge held back: cleaning is behind", "raw.require_clean=false", "Raw purge held back: cleaning is 24h0m", "Raw measurements deleted: 1")
 	held, err := strconv.ParseFloat(metricValue(t, metricsFile, "archiver_raw_purge_held_seconds"), 64)
 	if err != nil || held < 86400-120 || held > 86400+120 {
 		t.Errorf("archiver_raw_purge_held_seconds = %v (%v), want about 86400", held, err)
 	}
 
-	h.mustRun("archive", "--raw-require-clean=false", "--metrics-file", metricsFile)
-	if got, want := h.rawLeft(), []string{"a@1h"}; !slices.Equal(got, want) {
-		t.Fatalf("raw rows left with the hold off: %v, want %v", got, want)
-	}
+	h.archiveLeavesRaw([]string{"a@1h"}, "--raw-require-clean=false", "--metrics-file", metricsFile)
 	if v := metricValue(t, metricsFile, "archiver_raw_purge_held_seconds"); v != "0" {
 		t.Errorf("archiver_raw_purge_held_seconds = %s with the hold off, want 0", v)
 	}
@@ -253,13 +253,8 @@ func TestRawPurgeHeldPerSensor(t *testing.T) {
 	h.insertRaw("stalled", "3 days") // not cleaned: kept
 	h.insertRaw("live", "3 days")    // cleaned: purged
 	h.insertRaw("never", "3 days")   // no clean reading: table's newest (2h) decides: purged
-	r := h.mustRun("archive")
-	if got, want := h.rawLeft(), []string{"stalled@72h"}; !slices.Equal(got, want) {
-		t.Fatalf("raw rows left: %v, want %v\n%s", got, want, r.stderr)
-	}
-	if !strings.Contains(r.stderr, "each sensor's newest clean reading") || !strings.Contains(r.stderr, "Raw purge held back: cleaning is 48h0m") {
-		t.Errorf("the warning does not explain the per-sensor hold:\n%s", r.stderr)
-	}
+	r := h.archiveLeavesRaw([]string{"stalled@72h"})
+	rstContains(t, "the per-sensor hold's warning", r.stderr, "each sensor's newest clean reading", "Raw purge held back: cleaning is 48h0m")
 }
 
 // TestRawPurgeTableWideWithoutIndex: without an index on (sensor, time) the
@@ -271,13 +266,8 @@ func TestRawPurgeTableWideWithoutIndex(t *testing.T) {
 	h.insertCleanAt("stalled", "4 days")
 	h.insertCleanAt("live", "2 hours")
 	h.insertRaw("stalled", "3 days")
-	r := h.mustRun("archive")
-	if got := h.rawLeft(); len(got) != 0 {
-		t.Fatalf("raw rows left: %v, want none (the table's newest clean reading is 2h old)", got)
-	}
-	if !strings.Contains(r.stderr, "CREATE INDEX CONCURRENTLY ON shizuku.clean_measurements (sensor_id, ts)") {
-		t.Errorf("the log does not say how to get a per-sensor hold:\n%s", r.stderr)
-	}
+	r := h.archiveLeavesRaw(nil) // the table's newest clean reading is 2h old
+	rstContains(t, "how to get a per-sensor hold", r.stderr, "CREATE INDEX CONCURRENTLY ON shizuku.clean_measurements (sensor_id, ts)")
 }
 
 // TestRawPurgeHeldWhenCleanIsEmpty: an empty clean table means nothing is
@@ -287,17 +277,9 @@ func TestRawPurgeHeldWhenCleanIsEmpty(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
 	h.insertRaw("a", "3 days")
-	r := h.mustRun("archive")
-	if got := h.rawLeft(); !slices.Equal(got, []string{"a@72h"}) {
-		t.Fatalf("raw rows left: %v, want the one", got)
-	}
-	out := r.stdout + r.stderr
-	for _, want := range []string{"has no reading", "every raw row is kept", "set raw.require_clean=false (ARCHIVER_RAW_REQUIRE_CLEAN=false, --raw-require-clean=false)",
-		"Raw purge held back: the clean table has no reading"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	r := h.archiveLeavesRaw([]string{"a@72h"})
+	rstContains(t, "output", r.stdout+r.stderr, "has no reading", "every raw row is kept", "set raw.require_clean=false (ARCHIVER_RAW_REQUIRE_CLEAN=false, --raw-require-clean=false)",
+		"Raw purge held back: the clean table has no reading")
 }
 
 // TestMaxRuntimeLeavesDaysPending: with a budget shorter than the first
@@ -382,14 +364,7 @@ func TestMaxRowsPerSecondOnPartitions(t *testing.T) {
 	rows := sample(today, 43, 36, 3)
 	h.insertClean(rows)
 	h.mustRun("archive", "--max-rows-per-second", "100000")
-	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
-		t.Fatalf("%d rows left", n)
-	}
-	var got []reading
-	for _, doc := range h.archives() {
-		got = append(got, doc.readings(t)...)
-	}
-	sameReadings(t, "archives", got, rows)
+	h.checkConverged(t, rows)
 }
 
 // TestReplicaLagPausesForARealStandby: a real streaming standby (made by
@@ -625,13 +600,8 @@ func TestRawPurgeSensorColumnOfAnotherType(t *testing.T) {
 	h.exec(`CREATE INDEX ON shizuku.clean_measurements (sensor_id, ts)`)
 	h.insertCleanAt("live", "2 hours")
 	h.insertRaw("other", "3 days")
-	r := h.mustRun("archive", "--raw-sensor-column", "id") // bigint, against text
-	if got := h.rawLeft(); len(got) != 0 {
-		t.Fatalf("raw rows left: %v, want none", got)
-	}
-	if !strings.Contains(r.stderr, "have different types") {
-		t.Errorf("no warning about the sensor column's type:\n%s", r.stderr)
-	}
+	r := h.archiveLeavesRaw(nil, "--raw-sensor-column", "id") // bigint, against text
+	rstContains(t, "the warning about the sensor column's type", r.stderr, "have different types")
 }
 
 // TestMaxRowsPerSecondDaySpanningPartitions: a day that spans two
@@ -642,36 +612,20 @@ func TestMaxRowsPerSecondDaySpanningPartitions(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
 	today := h.today()
-	ctx := context.Background()
-	stmts := []string{
-		`DROP TABLE shizuku.clean_measurements`,
-		`CREATE TABLE shizuku.clean_measurements (id bigserial, sensor_id text NOT NULL, ts timestamptz NOT NULL,
-			value_mm double precision, qc_flags integer, imputation_method text, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts)`,
-		`CREATE INDEX ON shizuku.clean_measurements (ts)`,
-		`CREATE TABLE shizuku.clean_default PARTITION OF shizuku.clean_measurements DEFAULT`,
-	}
+	stmts := slices.Clone(partitionedTableDDL)
 	for ago := 44; ago > 38; ago-- {
 		from := today.AddDate(0, 0, -ago).Add(12 * time.Hour)
 		stmts = append(stmts, fmt.Sprintf(`CREATE TABLE shizuku."clean_noon_%d" PARTITION OF shizuku.clean_measurements FOR VALUES FROM ('%s') TO ('%s')`,
 			ago, from.Format(time.RFC3339), from.Add(24*time.Hour).Format(time.RFC3339)))
 	}
 	for _, s := range stmts {
-		if _, err := h.conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
+		h.exec(s)
 	}
 	rows := sample(today, 43, 39, 20) // four days of 20 sensors, each across two partitions
 	h.insertClean(rows)
 	// 400 rows/s: batches of 200 against days of 480 rows split 240/240.
 	r := h.mustRun("archive", "--max-rows-per-second", "400", "--log-level", "debug")
-	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
-		t.Fatalf("%d rows left\n%s", n, r.stderr)
-	}
-	var got []reading
-	for _, doc := range h.archives() {
-		got = append(got, doc.readings(t)...)
-	}
-	sameReadings(t, "archives", got, rows)
+	h.checkConverged(t, rows)
 	if !strings.Contains(r.stderr, "batches=3") {
 		t.Errorf("the days were not deleted in several batches:\n%s", r.stderr)
 	}

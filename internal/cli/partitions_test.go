@@ -3,11 +3,35 @@ package cli_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 )
+
+// partitionedFilled migrates the database, partitions the clean table
+// (partitioned) and fills the days of its daily partitions with two
+// sensors' sample readings.
+func (h *harness) partitionedFilled(fromDaysAgo, toDaysAgo int) []reading {
+	h.t.Helper()
+	h.mustRun("migrate", "up")
+	today := h.today()
+	h.partitioned(today, fromDaysAgo, toDaysAgo)
+	rows := sample(today, fromDaysAgo, toDaysAgo, 2)
+	h.insertClean(rows)
+	return rows
+}
+
+// partitionedTableDDL replaces the clean table with one range-partitioned
+// on ts, with a DEFAULT partition; the tests add the others.
+var partitionedTableDDL = []string{
+	`DROP TABLE shizuku.clean_measurements`,
+	`CREATE TABLE shizuku.clean_measurements (id bigserial, sensor_id text NOT NULL, ts timestamptz NOT NULL,
+			value_mm double precision, qc_flags integer, imputation_method text, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts)`,
+	`CREATE INDEX ON shizuku.clean_measurements (ts)`,
+	`CREATE TABLE shizuku.clean_default PARTITION OF shizuku.clean_measurements DEFAULT`,
+}
 
 // partitioned replaces the harness's clean table with one range-partitioned
 // on ts: a daily partition for each of the days [fromDaysAgo, toDaysAgo)
@@ -15,14 +39,7 @@ import (
 // partition for everything else.
 func (h *harness) partitioned(today time.Time, fromDaysAgo, toDaysAgo int) {
 	h.t.Helper()
-	ctx := context.Background()
-	stmts := []string{
-		`DROP TABLE shizuku.clean_measurements`,
-		`CREATE TABLE shizuku.clean_measurements (id bigserial, sensor_id text NOT NULL, ts timestamptz NOT NULL,
-			value_mm double precision, qc_flags integer, imputation_method text, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts)`,
-		`CREATE INDEX ON shizuku.clean_measurements (ts)`,
-		`CREATE TABLE shizuku.clean_default PARTITION OF shizuku.clean_measurements DEFAULT`,
-	}
+	stmts := slices.Clone(partitionedTableDDL)
 	day := func(ago int) string { return today.AddDate(0, 0, -ago).Format(time.RFC3339) }
 	stmts = append(stmts, fmt.Sprintf(`CREATE TABLE shizuku.clean_week PARTITION OF shizuku.clean_measurements FOR VALUES FROM ('%s') TO ('%s')`,
 		day(fromDaysAgo+7), day(fromDaysAgo)))
@@ -31,9 +48,7 @@ func (h *harness) partitioned(today time.Time, fromDaysAgo, toDaysAgo int) {
 			ago, day(ago), day(ago-1)))
 	}
 	for _, s := range stmts {
-		if _, err := h.conn.Exec(ctx, s); err != nil {
-			h.t.Fatalf("%s: %v", s, err)
-		}
+		h.exec(s)
 	}
 }
 
@@ -104,11 +119,7 @@ func TestDropPartitions(t *testing.T) {
 // dropped; a dry run changes nothing.
 func TestDropPartitionsKeepsWhatIsNotArchived(t *testing.T) {
 	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	today := h.today()
-	h.partitioned(today, 36, 31)
-	rows := sample(today, 36, 31, 2)
-	h.insertClean(rows)
+	rows := h.partitionedFilled(36, 31)
 	all := h.partitions()
 
 	h.mustRun("archive", "--drop-partitions", "--dry-run")
@@ -140,11 +151,7 @@ func TestDropPartitionsCrash(t *testing.T) {
 	for _, point := range []string{"archive.after-delete", "archive.before-commit", "archive.after-commit"} {
 		t.Run(point, func(t *testing.T) {
 			h := newHarness(t)
-			h.mustRun("migrate", "up")
-			today := h.today()
-			h.partitioned(today, 36, 31)
-			rows := sample(today, 36, 31, 2)
-			h.insertClean(rows)
+			rows := h.partitionedFilled(36, 31)
 			code, out := h.runBinary(t, []string{"ARCHIVER_FAILPOINTS=" + point + "=kill@2"}, "archive", "--drop-partitions")
 			if code != -1 || !strings.Contains(out, "failpoint "+point) {
 				t.Fatalf("the run was not killed at %s (exit %d):\n%s", point, code, out)
@@ -166,11 +173,7 @@ func TestDropPartitionsCrash(t *testing.T) {
 // partition stays attached; once the view is gone the next run drops it.
 func TestDropPartitionsFailureFailsTheRun(t *testing.T) {
 	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	today := h.today()
-	h.partitioned(today, 36, 31)
-	rows := sample(today, 36, 31, 2)
-	h.insertClean(rows)
+	rows := h.partitionedFilled(36, 31)
 	h.exec(`CREATE VIEW shizuku.v33 AS SELECT * FROM shizuku.clean_33`)
 
 	r := h.run("archive", "--drop-partitions")
