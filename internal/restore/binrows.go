@@ -10,7 +10,10 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/shizuku-labs/archiver/internal/failpoint"
 )
 
 // copyRows runs COPY … FROM STDIN (FORMAT binary) into table from src,
@@ -18,20 +21,30 @@ import (
 // window of readings to PostgreSQL in time order. It returns the rows
 // copied. An error of src (src.err) aborts the COPY, as with pgx.CopyFrom.
 func copyRows(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []string, src *copySource, byTime bool) (int64, error) {
-	cols := strings.Join(quoteAll(columns), ", ")
-	pc := tx.Conn().PgConn()
-	// The column types, as pgx.CopyFrom learns them: the binary format
-	// depends on them.
-	sd, err := pc.Prepare(ctx, "", `SELECT `+cols+` FROM `+table.Sanitize(), nil)
+	oids, err := describe(ctx, tx.Conn().PgConn(), table, columns)
 	if err != nil {
-		return 0, fmt.Errorf("describe %s: %w", table.Sanitize(), err)
+		return 0, err
+	}
+	return copyBinary(ctx, tx, table, columns, newBinRows(src, tx.Conn().TypeMap(), oids, byTime))
+}
+
+// describe returns the types of table's columns, as pgx.CopyFrom learns
+// them: the binary format depends on them.
+func describe(ctx context.Context, pc *pgconn.PgConn, table pgx.Identifier, columns []string) ([]uint32, error) {
+	sd, err := pc.Prepare(ctx, "", `SELECT `+strings.Join(quoteAll(columns), ", ")+` FROM `+table.Sanitize(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", table.Sanitize(), err)
 	}
 	oids := make([]uint32, len(sd.Fields))
 	for i, f := range sd.Fields {
 		oids[i] = f.DataTypeOID
 	}
-	rows := newBinRows(src, tx.Conn().TypeMap(), oids, byTime)
-	tag, err := pc.CopyFrom(ctx, rows, `COPY `+table.Sanitize()+` (`+cols+`) FROM STDIN (FORMAT binary)`)
+	return oids, nil
+}
+
+// copyBinary runs the COPY of rows (encoded for columns' types).
+func copyBinary(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []string, rows *binRows) (int64, error) {
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, rows, `COPY `+table.Sanitize()+` (`+strings.Join(quoteAll(columns), ", ")+`) FROM STDIN (FORMAT binary)`)
 	if err != nil {
 		// Not kept: on some errors pgconn returns before its sending
 		// goroutine has stopped reading rows.
@@ -75,6 +88,7 @@ type binRows struct {
 	*window
 	next int    // next row of order to send
 	cur  []byte // the rest of the row being sent
+	sent int64  // rows handed to COPY
 
 	header, done, trailer bool
 	err                   error
@@ -153,6 +167,14 @@ func (b *binRows) Read(p []byte) (int, error) {
 			i := b.order[b.next] & (1<<rowBits - 1)
 			b.cur = b.arena[b.offs[i]:b.offs[i+1]]
 			b.next++
+			if b.sent++; b.sent == 2 {
+				// The first row is on its way into COPY: a crash test
+				// kills the restore half done here.
+				if err := failpoint.Inject("restore.mid-copy"); err != nil {
+					b.src.err, b.err = err, err
+					return n, err
+				}
+			}
 			continue
 		}
 		if !b.done {
@@ -173,6 +195,17 @@ func (b *binRows) Read(p []byte) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// prefill encodes and orders the first window before the COPY starts (see
+// prefetched). It reports whether that window holds the whole archive,
+// read without error (the archive read to its end): only then is b used.
+func (b *binRows) prefill() bool {
+	if err := b.fill(); err != nil {
+		b.err = err
+		return false
+	}
+	return b.done
 }
 
 // fill encodes the next window of rows and orders it. The source is not

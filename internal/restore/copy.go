@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
-	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
@@ -125,14 +124,6 @@ func (s *archiveRows) next() *measure.Reading {
 // sent counts a reading handed to COPY and says whether COPY goes on.
 func (s *archiveRows) sent() bool {
 	s.n++
-	if s.n == 2 {
-		// The first row is on its way into COPY: a crash test kills the
-		// restore half done here.
-		if err := failpoint.Inject("restore.mid-copy"); err != nil {
-			s.err = err
-			return false
-		}
-	}
 	return true
 }
 

@@ -113,7 +113,7 @@ func (r *Restorer) drillDay(ctx context.Context, d measure.Day) (res DrillResult
 		res.Err = err
 		return res
 	}
-	ld, err := drill.load(ctx, log, tx, d, m, res.Key, Options{})
+	ld, err := drill.load(ctx, log, tx, d, m, res.Key, Options{}, nil)
 	res.Readings, res.SHA256, res.Restored = ld.stats.Readings, ld.stats.SHA256, ld.inserted
 	if err != nil {
 		res.Err = err

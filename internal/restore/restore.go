@@ -266,13 +266,16 @@ func (r *Restorer) Run(ctx context.Context, opts Options) (s Summary, err error)
 
 // restoreDays restores the days through Concurrency workers, each day in
 // its own connection, lock and transaction, and returns the results of the
-// days that were started, in day order. Two days at once keep both the
-// archiver's decoding and PostgreSQL's inserting busy on two cores.
+// days that were started, in day order. The days are read ahead of the
+// workers (see prefetched), so that PostgreSQL does not wait for the
+// archiver's decoding.
 func (r *Restorer) restoreDays(ctx context.Context, log *slog.Logger, runID string, days []measure.Day, opts Options) []DayResult {
+	pre := r.startPrefetch(ctx, log, days, opts)
+	defer pre.stop()
 	// Cancelled: days not started are not reported.
 	return workpool.Each(ctx, r.Concurrency, len(days), func() func(int) DayResult {
 		return func(i int) DayResult {
-			res := r.restoreDay(ctx, log, runID, days[i], opts)
+			res := r.restoreDay(ctx, log, runID, days[i], opts, pre.get(ctx, i))
 			if r.Observer != nil {
 				r.Observer.DayDone(res)
 			}
@@ -282,14 +285,22 @@ func (r *Restorer) restoreDays(ctx context.Context, log *slog.Logger, runID stri
 }
 
 // restoreDay restores one day: locate, lock, then download, decode,
-// verify, COPY and insert in one transaction.
-func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID string, d measure.Day, opts Options) DayResult {
+// verify, COPY and insert in one transaction. pf, if not nil, is the day
+// located and read ahead (see prefetched).
+func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID string, d measure.Day, opts Options, pf *prefetched) DayResult {
 	res := DayResult{Day: d, Key: archivestore.Key(r.Prefix, d)}
 	log = log.With(logging.Context("day", d.String()), logging.Context("key", res.Key))
 	started := time.Now().UTC()
 	fail := func(err error) DayResult { return r.fail(ctx, log, runID, started, res, opts, err) }
+	defer pf.discard()
 
-	m, err := r.locate(ctx, log, d, res.Key)
+	var m *manifest.Entry
+	var err error
+	if pf != nil {
+		m, err = pf.m, pf.err
+	} else {
+		m, err = r.locate(ctx, log, d, res.Key)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -310,6 +321,25 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 		return fail(err)
 	}
 	defer unlock()
+	if pf != nil {
+		// Located before the lock: a run that held the day meanwhile may
+		// have archived it anew. Then the read-ahead is of another object,
+		// and the day is located again.
+		now, err := r.Manifests.LatestCommitted(ctx, conn, r.Location, res.Key)
+		if err != nil {
+			return fail(err)
+		}
+		if (now == nil) != (m == nil) || now != nil && now.ID != m.ID {
+			pf.discard()
+			res.ManifestID = 0
+			if m, err = r.locate(ctx, log, d, res.Key); err != nil {
+				return fail(err)
+			}
+			if m != nil {
+				res.ManifestID = m.ID
+			}
+		}
+	}
 
 	if opts.Checkout {
 		if err := r.checkCheckout(ctx, conn, d, m, res.Key); err != nil {
@@ -326,7 +356,7 @@ func (r *Restorer) restoreDay(ctx context.Context, log *slog.Logger, runID strin
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // no-op after commit
 
-	ld, err := r.load(ctx, log, tx, d, m, res.Key, opts)
+	ld, err := r.load(ctx, log, tx, d, m, res.Key, opts, pf)
 	err = r.Target.NotFilled(err, res.Key)
 	res.fill(ld)
 	if errors.Is(err, ErrChecksum) {
@@ -602,7 +632,7 @@ const maxExamples = 5
 // had its key), or when the application inserted a reading with a key of
 // the archive meanwhile. Otherwise the archive is staged in a temporary
 // table and only what the target lacks is inserted (see loadStaged).
-func (r *Restorer) load(ctx context.Context, log *slog.Logger, tx pgx.Tx, d measure.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
+func (r *Restorer) load(ctx context.Context, log *slog.Logger, tx pgx.Tx, d measure.Day, m *manifest.Entry, key string, opts Options, pf *prefetched) (loaded, error) {
 	if !r.Target.Layout().Original() {
 		return r.loadTypedDay(ctx, log, tx, d, m, key, opts)
 	}
@@ -613,7 +643,7 @@ func (r *Restorer) load(ctx context.Context, log *slog.Logger, tx pgx.Tx, d meas
 	if err != nil {
 		return loaded{}, fmt.Errorf("savepoint: %w", err)
 	}
-	ld, err := r.loadOriginal(ctx, log, sp, d, m, key, opts)
+	ld, err := r.loadOriginal(ctx, log, sp, d, m, key, opts, pf)
 	if !errors.Is(err, errNeedTyped) {
 		if err == nil {
 			if err = sp.Commit(ctx); err != nil {
@@ -636,18 +666,19 @@ func (r *Restorer) load(ctx context.Context, log *slog.Logger, tx pgx.Tx, d meas
 var errNeedTyped = errors.New("the archive holds values of columns beyond the five mapped ones")
 
 // loadOriginal is load for a target of the original schema's types.
-func (r *Restorer) loadOriginal(ctx context.Context, log *slog.Logger, tx pgx.Tx, d measure.Day, m *manifest.Entry, key string, opts Options) (loaded, error) {
+func (r *Restorer) loadOriginal(ctx context.Context, log *slog.Logger, tx pgx.Tx, d measure.Day, m *manifest.Entry, key string, opts Options, pf *prefetched) (loaded, error) {
 	var empty bool
 	if err := tx.QueryRow(ctx, dayEmptySQL(r.Target), d.Start(), d.End()).Scan(&empty); err != nil {
 		return loaded{}, fmt.Errorf("look for rows of %s in %s: %w", d, r.Target, err)
 	}
 	if empty {
-		ld, err, again := r.loadDirect(ctx, tx, d, m, key, opts)
+		ld, err, again := r.loadDirect(ctx, tx, d, m, key, opts, pf)
 		if !again {
 			return ld, err
 		}
 		log.Info("the archive holds a reading twice or two readings with one key, or the table gained rows of the day: loading it through a staging table instead", "reason", err)
 	}
+	pf.discard()
 	return r.loadStaged(ctx, tx, d, m, key, opts)
 }
 
@@ -671,24 +702,42 @@ func dayEmptySQL(t postgres.CleanTable) string {
 var errNotStrict = errors.New("not strictly in canonical order")
 
 // loadDirect copies the archive straight into the target under a
-// savepoint. again says that the copy was given up and rolled back and the
-// staged load should be used.
-func (r *Restorer) loadDirect(ctx context.Context, tx pgx.Tx, d measure.Day, m *manifest.Entry, key string, opts Options) (ld loaded, err error, again bool) {
+// savepoint, from pf's read-ahead if it has one for the target's types.
+// again says that the copy was given up and rolled back and the staged
+// load should be used.
+func (r *Restorer) loadDirect(ctx context.Context, tx pgx.Tx, d measure.Day, m *manifest.Entry, key string, opts Options, pf *prefetched) (ld loaded, err error, again bool) {
 	t := r.Target
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return ld, fmt.Errorf("savepoint: %w", err), false
 	}
-	ar, closeObj, err := r.open(ctx, d, key, m)
+	table := pgx.Identifier(t.Name)
+	oids, err := describe(ctx, sp.Conn().PgConn(), table, t.Columns())
 	if err != nil {
 		return ld, err, false
 	}
-	defer closeObj()
-	src := newCopySource(ar)
-	src.strict, src.keyed = true, r.key != ""
-	// Into a table without a reading key, in time order (see binRows); a
-	// keyed table's key index leads with the sensor, as the archive does.
-	n, err := copyRows(ctx, sp, pgx.Identifier(t.Name), t.Columns(), src, r.key == "")
+	var ar *archivefile.Reader
+	var src *copySource
+	var rows *binRows
+	if pf.usable(oids) {
+		ar, src, rows = pf.ar, pf.src, pf.rows
+		pf.rows = nil // now this copy's: released by copyBinary, closed below
+		defer pf.closeObj()
+	} else {
+		pf.discard()
+		var closeObj func()
+		if ar, closeObj, err = r.open(ctx, d, key, m); err != nil {
+			return ld, err, false
+		}
+		defer closeObj()
+		src = newCopySource(ar)
+		src.strict, src.keyed = true, r.key != ""
+		// Into a table without a reading key, in time order (see binRows);
+		// a keyed table's key index leads with the sensor, as the archive
+		// does.
+		rows = newBinRows(src, sp.Conn().TypeMap(), oids, r.key == "")
+	}
+	n, err := copyBinary(ctx, sp, table, t.Columns(), rows)
 	ld.stats, ld.canonical = ar.Stats(), ar.Canonical()
 	ld.other, ld.otherExample = src.other, src.otherExample
 	if errors.Is(src.err, errNotStrict) || err != nil && src.err == nil && r.key != "" && isUniqueViolation(err) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -594,4 +595,86 @@ func TestDayEmptyCheckProbesTheTimeIndex(t *testing.T) {
 			t.Errorf("%s: the check is not a probe of the time index:\n%s", c.d, plan)
 		}
 	}
+}
+
+// TestReadAheadDayArchivedAnewBeforeItsLock: a day is located and its
+// archive read ahead of its lock; when the run holding the lock archives
+// the day anew meanwhile (a new object and manifest), the restore restores
+// the new archive, verified against the new manifest, not what it read
+// ahead (which its own manifest would still have vouched for).
+func TestReadAheadDayArchivedAnewBeforeItsLock(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	d := measure.MustParseDay("2024-03-01")
+	store := manifest.NewStore("archiver")
+	archiveDay := func(n int) archivefile.Stats {
+		t.Helper()
+		st := e.putArchive(t, d, n)
+		day := d.Start()
+		m := manifest.Entry{RunID: manifest.NewRunID(), Kind: manifest.KindArchive, Status: manifest.StatusCommitted, Day: &day,
+			SourceTable: clean.String(), ObjectKey: archivestore.Key(prefix, d), Location: coretest.Location,
+			Readings: manifest.Int64(st.Readings), Sensors: manifest.Int64(st.Sensors), Bytes: manifest.Int64(st.Bytes), SHA256: st.SHA256,
+			StartedAt: time.Now().UTC()}
+		if err := store.Insert(ctx, e.pool, &m); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	archiveDay(500)
+
+	conn, err := e.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	unlock, ok, err := clean.TryLockDay(ctx, conn, d)
+	if err != nil || !ok {
+		t.Fatalf("take lock: %v %v", ok, err)
+	}
+	r := e.restorer()
+	r.LockWait = 20 * time.Second
+	waiting := &signalWriter{match: "waiting up to", seen: make(chan struct{})}
+	r.Log = slog.New(slog.NewTextHandler(waiting, nil))
+	type result struct {
+		s   Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := r.Run(ctx, Options{Days: []measure.Day{d}})
+		done <- result{s, err}
+	}()
+	// The day waits for its lock: it was located and read ahead.
+	select {
+	case <-waiting.seen:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the restore did not wait for the day's lock")
+	}
+	now := archiveDay(700) // by the run holding the lock
+	unlock()
+
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("restore: %v", res.err)
+	}
+	if res.s.Inserted != 700 || res.s.Days[0].SHA256 != now.SHA256 {
+		t.Errorf("restored %d readings (sha256 %s), want the 700 of the archive written while the day was locked (%s)", res.s.Inserted, res.s.Days[0].SHA256, now.SHA256)
+	}
+	if n := e.count(t, `SELECT count(*) FROM shizuku.clean_measurements`); n != 700 {
+		t.Errorf("the table holds %d readings, want 700", n)
+	}
+}
+
+// signalWriter closes seen when what is written holds match.
+type signalWriter struct {
+	match string
+	seen  chan struct{}
+	once  sync.Once
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(w.match)) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
 }
