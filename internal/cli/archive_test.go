@@ -14,6 +14,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // TestArchiveRoundTrip is the core promise: every archived row is in its
@@ -34,12 +35,8 @@ func TestArchiveRoundTrip(t *testing.T) {
 
 	// The original's purge, by age alone (the hold is in gentle_test.go).
 	r := h.mustRun("archive", "--raw-require-clean=false")
-	for _, want := range []string{"Starting Data Archiver Service", "Step 1: Deleting old raw measurements",
-		"Step 2: Archiving old clean measurements", "Created archive for", "Archive files created: 10", "Raw measurements deleted: 24"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("log lacks %q:\n%s", want, r.stderr)
-		}
-	}
+	testkit.Contains(t, "log", r.stderr, "Starting Data Archiver Service", "Step 1: Deleting old raw measurements",
+		"Step 2: Archiving old clean measurements", "Created archive for", "Archive files created: 10", "Raw measurements deleted: 24")
 
 	docs := h.archives()
 	if len(docs) != 10 {
@@ -318,11 +315,7 @@ func TestNaNAndInfinitySurvive(t *testing.T) {
 	}
 	h.mustRun("archive")
 	data := readObject(t, h.dir, day.Format("archives/2006/01/archive-2006-01-02.json.gz"))
-	for _, want := range []string{`"measurement": NaN`, `"measurement": Infinity`, `"measurement": -Infinity`} {
-		if !strings.Contains(data, want) {
-			t.Errorf("archive lacks %s:\n%s", want, data)
-		}
-	}
+	testkit.Contains(t, "archive", data, `"measurement": NaN`, `"measurement": Infinity`, `"measurement": -Infinity`)
 }
 
 func readObject(t *testing.T, dir, key string) string {

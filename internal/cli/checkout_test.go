@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // checkout is the state of the latest restore --checkout of day: its id,
@@ -58,11 +59,11 @@ func TestCheckoutCheckin(t *testing.T) {
 	if r := h.run("checkin", "--day", rstDay(day)); r.code != cli.ExitUnavailable {
 		t.Errorf("checkin of a day not checked out: exit %d, want %d\n%s", r.code, cli.ExitUnavailable, r.stderr)
 	} else {
-		rstContains(t, "checkin without checkout", r.stderr, "no open checkout", "--checkout")
+		testkit.Contains(t, "checkin without checkout", r.stderr, "no open checkout", "--checkout")
 	}
 
 	r := h.mustRun("restore", "--day", rstDay(day), "--checkout")
-	rstContains(t, "restore --checkout", r.stdout, "checked out (#")
+	testkit.Contains(t, "restore --checkout", r.stdout, "checked out (#")
 	id, state, sha := h.checkout(day)
 	if state != "open" || sha != archived {
 		t.Fatalf("checkout row: %q with sha256 %s; want open with the archive's %s", state, sha, archived)
@@ -80,7 +81,7 @@ func TestCheckoutCheckin(t *testing.T) {
 	obj := h.rstObject(rstKey(day))
 
 	r = h.mustRun("archive")
-	rstContains(t, "archive of a checked-out day", r.stderr, "is checked out", "Days checked out, left alone until `archiver checkin`: 1")
+	testkit.Contains(t, "archive of a checked-out day", r.stderr, "is checked out", "Days checked out, left alone until `archiver checkin`: 1")
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != int64(len(want)) {
 		t.Fatalf("archive run touched the checked-out day: %d rows, want %d", n, len(want))
 	}
@@ -89,13 +90,13 @@ func TestCheckoutCheckin(t *testing.T) {
 	}
 
 	r = h.mustRun("checkin", "--day", rstDay(day), "--dry-run")
-	rstContains(t, "checkin --dry-run", r.stdout, fmt.Sprintf("kept %d, added 1, changed 1, removed 1", len(rs)-2), "changed "+rs[3].Sensor, "4242.5", "removed "+rs[10].Sensor, "added sensor-09")
+	testkit.Contains(t, "checkin --dry-run", r.stdout, fmt.Sprintf("kept %d, added 1, changed 1, removed 1", len(rs)-2), "changed "+rs[3].Sensor, "4242.5", "removed "+rs[10].Sensor, "added sensor-09")
 	if _, state, _ := h.checkout(day); state != "open" || !bytes.Equal(obj, h.rstObject(rstKey(day))) || h.count(`SELECT count(*) FROM shizuku.clean_measurements`) != int64(len(want)) {
 		t.Fatal("checkin --dry-run changed something")
 	}
 
 	r = h.mustRun("checkin", "--day", rstDay(day))
-	rstContains(t, "checkin", r.stdout, "Checked in", "kept", "added 1, changed 1, removed 1")
+	testkit.Contains(t, "checkin", r.stdout, "Checked in", "kept", "added 1, changed 1, removed 1")
 	sameReadings(t, "archive after checkin", h.dayArchive(day), want)
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements WHERE ts >= $1 AND ts < $2`, day, end); n != 0 {
 		t.Errorf("%d rows left after checkin", n)
@@ -130,12 +131,12 @@ func TestCheckinRefusals(t *testing.T) {
 	if r.code != cli.ExitUnavailable {
 		t.Fatalf("checkin with no rows: exit %d, want %d\n%s", r.code, cli.ExitUnavailable, r.stderr)
 	}
-	rstContains(t, "checkin with no rows", r.stderr, "no rows of", "--abandon")
+	testkit.Contains(t, "checkin with no rows", r.stderr, "no rows of", "--abandon")
 	if _, state, _ := h.checkout(day); state != "open" || !bytes.Equal(obj, h.rstObject(rstKey(day))) {
 		t.Fatal("a refused checkin changed something")
 	}
 	r = h.mustRun("checkin", "--day", rstDay(day), "--abandon")
-	rstContains(t, "checkin --abandon", r.stdout, "Abandoned the checkout")
+	testkit.Contains(t, "checkin --abandon", r.stdout, "Abandoned the checkout")
 	if _, state, _ := h.checkout(day); state != "abandoned" || !bytes.Equal(obj, h.rstObject(rstKey(day))) {
 		t.Fatalf("after --abandon: checkout %q, archive changed %v", state, !bytes.Equal(obj, h.rstObject(rstKey(day))))
 	}
@@ -157,7 +158,7 @@ func TestCheckinRefusals(t *testing.T) {
 	if r.code != cli.ExitUnavailable {
 		t.Fatalf("checkin after the archive changed: exit %d, want %d\n%s", r.code, cli.ExitUnavailable, r.stderr)
 	}
-	rstContains(t, "checkin after the archive changed", r.stderr, "changed since it was checked out", "--abandon")
+	testkit.Contains(t, "checkin after the archive changed", r.stderr, "changed since it was checked out", "--abandon")
 	if !bytes.Equal(changed, h.rstObject(rstKey(day))) || h.count(`SELECT count(*) FROM shizuku.clean_measurements`) != int64(len(rs)+1) {
 		t.Fatal("a refused checkin changed something")
 	}
@@ -185,7 +186,7 @@ func TestCheckinCrashConverges(t *testing.T) {
 				// The key holds the checkin's uncommitted upload: a restore
 				// refuses it and says that checkin completes it.
 				r := h.run("restore", "--day", rstDay(day), "--into", "shizuku.raw_copy")
-				rstContains(t, "restore after a killed checkin", r.stdout+r.stderr, "archiver checkin --day "+rstDay(day))
+				testkit.Contains(t, "restore after a killed checkin", r.stdout+r.stderr, "archiver checkin --day "+rstDay(day))
 			}
 			if point != "archive.after-commit" {
 				h.mustRun("archive")

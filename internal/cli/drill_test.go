@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // drillSnapshot is everything a drill must leave as it was: the clean
@@ -43,11 +44,11 @@ func TestVerifyDrill(t *testing.T) {
 	metrics := filepath.Join(t.TempDir(), "archiver.prom")
 
 	r := h.mustRun("verify", "--drill", "2", "--metrics-file", metrics)
-	rstContains(t, "drill report", r.stdout, "Restore drill (into a temporary table, rolled back; nothing recorded):", "Restore drill: 2 days restore exactly, 0 failed", "manifest #")
+	testkit.Contains(t, "drill report", r.stdout, "Restore drill (into a temporary table, rolled back; nothing recorded):", "Restore drill: 2 days restore exactly, 0 failed", "manifest #")
 	if n := strings.Count(r.stdout, " ok "); n != 2 {
 		t.Errorf("%d days reported ok, want 2:\n%s", n, r.stdout)
 	}
-	rstContains(t, "log", r.stderr, "Restore drill of 2 randomly chosen archived days")
+	testkit.Contains(t, "log", r.stderr, "Restore drill of 2 randomly chosen archived days")
 	if after := h.drillSnapshot(); after != before {
 		t.Fatalf("a drill changed the database: %s, was %s", after, before)
 	}
@@ -55,7 +56,7 @@ func TestVerifyDrill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rstContains(t, "metrics", string(prom), `archiver_verify_drill_days{result="ok"} 2`, `archiver_verify_drill_days{result="failed"} 0`)
+	testkit.Contains(t, "metrics", string(prom), `archiver_verify_drill_days{result="ok"} 2`, `archiver_verify_drill_days{result="failed"} 0`)
 
 	r = h.mustRun("verify", "--day", rstDay(first), "--day", rstDay(last), "--format", "json")
 	var out struct {
@@ -105,7 +106,7 @@ func TestVerifyDrillFindsWhatWouldNotRestore(t *testing.T) {
 	if r.code != cli.ExitPartial {
 		t.Fatalf("exit %d, want %d\n%s\n%s", r.code, cli.ExitPartial, r.stdout, r.stderr)
 	}
-	rstContains(t, "report", r.stdout, "Restore drill: 2 days restore exactly, 1 failed", "error: "+rstDay(mid)+": archive "+rstKey(mid), "does not match its manifest")
+	testkit.Contains(t, "report", r.stdout, "Restore drill: 2 days restore exactly, 1 failed", "error: "+rstDay(mid)+": archive "+rstKey(mid), "does not match its manifest")
 
 	h.exec(`ALTER TABLE shizuku.clean_measurements ADD CONSTRAINT finite_value CHECK (value_mm > '-Infinity') NOT VALID`)
 	r = h.run("verify", "--day", rstDay(first))
@@ -194,7 +195,7 @@ func TestVerifyDrillOriginalServiceArchive(t *testing.T) {
 	doc, want := rstPythonArchive(day)
 	h.rstPutGzip(rstKey(day), doc)
 	r := h.mustRun("verify", "--day", "2024-11-03")
-	rstContains(t, "drill", r.stdout, "key convention (no manifest)", "Restore drill: 1 days restore exactly, 0 failed")
+	testkit.Contains(t, "drill", r.stdout, "key convention (no manifest)", "Restore drill: 1 days restore exactly, 0 failed")
 	r = h.mustRun("verify", "--day", "2024-11-03", "--format", "json")
 	var out struct {
 		Drill []struct {

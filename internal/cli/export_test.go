@@ -20,6 +20,7 @@ import (
 
 	"github.com/shizuku-labs/archiver/backends/backendtest"
 	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // exportValues are measurements whose text forms differ between encoders:
@@ -150,7 +151,7 @@ func TestExportCSVIsPostgresCSV(t *testing.T) {
 
 	r = h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--out", "-", "--sensor", "with,comma", "--sensor", "🙂")
 	sameBytes(t, "export --sensor", []byte(r.stdout), wantTwo)
-	rstContains(t, "log", r.stderr, "Export complete: 3 days")
+	testkit.Contains(t, "log", r.stderr, "Export complete: 3 days")
 }
 
 // exportRow is a row of a Parquet export.
@@ -383,7 +384,7 @@ func TestExportWithoutDatabase(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
 	sameBytes(t, "export without a database", []byte(r.stdout), want)
-	rstContains(t, "log", r.stderr, "no database configured", "cannot tell a committed archive from an upload still in progress", "not checked against manifests")
+	testkit.Contains(t, "log", r.stderr, "no database configured", "cannot tell a committed archive from an upload still in progress", "not checked against manifests")
 
 	day := time.Date(2024, 11, 3, 0, 0, 0, 0, time.UTC)
 	doc, _ := rstPythonArchive(day)
@@ -406,7 +407,7 @@ func TestExportWithoutDatabase(t *testing.T) {
 	if r.code != cli.ExitPartial || r.stdout != "" {
 		t.Fatalf("export of an object without a manifest: exit %d, stdout %q", r.code, r.stdout)
 	}
-	rstContains(t, "log", r.stderr, "have no committed manifest", "verify --adopt", "no archived day between 2024-11-03 and 2024-11-03")
+	testkit.Contains(t, "log", r.stderr, "have no committed manifest", "verify --adopt", "no archived day between 2024-11-03 and 2024-11-03")
 }
 
 // TestExportFromS3AndVercelBlob: the same export, byte for byte, from the
@@ -458,7 +459,7 @@ func TestExportRefusesMismatchingArchive(t *testing.T) {
 	if r.code != cli.ExitPartial {
 		t.Fatalf("exit %d, want %d\n%s", r.code, cli.ExitPartial, r.stderr)
 	}
-	rstContains(t, "error", r.stderr, "does not match its manifest", "sha256", "nothing was written to "+out)
+	testkit.Contains(t, "error", r.stderr, "does not match its manifest", "sha256", "nothing was written to "+out)
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a failed export left %s (%v)", out, err)
 	}
@@ -544,5 +545,5 @@ func TestExportWhileAnArchiveRunReplacesADay(t *testing.T) {
 
 	r := h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--out", "-")
 	sameBytes(t, "export during a replacement", []byte(r.stdout), want)
-	rstContains(t, "log", r.stderr, "is being replaced by an archive run", key+".committed")
+	testkit.Contains(t, "log", r.stderr, "is being replaced by an archive run", key+".committed")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // typedTable replaces the clean table with one whose value is numeric(12,3)
@@ -84,7 +85,7 @@ func TestExportTypedColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rstContains(t, "Parquet column types", fmt.Sprint(types), "measurement DECIMAL(12,3)", "amount VARCHAR", "battery FLOAT", "meta JSON", "n BIGINT", "note VARCHAR", "ok BOOLEAN", "seen TIMESTAMP WITH TIME ZONE")
+	testkit.Contains(t, "Parquet column types", fmt.Sprint(types), "measurement DECIMAL(12,3)", "amount VARCHAR", "battery FLOAT", "meta JSON", "n BIGINT", "note VARCHAR", "ok BOOLEAN", "seen TIMESTAMP WITH TIME ZONE")
 	rows, err := duckdb(t, work, `SELECT sensor, epoch_us(time)::VARCHAR, measurement::VARCHAR, amount, battery::VARCHAR, meta::VARCHAR, n::VARCHAR, note, ok::VARCHAR, epoch_us(seen)::VARCHAR FROM 'typed.parquet';`)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func TestExportTypedColumns(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
-	rstContains(t, "untyped CSV", r.stdout, `"{""i"": 1, ""tags"": [""x"", false]}"`, `,true,`, `"""note 3"""`)
+	testkit.Contains(t, "untyped CSV", r.stdout, `"{""i"": 1, ""tags"": [""x"", false]}"`, `,true,`, `"""note 3"""`)
 
 	// A numeric NaN has no DECIMAL: Parquet refuses, CSV writes it.
 	h.exec(`INSERT INTO shizuku.clean_measurements (sensor_id, ts, value_mm) VALUES ('nan', $1::timestamptz - interval '5 days', 'NaN')`, first)
@@ -133,7 +134,7 @@ func TestExportTypedColumns(t *testing.T) {
 		t.Fatalf("parquet of a numeric NaN: exit %d\n%s", r.code, r.stderr)
 	}
 	r = h.mustRun("export", "--from", nanDay, "--to", nanDay, "--out", "-")
-	rstContains(t, "CSV of a numeric NaN", r.stdout, ",nan,", ",NaN,")
+	testkit.Contains(t, "CSV of a numeric NaN", r.stdout, ",nan,", ",NaN,")
 }
 
 // textRows runs a query whose columns are all text and returns its rows
@@ -179,5 +180,5 @@ func TestExportRealValueIsPostgresCSV(t *testing.T) {
 	h.mustRun("archive")
 	r := h.mustRun("export", "--from", rstDay(day), "--to", rstDay(day), "--out", "-")
 	sameBytes(t, "export of a real value column", []byte(r.stdout), want)
-	rstContains(t, "float4 layout", r.stdout, ",1.234567e+06,")
+	testkit.Contains(t, "float4 layout", r.stdout, ",1.234567e+06,")
 }

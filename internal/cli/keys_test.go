@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // keyed gives the clean table the key (sensor_id, ts) in place of its
@@ -65,7 +66,7 @@ func TestKeyedCorrectionReplacesArchivedReading(t *testing.T) {
 	fixed.Value = f64(999.25)
 	h.insertClean([]reading{fixed})
 	r := h.mustRun("archive")
-	rstContains(t, "archive log", r.stderr, "replaced by the table's newer reading with the same key: 1")
+	testkit.Contains(t, "archive log", r.stderr, "replaced by the table's newer reading with the same key: 1")
 	want := append([]reading{}, rs...)
 	want[40] = fixed
 	sameReadings(t, "archive after the correction", h.dayArchive(day), want)
@@ -74,7 +75,7 @@ func TestKeyedCorrectionReplacesArchivedReading(t *testing.T) {
 	}
 
 	r = h.mustRun("restore", "--day", rstDay(day))
-	rstContains(t, "restore summary", r.stdout, "inserted: 432")
+	testkit.Contains(t, "restore summary", r.stdout, "inserted: 432")
 	if strings.Contains(r.stderr, "staging table") {
 		t.Errorf("a restore into a table without rows of the day did not COPY straight into it:\n%s", r.stderr)
 	}
@@ -142,14 +143,14 @@ func TestRestoreOnConflict(t *testing.T) {
 	if r.code != cli.ExitPartial {
 		t.Fatalf("--on-conflict fail: exit %d, want %d\n%s\n%s", r.code, cli.ExitPartial, r.stdout, r.stderr)
 	}
-	rstContains(t, "--on-conflict fail", r.stdout+r.stderr, "2 readings of the archive differ", rs[4].Sensor, "--on-conflict replace")
+	testkit.Contains(t, "--on-conflict fail", r.stdout+r.stderr, "2 readings of the archive differ", rs[4].Sensor, "--on-conflict replace")
 	if strings.Contains(r.stdout+r.stderr, "SQLSTATE 23505") {
 		t.Errorf("a bare unique violation:\n%s", r.stderr)
 	}
 	sameReadings(t, "table after --on-conflict fail", h.cleanRows("true"), edited)
 
 	r = h.mustRun("restore", "--day", rstDay(day))
-	rstContains(t, "restore (keep)", r.stdout, "inserted: 1", "already present: 69", "2 keys the table holds with another reading, kept", "table (111.5, ")
+	testkit.Contains(t, "restore (keep)", r.stdout, "inserted: 1", "already present: 69", "2 keys the table holds with another reading, kept", "table (111.5, ")
 	kept := append(edited, rs[20])
 	sameReadings(t, "table after keep", h.cleanRows("true"), kept)
 
@@ -157,7 +158,7 @@ func TestRestoreOnConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = h.mustRun("restore", "--day", rstDay(day), "--on-conflict", "replace")
-	rstContains(t, "restore (replace)", r.stdout, "inserted: 1", "2 table readings overwritten", "table (111.5, ", "table (222.5, ")
+	testkit.Contains(t, "restore (replace)", r.stdout, "inserted: 1", "2 table readings overwritten", "table (111.5, ", "table (222.5, ")
 	sameReadings(t, "table after replace", h.cleanRows("true"), rs)
 	var replaced *int64
 	var mode string
@@ -193,9 +194,9 @@ func TestRestoreArchiveWithTwoReadingsForOneKey(t *testing.T) {
 	h.keyed()
 	for range 2 {
 		r := h.mustRun("restore", "--day", rstDay(day))
-		rstContains(t, "restore", r.stdout, fmt.Sprintf("inserted: %d", len(rs)), "1 keys with more than one archived reading", rs[5].Sensor,
+		testkit.Contains(t, "restore", r.stdout, fmt.Sprintf("inserted: %d", len(rs)), "1 keys with more than one archived reading", rs[5].Sensor,
 			fmt.Sprint(*rs[5].Value), fmt.Sprint(*second.Value))
-		rstContains(t, "restore log", r.stderr, "loading it through a staging table instead")
+		testkit.Contains(t, "restore log", r.stderr, "loading it through a staging table instead")
 		sameReadings(t, "restored rows", h.cleanRows("true"), rs)
 		// Without a reading for the key in the table, the archive keeps both.
 		if _, err := h.conn.Exec(ctx, `DELETE FROM shizuku.clean_measurements WHERE sensor_id = $1 AND ts = $2`, rs[5].Sensor, rs[5].Time); err != nil {
@@ -246,7 +247,7 @@ func TestKeyedRestoreWithExtraColumns(t *testing.T) {
 
 	h.exec(`ALTER TABLE shizuku.clean_measurements ADD COLUMN added int NOT NULL DEFAULT 7`)
 	r := h.mustRun(append([]string{"restore", "--day", rstDay(day)}, extra...)...)
-	rstContains(t, "restore", r.stdout, fmt.Sprintf("inserted: %d", len(rs)))
+	testkit.Contains(t, "restore", r.stdout, fmt.Sprintf("inserted: %d", len(rs)))
 	if got := snap(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("restored rows differ:\n got %v\nwant %v", got[:3], want[:3])
 	}
@@ -256,7 +257,7 @@ func TestKeyedRestoreWithExtraColumns(t *testing.T) {
 
 	h.exec(`UPDATE shizuku.clean_measurements SET meta = '{"n": -1}' WHERE sensor_id = $1 AND ts = $2`, rs[4].Sensor, rs[4].Time)
 	r = h.mustRun(append([]string{"restore", "--day", rstDay(day), "--on-conflict", "replace", "--clean-ignore-columns", "added"}, extra...)...)
-	rstContains(t, "restore --on-conflict replace", r.stdout, "1 table readings overwritten", `{"n": -1}`)
+	testkit.Contains(t, "restore --on-conflict replace", r.stdout, "1 table readings overwritten", `{"n": -1}`)
 	if got := snap(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatal("replace did not bring back the archived extra value")
 	}

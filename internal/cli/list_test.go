@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // listFields is the JSON contract of `archiver list --format json`: every
@@ -36,7 +37,7 @@ func TestListShowsDaysRunsAndFailures(t *testing.T) {
 	r := h.mustRun("list")
 	sha := h.rstSHA(d1)
 	lines := strings.Split(r.stdout, "\n")
-	rstContains(t, "list", r.stdout, "DAY", "SHA256", "LOCATION", "WHEN", sha[:12], h.bucket,
+	testkit.Contains(t, "list", r.stdout, "DAY", "SHA256", "LOCATION", "WHEN", sha[:12], h.bucket,
 		"2024-05-05  restore  failed", "error: archive archives/2024/05/archive-2024-05-05.json.gz cannot be restored",
 		rstDay(d1)+"  archive  committed  48", "rows deleted", "restore  committed", "restored into shizuku.clean_measurements: 48 inserted, 0 already present",
 		rstDay(d2)+"  archive  committed  48", "3 days, 4 rows", "1 raw purge runs")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // partitionedFilled migrates the database, partitions the clean table
@@ -180,11 +182,7 @@ func TestDropPartitionsFailureFailsTheRun(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 when a partition cannot be dropped:\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{"Partitions that could not be dropped: 1", "clean_33", "partitions could not be dropped"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stderr)
-		}
-	}
+	testkit.Contains(t, "output", r.stderr, "Partitions that could not be dropped: 1", "clean_33", "partitions could not be dropped")
 	h.checkConverged(t, rows)
 	if got := strings.Join(h.partitions(), " "); !strings.Contains(got, "clean_33") || strings.Contains(got, "clean_34") {
 		t.Errorf("partitions left: %s, want clean_33 kept and the others dropped", got)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/cli"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // rstKey is the object key of day t's archive under the default prefix.
@@ -66,15 +67,6 @@ func (h *harness) rstSHA(day time.Time) string {
 	return sha
 }
 
-func rstContains(t *testing.T, what, text string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(text, w) {
-			t.Errorf("%s lacks %q:\n%s", what, w, text)
-		}
-	}
-}
-
 // TestRestoreRoundTrip: archive then restore gives back exactly the rows
 // that were archived, all five columns, NULLs and microsecond times; each
 // restore is recorded.
@@ -92,8 +84,8 @@ func TestRestoreRoundTrip(t *testing.T) {
 	from, to := today.AddDate(0, 0, -36), today.AddDate(0, 0, -33)
 	r := h.mustRun("restore", "--from", rstDay(from), "--to", rstDay(to))
 	sameReadings(t, "restored rows", h.cleanRows("true"), old)
-	rstContains(t, "restore summary", r.stdout, "Days: 4 restored, 0 failed", fmt.Sprintf("inserted: %d", len(old)), "already present: 0", "manifest #")
-	rstContains(t, "restore log", r.stderr, "Found archive for", "through manifest")
+	testkit.Contains(t, "restore summary", r.stdout, "Days: 4 restored, 0 failed", fmt.Sprintf("inserted: %d", len(old)), "already present: 0", "manifest #")
+	testkit.Contains(t, "restore log", r.stderr, "Found archive for", "through manifest")
 
 	// One committed restore row per day, saying what was done and by whom.
 	rows, err := h.conn.Query(context.Background(), `SELECT day::text, object_key, location, readings, rows_inserted, rows_present,
@@ -136,7 +128,7 @@ func TestRestoreTwice(t *testing.T) {
 	day, rows := h.archived(35, 34, 2)
 	h.mustRun("restore", "--day", rstDay(day))
 	r := h.mustRun("restore", "--day", rstDay(day))
-	rstContains(t, "second restore", r.stdout, "inserted: 0", fmt.Sprintf("already present: %d", len(rows)))
+	testkit.Contains(t, "second restore", r.stdout, "inserted: 0", fmt.Sprintf("already present: %d", len(rows)))
 	sameReadings(t, "rows after two restores", h.cleanRows("true"), rows)
 	if n := h.count(`SELECT count(*) FROM archiver.archive_runs WHERE kind = 'restore' AND status = 'committed' AND rows_inserted = 0 AND rows_present = $1`, len(rows)); n != 1 {
 		t.Errorf("%d restore rows recording 0 inserted, %d present; want 1", n, len(rows))
@@ -187,7 +179,7 @@ func TestRestoreIntoAnotherTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.mustRun("restore", "--day", rstDay(day), "--into", `scratch."Restored Rows"`)
-	rstContains(t, "summary", r.stdout, `Restore into scratch.Restored Rows`, fmt.Sprintf("inserted: %d", len(rows)))
+	testkit.Contains(t, "summary", r.stdout, `Restore into scratch.Restored Rows`, fmt.Sprintf("inserted: %d", len(rows)))
 	got := h.rstRowsOf(`scratch."Restored Rows"`)
 	sameReadings(t, "rows restored into scratch", got, rows)
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
@@ -248,12 +240,12 @@ func TestRestoreOriginalServiceArchive(t *testing.T) {
 	h.rstPutGzip(rstKey(day), doc)
 
 	r := h.mustRun("restore", "--day", "2024-11-03")
-	rstContains(t, "log", r.stderr, "No manifest for 2024-11-03", "key convention")
-	rstContains(t, "summary", r.stdout, "key convention (no manifest)", "readings: 7", "inserted: 6", "already present: 0")
+	testkit.Contains(t, "log", r.stderr, "No manifest for 2024-11-03", "key convention")
+	testkit.Contains(t, "summary", r.stdout, "key convention (no manifest)", "readings: 7", "inserted: 6", "already present: 0")
 	sameReadings(t, "restored original archive", h.cleanRows("true"), want)
 
 	r = h.mustRun("restore", "--day", "2024-11-03")
-	rstContains(t, "second restore", r.stdout, "inserted: 0", "already present: 6")
+	testkit.Contains(t, "second restore", r.stdout, "inserted: 0", "already present: 6")
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 6 {
 		t.Errorf("%d rows after restoring twice, want 6", n)
 	}
@@ -268,7 +260,7 @@ func TestRestoreDryRun(t *testing.T) {
 	h.mustRun("archive")
 	runs := h.count(`SELECT count(*) FROM archiver.archive_runs`)
 	r := h.mustRun("restore", "--day", rstDay(day), "--dry-run")
-	rstContains(t, "dry run", r.stdout, "dry run: nothing was written", "readings that would be restored: 48")
+	testkit.Contains(t, "dry run", r.stdout, "dry run: nothing was written", "readings that would be restored: 48")
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
 		t.Errorf("dry run restored %d rows", n)
 	}
@@ -396,7 +388,7 @@ func TestRestoreBadInput(t *testing.T) {
 			if r.code != c.code {
 				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, c.code, r.stdout, r.stderr)
 			}
-			rstContains(t, "output", r.stderr+r.stdout, c.want...)
+			testkit.Contains(t, "output", r.stderr+r.stdout, c.want...)
 			for _, l := range strings.Split(r.stdout, "\n") {
 				if strings.HasPrefix(l, "error: ") {
 					t.Log(l)
@@ -433,14 +425,14 @@ func TestRestoreChecksumMismatch(t *testing.T) {
 	if r.code != cli.ExitPartial {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
-	rstContains(t, "refusal", r.stderr+r.stdout, "does not match its manifest", "47 readings, manifest #", "recorded 48", "--ignore-checksum")
+	testkit.Contains(t, "refusal", r.stderr+r.stdout, "does not match its manifest", "47 readings, manifest #", "recorded 48", "--ignore-checksum")
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
 		t.Fatalf("a mismatching archive imported %d rows", n)
 	}
 
 	r = h.mustRun("restore", "--day", rstDay(day), "--ignore-checksum")
-	rstContains(t, "ignored", r.stderr, "CHECKSUM MISMATCH IGNORED")
-	rstContains(t, "summary", r.stdout, "CHECKSUM MISMATCH IGNORED", "inserted: 47")
+	testkit.Contains(t, "ignored", r.stderr, "CHECKSUM MISMATCH IGNORED")
+	testkit.Contains(t, "summary", r.stdout, "CHECKSUM MISMATCH IGNORED", "inserted: 47")
 	if n := h.count(`SELECT count(*) FROM archiver.archive_runs WHERE kind = 'restore' AND status = 'committed' AND error LIKE 'restored with --ignore-checksum%'`); n != 1 {
 		t.Errorf("%d restore rows recording the ignored checksum, want 1", n)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archivefile"
 	"github.com/shizuku-labs/archiver/internal/cli"
 	"github.com/shizuku-labs/archiver/internal/measure"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // verifyReport is the JSON of `archiver verify --format json`.
@@ -66,9 +67,9 @@ func TestVerifyFindsMissingModifiedAndOrphan(t *testing.T) {
 	h.mustRun("archive")
 
 	r := h.mustRun("verify")
-	rstContains(t, "clean verify", r.stdout, "Verified 4 manifests", "4 ok, 0 missing, 0 corrupt")
+	testkit.Contains(t, "clean verify", r.stdout, "Verified 4 manifests", "4 ok, 0 missing, 0 corrupt")
 	r = h.mustRun("verify", "--deep")
-	rstContains(t, "clean deep verify", r.stdout, "(deep: sha256, readings, day and time bounds)", "4 ok")
+	testkit.Contains(t, "clean deep verify", r.stdout, "(deep: sha256, readings, day and time bounds)", "4 ok")
 	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
 	h.mustRun("verify", "--metrics-file", metricsFile)
 	clean, err := os.ReadFile(filepath.Join(filepath.Dir(metricsFile), "archiver-verify.prom"))
@@ -110,7 +111,7 @@ func TestVerifyFindsMissingModifiedAndOrphan(t *testing.T) {
 	if r.code != cli.ExitPartial {
 		t.Fatalf("verify exit %d, want %d\n%s\n%s", r.code, cli.ExitPartial, r.stdout, r.stderr)
 	}
-	rstContains(t, "verify", r.stdout, "ERROR    "+rstDay(deleted)+"  missing", rstKey(deleted)+" recorded by manifest #",
+	testkit.Contains(t, "verify", r.stdout, "ERROR    "+rstDay(deleted)+"  missing", rstKey(deleted)+" recorded by manifest #",
 		"is missing from storage", "ERROR    "+rstDay(truncated)+"  corrupt", "WARNING  2024-02-29  orphan",
 		"`archiver verify --adopt`", "2 ok, 1 missing, 1 corrupt, 0 pending, 1 orphan")
 	if strings.Contains(r.stdout, rstKey(flipped)) {
@@ -154,7 +155,7 @@ func TestVerifyOrphansAreWarnings(t *testing.T) {
 	h.rstPutGzip(rstKey(day), doc)
 	h.rstPutObject("archives/notes.txt", []byte("not an archive"))
 	r := h.mustRun("verify", "--deep")
-	rstContains(t, "verify", r.stdout, "WARNING  2024-03-01  orphan", "it reads fine: 7 readings, 3 sensors",
+	testkit.Contains(t, "verify", r.stdout, "WARNING  2024-03-01  orphan", "it reads fine: 7 readings, 3 sensors",
 		"archives/notes.txt is under the archive prefix", "1 orphan, 1 stray")
 	r = h.run("verify", "--strict")
 	if r.code != cli.ExitPartial {
@@ -216,10 +217,10 @@ func TestVerifyAdoptThenArchiveMerges(t *testing.T) {
 		sameReadings(t, "adopted archive", d.readings(t), orig)
 	}
 	r = h.mustRun("verify", "--deep")
-	rstContains(t, "verify after adopt", r.stdout, "Verified 1 manifests", "1 ok, 0 missing, 0 corrupt, 0 pending, 0 orphan")
+	testkit.Contains(t, "verify after adopt", r.stdout, "Verified 1 manifests", "1 ok, 0 missing, 0 corrupt, 0 pending, 0 orphan")
 
 	r = h.mustRun("restore", "--day", rstDay(day), "--dry-run")
-	rstContains(t, "restore of the adopted day", r.stdout, "manifest #")
+	testkit.Contains(t, "restore of the adopted day", r.stdout, "manifest #")
 
 	late := []reading{
 		{Sensor: "beta", Time: day.Add(5 * time.Hour), Value: f64(2.5), QCFlags: i64(0)},
@@ -227,7 +228,7 @@ func TestVerifyAdoptThenArchiveMerges(t *testing.T) {
 	}
 	h.insertClean(late)
 	r = h.mustRun("archive")
-	rstContains(t, "archive after adopt", r.stderr, "Created archive for "+rstDay(day))
+	testkit.Contains(t, "archive after adopt", r.stderr, "Created archive for "+rstDay(day))
 	docs := h.archives()
 	sameReadings(t, "merged archive", docs[rstKey(day)].readings(t), append(append([]reading{}, orig...), late...))
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
@@ -273,7 +274,7 @@ func TestVerifyPending(t *testing.T) {
 	if r.code != 0 || rep.status(key) != "pending" {
 		t.Errorf("object recorded by a failed run: exit %d status %s\n%s", r.code, rep.status(key), r.stdout)
 	}
-	rstContains(t, "pending message", r.stdout, "uploaded by failed run", "connection reset")
+	testkit.Contains(t, "pending message", r.stdout, "uploaded by failed run", "connection reset")
 
 	// Fewer readings than the manifest, and nothing explains it: corrupt.
 	h.rstRewrite(key, day, nil, 3)

@@ -22,6 +22,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/archivestore"
 	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/pgtest"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -330,11 +331,7 @@ func TestExportSensorFilterThatMatchesNothing(t *testing.T) {
 	if !errors.Is(err, ErrNoSensorReadings) {
 		t.Fatalf("err = %v, want ErrNoSensorReadings", err)
 	}
-	for _, want := range []string{`"gauge-7"`, `did you mean "Gauge-7"`, "case-sensitive"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("message lacks %q: %v", want, err)
-		}
-	}
+	testkit.Contains(t, "message", err.Error(), `"gauge-7"`, `did you mean "Gauge-7"`, "case-sensitive")
 
 	log.Reset()
 	_, s, err := export(t, x, Options{From: d, To: d, Sensors: []string{"gauge-9", "gauge-99"}}, CSV)

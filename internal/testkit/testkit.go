@@ -1,6 +1,6 @@
 // Package testkit holds the small helpers that tests in several packages
 // need: a free TCP port, the module's root directory, random bytes,
-// gzip in and out, a heap-growth probe. It is
+// gzip in and out, a heap-growth probe, a text-contains check. It is
 // imported only by tests and test-support packages (pgtest, backendtest,
 // vercelblobtest), never by the archiver itself.
 package testkit
@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,6 +91,17 @@ func Gunzip(t testing.TB, data []byte) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Contains fails t (and goes on) for each of wants that text, what the
+// test names as what, does not contain.
+func Contains(t testing.TB, what, text string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(text, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, text)
+		}
+	}
 }
 
 // HeapGrowth runs f and reports how far the live heap rose above where it
