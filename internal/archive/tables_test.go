@@ -592,3 +592,44 @@ func TestTypedRestoreIntoKeyedTable(t *testing.T) {
 		t.Errorf("table after restore:\n%s", got)
 	}
 }
+
+// TestRestoreTellsNegativeZeroFromZero: restore looks for each archived
+// reading in the table with SQL, where = calls -0 and 0 equal; a float
+// column stores both, so they are two readings there too. An archive the
+// original service wrote (not in canonical order, so deduplicated in SQL)
+// holding both, and a table of other types (the typed path) holding 0
+// already, each get the -0 restored.
+func TestRestoreTellsNegativeZeroFromZero(t *testing.T) {
+	e := coretest.New(t)
+	ctx := context.Background()
+	d := e.Today(t).AddDays(-40)
+	ds := d.String()
+	// The original service's archive: sensors out of order, a repeated reading.
+	e.PutGzip(t, archivestore.Key(coretest.Prefix, d), `{"day": "`+ds+`", "data": [`+
+		`{"sensor": "s2", "measurements": [{"time": "`+ds+`T00:10:00+00:00", "measurement": 5.0, "qc_flags": 0, "imputation_method": null}]}, `+
+		`{"sensor": "s1", "measurements": [`+
+		`{"time": "`+ds+`T00:00:00+00:00", "measurement": 0.0, "qc_flags": 1, "imputation_method": null}, `+
+		`{"time": "`+ds+`T00:00:00+00:00", "measurement": -0.0, "qc_flags": 1, "imputation_method": null}, `+
+		`{"time": "`+ds+`T00:00:00+00:00", "measurement": -0.0, "qc_flags": 1, "imputation_method": null}]}]}`)
+	if _, err := tableRestorer(e, coretest.Clean, coretest.Prefix).Run(ctx, restore.Options{Days: []measure.Day{d}}); err != nil {
+		t.Fatalf("restore: %v\n%s", err, e.LogBuf)
+	}
+	if got := dump(t, e, `SELECT sensor_id, value_mm::text FROM shizuku.clean_measurements ORDER BY sensor_id, value_mm::text`); got != "[s1 -0]\n[s1 0]\n[s2 5]\n" {
+		t.Errorf("restored from the original archive:\n%s", got)
+	}
+
+	// A real column takes the typed path; the table holds the 0 already.
+	e.Exec(t, `CREATE TABLE nz (s text NOT NULL, t timestamptz NOT NULL, v real, q integer, m text)`,
+		`INSERT INTO nz VALUES ('a', '`+ds+`T06:00:00Z', '-0', 0, NULL), ('a', '`+ds+`T06:00:00Z', 0, 0, NULL)`)
+	tbl := postgres.CleanTable{Name: []string{"nz"}, Sensor: "s", Time: "t", Value: "v", QCFlags: "q", Imputation: "m"}
+	if s, err := tableRunner(e, tbl, "nz").Run(ctx); err != nil || s.ArchivesWritten != 1 || s.RowsDeleted != 2 {
+		t.Fatalf("archive: %+v, %v\n%s", s, err, e.LogBuf)
+	}
+	e.Exec(t, `INSERT INTO nz VALUES ('a', '`+ds+`T06:00:00Z', 0, 0, NULL)`)
+	if _, err := tableRestorer(e, tbl, "nz").Run(ctx, restore.Options{Days: []measure.Day{d}}); err != nil {
+		t.Fatalf("restore: %v\n%s", err, e.LogBuf)
+	}
+	if got := dump(t, e, `SELECT v::text FROM nz ORDER BY v::text`); got != "[-0]\n[0]\n" {
+		t.Errorf("restored into a real column holding 0:\n%s", got)
+	}
+}

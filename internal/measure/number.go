@@ -54,7 +54,7 @@ func ParseNumber(tok []byte) (v sql.NullFloat64, text string, ok bool) {
 	return nullF(f), text, true
 }
 
-// plainFloat reports, cheaply, whether tok is surely what appendPyFloat
+// plainFloat reports, cheaply, whether tok is surely what pyjson.AppendFloat
 // writes for its value, so that no text need be kept: fixed notation
 // (-?D.F, no leading zeros, no trailing zero but a lone ".0"), at most 15
 // significant digits (distinct such decimals are distinct float64s, so

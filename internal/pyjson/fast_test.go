@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestFewDecimalsIsRepr checks appendPyFloat's fast path against the
+// TestFewDecimalsIsRepr checks AppendFloat's fast path against the
 // general algorithm (strconv's shortest digits, re-laid out as Python's
 // repr) on millions of values, most of them in the fast path's range.
 func TestFewDecimalsIsRepr(t *testing.T) {
@@ -54,7 +54,7 @@ func TestFewDecimalsIsRepr(t *testing.T) {
 	}
 }
 
-// referencePyFloat is appendPyFloat without the fast path.
+// referencePyFloat is AppendFloat without the fast path.
 func referencePyFloat(dst []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):

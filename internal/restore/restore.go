@@ -848,19 +848,24 @@ func (r *Restorer) insertMissing(ctx context.Context, tx pgx.Tx, d measure.Day, 
 	target := pgx.Identifier(t.Name).Sanitize()
 	cols := quoteAll(t.Columns())
 	colList := strings.Join(cols, ", ")
+	value := q(t.Value) // double precision: the original types
 	distinct := ld.stats.Readings
 	sel := `SELECT `
 	if !ld.canonical {
 		// Archives of the original service may repeat a reading; a reading
 		// is inserted once. Canonical archives hold each reading once.
-		sel = `SELECT DISTINCT `
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT `+colList+` FROM `+tempTable+`) s`).Scan(&distinct); err != nil {
+		// DISTINCT alone would take -0 and 0 for one value.
+		sel = `SELECT DISTINCT ON (` + prefixed("t", cols) + `, t.` + value + `::text) `
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT `+colList+`, `+value+`::text FROM `+tempTable+`) s`).Scan(&distinct); err != nil {
 			return fmt.Errorf("count distinct readings: %w", err)
 		}
 	}
 	same := make([]string, len(cols))
 	for i, c := range cols {
 		same[i] = `x.` + c + ` IS NOT DISTINCT FROM t.` + c
+		if c == value {
+			same[i] = sameValue(`x.`+c, `t.`+c, measure.ValueFloat8)
+		}
 	}
 	// The time range keeps the probe on the target's time index.
 	sql := `INSERT INTO ` + target + ` (` + colList + `) ` + sel + `t.` + strings.Join(cols, ", t.") +
@@ -1030,6 +1035,19 @@ func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d measure.Day, ld
 	ld.replaced += replaced
 	ld.present += keysTotal - inserted - conflicts
 	return nil
+}
+
+// sameValue is the condition that x and t, SQL values of the value
+// column (of type v), are one value as measure.Compare sees them. In a real
+// or double precision column = and IS NOT DISTINCT FROM call -0 and 0
+// equal, although the column stores both (two readings), so zeros are told
+// apart by their text ('-0', '0'); a numeric has no -0.
+func sameValue(x, t string, v measure.ValueType) string {
+	same := x + ` IS NOT DISTINCT FROM ` + t
+	if v == measure.ValueDecimal {
+		return same
+	}
+	return `(` + same + ` AND ((` + x + ` = 0) IS NOT TRUE OR ` + x + `::text = (` + t + `)::text))`
 }
 
 func quoteAll(cols []string) []string {

@@ -237,7 +237,7 @@ func (r *Restorer) loadTyped(ctx context.Context, tx pgx.Tx, d measure.Day, ar *
 			`x.` + q(l.Time.Name) + ` >= $1`, `x.` + q(l.Time.Name) + ` < $2`,
 			`x.` + q(l.Sensor.Name) + `::text = t.s`,
 			`x.` + q(l.Time.Name) + ` = ` + mapped[1],
-			`x.` + q(l.Value.Name) + ` IS NOT DISTINCT FROM ` + mapped[2],
+			sameValue(`x.`+q(l.Value.Name), mapped[2], l.Schema.Value),
 			`x.` + q(l.QCFlags.Name) + ` IS NOT DISTINCT FROM ` + mapped[3],
 			`x.` + q(l.Imputation.Name) + `::text IS NOT DISTINCT FROM t.m`,
 		}
