@@ -201,9 +201,7 @@ FROM readings ORDER BY day, sensor, time;`
 func TestDuckDBRecipes(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
-	first, last, _ := exportFixture(h)
-	want := h.dbRows("")
-	h.mustRun("archive")
+	first, last, want := archivedFixture(h, h.dbRows)
 
 	archives := readmeRecipe(t, "duckdb-archives")
 	rows, err := duckdb(t, h.dir, archives+compareQuery)
@@ -213,7 +211,7 @@ func TestDuckDBRecipes(t *testing.T) {
 	sameRows(t, "DuckDB over the archives", duckdbRows(t, rows), want)
 
 	work := t.TempDir()
-	h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--format", "parquet", "--out-dir", filepath.Join(work, "export"))
+	h.mustRun(exportRange(first, last, "--format", "parquet", "--out-dir", filepath.Join(work, "export"))...)
 	rows, err = duckdb(t, work, readmeRecipe(t, "duckdb-parquet")+compareQuery)
 	if err != nil {
 		t.Fatal(err)

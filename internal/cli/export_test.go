@@ -37,6 +37,22 @@ var exportTexts = []*string{nil, str(""), str("ARIMA"), str("a,b"), str(`quo"te`
 // exportFixture inserts readings for days 40..38 before today: awkward
 // sensors, values and texts, one reading per (sensor, time), with
 // microsecond times at both ends of each day.
+// archivedFixture fills the export fixture, takes snap of what the
+// database holds, archives it and returns the fixture's days and snap.
+func archivedFixture[T any](h *harness, snap func(where string) T) (first, last time.Time, want T) {
+	h.t.Helper()
+	first, last, _ = exportFixture(h)
+	want = snap("")
+	h.mustRun("archive")
+	return first, last, want
+}
+
+// exportRange is the arguments of an export of the days [first, last],
+// then more.
+func exportRange(first, last time.Time, more ...string) []string {
+	return append([]string{"export", "--from", rstDay(first), "--to", rstDay(last)}, more...)
+}
+
 func exportFixture(h *harness) (first, last time.Time, rows []reading) {
 	today := h.today()
 	first, last = today.AddDate(0, 0, -40), today.AddDate(0, 0, -38)
@@ -143,13 +159,13 @@ func TestExportCSVIsPostgresCSV(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "all.csv")
-	h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--out", out)
+	h.mustRun(exportRange(first, last, "--out", out)...)
 	sameBytes(t, "export --out", readFile(t, out), want)
 
-	r := h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--out", "-", "--format", "CSV")
+	r := h.mustRun(exportRange(first, last, "--out", "-", "--format", "CSV")...)
 	sameBytes(t, "export --out -", []byte(r.stdout), want)
 
-	r = h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--out", "-", "--sensor", "with,comma", "--sensor", "🙂")
+	r = h.mustRun(exportRange(first, last, "--out", "-", "--sensor", "with,comma", "--sensor", "🙂")...)
 	sameBytes(t, "export --sensor", []byte(r.stdout), wantTwo)
 	testkit.Contains(t, "log", r.stderr, "Export complete: 3 days")
 }
@@ -242,12 +258,10 @@ func readParquet(t *testing.T, p string) ([]exportRow, *parquet.File) {
 func TestExportParquetMatchesDatabase(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
-	first, last, _ := exportFixture(h)
-	want := h.dbRows("")
-	h.mustRun("archive")
+	first, last, want := archivedFixture(h, h.dbRows)
 
 	out := filepath.Join(t.TempDir(), "all.parquet")
-	h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--format", "parquet", "--out", out)
+	h.mustRun(exportRange(first, last, "--format", "parquet", "--out", out)...)
 	got, pf := readParquet(t, out)
 	sameRows(t, "parquet export", got, want)
 
@@ -272,7 +286,7 @@ func TestExportParquetMatchesDatabase(t *testing.T) {
 	}
 
 	dir := filepath.Join(t.TempDir(), "days") // created by export
-	h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--format", "parquet", "--out-dir", dir)
+	h.mustRun(exportRange(first, last, "--format", "parquet", "--out-dir", dir)...)
 	entries, _ := os.ReadDir(dir)
 	var names []string
 	var all []exportRow
@@ -293,11 +307,9 @@ func TestExportParquetMatchesDatabase(t *testing.T) {
 func TestExportJSONLMatchesDatabase(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
-	first, last, _ := exportFixture(h)
-	want := h.dbRows("")
-	h.mustRun("archive")
+	first, last, want := archivedFixture(h, h.dbRows)
 
-	r := h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--format", "jsonl", "--out", "-")
+	r := h.mustRun(exportRange(first, last, "--format", "jsonl", "--out", "-")...)
 	got := parseJSONL(t, r.stdout)
 	sameRows(t, "jsonl export", got, want)
 	if !strings.Contains(r.stdout, `"measurement":NaN,`) || !strings.Contains(r.stdout, `"measurement":-Infinity,`) || !strings.Contains(r.stdout, `"imputation_method":""}`) {
@@ -374,12 +386,10 @@ func (h *harness) runNoDB(args ...string) result {
 func TestExportWithoutDatabase(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
-	first, last, _ := exportFixture(h)
-	want := h.pgCSV("")
-	h.mustRun("archive")
+	first, last, want := archivedFixture(h, h.pgCSV)
 	t.Setenv("DATABASE_URL", "")
 
-	r := h.runNoDB("export", "--from", rstDay(first), "--to", rstDay(last), "--out", "-")
+	r := h.runNoDB(exportRange(first, last, "--out", "-")...)
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -417,13 +427,11 @@ func TestExportFromS3AndVercelBlob(t *testing.T) {
 		h := newHarness(t)
 		h.bucket = backendtest.StartS3(t)
 		h.mustRun("migrate", "up")
-		first, last, _ := exportFixture(h)
-		want := h.pgCSV("")
-		h.mustRun("archive")
-		r := h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--out", "-")
+		first, last, want := archivedFixture(h, h.pgCSV)
+		r := h.mustRun(exportRange(first, last, "--out", "-")...)
 		sameBytes(t, "export from S3", []byte(r.stdout), want)
 		t.Setenv("DATABASE_URL", "")
-		r = h.runNoDB("export", "--from", rstDay(first), "--to", rstDay(last), "--out", "-")
+		r = h.runNoDB(exportRange(first, last, "--out", "-")...)
 		if r.code != 0 {
 			t.Fatalf("exit %d\n%s", r.code, r.stderr)
 		}
@@ -431,11 +439,9 @@ func TestExportFromS3AndVercelBlob(t *testing.T) {
 	})
 	t.Run("vercelblob", func(t *testing.T) {
 		h, _ := vercelHarness(t)
-		first, last, _ := exportFixture(h)
-		want := h.dbRows("")
-		h.mustRun("archive")
+		first, last, want := archivedFixture(h, h.dbRows)
 		out := filepath.Join(t.TempDir(), "v.parquet")
-		h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--format", "parquet", "--out", out)
+		h.mustRun(exportRange(first, last, "--format", "parquet", "--out", out)...)
 		got, _ := readParquet(t, out)
 		sameRows(t, "export from Vercel Blob", got, want)
 	})
@@ -455,7 +461,7 @@ func TestExportRefusesMismatchingArchive(t *testing.T) {
 	h.rstPutGzip(rstKey(mid), doc) // other gzip bytes, same JSON
 
 	out := filepath.Join(t.TempDir(), "all.csv")
-	r := h.run("export", "--from", rstDay(first), "--to", rstDay(last), "--out", out)
+	r := h.run(exportRange(first, last, "--out", out)...)
 	if r.code != cli.ExitPartial {
 		t.Fatalf("exit %d, want %d\n%s", r.code, cli.ExitPartial, r.stderr)
 	}
@@ -468,7 +474,7 @@ func TestExportRefusesMismatchingArchive(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	r = h.run("export", "--from", rstDay(first), "--to", rstDay(last), "--out-dir", dir)
+	r = h.run(exportRange(first, last, "--out-dir", dir)...)
 	if r.code != cli.ExitPartial {
 		t.Fatalf("exit %d, want %d\n%s", r.code, cli.ExitPartial, r.stderr)
 	}
@@ -534,16 +540,14 @@ func TestExportBadInput(t *testing.T) {
 func TestExportWhileAnArchiveRunReplacesADay(t *testing.T) {
 	h := newHarness(t)
 	h.mustRun("migrate", "up")
-	first, last, _ := exportFixture(h)
-	want := h.pgCSV("")
-	h.mustRun("archive")
+	first, last, want := archivedFixture(h, h.pgCSV)
 	mid := first.AddDate(0, 0, 1)
 	key := rstKey(mid)
 	committed := h.rstObject(key)
 	h.rstPutObject(key+".committed", committed)
 	h.rstPutGzip(key, strings.Replace(h.archiveText(key), `"data": [`, `"data":  [`, 1)) // an upload in progress
 
-	r := h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--out", "-")
+	r := h.mustRun(exportRange(first, last, "--out", "-")...)
 	sameBytes(t, "export during a replacement", []byte(r.stdout), want)
 	testkit.Contains(t, "log", r.stderr, "is being replaced by an archive run", key+".committed")
 }

@@ -76,11 +76,11 @@ func TestExportTypedColumns(t *testing.T) {
 		t.Fatalf("%d rows left after archiving", n)
 	}
 
-	r := h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--out", "-")
+	r := h.mustRun(exportRange(first, last, "--out", "-")...)
 	sameBytes(t, "typed CSV export", []byte(r.stdout), []byte(want.String()))
 
 	work := t.TempDir()
-	h.mustRun("export", "--from", rstDay(first), "--to", rstDay(last), "--format", "parquet", "--out", filepath.Join(work, "typed.parquet"))
+	h.mustRun(exportRange(first, last, "--format", "parquet", "--out", filepath.Join(work, "typed.parquet"))...)
 	types, err := duckdb(t, work, `SELECT string_agg(column_name || ' ' || column_type, ', ') FROM (DESCRIBE SELECT * FROM 'typed.parquet');`)
 	if err != nil {
 		t.Fatal(err)
