@@ -633,3 +633,48 @@ func TestRestoreTellsNegativeZeroFromZero(t *testing.T) {
 		t.Errorf("restored into a real column holding 0:\n%s", got)
 	}
 }
+
+// TestKeyedRestoreTellsNegativeZeroFromZero: in a table keyed on (sensor,
+// time), -0 and 0 are two readings with one key. An archive written before
+// the key holding both restores the first in canonical order (-0),
+// whatever order the staged rows come in, and says the key had two; a
+// table's 0 where the archive holds -0 is a conflict that replace resolves.
+func TestKeyedRestoreTellsNegativeZeroFromZero(t *testing.T) {
+	e := coretest.New(t)
+	ctx := context.Background()
+	d := e.Today(t).AddDays(-40)
+	ds := d.String()
+	e.Exec(t, `CREATE TABLE kz (s text NOT NULL, t timestamptz NOT NULL, v double precision, q integer, m text, PRIMARY KEY (s, t))`)
+	tbl := postgres.CleanTable{Name: []string{"kz"}, Sensor: "s", Time: "t", Value: "v", QCFlags: "q", Imputation: "m"}
+	reading := func(v string) string {
+		return `{"time": "` + ds + `T06:00:00Z", "measurement": ` + v + `, "qc_flags": 0, "imputation_method": null}`
+	}
+	// Canonical order: -0 before 0; then 0 before -0 (the original
+	// service's order, whatever it was).
+	for i, vs := range [][2]string{{"-0.0", "0.0"}, {"0.0", "-0.0"}} {
+		e.Exec(t, `DELETE FROM kz`)
+		e.PutGzip(t, archivestore.Key("kz", d), `{"day": "`+ds+`", "data": [{"sensor": "a", "measurements": [`+reading(vs[0])+`, `+reading(vs[1])+`]}]}`)
+		s, err := tableRestorer(e, tbl, "kz").Run(ctx, restore.Options{Days: []measure.Day{d}})
+		if err != nil {
+			t.Fatalf("#%d: restore: %v\n%s", i, err, e.LogBuf)
+		}
+		if got := dump(t, e, `SELECT v::text FROM kz`); got != "[-0]\n" {
+			t.Errorf("#%d: restored %s, want the -0", i, got)
+		}
+		if s.DupKeys != 1 {
+			t.Errorf("#%d: %d keys with several readings reported, want 1", i, s.DupKeys)
+		}
+	}
+
+	e.Exec(t, `UPDATE kz SET v = 0`)
+	e.PutGzip(t, archivestore.Key("kz", d), `{"day": "`+ds+`", "data": [{"sensor": "a", "measurements": [`+reading("-0.0")+`]}]}`)
+	rs := tableRestorer(e, tbl, "kz")
+	rs.OnConflict = restore.ConflictReplace
+	s, err := rs.Run(ctx, restore.Options{Days: []measure.Day{d}})
+	if err != nil {
+		t.Fatalf("restore: %v\n%s", err, e.LogBuf)
+	}
+	if got := dump(t, e, `SELECT v::text FROM kz`); got != "[-0]\n" || s.Conflicts != 1 {
+		t.Errorf("replace: table holds %s, %d conflicts; want the archived -0, 1", got, s.Conflicts)
+	}
+}

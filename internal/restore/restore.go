@@ -914,10 +914,22 @@ func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d measure.Day, ld
 		}
 		return alias + `.` + cols[i]
 	}
+	// zeroSign tells -0 from 0 in a float value column, which = does
+	// not (see sameValue); it is NULL for every other value.
+	zeroSign := func(alias string) string { return "" }
+	if l := t.Layout(); l == nil || l.Schema.Value != measure.ValueDecimal {
+		zeroSign = func(alias string) string {
+			v := alias + `.` + cols[2]
+			return `CASE WHEN ` + v + ` = 0 THEN ` + v + `::text END`
+		}
+	}
 	cmpRest := func(alias string) string {
 		out := make([]string, len(rest))
 		for i := range rest {
 			out[i] = cmp(alias, i+2)
+		}
+		if z := zeroSign(alias); z != "" {
+			out = append(out, z)
 		}
 		return strings.Join(out, ", ")
 	}
@@ -940,12 +952,18 @@ func (r *Restorer) insertKeyed(ctx context.Context, tx pgx.Tx, d measure.Day, ld
 			order[i] = `u.` + c + ` NULLS FIRST` // values in their own order, NaN last, as the archive sorts them
 		}
 	}
+	if z := zeroSign("u"); z != "" {
+		order = append(order, z+` COLLATE "C"`) // -0 first, as the last tie-break, as measure.Compare
+	}
 	orderList := strings.Join(order, ", ")
 
 	// Keys the archive holds with more than one reading.
 	all := make([]string, len(cols))
 	for i := range cols {
 		all[i] = cmp("u", i)
+	}
+	if z := zeroSign("u"); z != "" {
+		all = append(all, z)
 	}
 	distinct := `(SELECT DISTINCT ON (` + strings.Join(all, ", ") + `) * FROM ` + k.from + ` u) u`
 	var dupKeys int64
