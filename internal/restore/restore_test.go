@@ -51,6 +51,18 @@ func newEnv(tb testing.TB) *env {
 	return &env{pool: ce.Pool, bucket: ce.Bucket, log: ce.LogBuf, core: ce}
 }
 
+// testDay is the day the tests archive and restore.
+var testDay = measure.MustParseDay("2024-03-01")
+
+// newEnvWithDay is newEnv with an archive of n generated readings of
+// testDay.
+func newEnvWithDay(tb testing.TB, n int) (*env, measure.Day) {
+	tb.Helper()
+	e := newEnv(tb)
+	e.putArchive(tb, testDay, n)
+	return e, testDay
+}
+
 func (e *env) restorer() *Restorer {
 	return &Restorer{
 		Pool: e.pool, Bucket: e.bucket, Target: clean, Manifests: manifest.NewStore("archiver"), Schema: "archiver",
@@ -86,25 +98,25 @@ func genReadings(d measure.Day, n int, emit func(*measure.Reading) error) error 
 // day's key and returns its stats.
 func (e *env) putArchive(tb testing.TB, d measure.Day, n int) archivefile.Stats {
 	tb.Helper()
-	ctx := context.Background()
-	w, err := e.bucket.NewWriter(ctx, archivestore.Key(prefix, d), &blob.WriterOptions{ContentType: archivefile.ContentType})
+	return e.writeArchive(tb, d, func(aw *archivefile.Writer) error { return genReadings(d, n, aw.Write) })
+}
+
+// writeArchive writes the archive of day d at its key, with the readings
+// fill writes, through the storage layer; it returns the archive's stats.
+func (e *env) writeArchive(tb testing.TB, d measure.Day, fill func(*archivefile.Writer) error) archivefile.Stats {
+	tb.Helper()
+	st := &archivestore.Store{Bucket: e.bucket}
+	stats, err := st.Write(context.Background(), archivestore.Key(prefix, d), archivestore.WriteOptions{Day: d, Level: 1}, fill)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	aw, err := archivefile.NewWriter(w, d, 1)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := genReadings(d, n, aw.Write); err != nil {
-		tb.Fatal(err)
-	}
-	if err := aw.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return aw.Stats()
+	return stats
+}
+
+// exec runs SQL statements, failing the test on the first error.
+func (e *env) exec(tb testing.TB, stmts ...string) {
+	tb.Helper()
+	e.core.Exec(tb, stmts...)
 }
 
 func (e *env) count(tb testing.TB, q string) int64 {
@@ -181,10 +193,8 @@ func TestCopySourceDoesNotAllocate(t *testing.T) {
 // TestLockedDayWaitsThenFails: a day held by another run is waited for,
 // then refused with a message that says so; nothing is imported.
 func TestLockedDayWaitsThenFails(t *testing.T) {
-	e := newEnv(t)
+	e, d := newEnvWithDay(t, 500)
 	ctx := context.Background()
-	d := measure.MustParseDay("2024-03-01")
-	e.putArchive(t, d, 500)
 	conn, err := e.pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -331,13 +341,9 @@ func measureRestore(tb testing.TB, e *env, d measure.Day, n int) memResult {
 // not-null violation (23502). A column listed in clean.columns.extra but
 // missing from an older archive fails that day with the same explanation.
 func TestRestoreRefusesUnfillableColumn(t *testing.T) {
-	e := newEnv(t)
+	e, d := newEnvWithDay(t, 50)
 	ctx := context.Background()
-	d := measure.MustParseDay("2024-03-01")
-	e.putArchive(t, d, 50)
-	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku."Analysis Copy" (LIKE shizuku.clean_measurements INCLUDING DEFAULTS, site text NOT NULL, station text DEFAULT 'x', note text)`); err != nil {
-		t.Fatal(err)
-	}
+	e.exec(t, `CREATE TABLE shizuku."Analysis Copy" (LIKE shizuku.clean_measurements INCLUDING DEFAULTS, site text NOT NULL, station text DEFAULT 'x', note text)`)
 	r := e.restorer()
 	r.Target.Name = []string{"shizuku", "Analysis Copy"}
 	r.Target.Source = "--into"
@@ -376,17 +382,13 @@ func TestRestoreRefusesUnfillableColumn(t *testing.T) {
 // naming the trigger and --allow-insert-triggers; an AFTER trigger (which
 // cannot change the row) is not.
 func TestRestoreRefusesRowChangingInsertTriggers(t *testing.T) {
-	e := newEnv(t)
+	e, d := newEnvWithDay(t, 50)
 	ctx := context.Background()
-	d := measure.MustParseDay("2024-03-01")
-	e.putArchive(t, d, 50)
-	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.audit (n int);
+	e.exec(t, `CREATE TABLE shizuku.audit (n int);
 		CREATE FUNCTION shizuku.note() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO shizuku.audit VALUES (1); RETURN NEW; END$$;
 		CREATE TRIGGER "Audit It" AFTER INSERT ON shizuku.clean_measurements FOR EACH ROW EXECUTE FUNCTION shizuku.note();
 		CREATE FUNCTION shizuku.bump() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.qc_flags := 77; RETURN NEW; END$$;
-		CREATE TRIGGER bump_qc BEFORE INSERT ON shizuku.clean_measurements FOR EACH ROW EXECUTE FUNCTION shizuku.bump()`); err != nil {
-		t.Fatal(err)
-	}
+		CREATE TRIGGER bump_qc BEFORE INSERT ON shizuku.clean_measurements FOR EACH ROW EXECUTE FUNCTION shizuku.bump()`)
 	r := e.restorer()
 	for _, dry := range []bool{true, false} {
 		s, err := r.Run(ctx, Options{Days: []measure.Day{d}, DryRun: dry})
@@ -412,19 +414,15 @@ func TestRestoreRefusesRowChangingInsertTriggers(t *testing.T) {
 	}
 
 	// Disabled, the trigger is no reason to refuse; nor is the AFTER one.
-	if _, err := e.pool.Exec(ctx, `TRUNCATE shizuku.clean_measurements; ALTER TABLE shizuku.clean_measurements DISABLE TRIGGER bump_qc`); err != nil {
-		t.Fatal(err)
-	}
+	e.exec(t, `TRUNCATE shizuku.clean_measurements; ALTER TABLE shizuku.clean_measurements DISABLE TRIGGER bump_qc`)
 	if s, err := r.Run(ctx, Options{Days: []measure.Day{d}}); err != nil || s.Inserted != 50 {
 		t.Fatalf("with the trigger disabled: %v, inserted %d", err, s.Inserted)
 	}
 
 	// A trigger on a partition fires for rows inserted through the parent.
-	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.parted (LIKE shizuku.clean_measurements INCLUDING DEFAULTS) PARTITION BY RANGE (ts);
+	e.exec(t, `CREATE TABLE shizuku.parted (LIKE shizuku.clean_measurements INCLUDING DEFAULTS) PARTITION BY RANGE (ts);
 		CREATE TABLE shizuku.parted_2024 PARTITION OF shizuku.parted FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
-		CREATE TRIGGER bump_part BEFORE INSERT ON shizuku.parted_2024 FOR EACH ROW EXECUTE FUNCTION shizuku.bump()`); err != nil {
-		t.Fatal(err)
-	}
+		CREATE TRIGGER bump_part BEFORE INSERT ON shizuku.parted_2024 FOR EACH ROW EXECUTE FUNCTION shizuku.bump()`)
 	r.Target.Name = []string{"shizuku", "parted"}
 	if _, err := r.Run(ctx, Options{Days: []measure.Day{d}}); err == nil || !strings.Contains(err.Error(), "bump_part") {
 		t.Errorf("a partition's BEFORE INSERT trigger was not refused: %v", err)
@@ -440,10 +438,7 @@ func TestRestoreRefusesRowChangingInsertTriggers(t *testing.T) {
 // a value; a narrower type that holds every value (real for multiples of
 // 1/8) restores.
 func TestRestoreRefusesNarrowerColumns(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	d := measure.MustParseDay("2024-03-01")
-	e.putArchive(t, d, 300)
+	e, d := newEnvWithDay(t, 300)
 	cases := []struct {
 		name, def, column string
 	}{
@@ -453,31 +448,36 @@ func TestRestoreRefusesNarrowerColumns(t *testing.T) {
 		{"short_method", `sensor_id text, ts timestamptz, value_mm numeric, qc_flags int, imputation_method varchar(3)`, "imputation_method"},
 	}
 	for _, c := range cases {
-		if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.`+c.name+` (`+c.def+`)`); err != nil {
-			t.Fatal(err)
-		}
-		r := e.restorer()
-		r.Target.Name = []string{"shizuku", c.name}
-		s, err := r.Run(ctx, Options{Days: []measure.Day{d}})
-		if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 1 {
-			t.Errorf("%s: err %v, days %+v", c.name, err, s.Days)
-			continue
-		}
-		if msg := s.Days[0].Err.Error(); !strings.Contains(msg, `"`+c.column+`"`) || !strings.Contains(msg, "exactly") {
-			t.Errorf("%s: the reason does not name column %s: %s", c.name, c.column, msg)
-		}
-		if n := e.count(t, `SELECT count(*) FROM shizuku.`+c.name); n != 0 {
-			t.Errorf("%s: %d rows imported", c.name, n)
-		}
+		e.refusedInto(t, d, c.name, c.def, `"`+c.column+`"`, "exactly")
 	}
 	// Every generated value is a multiple of 1/8: real holds it exactly.
-	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.real_values (sensor_id text, ts timestamptz, value_mm real, qc_flags smallint, imputation_method varchar(5))`); err != nil {
-		t.Fatal(err)
-	}
-	r := e.restorer()
-	r.Target.Name = []string{"shizuku", "real_values"}
-	if s, err := r.Run(ctx, Options{Days: []measure.Day{d}}); err != nil || s.Inserted != 300 {
+	if s, err := e.restoreInto(t, d, "real_values", `sensor_id text, ts timestamptz, value_mm real, qc_flags smallint, imputation_method varchar(5)`); err != nil || s.Inserted != 300 {
 		t.Fatalf("real values: %v, inserted %d", err, s.Inserted)
+	}
+}
+
+// restoreInto creates the table shizuku.<name> (def) and restores day d
+// into it.
+func (e *env) restoreInto(t *testing.T, d measure.Day, name, def string) (Summary, error) {
+	t.Helper()
+	e.exec(t, `CREATE TABLE shizuku.`+name+` (`+def+`)`)
+	r := e.restorer()
+	r.Target.Name = []string{"shizuku", name}
+	return r.Run(context.Background(), Options{Days: []measure.Day{d}})
+}
+
+// refusedInto is restoreInto, failing t unless the day fails with a
+// reason naming each of wants and nothing is imported.
+func (e *env) refusedInto(t *testing.T, d measure.Day, name, def string, wants ...string) {
+	t.Helper()
+	s, err := e.restoreInto(t, d, name, def)
+	if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 1 {
+		t.Errorf("%s: err %v, days %+v", name, err, s.Days)
+		return
+	}
+	testkit.Contains(t, name+": the day's reason", s.Days[0].Err.Error(), wants...)
+	if n := e.count(t, `SELECT count(*) FROM shizuku.`+name); n != 0 {
+		t.Errorf("%s: %d rows imported", name, n)
 	}
 }
 
@@ -486,28 +486,16 @@ func TestRestoreRefusesNarrowerColumns(t *testing.T) {
 // number fails the day, as for the mapped columns.
 func TestRestoreRefusesNarrowerExtraColumns(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
 	d := measure.MustParseDay("2024-03-01")
-	w, err := e.bucket.NewWriter(ctx, archivestore.Key(prefix, d), &blob.WriterOptions{ContentType: archivefile.ContentType})
-	if err != nil {
-		t.Fatal(err)
-	}
-	aw, err := archivefile.NewWriter(w, d, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		r := measure.Reading{Sensor: "s", Time: d.Start().Add(time.Duration(i) * time.Minute), Extra: `{"reading_no": 12.5, "station": "north gate"}`}
-		if err := aw.Write(&r); err != nil {
-			t.Fatal(err)
+	e.writeArchive(t, d, func(aw *archivefile.Writer) error {
+		for i := range 3 {
+			r := measure.Reading{Sensor: "s", Time: d.Start().Add(time.Duration(i) * time.Minute), Extra: `{"reading_no": 12.5, "station": "north gate"}`}
+			if err := aw.Write(&r); err != nil {
+				return err
+			}
 		}
-	}
-	if err := aw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+		return nil
+	})
 	base := `sensor_id text, ts timestamptz, value_mm double precision, qc_flags int, imputation_method text`
 	// An integer column refuses 12.5 itself (PostgreSQL's input error names
 	// the value); a varchar(5) would have cut "north gate" to "north".
@@ -515,29 +503,9 @@ func TestRestoreRefusesNarrowerExtraColumns(t *testing.T) {
 		{"short_station", base + `, station varchar(5), reading_no numeric`, `"station"`},
 		{"int_reading_no", base + `, station text, reading_no int`, `integer: "12.5"`},
 	} {
-		if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.`+c.name+` (`+c.def+`)`); err != nil {
-			t.Fatal(err)
-		}
-		r := e.restorer()
-		r.Target.Name = []string{"shizuku", c.name}
-		s, err := r.Run(ctx, Options{Days: []measure.Day{d}})
-		if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 1 {
-			t.Errorf("%s: err %v, days %+v", c.name, err, s.Days)
-			continue
-		}
-		if msg := s.Days[0].Err.Error(); !strings.Contains(msg, c.column) {
-			t.Errorf("%s: the reason does not name %s: %s", c.name, c.column, msg)
-		}
-		if n := e.count(t, `SELECT count(*) FROM shizuku.`+c.name); n != 0 {
-			t.Errorf("%s: %d rows imported", c.name, n)
-		}
+		e.refusedInto(t, d, c.name, c.def, c.column)
 	}
-	if _, err := e.pool.Exec(ctx, `CREATE TABLE shizuku.wide_extras (`+base+`, station text, reading_no numeric(4,1))`); err != nil {
-		t.Fatal(err)
-	}
-	r := e.restorer()
-	r.Target.Name = []string{"shizuku", "wide_extras"}
-	if s, err := r.Run(ctx, Options{Days: []measure.Day{d}}); err != nil || s.Inserted != 3 {
+	if s, err := e.restoreInto(t, d, "wide_extras", base+`, station text, reading_no numeric(4,1)`); err != nil || s.Inserted != 3 {
 		t.Fatalf("extras that fit: %v, inserted %d", err, s.Inserted)
 	}
 }
@@ -559,9 +527,7 @@ func TestDayEmptyCheckProbesTheTimeIndex(t *testing.T) {
 		`ANALYZE shizuku.clean_measurements`,
 		`DELETE FROM shizuku.clean_measurements WHERE ts >= '2024-03-02'`, // archived since
 	} {
-		if _, err := e.pool.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
+		e.exec(t, sql)
 	}
 	q := dayEmptySQL(clean)
 	for _, c := range []struct {
