@@ -63,6 +63,36 @@ func (h *harness) runBinary(t *testing.T, env []string, args ...string) (int, st
 	return 0, ""
 }
 
+// killedAt runs the archiver binary with args and env, to be killed
+// (SIGKILL, no cleanup) at the nth passage of failpoint point; it fails t
+// unless the process died there.
+func (h *harness) killedAt(t *testing.T, point, nth string, env []string, args ...string) {
+	t.Helper()
+	code, out := h.runBinary(t, append([]string{"ARCHIVER_FAILPOINTS=" + point + "=kill@" + nth}, env...), args...)
+	if code != -1 || !strings.Contains(out, "failpoint "+point) {
+		t.Fatalf("archiver %s was not killed at %s (exit %d):\n%s", args[0], point, code, out)
+	}
+}
+
+// completes runs the archiver binary with args and env, after a crash; it
+// fails t unless the run succeeds.
+func (h *harness) completes(t *testing.T, env []string, args ...string) {
+	t.Helper()
+	if code, out := h.runBinary(t, env, args...); code != 0 {
+		t.Fatalf("archiver %s after the crash failed (exit %d):\n%s", args[0], code, out)
+	}
+}
+
+// eachCrash runs f as a subtest (point@nth) for every crash point, killed
+// at its first and at its second passage.
+func eachCrash(t *testing.T, points []string, f func(t *testing.T, point, nth string)) {
+	for _, point := range points {
+		for _, nth := range []string{"1", "2"} {
+			t.Run(point+"@"+nth, func(t *testing.T) { f(t, point, nth) })
+		}
+	}
+}
+
 // crashPoints are the step boundaries of a run, in order.
 var crashPoints = []string{
 	"purge.after-batch",
@@ -84,42 +114,33 @@ var crashPoints = []string{
 // agree with the objects (I3). The days include one with an existing archive
 // and late rows, so merges are crashed too.
 func TestCrashAtEveryStepConverges(t *testing.T) {
-	for _, point := range crashPoints {
-		for _, nth := range []string{"1", "2"} {
-			t.Run(point+"@"+nth, func(t *testing.T) {
-				h := newHarness(t)
-				h.mustRun("migrate", "up")
-				today := h.today()
-				first := sample(today, 36, 34, 2)
-				h.insertClean(first)
-				h.mustRun("archive") // days 36 and 35 ago now have an archive
-				late := sample(today, 36, 34, 1)
-				for i := range late {
-					late[i].Sensor = "late-" + late[i].Sensor
-				}
-				more := sample(today, 34, 32, 2)
-				h.insertClean(append(append([]reading{}, late...), more...))
-				_, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts)
-					SELECT 's', now() - interval '2 days' FROM generate_series(1, 50)`)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := append(append(append([]reading{}, first...), late...), more...)
-
-				code, out := h.runBinary(t, []string{"ARCHIVER_FAILPOINTS=" + point + "=kill@" + nth, noHold}, "archive", "--batch-size", "10")
-				if code != -1 || !strings.Contains(out, "failpoint "+point) {
-					t.Fatalf("the run was not killed at %s (exit %d):\n%s", point, code, out)
-				}
-				if code, out := h.runBinary(t, []string{noHold}, "archive"); code != 0 {
-					t.Fatalf("the run after the crash failed (exit %d):\n%s", code, out)
-				}
-				h.checkConverged(t, want)
-				if n := h.count(`SELECT count(*) FROM shizuku.raw_measurements`); n != 0 {
-					t.Errorf("%d raw rows left after the purge was resumed", n)
-				}
-			})
+	eachCrash(t, crashPoints, func(t *testing.T, point, nth string) {
+		h := newHarness(t)
+		h.mustRun("migrate", "up")
+		today := h.today()
+		first := sample(today, 36, 34, 2)
+		h.insertClean(first)
+		h.mustRun("archive") // days 36 and 35 ago now have an archive
+		late := sample(today, 36, 34, 1)
+		for i := range late {
+			late[i].Sensor = "late-" + late[i].Sensor
 		}
-	}
+		more := sample(today, 34, 32, 2)
+		h.insertClean(append(append([]reading{}, late...), more...))
+		_, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts)
+					SELECT 's', now() - interval '2 days' FROM generate_series(1, 50)`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append(append(append([]reading{}, first...), late...), more...)
+
+		h.killedAt(t, point, nth, []string{noHold}, "archive", "--batch-size", "10")
+		h.completes(t, []string{noHold}, "archive")
+		h.checkConverged(t, want)
+		if n := h.count(`SELECT count(*) FROM shizuku.raw_measurements`); n != 0 {
+			t.Errorf("%d raw rows left after the purge was resumed", n)
+		}
+	})
 }
 
 // checkConverged is the independent checker: it decodes archives with the

@@ -35,10 +35,7 @@ func TestCrashThenApplicationChangesConverges(t *testing.T) {
 			for key, data := range fileObjects(t, h.dir) {
 				everything = append(everything, decodeArchive(t, key, data).readings(t)...)
 			}
-			code, out := h.runBinary(t, []string{"ARCHIVER_FAILPOINTS=" + point + "=kill@1"}, "archive")
-			if code != -1 || !strings.Contains(out, "failpoint "+point) {
-				t.Fatalf("the run was not killed at %s (exit %d):\n%s", point, code, out)
-			}
+			h.killedAt(t, point, "1", nil, "archive")
 			// What left the table was committed to an archive.
 			left := map[string]int{}
 			for _, r := range h.cleanRows("true") {

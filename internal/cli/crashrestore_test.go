@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -21,59 +20,50 @@ var restoreCrashPoints = []string{
 // them were there already and are not doubled), nothing else, and the
 // restore manifests account for every row inserted.
 func TestRestoreCrashAtEveryStepConverges(t *testing.T) {
-	for _, point := range restoreCrashPoints {
-		for _, nth := range []string{"1", "2"} {
-			t.Run(point+"@"+nth, func(t *testing.T) {
-				h := newHarness(t)
-				h.mustRun("migrate", "up")
-				today := h.today()
-				rows := sample(today, 35, 32, 2) // three days
-				h.insertClean(rows)
-				h.mustRun("archive")
-				if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
-					t.Fatalf("%d rows left after archiving", n)
-				}
-				// Some readings are back in the table already (a partial
-				// restore by hand): they must not be doubled.
-				var present []reading
-				for i, r := range rows {
-					if i%5 == 0 {
-						present = append(present, r)
-					}
-				}
-				h.insertClean(present)
-				var args []string
-				for d := 35; d > 32; d-- {
-					args = append(args, "--day", today.AddDate(0, 0, -d).Format(time.DateOnly))
-				}
-				args = append([]string{"restore"}, args...) // restore takes the days one by one
-
-				code, out := h.runBinary(t, []string{"ARCHIVER_FAILPOINTS=" + point + "=kill@" + nth}, args...)
-				if code != -1 || !strings.Contains(out, "failpoint "+point) {
-					t.Fatalf("the restore was not killed at %s (exit %d):\n%s", point, code, out)
-				}
-				if code, out := h.runBinary(t, nil, args...); code != 0 {
-					t.Fatalf("the restore after the crash: exit %d\n%s", code, out)
-				}
-				sameReadings(t, "table after the restore", h.cleanRows("true"), rows)
-				inserted := h.count(`SELECT coalesce(sum(rows_inserted), 0) FROM archiver.archive_runs WHERE kind = 'restore' AND status = 'committed'`)
-				if want := int64(len(rows) - len(present)); inserted != want {
-					t.Errorf("restore manifests record %d rows inserted, want %d", inserted, want)
-				}
-				if n := h.count(`SELECT count(DISTINCT day) FROM archiver.archive_runs WHERE kind = 'restore' AND status = 'committed'`); n != 3 {
-					t.Errorf("%d days with a committed restore manifest, want 3", n)
-				}
-				// The restored rows are due again: archiving them changes no
-				// archive (I5).
-				before := fileObjects(t, h.dir)
-				h.mustRun("archive")
-				after := fileObjects(t, h.dir)
-				for key, data := range before {
-					if sha256Hex(after[key]) != sha256Hex(data) {
-						t.Errorf("%s changed when restored rows were archived again", key)
-					}
-				}
-			})
+	eachCrash(t, restoreCrashPoints, func(t *testing.T, point, nth string) {
+		h := newHarness(t)
+		h.mustRun("migrate", "up")
+		today := h.today()
+		rows := sample(today, 35, 32, 2) // three days
+		h.insertClean(rows)
+		h.mustRun("archive")
+		if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+			t.Fatalf("%d rows left after archiving", n)
 		}
-	}
+		// Some readings are back in the table already (a partial
+		// restore by hand): they must not be doubled.
+		var present []reading
+		for i, r := range rows {
+			if i%5 == 0 {
+				present = append(present, r)
+			}
+		}
+		h.insertClean(present)
+		var args []string
+		for d := 35; d > 32; d-- {
+			args = append(args, "--day", today.AddDate(0, 0, -d).Format(time.DateOnly))
+		}
+		args = append([]string{"restore"}, args...) // restore takes the days one by one
+
+		h.killedAt(t, point, nth, nil, args...)
+		h.completes(t, nil, args...)
+		sameReadings(t, "table after the restore", h.cleanRows("true"), rows)
+		inserted := h.count(`SELECT coalesce(sum(rows_inserted), 0) FROM archiver.archive_runs WHERE kind = 'restore' AND status = 'committed'`)
+		if want := int64(len(rows) - len(present)); inserted != want {
+			t.Errorf("restore manifests record %d rows inserted, want %d", inserted, want)
+		}
+		if n := h.count(`SELECT count(DISTINCT day) FROM archiver.archive_runs WHERE kind = 'restore' AND status = 'committed'`); n != 3 {
+			t.Errorf("%d days with a committed restore manifest, want 3", n)
+		}
+		// The restored rows are due again: archiving them changes no
+		// archive (I5).
+		before := fileObjects(t, h.dir)
+		h.mustRun("archive")
+		after := fileObjects(t, h.dir)
+		for key, data := range before {
+			if sha256Hex(after[key]) != sha256Hex(data) {
+				t.Errorf("%s changed when restored rows were archived again", key)
+			}
+		}
+	})
 }

@@ -154,13 +154,8 @@ func TestDropPartitionsCrash(t *testing.T) {
 		t.Run(point, func(t *testing.T) {
 			h := newHarness(t)
 			rows := h.partitionedFilled(36, 31)
-			code, out := h.runBinary(t, []string{"ARCHIVER_FAILPOINTS=" + point + "=kill@2"}, "archive", "--drop-partitions")
-			if code != -1 || !strings.Contains(out, "failpoint "+point) {
-				t.Fatalf("the run was not killed at %s (exit %d):\n%s", point, code, out)
-			}
-			if code, out := h.runBinary(t, nil, "archive", "--drop-partitions"); code != 0 {
-				t.Fatalf("the run after the crash failed (exit %d):\n%s", code, out)
-			}
+			h.killedAt(t, point, "2", nil, "archive", "--drop-partitions")
+			h.completes(t, nil, "archive", "--drop-partitions")
 			h.checkConverged(t, rows)
 			if got := strings.Join(h.partitions(), " "); got != "clean_default clean_week" {
 				t.Errorf("partitions left: %s", got)
