@@ -195,26 +195,26 @@ func (j *dayJob) count(ctx context.Context) error {
 }
 
 // readDay reads the day into the worker's buffer, or counts it when it
-// cannot be held there (j.rows stays nil then).
+// cannot be held there (j.rows stays nil then). A buffer that has held a
+// day is reused at its size without counting; the worker's first day, or
+// one larger than the last, is counted to size it once.
 func (j *dayJob) readDay(ctx context.Context) (int64, error) {
 	r, d := j.r, j.res.Day
 	if r.Opts.DryRun || !r.Clean.Layout().Fast() {
 		// A table the binary-row path cannot read is always streamed.
 		return r.Clean.CountDay(ctx, j.tx, d)
 	}
-	var hint int64
-	if !j.buf.Sized() {
-		// The worker's first day: sized once, rather than grown by
-		// appending (which would leave the day twice over in garbage).
-		n, err := r.Clean.CountDay(ctx, j.tx, d)
-		if err != nil || !j.buf.Fits(n) {
-			return n, err
-		}
-		hint = n
+	var rows *postgres.DayRows
+	err := postgres.ErrBufferFull
+	if j.buf.Sized() {
+		rows, err = r.Clean.ReadDay(ctx, j.tx, d, j.buf, 0)
 	}
-	rows, err := r.Clean.ReadDay(ctx, j.tx, d, j.buf, hint)
-	if errors.Is(err, postgres.ErrDayTooLarge) {
-		return r.Clean.CountDay(ctx, j.tx, d)
+	if errors.Is(err, postgres.ErrBufferFull) || errors.Is(err, postgres.ErrDayTooLarge) {
+		n, cerr := r.Clean.CountDay(ctx, j.tx, d)
+		if cerr != nil || n == 0 || !j.buf.Fits(n) {
+			return n, cerr
+		}
+		rows, err = r.Clean.ReadDay(ctx, j.tx, d, j.buf, n)
 	}
 	if err != nil {
 		return 0, err

@@ -110,7 +110,8 @@ func (t CleanTable) StreamDay(ctx context.Context, q Querier, d measure.Day) (*D
 // other fields). Memory is bounded by the day: a day of more rows than
 // buf holds (its Limit) is refused with ErrDayTooLarge, for StreamDay.
 // sizeHint, the expected number of rows (CountDay), sizes buf once; 0 keeps
-// the size of the day buf held last (see Sized). buf is the caller's, reused
+// the size of the day buf held last (see Sized), and a day that does not
+// fit it is refused with ErrBufferFull. buf is the caller's, reused
 // from day to day (one per concurrent day), and must not be used again
 // until the DayRows is closed.
 func (t CleanTable) ReadDay(ctx context.Context, q Querier, d measure.Day, buf *DayBuffer, sizeHint int64) (*DayRows, error) {
@@ -127,8 +128,11 @@ func (t CleanTable) ReadDay(ctx context.Context, q Querier, d measure.Day, buf *
 	dr := &DayRows{buf: buf}
 	dr.dec.init(rows.FieldDescriptions())
 	for rows.Next() {
-		if len(buf.key) == buf.limit() {
+		switch n := len(buf.key); {
+		case n == buf.limit():
 			return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, ErrDayTooLarge)
+		case n == cap(buf.key) && sizeHint <= 0:
+			return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, ErrBufferFull)
 		}
 		if err := dr.dec.load(rows, buf); err != nil {
 			return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
@@ -144,6 +148,12 @@ func (t CleanTable) ReadDay(ctx context.Context, q Querier, d measure.Day, buf *
 // ErrDayTooLarge is ReadDay's refusal of a day of more rows than its
 // buffer holds: read it with StreamDay.
 var ErrDayTooLarge = errors.New("the day has too many rows to sort in memory")
+
+// ErrBufferFull is ReadDay's refusal, without a size hint, of a day of
+// more rows than its buffer was sized for by the last: count the day and
+// read it again with the count as the hint. Growing by appending would
+// leave the day several times over in garbage and the buffer oversized.
+var ErrBufferFull = errors.New("the day has more rows than the buffer was sized for")
 
 // Len is the number of rows a day read by ReadDay holds.
 func (r *DayRows) Len() int64 { return int64(len(r.buf.order)) }

@@ -186,7 +186,9 @@ func TestDayReadsAgree(t *testing.T) {
 	}
 }
 
-// A day larger than its size hint, and a hint of zero, still read whole.
+// A day larger than its size hint still reads whole; without a hint
+// (0), a day that does not fit the buffer's last size is refused with
+// ErrBufferFull (the caller counts it), and one that fits reads whole.
 func TestReadDayIgnoresAWrongHint(t *testing.T) {
 	ctx := context.Background()
 	dbURL := pgtest.NewDatabase(t)
@@ -203,14 +205,22 @@ func TestReadDayIgnoresAWrongHint(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf postgres.DayBuffer
-	for _, hint := range []int64{0, 3, -1, n * 10} {
+	if _, err := tbl.ReadDay(ctx, conn, day, &buf, 0); !errors.Is(err, postgres.ErrBufferFull) {
+		t.Fatalf("no hint, empty buffer: %v, want ErrBufferFull", err)
+	}
+	for _, hint := range []int64{3, n * 10, 0, 0} {
 		rr, err := tbl.ReadDay(ctx, conn, day, &buf, hint)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("hint %d: %v", hint, err)
 		}
 		if got := int64(len(drain(t, rr))); got != n {
 			t.Fatalf("hint %d: read %d rows, want %d", hint, got, n)
 		}
+		rr.Close()
+	}
+	small := postgres.DayBuffer{Limit: int(n - 1)}
+	if _, err := tbl.ReadDay(ctx, conn, day, &small, n); !errors.Is(err, postgres.ErrDayTooLarge) {
+		t.Fatalf("a day over the buffer's limit: %v, want ErrDayTooLarge", err)
 	}
 }
 
