@@ -2,8 +2,6 @@ package cli_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 var (
@@ -83,6 +80,26 @@ func (h *harness) completes(t *testing.T, env []string, args ...string) {
 	}
 }
 
+// toMerge migrates the database, archives the days [from, to) ago, then
+// adds late readings of those days (of other sensors) and the new days
+// [to, until) ago: what a run has to merge and archive. It returns every
+// reading and the late ones.
+func (h *harness) toMerge(from, to, until int) (want, late []reading) {
+	h.t.Helper()
+	h.mustRun("migrate", "up")
+	today := h.today()
+	first := sample(today, from, to, 2)
+	h.insertClean(first)
+	h.mustRun("archive") // the days [from, to) have an archive
+	late = sample(today, from, to, 1)
+	for i := range late {
+		late[i].Sensor = "late-" + late[i].Sensor
+	}
+	more := sample(today, to, until, 2)
+	h.insertClean(append(append([]reading{}, late...), more...))
+	return append(append(append([]reading{}, first...), late...), more...), late
+}
+
 // eachCrash runs f as a subtest (point@nth) for every crash point, killed
 // at its first and at its second passage.
 func eachCrash(t *testing.T, points []string, f func(t *testing.T, point, nth string)) {
@@ -116,23 +133,12 @@ var crashPoints = []string{
 func TestCrashAtEveryStepConverges(t *testing.T) {
 	eachCrash(t, crashPoints, func(t *testing.T, point, nth string) {
 		h := newHarness(t)
-		h.mustRun("migrate", "up")
-		today := h.today()
-		first := sample(today, 36, 34, 2)
-		h.insertClean(first)
-		h.mustRun("archive") // days 36 and 35 ago now have an archive
-		late := sample(today, 36, 34, 1)
-		for i := range late {
-			late[i].Sensor = "late-" + late[i].Sensor
-		}
-		more := sample(today, 34, 32, 2)
-		h.insertClean(append(append([]reading{}, late...), more...))
+		want, _ := h.toMerge(36, 34, 32)
 		_, err := h.conn.Exec(context.Background(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts)
 					SELECT 's', now() - interval '2 days' FROM generate_series(1, 50)`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := append(append(append([]reading{}, first...), late...), more...)
 
 		h.killedAt(t, point, nth, []string{noHold}, "archive", "--batch-size", "10")
 		h.completes(t, []string{noHold}, "archive")
@@ -143,59 +149,13 @@ func TestCrashAtEveryStepConverges(t *testing.T) {
 	})
 }
 
-// checkConverged is the independent checker: it decodes archives with the
-// standard library, not the archiver's reader.
+// checkConverged is the independent checker after a run that completed:
+// nothing of the archived days is left in the database, and the archives
+// in the bucket directory are what checkObjects says they must be.
 func (h *harness) checkConverged(t *testing.T, want []reading) {
 	t.Helper()
-	var archived []reading
-	for key, doc := range h.archives() {
-		rs := doc.readings(t)
-		seen := map[string]bool{}
-		for _, r := range rs {
-			if seen[r.key()] {
-				t.Errorf("%s holds %s twice", key, r.key())
-			}
-			seen[r.key()] = true
-		}
-		archived = append(archived, rs...)
-	}
-	left := h.cleanRows("true")
-	if len(left) != 0 {
+	if left := h.cleanRows("true"); len(left) != 0 {
 		t.Errorf("%d rows of archived days left in the database", len(left))
 	}
-	sameReadings(t, "archives ∪ database after the crash", append(archived, left...), want)
-
-	// The newest committed manifest of every object describes it exactly.
-	rows, err := h.conn.Query(context.Background(), `SELECT DISTINCT ON (object_key) object_key, sha256, readings, bytes
-		FROM archiver.archive_runs WHERE kind = 'archive' AND status = 'committed' ORDER BY object_key, finished_at DESC, id DESC`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	docs := h.archives()
-	n := 0
-	for rows.Next() {
-		n++
-		var key, sha string
-		var readings, size int64
-		if err := rows.Scan(&key, &sha, &readings, &size); err != nil {
-			t.Fatal(err)
-		}
-		data, err := os.ReadFile(filepath.Join(h.dir, key))
-		if err != nil {
-			t.Errorf("manifest points at missing object %s", key)
-			continue
-		}
-		sum := sha256.Sum256(data)
-		if hex.EncodeToString(sum[:]) != sha || int64(len(data)) != size {
-			t.Errorf("%s: manifest sha %s/%d bytes, object %x/%d", key, sha, size, sum, len(data))
-		}
-		if got := int64(len(docs[key].readings(t))); got != readings {
-			t.Errorf("%s: manifest says %d readings, object has %d", key, readings, got)
-		}
-	}
-	if n != len(docs) {
-		t.Errorf("%d objects but %d with a committed manifest", len(docs), n)
-	}
-	_ = time.Now
+	h.checkObjects(t, fileObjects(t, h.dir), want)
 }

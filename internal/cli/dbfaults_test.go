@@ -124,18 +124,8 @@ func TestConnectionTerminatedMidDay(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				h := newHarness(t)
-				h.mustRun("migrate", "up")
+				want, late := h.toMerge(34, 33, 32)
 				today := h.today()
-				first := sample(today, 34, 33, 2)
-				h.insertClean(first)
-				h.mustRun("archive")
-				late := sample(today, 34, 33, 1)
-				for i := range late {
-					late[i].Sensor = "late-" + late[i].Sensor
-				}
-				more := sample(today, 33, 32, 2)
-				h.insertClean(append(append([]reading{}, late...), more...))
-				want := append(append(append([]reading{}, first...), late...), more...)
 				keyA := dayKey(today.AddDate(0, 0, -34))
 
 				// One day at a time: day A (oldest) reaches the point first and

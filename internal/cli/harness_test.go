@@ -2,13 +2,10 @@ package cli_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -246,30 +243,8 @@ type archiveDoc struct {
 func (h *harness) archives() map[string]archiveDoc {
 	h.t.Helper()
 	out := map[string]archiveDoc{}
-	err := filepath.Walk(h.dir, func(p string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() || !strings.HasSuffix(p, ".json.gz") {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		var doc archiveDoc
-		dec := json.NewDecoder(zr)
-		if err := dec.Decode(&doc); err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		rel, _ := filepath.Rel(h.dir, p)
-		out[filepath.ToSlash(rel)] = doc
-		return nil
-	})
-	if err != nil {
-		h.t.Fatal(err)
+	for key, data := range fileObjects(h.t, h.dir) {
+		out[key] = decodeArchive(h.t, key, data)
 	}
 	return out
 }

@@ -27,21 +27,10 @@ func TestInterruptedRunConverges(t *testing.T) {
 	} {
 		t.Run(c.point+"/"+c.sig.String(), func(t *testing.T) {
 			h := newHarness(t)
-			h.mustRun("migrate", "up")
-			today := h.today()
-			first := sample(today, 35, 34, 2)
-			h.insertClean(first)
-			h.mustRun("archive")
-			late := sample(today, 35, 34, 1)
-			for i := range late {
-				late[i].Sensor = "late-" + late[i].Sensor
-			}
-			more := sample(today, 34, 32, 2)
-			h.insertClean(append(append([]reading{}, late...), more...))
+			want, _ := h.toMerge(35, 34, 32)
 			if _, err := h.conn.Exec(t.Context(), `INSERT INTO shizuku.raw_measurements (sensor_id, ts) SELECT 's', now() - interval '2 days' FROM generate_series(1, 30)`); err != nil {
 				t.Fatal(err)
 			}
-			want := append(append(append([]reading{}, first...), late...), more...)
 
 			run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=" + c.point + "=sleep(2s)@1", noHold}, "archive", "--batch-size", "10", "--concurrency", "1")
 			time.Sleep(800 * time.Millisecond) // well inside the 2s sleep, after start-up
