@@ -55,18 +55,7 @@ func TestLockTimeoutLeavesDayPending(t *testing.T) {
 	h.insertClean(rows)
 	locked := today.AddDate(0, 0, -42)
 
-	app, err := pgx.Connect(ctx, h.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close(ctx)
-	tx, err := app.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM shizuku.clean_measurements WHERE ts >= $1 AND ts < $2 LIMIT 1 FOR UPDATE`, locked, locked.Add(24*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	tx := h.appLocks(`SELECT 1 FROM shizuku.clean_measurements WHERE ts >= $1 AND ts < $2 LIMIT 1 FOR UPDATE`, locked, locked.Add(24*time.Hour))
 
 	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
 	start := time.Now()
@@ -144,19 +133,7 @@ func TestLockTimeoutStopsRawPurge(t *testing.T) {
 		SELECT 's', now() - interval '3 days' - g * interval '1 second' FROM generate_series(1, 10) g`); err != nil {
 		t.Fatal(err)
 	}
-	app, err := pgx.Connect(ctx, h.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close(ctx)
-	tx, err := app.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM shizuku.raw_measurements FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
+	h.appLocks(`SELECT 1 FROM shizuku.raw_measurements FOR UPDATE`)
 	r := h.run("archive", "--lock-timeout", "200ms", "--raw-require-clean=false")
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -167,6 +144,28 @@ func TestLockTimeoutStopsRawPurge(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM shizuku.raw_measurements`); n != 10 {
 		t.Errorf("%d raw rows left, want 10", n)
 	}
+}
+
+// appLocks takes locks as an application would: it runs sql (args) in a
+// transaction on a connection of its own, left open until the test ends
+// or the caller rolls it back.
+func (h *harness) appLocks(sql string, args ...any) pgx.Tx {
+	h.t.Helper()
+	ctx := context.Background()
+	app, err := pgx.Connect(ctx, h.dbURL)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { app.Close(ctx) })
+	tx, err := app.Begin(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { tx.Rollback(ctx) })
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
+		h.t.Fatalf("%s: %v", sql, err)
+	}
+	return tx
 }
 
 // insertRaw adds one raw reading of sensor at now() - ago.
@@ -198,15 +197,7 @@ func (h *harness) archiveLeavesRaw(want []string, args ...string) result {
 
 func (h *harness) rawLeft() []string {
 	h.t.Helper()
-	rows, err := h.conn.Query(context.Background(), `SELECT sensor_id || '@' || round(extract(epoch FROM now() - ts) / 3600) || 'h' FROM shizuku.raw_measurements ORDER BY 1`)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return out
+	return h.texts(`SELECT sensor_id || '@' || round(extract(epoch FROM now() - ts) / 3600) || 'h' FROM shizuku.raw_measurements ORDER BY 1`)
 }
 
 // TestRawPurgeHeldWhileCleaningIsBehind: cleaning stopped three days ago

@@ -215,6 +215,20 @@ func (h *harness) exec(sql string, args ...any) {
 	}
 }
 
+// texts runs a query of one text column and returns its rows.
+func (h *harness) texts(sql string, args ...any) []string {
+	h.t.Helper()
+	rows, err := h.conn.Query(context.Background(), sql, args...)
+	if err != nil {
+		h.t.Fatalf("%s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		h.t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
 func (h *harness) count(sql string, args ...any) int64 {
 	h.t.Helper()
 	var n int64

@@ -518,15 +518,7 @@ func TestInfiniteTimestamps(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements WHERE isfinite(ts)`); n != 0 {
 		t.Errorf("%d finite clean rows left", n)
 	}
-	var raw []string
-	rows, err := h.conn.Query(ctx, `SELECT CASE WHEN isfinite(ts) THEN 'finite' ELSE ts::text END FROM shizuku.raw_measurements ORDER BY ts`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := h.texts(`SELECT CASE WHEN isfinite(ts) THEN 'finite' ELSE ts::text END FROM shizuku.raw_measurements ORDER BY ts`)
 	if strings.Join(raw, ",") != "finite,finite,infinity" {
 		t.Errorf("raw rows left: %v, want the two finite ones (one recent, one held for cleaning) and the +infinity one", raw)
 	}
