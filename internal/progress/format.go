@@ -8,14 +8,17 @@ import (
 
 // Count shortens a count to three significant digits with an SI suffix:
 // 999, 1.23k, 12.3k, 123k, 1.73M, 2.50G.
-func Count(n int64) string {
+func Count(n int64) string { return signed(n, count) }
+
+// signed is f of n's magnitude, with a minus sign for a negative n. The
+// magnitude is unsigned so that math.MinInt64 has one.
+func signed(n int64, f func(uint64) string) string {
 	if n < 0 {
-		return "-" + count(uint64(-(n+1))+1)
+		return "-" + f(uint64(-(n+1))+1)
 	}
-	return count(uint64(n))
+	return f(uint64(n))
 }
 
-// count takes the magnitude unsigned so that math.MinInt64 has one.
 func count(n uint64) string {
 	if n < 1000 {
 		return strconv.FormatUint(n, 10)
@@ -45,12 +48,7 @@ func threeDigits(v float64) string {
 // Bytes formats a byte count in binary units with one decimal: 512 B,
 // 1.5 KiB, 164.2 MiB. Binary units because that is what ls -h, du -h and
 // object-store consoles show for the same files.
-func Bytes(n int64) string {
-	if n < 0 {
-		return "-" + byteSize(uint64(-(n+1))+1)
-	}
-	return byteSize(uint64(n))
-}
+func Bytes(n int64) string { return signed(n, byteSize) }
 
 func byteSize(n uint64) string {
 	if n < 1024 {
