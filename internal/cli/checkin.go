@@ -88,7 +88,7 @@ func printCheckin(e *env, res archive.CheckinResult, abandon bool) {
 		return
 	case archive.StatusCheckedIn:
 		fmt.Fprintf(e.stdout, "Checked in %s: %s now holds the %d readings of the table (sha256 %s); %d rows deleted; checkout #%d ended\n",
-			res.Day, res.Key, res.Readings, shortSHA(res.SHA256), res.RowsDeleted, res.Checkout)
+			res.Day, res.Key, res.Readings, manifest.ShortSHA(res.SHA256), res.RowsDeleted, res.Checkout)
 	case archive.StatusDryRun:
 		if abandon {
 			fmt.Fprintf(e.stdout, "Dry run: would abandon the checkout of %s (manifest #%d); %d rows of the day in the table\n", res.Day, res.Checkout, res.RowsRead)

@@ -257,7 +257,7 @@ func writeListTable(w io.Writer, entries []manifest.Entry, purges int) {
 			}
 			last = day
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shown, e.Kind, e.Status,
-				optInt(e.Readings), optInt(e.Sensors), optInt(e.Bytes), shortSHA(e.SHA256), orDash(e.Location),
+				optInt(e.Readings), optInt(e.Sensors), optInt(e.Bytes), manifest.ShortSHA(e.SHA256), orDash(e.Location),
 				e.FinishedAt.UTC().Format(time.RFC3339), listNote(e))
 		}
 		tw.Flush()

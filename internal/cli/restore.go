@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/shizuku-labs/archiver/internal/config"
+	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/metrics"
 	"github.com/shizuku-labs/archiver/internal/restore"
@@ -213,7 +214,7 @@ func printRestoreSummary(e *env, s restore.Summary) {
 			found += fmt.Sprintf(", checked out (#%d)", d.Checkout)
 		}
 		readings, inserted, present := dash(d.Readings, d.SHA256 != ""), dash(d.Inserted, d.Status == restore.StatusRestored), dash(d.Present, d.Status == restore.StatusRestored)
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Day, d.Status, readings, inserted, present, shortSHA(d.SHA256), found)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Day, d.Status, readings, inserted, present, manifest.ShortSHA(d.SHA256), found)
 		if d.Err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", d.Day, d.Err))
 		}
@@ -255,14 +256,4 @@ func dash(n int64, known bool) string {
 		return "-"
 	}
 	return fmt.Sprint(n)
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	if sha == "" {
-		return "-"
-	}
-	return sha
 }

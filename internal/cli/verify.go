@@ -271,7 +271,7 @@ func (d *drillReport) writeText(w io.Writer) {
 		if r.ManifestID != 0 {
 			found = fmt.Sprintf("manifest #%d", r.ManifestID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.Day, result, r.Readings, r.Restored, r.Compared, shortSHA(r.SHA256), found, r.Duration.Round(time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.Day, result, r.Readings, r.Restored, r.Compared, manifest.ShortSHA(r.SHA256), found, r.Duration.Round(time.Millisecond))
 	}
 	tw.Flush()
 	for _, r := range d.days {

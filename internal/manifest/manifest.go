@@ -101,6 +101,18 @@ func Count(p *int64) int64 {
 	return *p
 }
 
+// ShortSHA is a sha256 as messages and tables show it: its first 12 hex
+// digits, "-" when there is none.
+func ShortSHA(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	if sha == "" {
+		return "-"
+	}
+	return sha
+}
+
 // NewRunID returns a random (version 4) UUID for the run_id column, which
 // ties together every row one invocation of the archiver writes.
 func NewRunID() string {

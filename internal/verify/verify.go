@@ -291,7 +291,7 @@ func (v *Verifier) checkManifest(ctx context.Context, m *manifest.Entry, size in
 	}
 	if !found {
 		fd.Status = StatusMissing
-		fd.Message = fmt.Sprintf("%s recorded by %s (%d readings, sha256 %s) is missing from storage", m.ObjectKey, describe(m), manifest.Count(m.Readings), short(m.SHA256))
+		fd.Message = fmt.Sprintf("%s recorded by %s (%d readings, sha256 %s) is missing from storage", m.ObjectKey, describe(m), manifest.Count(m.Readings), manifest.ShortSHA(m.SHA256))
 		return fd
 	}
 	if !deep && m.Bytes != nil && size == *m.Bytes {
@@ -351,13 +351,13 @@ func (v *Verifier) deepCheck(ctx context.Context, fd Finding, d measure.Day, m *
 		if err == nil && rows > 0 {
 			fd.Status, fd.Message = StatusPending, fmt.Sprintf(
 				"%s has sha256 %s and %d readings where %s recorded %s and %d, and %s still has %d rows of %s: a run uploaded a merged archive and stopped before committing; the next archive run finishes it",
-				m.ObjectKey, short(st.SHA256), st.Readings, describe(m), short(m.SHA256), manifest.Count(m.Readings), v.Clean, rows, d)
+				m.ObjectKey, manifest.ShortSHA(st.SHA256), st.Readings, describe(m), manifest.ShortSHA(m.SHA256), manifest.Count(m.Readings), v.Clean, rows, d)
 			return fd
 		}
 	}
 	fd.Status = StatusCorrupt
 	fd.Message = fmt.Sprintf("%s does not match %s: sha256 %s (recorded %s), %d readings (recorded %d), %d bytes (recorded %d)",
-		m.ObjectKey, describe(m), short(st.SHA256), short(m.SHA256), st.Readings, manifest.Count(m.Readings), size, manifest.Count(m.Bytes))
+		m.ObjectKey, describe(m), manifest.ShortSHA(st.SHA256), manifest.ShortSHA(m.SHA256), st.Readings, manifest.Count(m.Readings), size, manifest.Count(m.Bytes))
 	return fd
 }
 
@@ -455,7 +455,7 @@ func (v *Verifier) adopt(ctx context.Context, log *slog.Logger, runID string, fd
 		return fd
 	}
 	if ours[st.SHA256] {
-		fd.Status, fd.Message = StatusSkipped, fmt.Sprintf("%s not adopted: it is the upload of an archive run that never committed it (a failed manifest row has its sha256 %s), not an archive; the day's rows were changed or deleted since; delete the object if that was meant", key, short(st.SHA256))
+		fd.Status, fd.Message = StatusSkipped, fmt.Sprintf("%s not adopted: it is the upload of an archive run that never committed it (a failed manifest row has its sha256 %s), not an archive; the day's rows were changed or deleted since; delete the object if that was meant", key, manifest.ShortSHA(st.SHA256))
 		return fd
 	}
 	var format *int64
@@ -484,7 +484,7 @@ func (v *Verifier) adopt(ctx context.Context, log *slog.Logger, runID string, fd
 		return fd
 	}
 	fd.Status, fd.ManifestID, fd.Readings = StatusAdopted, e.ID, st.Readings
-	fd.Message = fmt.Sprintf("%s adopted as manifest #%d: %d readings, %d sensors, sha256 %s%s", key, e.ID, st.Readings, st.Sensors, short(st.SHA256), note)
+	fd.Message = fmt.Sprintf("%s adopted as manifest #%d: %d readings, %d sensors, sha256 %s%s", key, e.ID, st.Readings, st.Sensors, manifest.ShortSHA(st.SHA256), note)
 	return fd
 }
 
@@ -527,16 +527,6 @@ func (v *Verifier) canonicalize(ctx context.Context, d measure.Day, key string) 
 		return st, err
 	}
 	return st, s.ReadBack(ctx, key, archivestore.Expect{Day: d, SHA256: st.SHA256, Readings: st.Readings, Canonical: true})
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	if sha == "" {
-		return "-"
-	}
-	return sha
 }
 
 func firstLine(s string) string {
