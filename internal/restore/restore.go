@@ -780,6 +780,26 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
+// staged follows a complete COPY of the archive into staging table (the
+// staged and the typed paths): ld is complete, the archive is checked
+// against its manifest (ld.mismatch), the after-copy failpoint is passed,
+// and the table is analyzed: statistics make the planner pick a hash
+// anti-join for big days.
+func (r *Restorer) staged(ctx context.Context, tx pgx.Tx, table string, d measure.Day, key string, ar *archivefile.Reader, m *manifest.Entry, opts Options, ld *loaded) error {
+	ld.complete = true
+	var err error
+	if ld.mismatch, err = r.check(d, key, ar, m, opts.IgnoreChecksum); err != nil {
+		return err
+	}
+	if err := failpoint.Inject("restore.after-copy"); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `ANALYZE `+table); err != nil {
+		return fmt.Errorf("analyze staging table: %w", err)
+	}
+	return nil
+}
+
 // loadStaged streams the archive into a temporary table with COPY, checks
 // it, then inserts what the target lacks: readings not there yet (no key),
 // or, in a keyed table, readings of keys not there yet, resolving keys the
@@ -814,17 +834,8 @@ func (r *Restorer) loadStaged(ctx context.Context, tx pgx.Tx, d measure.Day, m *
 	if err != nil {
 		return ld, fmt.Errorf("load archive %s into a staging table (types of %s): %w", key, r.Target, err)
 	}
-	ld.complete = true
-	if ld.mismatch, err = r.check(d, key, ar, m, opts.IgnoreChecksum); err != nil {
+	if err := r.staged(ctx, tx, tempTable, d, key, ar, m, opts, &ld); err != nil {
 		return ld, err
-	}
-	if err := failpoint.Inject("restore.after-copy"); err != nil {
-		return ld, err
-	}
-
-	// Statistics make the planner pick a hash anti-join for big days.
-	if _, err := tx.Exec(ctx, `ANALYZE `+tempTable); err != nil {
-		return ld, fmt.Errorf("analyze staging table: %w", err)
 	}
 	if r.key != "" {
 		if err := r.insertKeyed(ctx, tx, d, &ld, keyedSet{cols: quoteAll(t.Columns()), from: tempTable}); err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
-	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/postgres"
@@ -156,15 +155,8 @@ func (r *Restorer) loadTyped(ctx context.Context, tx pgx.Tx, d measure.Day, ar *
 	if err != nil {
 		return src, fmt.Errorf("load archive %s into a staging table: %w", key, err)
 	}
-	ld.complete = true
-	if ld.mismatch, err = r.check(d, key, ar, m, opts.IgnoreChecksum); err != nil {
+	if err := r.staged(ctx, tx, textTable, d, key, ar, m, opts, ld); err != nil {
 		return src, err
-	}
-	if err := failpoint.Inject("restore.after-copy"); err != nil {
-		return src, err
-	}
-	if _, err := tx.Exec(ctx, `ANALYZE `+textTable); err != nil {
-		return src, fmt.Errorf("analyze staging table: %w", err)
 	}
 	prows, err := tx.Query(ctx, `SELECT DISTINCT p FROM `+textTable)
 	if err != nil {
