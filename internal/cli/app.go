@@ -415,6 +415,28 @@ func reportConfigFailure(c *cli.Context, cfg config.Config, err error) {
 	_ = e.failedStart(c.Context, c.Command.Name, time.Now().UTC(), err)
 }
 
+// storage names the configured storage without opening it: its URL
+// (bucketURL) and its location's identity, as manifests record it.
+func (e *env) storage() (bucketURL, identity string, err error) {
+	u, err := e.bucketURL()
+	if err != nil {
+		return "", "", err
+	}
+	id, err := backends.Identity(u)
+	if err != nil {
+		return "", "", withCode(ExitUsage, fmt.Errorf("invalid setting storage.bucket: %w", err))
+	}
+	return u, id, nil
+}
+
+// warnStorage logs what the backend warns about the storage at bucketURL
+// (a bucket directory under /tmp, say), for the commands that open it.
+func (e *env) warnStorage(bucketURL string) {
+	for _, w := range backends.Warnings(bucketURL) {
+		e.log.Warn("WARNING: " + w)
+	}
+}
+
 // bucketURL picks the storage: the configured URL, or the backend that the
 // environment selects (Vercel Blob when only the original service's token
 // is set, as the original did).

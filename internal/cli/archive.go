@@ -170,13 +170,11 @@ func (e *env) open(ctx context.Context, u use) (*stores, error) {
 	if err != nil {
 		return nil, err
 	}
-	bucketURL, err := e.bucketURL()
+	bucketURL, identity, err := e.storage()
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range backends.Warnings(bucketURL) {
-		e.log.Warn("WARNING: " + w)
-	}
+	e.warnStorage(bucketURL)
 	var opts []postgres.Option
 	if u.lockTimeout {
 		opts = append(opts, postgres.WithLockTimeout(e.cfg.Database.LockTimeout))
@@ -197,12 +195,8 @@ func (e *env) open(ctx context.Context, u use) (*stores, error) {
 		}
 		return nil, withCode(ExitUnavailable, err)
 	}
-	st := &stores{pool: pool, bucket: bucket, bucketURL: bucketURL, manifests: manifest.NewStore(e.cfg.Database.ManifestSchema), clean: clean}
+	st := &stores{pool: pool, bucket: bucket, bucketURL: bucketURL, identity: identity, manifests: manifest.NewStore(e.cfg.Database.ManifestSchema), clean: clean}
 	st.manifests.Scrub = e.secrets.Scrub
-	if st.identity, err = backends.Identity(bucketURL); err != nil {
-		st.Close()
-		return nil, withCode(ExitUsage, fmt.Errorf("invalid setting storage.bucket: %w", err))
-	}
 	if err := e.resolveLegacy(ctx, pool, st.manifests, st.identity, !e.cfg.DryRun); err != nil {
 		st.Close()
 		return nil, withCode(ExitUnavailable, err)

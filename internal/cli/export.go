@@ -149,17 +149,11 @@ func runExport(c *cli.Context) error {
 	}
 	ctx := c.Context
 	cfg := e.cfg
-	bucketURL, err := e.bucketURL()
+	bucketURL, identity, err := e.storage()
 	if err != nil {
 		return err
 	}
-	for _, w := range backends.Warnings(bucketURL) {
-		e.log.Warn("WARNING: " + w)
-	}
-	identity, err := backends.Identity(bucketURL)
-	if err != nil {
-		return withCode(ExitUsage, fmt.Errorf("invalid setting storage.bucket: %w", err))
-	}
+	e.warnStorage(bucketURL)
 	x := &export.Exporter{
 		Prefix: cfg.Storage.Prefix, Location: identity, Limits: e.limits(), Log: e.log,
 		Manifests: manifest.NewStore(cfg.Database.ManifestSchema), Schema: cfg.Database.ManifestSchema,

@@ -15,7 +15,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/shizuku-labs/archiver/backends"
 	"github.com/shizuku-labs/archiver/internal/manifest"
 )
 
@@ -211,11 +210,7 @@ func argText(n int) string {
 // bucket is configured (else the first archive, verify or restore run
 // does it).
 func (e *env) identifyLegacyLocations(ctx context.Context) error {
-	u, err := e.bucketURL()
-	if err != nil {
-		return nil
-	}
-	id, err := backends.Identity(u)
+	_, id, err := e.storage()
 	if err != nil {
 		return nil
 	}

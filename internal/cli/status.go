@@ -75,8 +75,8 @@ func runStatus(c *cli.Context) error {
 	// Storage is not opened, only named: archives recorded for another
 	// location do not count. Without a bucket setting every location counts.
 	location, scheme := "", ""
-	if u, err := e.bucketURL(); err == nil {
-		location, _ = backends.Identity(u) // bucketURL checked it
+	if u, id, err := e.storage(); err == nil {
+		location = id
 		if _, pu, err := backends.Lookup(u); err == nil {
 			scheme = pu.Scheme
 		}
