@@ -263,20 +263,9 @@ func (s *Store) FailedUploads(ctx context.Context, q Querier, location, key stri
 // manifest that the object must still satisfy.
 func (s *Store) LatestCommitted(ctx context.Context, q Querier, location, key string) (*Entry, error) {
 	args := []any{key}
-	rows, err := q.Query(ctx, `SELECT id, `+columns+` FROM `+s.table+`
+	return queryFirst(ctx, q, "look up manifest of "+key, `SELECT id, `+columns+` FROM `+s.table+`
 		WHERE kind IN ('archive', 'adopt') AND status = 'committed' AND object_key = $1 AND `+s.atLocation(&args, location)+`
 		ORDER BY finished_at DESC, id DESC LIMIT 1`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("look up manifest of %s: %w", key, err)
-	}
-	entries, err := scanEntries(rows)
-	if err != nil {
-		return nil, fmt.Errorf("look up manifest of %s: %w", key, err)
-	}
-	if len(entries) == 0 {
-		return nil, nil
-	}
-	return &entries[0], nil
 }
 
 // Filter selects manifest rows for List.
@@ -326,15 +315,30 @@ func (s *Store) List(ctx context.Context, q Querier, f Filter) ([]Entry, error) 
 	if f.Limit > 0 {
 		sql += ` LIMIT ` + arg(f.Limit)
 	}
+	return queryEntries(ctx, q, "list manifests", sql, args...)
+}
+
+// queryEntries runs a query of entries (id, then columns); its errors say
+// what it was for.
+func queryEntries(ctx context.Context, q Querier, what, sql string, args ...any) ([]Entry, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list manifests: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	entries, err := scanEntries(rows)
 	if err != nil {
-		return nil, fmt.Errorf("list manifests: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return entries, nil
+}
+
+// queryFirst is queryEntries for the first entry, nil if there is none.
+func queryFirst(ctx context.Context, q Querier, what, sql string, args ...any) (*Entry, error) {
+	entries, err := queryEntries(ctx, q, what, sql, args...)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	return &entries[0], nil
 }
 
 func scanEntries(rows pgx.Rows) ([]Entry, error) {
@@ -395,20 +399,9 @@ var ErrNotMigrated = errors.New("database is not migrated")
 // a storage location (restore --checkout) and has not been checked in or
 // abandoned since, or nil.
 func (s *Store) OpenCheckout(ctx context.Context, q Querier, location, key string) (*Entry, error) {
-	rows, err := q.Query(ctx, `SELECT id, `+columns+` FROM `+s.table+`
+	return queryFirst(ctx, q, "look up checkout of "+key, `SELECT id, `+columns+` FROM `+s.table+`
 		WHERE kind = 'restore' AND status = 'committed' AND checkout = 'open' AND object_key = $1 AND location = $2
 		ORDER BY id DESC LIMIT 1`, key, location)
-	if err != nil {
-		return nil, fmt.Errorf("look up checkout of %s: %w", key, err)
-	}
-	entries, err := scanEntries(rows)
-	if err != nil {
-		return nil, fmt.Errorf("look up checkout of %s: %w", key, err)
-	}
-	if len(entries) == 0 {
-		return nil, nil
-	}
-	return &entries[0], nil
 }
 
 // EndCheckout marks the checkout row id checked in or abandoned (state),
