@@ -253,66 +253,112 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	}
 	defer func() { s.Finished = time.Now().UTC() }()
 
-	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
+	if err := r.preflight(ctx, log); err != nil {
 		return s, err
+	}
+	if err := r.cutoffs(ctx, &s); err != nil {
+		return s, err
+	}
+	if err := r.rawStep(ctx, log, &s); err != nil {
+		return s, err
+	}
+	days, err := r.dueDays(ctx, log, &s)
+	if err != nil {
+		return s, err
+	}
+	s.Days = r.processDays(ctx, log, s.RunID, days)
+	s.tally()
+	if err := ctx.Err(); err != nil {
+		return s, fmt.Errorf("run interrupted: %w", err)
+	}
+	if r.Opts.DropPartitions && !r.Opts.DryRun {
+		r.dropPartitions(ctx, log, &s)
+	}
+	return s, s.outcome()
+}
+
+// preflight checks everything that can refuse the run before anything
+// changes: the schema, the tables and the privileges, whose archives these
+// are, and the clean table's reading key.
+func (r *Runner) preflight(ctx context.Context, log *slog.Logger) error {
+	if err := manifest.CheckMigrated(ctx, r.Pool, r.Schema); err != nil {
+		return err
 	}
 	if !r.Raw.Disabled() {
 		if err := r.Raw.Check(ctx, r.Pool); err != nil {
-			return s, err
+			return err
 		}
 	}
 	if err := r.Clean.Check(ctx, r.Pool); err != nil {
-		return s, err
+		return err
 	}
 	// Before anything is uploaded or purged: a role that may not delete
 	// from the clean table would otherwise upload every day and fail at
 	// the DELETE, every run.
 	if err := r.Clean.CheckPrivileges(ctx, r.Pool, postgres.TablePrivileges("archive", postgres.OnCleanTable)...); err != nil {
-		return s, err
+		return err
 	}
 	if err := r.checkOwnArchives(ctx); err != nil {
-		return s, err
+		return err
 	}
+	var err error
 	if r.Key, err = r.Clean.ReadingKey(ctx, r.Pool); err != nil {
-		return s, err
+		return err
 	}
 	if r.Key != "" {
 		log.Info(fmt.Sprintf("%s has a key on (%s, %s), %s: a reading in the table replaces the archived reading with the same key", r.Clean, r.Clean.Sensor, r.Clean.Time, r.Key))
 	}
-	// Cutoffs come from the database's clock, the clock the readings were
-	// stamped with; a host clock running ahead cannot make us archive early.
+	return nil
+}
+
+// cutoffs sets the run's raw cutoff and first day not due from the
+// database's clock, the clock the readings were stamped with: a host clock
+// running ahead cannot make us archive early.
+func (r *Runner) cutoffs(ctx context.Context, s *Summary) error {
 	hostBefore := time.Now()
 	now, err := postgres.Now(ctx, r.Pool)
 	if err != nil {
-		return s, err
+		return err
 	}
 	// A cutoff computed from one clock is always before that clock's now;
 	// only a second clock tells whether the first runs ahead (see
 	// DefaultMaxClockSkew). The host's is read around the query.
 	hostNow := hostBefore.Add(time.Since(hostBefore) / 2)
 	if err := checkClocks(now, hostNow, r.Opts.MaxClockSkew); err != nil {
-		return s, err
+		return err
 	}
 	s.RawCutoff = now.Add(-time.Duration(r.Opts.RawRetentionDays) * 24 * time.Hour)
 	s.CleanEnd = measure.DayOf(now.Add(-time.Duration(r.Opts.CleanRetentionDays) * 24 * time.Hour))
+	return nil
+}
 
-	if r.Raw.Disabled() {
+// rawStep is step 1, the raw purge, where this run does it.
+func (r *Runner) rawStep(ctx context.Context, log *slog.Logger, s *Summary) error {
+	switch {
+	case r.Raw.Disabled():
 		log.Info("Step 1: Raw purge switched off (raw.table is empty)")
-	} else if !r.purges() {
+	case !r.purges():
 		log.Info("Step 1: Deleting old raw measurements...", "table", r.Raw.String(), "older_than", s.RawCutoff.Format(time.RFC3339))
 		log.Info(fmt.Sprintf("Shard %d/%d: the raw purge is shard 0's", r.Opts.ShardIndex, r.Opts.ShardCount))
-	} else if err := r.purge(ctx, log, &s); err != nil {
-		s.PurgeErr = err
-		if ctx.Err() != nil {
-			err = fmt.Errorf("run interrupted during the raw purge (batches already deleted stay deleted; the next run purges the rest): %w", err)
+	default:
+		if err := r.purge(ctx, log, s); err != nil {
+			s.PurgeErr = err
+			if ctx.Err() != nil {
+				err = fmt.Errorf("run interrupted during the raw purge (batches already deleted stay deleted; the next run purges the rest): %w", err)
+			}
+			return err
 		}
-		return s, err
 	}
+	return nil
+}
 
+// dueDays starts step 2: the days this run archives (this shard's, when
+// sharded), with a warning for rows that belong to no day.
+func (r *Runner) dueDays(ctx context.Context, log *slog.Logger, s *Summary) ([]measure.Day, error) {
 	log.Info("Step 2: Archiving old clean measurements...", "table", r.Clean.String(), "before", s.CleanEnd.String())
 	minusInf, plusInf, err := r.Clean.NonFinite(ctx, r.Pool)
 	if err != nil {
-		return s, err
+		return nil, err
 	}
 	if s.NonFinite = minusInf + plusInf; s.NonFinite > 0 {
 		log.Warn(fmt.Sprintf("%d rows of %s have an infinite time and belong to no day: they are left in the table, not archived; "+
@@ -321,7 +367,7 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	}
 	days, err := r.Clean.Days(ctx, r.Pool, s.CleanEnd)
 	if err != nil {
-		return s, err
+		return nil, err
 	}
 	if r.Opts.ShardCount > 1 {
 		all := len(days)
@@ -336,8 +382,11 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 	} else {
 		log.Info(fmt.Sprintf("Archiving measurements from %s to %s", days[0], days[len(days)-1]), "days", len(days))
 	}
-	s.Days = r.processDays(ctx, log, s.RunID, days)
+	return days, nil
+}
 
+// tally adds the days' results up.
+func (s *Summary) tally() {
 	for _, d := range s.Days {
 		switch d.Status {
 		case StatusArchived:
@@ -356,12 +405,11 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 			s.Pending++
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return s, fmt.Errorf("run interrupted: %w", err)
-	}
-	if r.Opts.DropPartitions && !r.Opts.DryRun {
-		r.dropPartitions(ctx, log, &s)
-	}
+}
+
+// outcome is the run's error once its days are done: failed days and
+// partitions left attached, nil when there are neither.
+func (s *Summary) outcome() error {
 	var errs []error
 	if s.Failed > 0 {
 		errs = append(errs, fmt.Errorf("%w: %d of %d days failed; their rows are still in the database and the next run retries them",
@@ -371,7 +419,7 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 		errs = append(errs, fmt.Errorf("%w: %d empty partitions of archived days stay attached (first: %w); the next run tries again",
 			ErrPartitionsFailed, len(s.PartitionErrs), s.PartitionErrs[0]))
 	}
-	return s, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 func (r *Runner) purge(ctx context.Context, log *slog.Logger, s *Summary) error {
