@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -121,12 +122,7 @@ func (v *Verifier) Run(ctx context.Context, opts Options) (rep Report, err error
 	rep = Report{RunID: manifest.NewRunID(), Started: time.Now().UTC(), Options: opts, Counts: map[Status]int{}}
 	defer func() {
 		rep.Finished = time.Now().UTC()
-		slices.SortStableFunc(rep.Findings, func(a, b Finding) int {
-			if c := a.Day.Compare(b.Day); c != 0 {
-				return c
-			}
-			return strings.Compare(a.Key, b.Key)
-		})
+		rep.sortFindings()
 	}()
 	log := v.Log.With(logging.Context("run_id", rep.RunID))
 	if err := manifest.CheckMigrated(ctx, v.Pool, v.Schema); err != nil {
@@ -151,20 +147,6 @@ func (v *Verifier) Run(ctx context.Context, opts Options) (rep Report, err error
 		return rep, err
 	}
 	rep.Objects = len(objects)
-	add := func(fd Finding) {
-		rep.Counts[fd.Status]++
-		if fd.Status != StatusOK {
-			rep.Findings = append(rep.Findings, fd)
-			lvl := slog.LevelWarn
-			switch fd.Status.Severity() {
-			case "error":
-				lvl = slog.LevelError
-			case "info":
-				lvl = slog.LevelInfo
-			}
-			log.Log(ctx, lvl, fd.Message, "status", string(fd.Status), "key", fd.Key, "day", fd.Day.String())
-		}
-	}
 
 	// Every committed manifest: the object must be there and match.
 	for _, m := range committed {
@@ -173,55 +155,98 @@ func (v *Verifier) Run(ctx context.Context, opts Options) (rep Report, err error
 		}
 		rep.Manifests++
 		size, listed := objects[m.ObjectKey]
-		add(v.checkManifest(ctx, m, size, listed, failed[m.ObjectKey], opts.Deep))
+		rep.add(ctx, log, v.checkManifest(ctx, m, size, listed, failed[m.ObjectKey], opts.Deep))
 	}
 
 	// Every object no committed manifest knows.
-	var keys []string
-	for k := range objects {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, key := range keys {
+	for _, key := range slices.Sorted(maps.Keys(objects)) {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
 		if _, known := committed[key]; known {
 			continue
 		}
-		d, ok := archivestore.ParseKey(v.Prefix, key)
-		if of, isBackup := archivestore.BackupOf(key); !ok && isBackup {
-			if bd, ok := archivestore.ParseKey(v.Prefix, of); ok && (opts.From.IsZero() || !bd.Before(opts.From)) && (opts.To.IsZero() || !opts.To.Before(bd)) {
-				add(Finding{Day: bd, Key: key, Status: StatusPending, Message: fmt.Sprintf(
-					"%s is the copy of %s that an archive run keeps while it replaces it: the run stopped before committing; the next archive run of %s merges with it and removes it", key, of, bd)})
-				continue
-			}
+		if fd, ok := v.checkUnknown(ctx, log, rep.RunID, key, opts); ok {
+			rep.add(ctx, log, fd)
 		}
-		if !ok {
-			if opts.From.IsZero() && opts.To.IsZero() {
-				add(Finding{Key: key, Status: StatusStray, Message: fmt.Sprintf(
-					"%s is under the archive prefix %q but is not a day archive key (<prefix>/YYYY/MM/archive-YYYY-MM-DD.json.gz); archiver ignores it", key, v.Prefix)})
-			}
-			continue
-		}
-		if (!opts.From.IsZero() && d.Before(opts.From)) || (!opts.To.IsZero() && d.After(opts.To)) {
-			continue
-		}
-		add(v.checkOrphan(ctx, log, rep.RunID, d, key, opts))
 	}
 	if rep.Manifests == 0 {
-		locs, err := v.Manifests.CommittedLocations(ctx, v.Pool)
-		if err != nil {
+		if rep.Elsewhere, err = v.elsewhere(ctx); err != nil {
 			return rep, err
-		}
-		if len(locs) > 0 && !slices.ContainsFunc(locs, func(l manifest.LocationCount) bool { return l.Location == v.Location }) {
-			rep.Elsewhere = locs
 		}
 	}
 	log.Info("verify finished", "manifests", rep.Manifests, "objects", rep.Objects, "ok", rep.Counts[StatusOK],
 		"missing", rep.Counts[StatusMissing], "corrupt", rep.Counts[StatusCorrupt], "pending", rep.Counts[StatusPending],
 		"orphans", rep.Counts[StatusOrphan], "adopted", rep.Counts[StatusAdopted])
 	return rep, nil
+}
+
+// add counts a finding and, unless it is OK, keeps and logs it at its
+// severity.
+func (rep *Report) add(ctx context.Context, log *slog.Logger, fd Finding) {
+	rep.Counts[fd.Status]++
+	if fd.Status == StatusOK {
+		return
+	}
+	rep.Findings = append(rep.Findings, fd)
+	lvl := slog.LevelWarn
+	switch fd.Status.Severity() {
+	case "error":
+		lvl = slog.LevelError
+	case "info":
+		lvl = slog.LevelInfo
+	}
+	log.Log(ctx, lvl, fd.Message, "status", string(fd.Status), "key", fd.Key, "day", fd.Day.String())
+}
+
+// sortFindings orders the findings by day, then key.
+func (rep *Report) sortFindings() {
+	slices.SortStableFunc(rep.Findings, func(a, b Finding) int {
+		if c := a.Day.Compare(b.Day); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+}
+
+// checkUnknown says what an object no committed manifest knows is: the
+// backup of a day being replaced, a stray key, or an orphan (checkOrphan);
+// ok is false for an object outside the days asked for.
+func (v *Verifier) checkUnknown(ctx context.Context, log *slog.Logger, runID, key string, opts Options) (fd Finding, ok bool) {
+	inRange := func(d measure.Day) bool {
+		return (opts.From.IsZero() || !d.Before(opts.From)) && (opts.To.IsZero() || !opts.To.Before(d))
+	}
+	d, isDay := archivestore.ParseKey(v.Prefix, key)
+	if of, isBackup := archivestore.BackupOf(key); !isDay && isBackup {
+		if bd, ok := archivestore.ParseKey(v.Prefix, of); ok && inRange(bd) {
+			return Finding{Day: bd, Key: key, Status: StatusPending, Message: fmt.Sprintf(
+				"%s is the copy of %s that an archive run keeps while it replaces it: the run stopped before committing; the next archive run of %s merges with it and removes it", key, of, bd)}, true
+		}
+	}
+	if !isDay {
+		if opts.From.IsZero() && opts.To.IsZero() {
+			return Finding{Key: key, Status: StatusStray, Message: fmt.Sprintf(
+				"%s is under the archive prefix %q but is not a day archive key (<prefix>/YYYY/MM/archive-YYYY-MM-DD.json.gz); archiver ignores it", key, v.Prefix)}, true
+		}
+		return Finding{}, false
+	}
+	if !inRange(d) {
+		return Finding{}, false
+	}
+	return v.checkOrphan(ctx, log, runID, d, key, opts), true
+}
+
+// elsewhere lists the locations that hold committed archives when this
+// one holds none: a bucket URL spelled or pointed differently.
+func (v *Verifier) elsewhere(ctx context.Context) ([]manifest.LocationCount, error) {
+	locs, err := v.Manifests.CommittedLocations(ctx, v.Pool)
+	if err != nil {
+		return nil, err
+	}
+	if len(locs) > 0 && !slices.ContainsFunc(locs, func(l manifest.LocationCount) bool { return l.Location == v.Location }) {
+		return locs, nil
+	}
+	return nil, nil
 }
 
 // manifests returns the latest committed archive/adopt manifest per object
