@@ -291,10 +291,7 @@ func TestConcurrentRunsArchiveEachDayOnce(t *testing.T) {
 	if n := h.count(`SELECT count(DISTINCT day) FROM archiver.archive_runs WHERE kind = 'archive' AND status = 'committed'`); n != 14 {
 		t.Errorf("%d distinct days archived, want 14", n)
 	}
-	var all []reading
-	for _, doc := range h.archives() {
-		all = append(all, doc.readings(t)...)
-	}
+	all := h.archivedReadings()
 	sameReadings(t, "archives after concurrent runs", all, rows)
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
 		t.Errorf("%d rows left", n)

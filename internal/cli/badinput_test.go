@@ -289,10 +289,7 @@ func TestHostileIdentifiers(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM shizuku.raw_measurements`); n != 7 {
 		t.Errorf("shizuku.raw_measurements has %d rows, want 7: a name was run as SQL", n)
 	}
-	var archived []reading
-	for _, doc := range h.archives() {
-		archived = append(archived, doc.readings(t)...)
-	}
+	archived := h.archivedReadings()
 	sameReadings(t, "archives of the hostile table", archived, rows)
 	if n := h.count(`SELECT count(*) FROM ` + q(manifestSchema, "archive_runs") + ` WHERE kind = 'archive' AND status = 'committed'`); n != 2 {
 		t.Errorf("%d committed manifests in the hostile manifest schema, want 2", n)

@@ -110,14 +110,7 @@ func TestLockTimeoutLeavesDayPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.mustRun("archive", "--lock-timeout", "300ms", "--metrics-file", metricsFile)
-	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
-		t.Errorf("%d rows left after the lock was released", n)
-	}
-	var got []reading
-	for _, doc := range h.archives() {
-		got = append(got, doc.readings(t)...)
-	}
-	sameReadings(t, "archives", got, rows)
+	h.checkConverged(t, rows)
 	if v := metricValue(t, metricsFile, "archiver_days_pending"); v != "0" {
 		t.Errorf("archiver_days_pending = %q after the retry, want 0", v)
 	}
@@ -332,10 +325,7 @@ func TestMaxRowsPerSecondPacesTheRun(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`) + h.count(`SELECT count(*) FROM shizuku.raw_measurements`); n != 0 {
 		t.Fatalf("%d rows left", n)
 	}
-	var got []reading
-	for _, doc := range h.archives() {
-		got = append(got, doc.readings(t)...)
-	}
+	got := h.archivedReadings()
 	sameReadings(t, "archives", got, rows)
 	if c := strings.Count(r.stderr, "deleted the day's rows in paced batches, in its transaction"); c != 2 || !strings.Contains(r.stderr, "rows=1200 batches=3") {
 		t.Errorf("the days were not deleted in batches of half a second's worth (want 1200 rows in 3 batches each):\n%s", r.stderr)
@@ -404,14 +394,7 @@ func TestReplicaLagPausesForARealStandby(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
-		t.Fatalf("%d rows left after the standby caught up", n)
-	}
-	var got []reading
-	for _, doc := range h.archives() {
-		got = append(got, doc.readings(t)...)
-	}
-	sameReadings(t, "archives", got, rows)
+	h.checkConverged(t, rows)
 	if c := strings.Count(out, "Pausing: replica"); c != 1 {
 		t.Errorf("pause start logged %d times, want once:\n%s", c, out)
 	}
@@ -528,17 +511,10 @@ func TestShardsArchiveEveryDayOnce(t *testing.T) {
 			t.Errorf("shard %d/3 does not say which shard it is:\n%s", i, out)
 		}
 	}
-	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
-		t.Fatalf("%d clean rows left", n)
-	}
+	h.checkConverged(t, rows)
 	if n := h.count(`SELECT count(*) FROM shizuku.raw_measurements`); n != 0 {
 		t.Errorf("%d raw rows left", n)
 	}
-	var got []reading
-	for _, doc := range h.archives() {
-		got = append(got, doc.readings(t)...)
-	}
-	sameReadings(t, "archives", got, rows)
 	if n := h.count(`SELECT count(*) FROM archiver.archive_runs WHERE kind = 'purge'`); n != 1 {
 		t.Errorf("%d purge manifests, want 1 (only shard 0 purges)", n)
 	}

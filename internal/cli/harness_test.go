@@ -263,6 +263,17 @@ func (h *harness) archives() map[string]archiveDoc {
 	return out
 }
 
+// archivedReadings is every reading of every archive in the bucket
+// directory.
+func (h *harness) archivedReadings() []reading {
+	h.t.Helper()
+	var out []reading
+	for _, doc := range h.archives() {
+		out = append(out, doc.readings(h.t)...)
+	}
+	return out
+}
+
 func (d archiveDoc) readings(t *testing.T) []reading {
 	t.Helper()
 	var out []reading
