@@ -63,8 +63,11 @@ func (p *prefetched) discard() {
 }
 
 // prefetcher reads the days ahead, in order, one day ahead of the workers:
-// the windows in use are one per worker and one more.
+// the windows in use are one per worker and one more. The workers' first
+// days are theirs to read, all at once, rather than one after another by
+// the prefetcher while the workers wait.
 type prefetcher struct {
+	first  int                // the first day read ahead
 	slots  []chan *prefetched // day i's read-ahead
 	room   chan struct{}      // a token per day read ahead and not yet taken
 	cancel context.CancelFunc
@@ -90,20 +93,20 @@ func (r *Restorer) startPrefetch(ctx context.Context, log *slog.Logger, days []m
 		return nil
 	}
 	pctx, cancel := context.WithCancel(ctx)
-	p := &prefetcher{slots: make([]chan *prefetched, len(days)), room: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	p := &prefetcher{first: max(1, r.Concurrency), slots: make([]chan *prefetched, len(days)), room: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	for i := range p.slots {
 		p.slots[i] = make(chan *prefetched, 1)
 	}
 	go func() {
 		defer close(p.done)
 		m := pgtype.NewMap() // the producer's own: a Map is not safe for concurrent use
-		for i, d := range days {
+		for i := p.first; i < len(days); i++ {
 			select {
 			case p.room <- struct{}{}:
 			case <-pctx.Done():
 				return
 			}
-			p.slots[i] <- r.prefetch(pctx, log, d, m, oids)
+			p.slots[i] <- r.prefetch(pctx, log, days[i], m, oids)
 		}
 	}()
 	return p
@@ -112,7 +115,7 @@ func (r *Restorer) startPrefetch(ctx context.Context, log *slog.Logger, days []m
 // get returns day i's read-ahead, waiting for it; nil if the run ends
 // first.
 func (p *prefetcher) get(ctx context.Context, i int) *prefetched {
-	if p == nil {
+	if p == nil || i < p.first {
 		return nil
 	}
 	select {

@@ -551,17 +551,18 @@ func TestDayEmptyCheckProbesTheTimeIndex(t *testing.T) {
 	}
 }
 
-// TestReadAheadDayArchivedAnewBeforeItsLock: a day is located and its
-// archive read ahead of its lock; when the run holding the lock archives
-// the day anew meanwhile (a new object and manifest), the restore restores
-// the new archive, verified against the new manifest, not what it read
-// ahead (which its own manifest would still have vouched for).
+// TestReadAheadDayArchivedAnewBeforeItsLock: the second day is located
+// and its archive read ahead while the first is restored; when the run
+// holding the second day's lock archives it anew meanwhile (a new object
+// and manifest), the restore restores the new archive, verified against
+// the new manifest, not what it read ahead (which its own manifest would
+// still have vouched for).
 func TestReadAheadDayArchivedAnewBeforeItsLock(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	d := measure.MustParseDay("2024-03-01")
+	d0, d := measure.MustParseDay("2024-02-29"), measure.MustParseDay("2024-03-01")
 	store := manifest.NewStore("archiver")
-	archiveDay := func(n int) archivefile.Stats {
+	archiveDay := func(d measure.Day, n int) archivefile.Stats {
 		t.Helper()
 		st := e.putArchive(t, d, n)
 		day := d.Start()
@@ -574,7 +575,8 @@ func TestReadAheadDayArchivedAnewBeforeItsLock(t *testing.T) {
 		}
 		return st
 	}
-	archiveDay(500)
+	archiveDay(d0, 300)
+	archiveDay(d, 500)
 
 	conn, err := e.pool.Acquire(ctx)
 	if err != nil {
@@ -586,6 +588,7 @@ func TestReadAheadDayArchivedAnewBeforeItsLock(t *testing.T) {
 		t.Fatalf("take lock: %v %v", ok, err)
 	}
 	r := e.restorer()
+	r.Concurrency = 1 // the first day is the worker's to read; the second is read ahead
 	r.LockWait = 20 * time.Second
 	waiting := &signalWriter{match: "waiting up to", seen: make(chan struct{})}
 	r.Log = slog.New(slog.NewTextHandler(waiting, nil))
@@ -595,27 +598,27 @@ func TestReadAheadDayArchivedAnewBeforeItsLock(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		s, err := r.Run(ctx, Options{Days: []measure.Day{d}})
+		s, err := r.Run(ctx, Options{Days: []measure.Day{d0, d}})
 		done <- result{s, err}
 	}()
-	// The day waits for its lock: it was located and read ahead.
+	// The second day waits for its lock: it was located and read ahead.
 	select {
 	case <-waiting.seen:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the restore did not wait for the day's lock")
 	}
-	now := archiveDay(700) // by the run holding the lock
+	now := archiveDay(d, 700) // by the run holding the lock
 	unlock()
 
 	res := <-done
 	if res.err != nil {
 		t.Fatalf("restore: %v", res.err)
 	}
-	if res.s.Inserted != 700 || res.s.Days[0].SHA256 != now.SHA256 {
-		t.Errorf("restored %d readings (sha256 %s), want the 700 of the archive written while the day was locked (%s)", res.s.Inserted, res.s.Days[0].SHA256, now.SHA256)
+	if got := res.s.Days[1]; got.Inserted != 700 || got.SHA256 != now.SHA256 {
+		t.Errorf("restored %d readings of %s (sha256 %s), want the 700 of the archive written while the day was locked (%s)", got.Inserted, d, got.SHA256, now.SHA256)
 	}
-	if n := e.count(t, `SELECT count(*) FROM shizuku.clean_measurements`); n != 700 {
-		t.Errorf("the table holds %d readings, want 700", n)
+	if n := e.count(t, `SELECT count(*) FROM shizuku.clean_measurements`); n != 1000 {
+		t.Errorf("the table holds %d readings, want 300 + 700", n)
 	}
 }
 
