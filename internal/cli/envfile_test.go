@@ -30,6 +30,21 @@ func envFileValues(h *harness, prefix string) string {
 	}, "\n")
 }
 
+// newEnvFileHarness is a migrated harness with a day to archive, and a
+// temporary directory holding archiver.env with envFileValues.
+func newEnvFileHarness(t *testing.T) (h *harness, dir, envPath string) {
+	t.Helper()
+	h = newHarness(t)
+	h.mustRun("migrate", "up")
+	h.insertClean(sample(h.today(), 34, 33, 1))
+	dir = t.TempDir()
+	envPath = filepath.Join(dir, "archiver.env")
+	if err := os.WriteFile(envPath, []byte(envFileValues(h, trickyPrefix)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return h, dir, envPath
+}
+
 const trickyPrefix = `a&b $c'd#e=f g`
 
 // checkEnvFileRun checks that a run configured only by envFileValues read
@@ -81,14 +96,7 @@ func cronJob(t *testing.T) (env []string, command string) {
 // it, against an env file whose values hold & $ ' # = and spaces. The old
 // line sourced the file with sh and lost DATABASE_URL.
 func TestCronLineReadsEnvFile(t *testing.T) {
-	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	h.insertClean(sample(h.today(), 34, 33, 1))
-	dir := t.TempDir()
-	envPath := filepath.Join(dir, "archiver.env")
-	if err := os.WriteFile(envPath, []byte(envFileValues(h, trickyPrefix)), 0o640); err != nil {
-		t.Fatal(err)
-	}
+	h, dir, envPath := newEnvFileHarness(t)
 	logPath := filepath.Join(dir, "archiver.log")
 	paths := strings.NewReplacer(
 		"/etc/archiver/archiver.env", envPath,
@@ -124,14 +132,7 @@ func TestCronLineReadsEnvFile(t *testing.T) {
 // ExecStart with exactly the environment its Environment= lines give it
 // (paths moved), reading the same env file as the cron line.
 func TestSystemdUnitReadsEnvFile(t *testing.T) {
-	h := newHarness(t)
-	h.mustRun("migrate", "up")
-	h.insertClean(sample(h.today(), 34, 33, 1))
-	dir := t.TempDir()
-	envPath := filepath.Join(dir, "archiver.env")
-	if err := os.WriteFile(envPath, []byte(envFileValues(h, trickyPrefix)), 0o640); err != nil {
-		t.Fatal(err)
-	}
+	h, dir, envPath := newEnvFileHarness(t)
 	unit, err := os.ReadFile("../../deploy/systemd/archiver.service")
 	if err != nil {
 		t.Fatal(err)
