@@ -118,13 +118,19 @@ func (t CleanTable) ReadDay(ctx context.Context, q Querier, d measure.Day, buf *
 	if !t.layout.Fast() {
 		return t.genericDay(ctx, q, d)
 	}
-	sql := `SELECT ` + t.dayColumns() + ` FROM ` + ident(t.Name) + t.dayPredicate() + ` ORDER BY ` + t.timeCol()
-	rows, err := q.Query(ctx, sql, binaryResults, d.Start(), d.End())
+	buf.reset(d, int(min(max(sizeHint, 0), int64(buf.limit()))))
+	// One row more than fits tells that the day does not, without the
+	// server sending (and pgx draining) the rest of a day too large.
+	fits := buf.limit()
+	if sizeHint <= 0 {
+		fits = min(fits, cap(buf.key))
+	}
+	sql := `SELECT ` + t.dayColumns() + ` FROM ` + ident(t.Name) + t.dayPredicate() + ` ORDER BY ` + t.timeCol() + ` LIMIT $3`
+	rows, err := q.Query(ctx, sql, binaryResults, d.Start(), d.End(), fits+1)
 	if err != nil {
 		return nil, fmt.Errorf("read rows of %s on %s: %w", t, d, err)
 	}
 	defer rows.Close()
-	buf.reset(d, int(min(max(sizeHint, 0), int64(buf.limit()))))
 	dr := &DayRows{buf: buf}
 	dr.dec.init(rows.FieldDescriptions())
 	for rows.Next() {
