@@ -24,13 +24,20 @@ func count(n uint64) string {
 		return strconv.FormatUint(n, 10)
 	}
 	const suffixes = "kMGTPE"
-	v := float64(n)
+	v, i := scaled(float64(n), 1000, 999.5, len(suffixes))
+	return threeDigits(v) + suffixes[i:i+1]
+}
+
+// scaled divides v (at least limit) by base while it is still at least
+// limit, the least value that would print as base, up to units times; it
+// returns the result and the index of its unit.
+func scaled(v, base, limit float64, units int) (float64, int) {
 	i := -1
-	for v >= 999.5 && i < len(suffixes)-1 {
-		v /= 1000
+	for v >= limit && i < units-1 {
+		v /= base
 		i++
 	}
-	return threeDigits(v) + suffixes[i:i+1]
+	return v, i
 }
 
 // threeDigits prints v (1 <= v < 1000) with three significant digits.
@@ -55,12 +62,7 @@ func byteSize(n uint64) string {
 		return strconv.FormatUint(n, 10) + " B"
 	}
 	const units = "KMGTPE"
-	v := float64(n)
-	i := -1
-	for v >= 1023.95 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
+	v, i := scaled(float64(n), 1024, 1023.95, len(units))
 	return fmt.Sprintf("%.1f %ciB", v, units[i])
 }
 
