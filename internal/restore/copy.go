@@ -79,7 +79,8 @@ func (s *copySource) Next() bool {
 	s.value = floatField{f: r.Value.Float64, valid: r.Value.Valid}
 	s.qc = intField{n: r.QCFlags.Int64, valid: r.QCFlags.Valid}
 	s.imp = textField{s: r.Imputation.String, valid: r.Imputation.Valid}
-	return s.sent()
+	s.n++
+	return true
 }
 
 // Values implements pgx.CopyFromSource.
@@ -117,12 +118,6 @@ func (s *archiveRows) next() *measure.Reading {
 		s.other++
 	}
 	return r
-}
-
-// sent counts a reading handed to COPY and says whether COPY goes on.
-func (s *archiveRows) sent() bool {
-	s.n++
-	return true
 }
 
 // Err implements pgx.CopyFromSource.

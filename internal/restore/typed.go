@@ -109,7 +109,8 @@ func (s *typedSource) Next() bool {
 		}
 	}
 	s.fields[4+len(s.cols)] = textField{s: string(s.present), valid: true}
-	return s.sent()
+	s.n++
+	return true
 }
 
 // Values implements pgx.CopyFromSource.
