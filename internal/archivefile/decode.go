@@ -21,25 +21,23 @@ func nullF(f float64) sql.NullFloat64 { return sql.NullFloat64{Float64: f, Valid
 //	YYYY-MM-DD('T'|'t'|' ')HH:MM:SS[.f{1,9}][Z|z|±HH:MM]
 //
 // A missing offset is UTC: the original service wrote naive timestamps
-// from a UTC database session as well as aware ones.
-func parseTime(b []byte) (sec int64, nsec int, ok bool) {
+// from a UTC database session as well as aware ones. memo, if not nil,
+// remembers the last date read: the readings of an archive are all of one
+// day, so its calendar arithmetic is done once.
+func parseTime(b []byte, memo *dateMemo) (sec int64, nsec int, ok bool) {
 	if len(b) < 19 || b[4] != '-' || b[7] != '-' || b[13] != ':' || b[16] != ':' {
 		return 0, 0, false
 	}
 	if c := b[10]; c != 'T' && c != 't' && c != ' ' {
 		return 0, 0, false
 	}
-	y, ok1 := digitsB(b[0:4])
-	mo, ok2 := digitsB(b[5:7])
-	d, ok3 := digitsB(b[8:10])
 	h, ok4 := digitsB(b[11:13])
 	mi, ok5 := digitsB(b[14:16])
 	s, ok6 := digitsB(b[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
-		h > 23 || mi > 59 || s > 59 {
+	if !(ok4 && ok5 && ok6) || h > 23 || mi > 59 || s > 59 {
 		return 0, 0, false
 	}
-	day, ok := measure.DayFromDate(y, mo, d)
+	day, ok := memo.day(b[:10])
 	if !ok {
 		return 0, 0, false
 	}
@@ -90,6 +88,32 @@ func parseTime(b []byte) (sec int64, nsec int, ok bool) {
 	}
 	sec = day.StartUnix() + int64(h*3600+mi*60+s-off)
 	return sec, nsec, true
+}
+
+// dateMemo is parseTime's memory of the last date it read.
+type dateMemo struct {
+	date [10]byte
+	d    measure.Day
+	ok   bool
+}
+
+// day reads "YYYY-MM-DD" (the separators already checked) as a day.
+func (m *dateMemo) day(b []byte) (measure.Day, bool) {
+	if m != nil && m.ok && string(b) == string(m.date[:]) {
+		return m.d, true
+	}
+	y, ok1 := digitsB(b[0:4])
+	mo, ok2 := digitsB(b[5:7])
+	d, ok3 := digitsB(b[8:10])
+	if !(ok1 && ok2 && ok3) {
+		return measure.Day{}, false
+	}
+	day, ok := measure.DayFromDate(y, mo, d)
+	if ok && m != nil {
+		copy(m.date[:], b)
+		m.d, m.ok = day, true
+	}
+	return day, ok
 }
 
 func digitsB(b []byte) (int, bool) {

@@ -54,7 +54,7 @@ func (r *Reader) readCanonical() (sec int64, done, ok bool) {
 	if j < 0 {
 		return 0, false, false
 	}
-	t, sec, err := parseTimeField(b[i : i+j])
+	t, sec, err := parseTimeField(b[i:i+j], &r.dates)
 	if err != nil {
 		return 0, false, false
 	}

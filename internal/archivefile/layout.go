@@ -48,9 +48,10 @@ const (
 // field's raw bytes into its value with these, so that the two read every
 // value the same way and refuse the same values.
 
-// parseTimeField parses the text of a reading's "time" string.
-func parseTimeField(b []byte) (time.Time, int64, error) {
-	sec, nsec, ok := parseTime(b)
+// parseTimeField parses the text of a reading's "time" string (memo: see
+// parseTime).
+func parseTimeField(b []byte, memo *dateMemo) (time.Time, int64, error) {
+	sec, nsec, ok := parseTime(b, memo)
 	if !ok {
 		return time.Time{}, 0, syntaxf(`invalid "time" %q: want RFC 3339, e.g. 2025-01-15T00:10:00Z`, b)
 	}
@@ -73,6 +74,9 @@ func parseValueField(tok []byte) (v sql.NullFloat64, text string, err error) {
 // parseQCField parses the bare token of a reading's "qc_flags": an
 // integer in int64 range or null.
 func parseQCField(tok []byte) (sql.NullInt64, error) {
+	if len(tok) == 1 && tok[0] >= '0' && tok[0] <= '9' {
+		return sql.NullInt64{Int64: int64(tok[0] - '0'), Valid: true}, nil // most flags
+	}
 	kind, ok := pyjson.Classify(tok)
 	if !ok || (kind != pyjson.Null && (kind != pyjson.Number || !pyjson.IsInteger(tok))) {
 		return sql.NullInt64{}, syntaxf(`invalid "qc_flags" %q: want an integer or null`, tok)

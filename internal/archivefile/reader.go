@@ -48,6 +48,7 @@ type Reader struct {
 	lim Limits
 
 	day     measure.Day
+	dates   dateMemo // the readings' date, parsed once
 	sawData bool
 	state   int
 	// Whether the current container has produced no element yet.
@@ -582,7 +583,7 @@ func (r *Reader) readReading() error {
 			if err != nil {
 				return r.readingErr(fmt.Errorf(`"time": %w`, err))
 			}
-			if cur.Time, sec, err = parseTimeField(b); err != nil {
+			if cur.Time, sec, err = parseTimeField(b, &r.dates); err != nil {
 				return r.readingErr(err)
 			}
 		case kMeasurement:

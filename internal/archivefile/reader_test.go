@@ -403,3 +403,26 @@ func TestReaderCloseDoesNotCloseSource(t *testing.T) {
 		t.Error("Next after Close succeeded")
 	}
 }
+
+// parseTime with a memo of the last date reads every time as it does
+// without one, whichever dates come one after another (a memo that kept a
+// stale day would let a reading of another day pass as the archive's).
+func TestParseTimeMemo(t *testing.T) {
+	rng := newRand(3)
+	var memo dateMemo
+	for range 20000 {
+		ts := time.Unix(rng.Int63n(4e9)-1e9, 0).UTC()
+		if rng.Intn(3) > 0 {
+			ts = ts.Truncate(24 * time.Hour).Add(time.Duration(rng.Intn(86400)) * time.Second) // often the same date twice
+		}
+		b := []byte(ts.Format("2006-01-02T15:04:05Z"))
+		if rng.Intn(50) == 0 {
+			b[rng.Intn(10)] = "0123456789x"[rng.Intn(11)] // sometimes another or an impossible date
+		}
+		s1, n1, ok1 := parseTime(b, &memo)
+		s2, n2, ok2 := parseTime(b, nil)
+		if s1 != s2 || n1 != n2 || ok1 != ok2 {
+			t.Fatalf("%s: with memo %d %d %v, without %d %d %v", b, s1, n1, ok1, s2, n2, ok2)
+		}
+	}
+}
