@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -64,6 +65,33 @@ func TestRestoreCrashAtEveryStepConverges(t *testing.T) {
 			if sha256Hex(after[key]) != sha256Hex(data) {
 				t.Errorf("%s changed when restored rows were archived again", key)
 			}
+		}
+	})
+}
+
+// TestRestoreCrashTypedTableConverges: a restore of a table whose values
+// only the typed path restores (extra columns, numeric values), killed
+// while its COPY runs and after it, converges on a rerun to exactly the
+// rows that were archived, every column's value as it was.
+func TestRestoreCrashTypedTableConverges(t *testing.T) {
+	eachCrash(t, []string{"restore.mid-copy", "restore.after-copy"}, func(t *testing.T, point, nth string) {
+		h := newHarness(t)
+		h.mustRun("migrate", "up")
+		first, last := typedTable(h)
+		t.Setenv("ARCHIVER_CLEAN_EXTRA_COLUMNS", typedExtras)
+		t.Setenv("ARCHIVER_CLEAN_IGNORE_COLUMNS", "id")
+		const rows = `SELECT concat_ws('|', sensor_id, ts, value_mm, qc_flags, imputation_method, amount, battery, meta, n, note, ok, seen)
+			FROM shizuku.clean_measurements ORDER BY 1`
+		want := h.texts(rows)
+		h.mustRun("archive")
+		if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+			t.Fatalf("%d rows left after archiving", n)
+		}
+		args := []string{"restore", "--day", rstDay(first), "--day", rstDay(last)}
+		h.killedAt(t, point, nth, nil, args...)
+		h.completes(t, nil, args...)
+		if got := h.texts(rows); !slices.Equal(got, want) {
+			t.Errorf("after the crash and the rerun the table holds %d rows, want the %d archived:\n got %q\nwant %q", len(got), len(want), got, want)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/measure"
 )
 
@@ -79,8 +80,7 @@ func (s *copySource) Next() bool {
 	s.value = floatField{f: r.Value.Float64, valid: r.Value.Valid}
 	s.qc = intField{n: r.QCFlags.Int64, valid: r.QCFlags.Valid}
 	s.imp = textField{s: r.Imputation.String, valid: r.Imputation.Valid}
-	s.n++
-	return true
+	return s.handed()
 }
 
 // Values implements pgx.CopyFromSource.
@@ -118,6 +118,19 @@ func (s *archiveRows) next() *measure.Reading {
 		s.other++
 	}
 	return r
+}
+
+// handed counts a reading handed to COPY and says whether COPY goes on:
+// with the first row on its way, a crash test kills the restore half done
+// here (restore.mid-copy, as binRows does on the direct path).
+func (s *archiveRows) handed() bool {
+	if s.n++; s.n == 2 {
+		if err := failpoint.Inject("restore.mid-copy"); err != nil {
+			s.err = err
+			return false
+		}
+	}
+	return true
 }
 
 // Err implements pgx.CopyFromSource.

@@ -109,8 +109,7 @@ func (s *typedSource) Next() bool {
 		}
 	}
 	s.fields[4+len(s.cols)] = textField{s: string(s.present), valid: true}
-	s.n++
-	return true
+	return s.handed()
 }
 
 // Values implements pgx.CopyFromSource.
