@@ -18,6 +18,7 @@ import (
 	"github.com/shizuku-labs/archiver/internal/config"
 	"github.com/shizuku-labs/archiver/internal/export"
 	"github.com/shizuku-labs/archiver/internal/manifest"
+	"github.com/shizuku-labs/archiver/internal/measure"
 	"github.com/shizuku-labs/archiver/internal/progress"
 )
 
@@ -108,78 +109,22 @@ func isTerminal(w io.Writer) bool {
 }
 
 func runExport(c *cli.Context) error {
-	from, to, err := dayRange(c)
+	req, err := exportArgs(c)
 	if err != nil {
 		return err
-	}
-	if from.IsZero() || to.IsZero() {
-		return withCode(ExitUsage, errors.New("which days? give --from YYYY-MM-DD and --to YYYY-MM-DD (the same day for one day)"))
-	}
-	format, err := export.ParseFormat(c.String("format"))
-	if err != nil {
-		return withCode(ExitUsage, fmt.Errorf("invalid --format: %w", err))
-	}
-	var sensors []string
-	for _, s := range c.StringSlice("sensor") {
-		if s == "" {
-			return withCode(ExitUsage, errors.New("--sensor needs a sensor name"))
-		}
-		sensors = append(sensors, s)
-	}
-	outFile, outDir := c.String("out"), c.String("out-dir")
-	switch {
-	case outFile == "" && outDir == "":
-		return withCode(ExitUsage, errors.New("where to? give --out FILE (- for standard output) or --out-dir DIR (one file per day)"))
-	case outFile != "" && outDir != "":
-		return withCode(ExitUsage, errors.New("use either --out or --out-dir, not both"))
-	case outFile == "-" && format == export.Parquet && isTerminal(c.App.Writer):
-		return withCode(ExitUsage, errors.New("--format parquet --out - would write a binary file to the terminal: redirect standard output (--out - > file.parquet) or give --out FILE"))
-	case outFile != "" && outFile != "-":
-		if fi, err := os.Stat(outFile); err == nil && fi.IsDir() {
-			return withCode(ExitUsage, fmt.Errorf("--out %s is a directory: use --out-dir %s for one file per day, or name a file", outFile, outFile))
-		}
-	case outDir != "":
-		if fi, err := os.Stat(outDir); err == nil && !fi.IsDir() {
-			return withCode(ExitUsage, fmt.Errorf("--out-dir %s is not a directory", outDir))
-		}
 	}
 	e, err := setup(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Context
-	cfg := e.cfg
-	bucketURL, identity, err := e.storage()
+	x, closeAll, err := e.exporter(ctx)
 	if err != nil {
 		return err
 	}
-	e.warnStorage(bucketURL)
-	x := &export.Exporter{
-		Prefix: cfg.Storage.Prefix, Location: identity, Limits: e.limits(), Log: e.log,
-		Manifests: manifest.NewStore(cfg.Database.ManifestSchema), Schema: cfg.Database.ManifestSchema,
-	}
-	if strings.TrimSpace(cfg.Database.URL) != "" {
-		pool, err := e.connect(ctx, 2)
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		// Read only: manifests recorded before location identities are
-		// matched, not rewritten.
-		if err := e.resolveLegacy(ctx, pool, x.Manifests, identity, false); err != nil {
-			return withCode(ExitUnavailable, err)
-		}
-		x.DB = pool
-		x.Types = e.exportTypes(ctx, pool)
-	}
-	bucket, err := backends.Open(ctx, bucketURL)
-	if err != nil {
-		return withCode(ExitUnavailable, err)
-	}
-	defer bucket.Close()
-	x.Bucket = bucket
+	defer closeAll()
 
-	plan, err := x.Plan(ctx, from, to)
+	plan, err := x.Plan(ctx, req.from, req.to)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -191,30 +136,21 @@ func runExport(c *cli.Context) error {
 	}
 	if len(plan) == 0 {
 		return withCode(ExitPartial, fmt.Errorf("%w: no archived day between %s and %s at %s (prefix %q); nothing was written; `archiver list` shows the archived days",
-			export.ErrNoArchives, from, to, x.Location, cfg.Storage.Prefix))
+			export.ErrNoArchives, req.from, req.to, x.Location, e.cfg.Storage.Prefix))
 	}
-
-	var out export.Output
-	switch {
-	case outDir != "":
-		if err := os.MkdirAll(outDir, 0o777); err != nil {
-			return withCode(ExitUsage, fmt.Errorf("--out-dir: %w", err))
-		}
-		out = export.ToDir(outDir, format)
-	case outFile == "-":
-		out = export.ToWriter(e.stdout, format)
-	default:
-		out = export.ToFile(outFile, format)
+	out, err := req.output(e.stdout)
+	if err != nil {
+		return err
 	}
 	f, _ := e.stderr.(*os.File)
-	x.Progress = progress.New(e.stderr, progress.Enabled(f, cfg.Log.NoProgress))
-	s, err := x.Run(ctx, plan, export.Options{From: from, To: to, Sensors: sensors}, out)
+	x.Progress = progress.New(e.stderr, progress.Enabled(f, e.cfg.Log.NoProgress))
+	s, err := x.Run(ctx, plan, export.Options{From: req.from, To: req.to, Sensors: req.sensors}, out)
 	note := ""
 	if s.Unverified {
 		note = " (found by listing: not checked against manifests)"
 	}
 	e.log.Info(fmt.Sprintf("Export complete: %d days, %d readings to %s%s; %d days failed", len(s.Days)-s.Failed, s.Exported, out, note, s.Failed),
-		"days", len(s.Days)-s.Failed, "days_failed", s.Failed, "readings", s.Exported, "format", string(format),
+		"days", len(s.Days)-s.Failed, "days_failed", s.Failed, "readings", s.Exported, "format", string(req.format),
 		"duration", s.Finished.Sub(s.Started))
 	switch {
 	case err == nil:
@@ -225,4 +161,110 @@ func runExport(c *cli.Context) error {
 		return withCode(ExitPartial, err)
 	}
 	return withCode(ExitUnavailable, err)
+}
+
+// exportRequest is what an export's flags ask for.
+type exportRequest struct {
+	from, to        measure.Day
+	format          export.Format
+	sensors         []string
+	outFile, outDir string
+}
+
+// exportArgs reads and checks the export's flags: everything they alone
+// can show wrong is exit 2 before anything is opened.
+func exportArgs(c *cli.Context) (req exportRequest, err error) {
+	if req.from, req.to, err = dayRange(c); err != nil {
+		return req, err
+	}
+	if req.from.IsZero() || req.to.IsZero() {
+		return req, withCode(ExitUsage, errors.New("which days? give --from YYYY-MM-DD and --to YYYY-MM-DD (the same day for one day)"))
+	}
+	if req.format, err = export.ParseFormat(c.String("format")); err != nil {
+		return req, withCode(ExitUsage, fmt.Errorf("invalid --format: %w", err))
+	}
+	for _, s := range c.StringSlice("sensor") {
+		if s == "" {
+			return req, withCode(ExitUsage, errors.New("--sensor needs a sensor name"))
+		}
+		req.sensors = append(req.sensors, s)
+	}
+	req.outFile, req.outDir = c.String("out"), c.String("out-dir")
+	switch outFile, outDir := req.outFile, req.outDir; {
+	case outFile == "" && outDir == "":
+		return req, withCode(ExitUsage, errors.New("where to? give --out FILE (- for standard output) or --out-dir DIR (one file per day)"))
+	case outFile != "" && outDir != "":
+		return req, withCode(ExitUsage, errors.New("use either --out or --out-dir, not both"))
+	case outFile == "-" && req.format == export.Parquet && isTerminal(c.App.Writer):
+		return req, withCode(ExitUsage, errors.New("--format parquet --out - would write a binary file to the terminal: redirect standard output (--out - > file.parquet) or give --out FILE"))
+	case outFile != "" && outFile != "-":
+		if fi, err := os.Stat(outFile); err == nil && fi.IsDir() {
+			return req, withCode(ExitUsage, fmt.Errorf("--out %s is a directory: use --out-dir %s for one file per day, or name a file", outFile, outFile))
+		}
+	case outDir != "":
+		if fi, err := os.Stat(outDir); err == nil && !fi.IsDir() {
+			return req, withCode(ExitUsage, fmt.Errorf("--out-dir %s is not a directory", outDir))
+		}
+	}
+	return req, nil
+}
+
+// output is where the export writes: a directory of day files, standard
+// output or one file.
+func (req exportRequest) output(stdout io.Writer) (export.Output, error) {
+	switch {
+	case req.outDir != "":
+		if err := os.MkdirAll(req.outDir, 0o777); err != nil {
+			return nil, withCode(ExitUsage, fmt.Errorf("--out-dir: %w", err))
+		}
+		return export.ToDir(req.outDir, req.format), nil
+	case req.outFile == "-":
+		return export.ToWriter(stdout, req.format), nil
+	}
+	return export.ToFile(req.outFile, req.format), nil
+}
+
+// exporter opens what an export reads: the bucket and, when a database is
+// configured, its manifests and the clean table's column types. closeAll
+// closes them.
+func (e *env) exporter(ctx context.Context) (x *export.Exporter, closeAll func(), err error) {
+	cfg := e.cfg
+	bucketURL, identity, err := e.storage()
+	if err != nil {
+		return nil, nil, err
+	}
+	e.warnStorage(bucketURL)
+	x = &export.Exporter{
+		Prefix: cfg.Storage.Prefix, Location: identity, Limits: e.limits(), Log: e.log,
+		Manifests: manifest.NewStore(cfg.Database.ManifestSchema), Schema: cfg.Database.ManifestSchema,
+	}
+	var closers []func()
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if strings.TrimSpace(cfg.Database.URL) != "" {
+		pool, err := e.connect(ctx, 2)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, pool.Close)
+		// Read only: manifests recorded before location identities are
+		// matched, not rewritten.
+		if err := e.resolveLegacy(ctx, pool, x.Manifests, identity, false); err != nil {
+			closeAll()
+			return nil, nil, withCode(ExitUnavailable, err)
+		}
+		x.DB = pool
+		x.Types = e.exportTypes(ctx, pool)
+	}
+	bucket, err := backends.Open(ctx, bucketURL)
+	if err != nil {
+		closeAll()
+		return nil, nil, withCode(ExitUnavailable, err)
+	}
+	closers = append(closers, func() { bucket.Close() })
+	x.Bucket = bucket
+	return x, closeAll, nil
 }
