@@ -26,18 +26,8 @@ func appendPGFloat8(dst []byte, f float64) []byte { return appendPGFloat(dst, f,
 func appendPGFloat4(dst []byte, f float64) []byte { return appendPGFloat(dst, float64(float32(f)), 32) }
 
 func appendPGFloat(dst []byte, f float64, bits int) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(dst, "NaN"...)
-	case math.IsInf(f, 1):
-		return append(dst, "Infinity"...)
-	case math.IsInf(f, -1):
-		return append(dst, "-Infinity"...)
-	case f == 0:
-		if math.Signbit(f) {
-			return append(dst, "-0"...)
-		}
-		return append(dst, '0')
+	if d, ok := floattext.PostgreSQL.AppendSpecial(dst, f); ok {
+		return d
 	}
 	// Go's shortest digits are PostgreSQL's (both Ryu: the shortest string
 	// that round-trips, closest to the value) except where the shortest

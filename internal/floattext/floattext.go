@@ -5,6 +5,8 @@
 // so the digits come from strconv and only the layout is here.
 package floattext
 
+import "math"
+
 // Layout is one program's layout of the digits.
 type Layout struct {
 	// FixedBelow: decimal exponents in [-4, FixedBelow) are written in
@@ -22,6 +24,27 @@ var (
 	// the same with FixedBelow 6 (FLT_DIG).
 	PostgreSQL = Layout{FixedBelow: 15}
 )
+
+// AppendSpecial appends f if it is NaN, an infinity or a zero, which both
+// programs spell alike ("NaN", "Infinity", "-Infinity", a signed zero with
+// the layout's Integral: Python's "-0.0", PostgreSQL's "-0"); ok is false,
+// and nothing appended, for any other value.
+func (l Layout) AppendSpecial(dst []byte, f float64) (_ []byte, ok bool) {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, "NaN"...), true
+	case math.IsInf(f, 1):
+		return append(dst, "Infinity"...), true
+	case math.IsInf(f, -1):
+		return append(dst, "-Infinity"...), true
+	case f == 0:
+		if math.Signbit(f) {
+			dst = append(dst, '-')
+		}
+		return append(append(dst, '0'), l.Integral...), true
+	}
+	return dst, false
+}
 
 // Append appends a finite, non-zero float given by e, its shortest digits
 // in strconv's 'e' form ("[-]d[.ddd]e±XX[X]"), in layout l. Exponent

@@ -55,3 +55,34 @@ func TestLayoutsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// The values both programs spell alike, but for a zero's integral suffix;
+// any other value is left to Append.
+func TestAppendSpecial(t *testing.T) {
+	for _, c := range []struct {
+		f          float64
+		python, pg string
+		notSpecial bool
+	}{
+		{f: math.NaN(), python: "NaN", pg: "NaN"},
+		{f: math.Inf(1), python: "Infinity", pg: "Infinity"},
+		{f: math.Inf(-1), python: "-Infinity", pg: "-Infinity"},
+		{f: 0, python: "0.0", pg: "0"},
+		{f: math.Copysign(0, -1), python: "-0.0", pg: "-0"},
+		{f: 5e-324, notSpecial: true},
+		{f: -1.5, notSpecial: true},
+	} {
+		for _, l := range []struct {
+			layout Layout
+			want   string
+		}{{Python, c.python}, {PostgreSQL, c.pg}} {
+			got, ok := l.layout.AppendSpecial([]byte("x"), c.f)
+			switch {
+			case c.notSpecial && (ok || string(got) != "x"):
+				t.Errorf("%v: AppendSpecial = %q, %v; want nothing appended", c.f, got, ok)
+			case !c.notSpecial && (!ok || string(got) != "x"+l.want):
+				t.Errorf("%v: AppendSpecial = %q, %v; want %q", c.f, got, ok, "x"+l.want)
+			}
+		}
+	}
+}

@@ -23,18 +23,8 @@ import (
 // otherwise, and the bare NaN/Infinity/-Infinity tokens. -0 is written as
 // -0.0, as Python writes it: the sign is part of the value PostgreSQL holds.
 func AppendFloat(dst []byte, f float64) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(dst, "NaN"...)
-	case math.IsInf(f, 1):
-		return append(dst, "Infinity"...)
-	case math.IsInf(f, -1):
-		return append(dst, "-Infinity"...)
-	case f == 0:
-		if math.Signbit(f) {
-			return append(dst, "-0.0"...)
-		}
-		return append(dst, "0.0"...)
+	if d, ok := floattext.Python.AppendSpecial(dst, f); ok {
+		return d
 	}
 	if d, ok := appendFewDecimals(dst, f); ok {
 		return d
