@@ -23,9 +23,48 @@ import (
 // bgRun is an archiver process running in the background.
 type bgRun struct {
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	out  *syncBuffer
 	done chan struct{}
 	code int
+}
+
+// syncBuffer is the output of a process that the test may read while the
+// process still writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitOutput waits until the running archiver has written text, and fails
+// the test if it ends or takes longer than timeout first.
+func (b *bgRun) waitOutput(t *testing.T, text string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(b.out.String(), text) {
+		select {
+		case <-b.done:
+			if strings.Contains(b.out.String(), text) {
+				return
+			}
+			t.Fatalf("the archiver ended (exit %d) without writing %q:\n%s", b.code, text, b.out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the archiver did not write %q within %v:\n%s", text, timeout, b.out.String())
+		}
+	}
 }
 
 func (h *harness) startBinary(t *testing.T, env []string, args ...string) *bgRun {
@@ -34,7 +73,7 @@ func (h *harness) startBinary(t *testing.T, env []string, args ...string) *bgRun
 	if args[0] != "migrate" && h.bucket != "" {
 		args = append(args, "--bucket", h.bucket)
 	}
-	b := &bgRun{out: &bytes.Buffer{}, done: make(chan struct{})}
+	b := &bgRun{out: &syncBuffer{}, done: make(chan struct{})}
 	b.cmd = exec.Command(archiverBinary(t), args...)
 	b.cmd.Env = append(os.Environ(), env...)
 	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out

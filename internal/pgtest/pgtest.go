@@ -2,7 +2,8 @@
 //
 // By default each test binary starts one throwaway PostgreSQL cluster (initdb
 // into a temporary directory, fsync off, trust auth on 127.0.0.1) the first
-// time a test asks for it, and every test gets its own database on it, so
+// time a test asks for it (wal_level=logical, so that tests can make logical
+// replication slots), and every test gets its own database on it, so
 // tests can run in parallel without seeing each other's rows. Set
 // ARCHIVER_TEST_DATABASE_URL to a superuser URL of an existing server (for
 // example postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) to use
@@ -243,8 +244,13 @@ func startCluster() (*cluster, error) {
 		if err != nil {
 			return fail(err)
 		}
+		// wal_level=logical: the replica-lag tests need logical slots (a
+		// logical consumer counts only when named). It is set here, on
+		// the one cluster, because it takes a restart to change and a
+		// second cluster per test would cost an initdb; the extra WAL it
+		// writes (a deleted row's key) is a few bytes a row.
 		opts := fmt.Sprintf("-k %s -p %d -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "+
-			"-c full_page_writes=off -c max_connections=200", dir, port)
+			"-c full_page_writes=off -c max_connections=200 -c wal_level=logical", dir, port)
 		out, err := c.run(90*time.Second, "pg_ctl", "-D", c.dataDir, "-l", c.logFile, "-w", "-t", "60", "-o", opts, "start")
 		if err == nil {
 			c.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)

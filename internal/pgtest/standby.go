@@ -136,3 +136,20 @@ func queryOn(ctx context.Context, dbURL, sql string, dest any, args ...any) erro
 	defer conn.Close(context.Background())
 	return conn.QueryRow(ctx, sql, args...).Scan(dest)
 }
+
+// Program returns the path of a PostgreSQL program (pg_receivewal,
+// pg_recvlogical) from the installation whose server the tests run, so
+// that a test can start a real WAL consumer. It fails the test if there is
+// no such program.
+func Program(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := findBinDir()
+	if err != nil {
+		t.Fatalf("pgtest: %v\nTo fix: %s", err, howToFix)
+	}
+	p := filepath.Join(dir, name)
+	if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		t.Fatalf("pgtest: no %s in %s (it comes with the PostgreSQL server package)", name, dir)
+	}
+	return p
+}

@@ -26,8 +26,10 @@ type Replica struct {
 	Name string // application_name of a connected standby, or slot name
 	Slot bool   // a replication slot with nobody connected
 	// LSN is how far it has got: a standby's replay position (its flush
-	// position when it replays nothing), a slot's restart position; -1
-	// when not known yet.
+	// position when it replays nothing, as a logical consumer; the
+	// position it wrote when it reports no flush either, as pg_receivewal
+	// without a slot), a slot's confirmed (logical) or restart position;
+	// -1 when not known yet.
 	LSN int64
 	// ReplayLag is pg_stat_replication.replay_lag, which goes stale (or
 	// NULL) when replay is paused or stuck: a lower bound only.
@@ -46,7 +48,7 @@ func Replicas(ctx context.Context, q Querier, names []string) ([]Replica, error)
 	}
 	rows, err := q.Query(ctx, `
 		SELECT r.application_name, false,
-		       COALESCE((COALESCE(r.replay_lsn, r.flush_lsn) - '0/0'::pg_lsn)::int8, -1),
+		       COALESCE((COALESCE(r.replay_lsn, r.flush_lsn, r.write_lsn) - '0/0'::pg_lsn)::int8, -1),
 		       COALESCE(extract(epoch FROM r.replay_lag)::float8, 0)
 		FROM pg_stat_replication r
 		LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid
