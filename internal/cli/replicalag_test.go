@@ -59,8 +59,9 @@ func (h *harness) logicalSlot(t *testing.T) string {
 // stalledConsumer starts a real WAL consumer (a PostgreSQL client program
 // with args), waits until the primary sees it streaming as app with a
 // known position, then stops it (SIGSTOP): from here on it falls behind by
-// whatever the primary writes, while still connected.
-func (h *harness) stalledConsumer(t *testing.T, app, prog string, args ...string) {
+// whatever the primary writes, while still connected. It returns a
+// function that lets the consumer go on (SIGCONT).
+func (h *harness) stalledConsumer(t *testing.T, app, prog string, args ...string) (resume func()) {
 	t.Helper()
 	cmd := exec.Command(pgtest.Program(t, prog), args...)
 	var out syncBuffer
@@ -92,6 +93,11 @@ func (h *harness) stalledConsumer(t *testing.T, app, prog string, args ...string
 	}
 	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
+	}
+	return func() {
+		if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -211,6 +217,47 @@ func TestReplicaLagNamedSlotPausesAndResumes(t *testing.T) {
 	paused, err := strconv.ParseFloat(metricValue(t, metricsFile, "archiver_replica_lag_paused_seconds"), 64)
 	if err != nil || paused < 1.5 {
 		t.Errorf("archiver_replica_lag_paused_seconds = %v (%v), want at least 1.5", paused, err)
+	}
+}
+
+// TestReplicaLagNamedConsumerPausesUntilItCatchesUp: a named logical
+// consumer (pg_recvlogical, reporting every second) that stalls holds the
+// run; once it goes on and reports its position again the pause ends
+// (logged once each way) and every day is archived, with the consumer
+// keeping up (its lag stays within the limit) through the rest of the run.
+func TestReplicaLagNamedConsumerPausesUntilItCatchesUp(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	slot := h.logicalSlot(t)
+	resume := h.stalledConsumer(t, "pg_recvlogical", "pg_recvlogical", "-d", h.dbURL, "-S", slot, "--start",
+		"-f", "-", "-F", "0", "-s", "1", "-n")
+	rows := sample(h.today(), 43, 40, 2)
+	h.insertClean(rows)
+	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
+	run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=archive.after-read=sleep(3s)@1", "ARCHIVER_REPLICAS=" + slot},
+		"archive", "--max-replica-lag", "2s", "--concurrency", "1", "--metrics-file", metricsFile)
+	run.waitOutput(t, "Pausing: replica pg_recvlogical is", 30*time.Second)
+	time.Sleep(time.Second)
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != int64(len(rows)) {
+		t.Fatalf("%d of %d rows left during the pause: a day was deleted while the consumer lagged", n, len(rows))
+	}
+	resume()
+	code, out := run.wait(t, 2*time.Minute)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
+		t.Fatalf("%d rows left after the consumer caught up:\n%s", n, out)
+	}
+	if c := strings.Count(out, "Pausing: replica"); c != 1 {
+		t.Errorf("pause start logged %d times, want once:\n%s", c, out)
+	}
+	if c := strings.Count(out, "Resuming: replicas caught up"); c != 1 {
+		t.Errorf("pause end logged %d times, want once:\n%s", c, out)
+	}
+	paused, err := strconv.ParseFloat(metricValue(t, metricsFile, "archiver_replica_lag_paused_seconds"), 64)
+	if err != nil || paused < 1 {
+		t.Errorf("archiver_replica_lag_paused_seconds = %v (%v), want at least 1", paused, err)
 	}
 }
 
