@@ -4,16 +4,22 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/shizuku-labs/archiver/internal/archivefile"
+	"github.com/shizuku-labs/archiver/internal/failpoint"
 	"github.com/shizuku-labs/archiver/internal/measure"
+	"github.com/shizuku-labs/archiver/internal/pgtest"
 )
 
 // TestBinRowsEncodesAsPgx: the rows binRows encodes itself are byte for
@@ -141,5 +147,45 @@ func TestSortByTimeSortsAsSlicesSort(t *testing.T) {
 				t.Fatalf("%s, %d keys: not in slices.Sort's order", name, n)
 			}
 		}
+	}
+}
+
+// TestMidCopyFailpointIsInsideTheCopy: restore.mid-copy is passed once per
+// COPY, with its first rows on their way, and never while a day is read
+// ahead (before its lock, outside any transaction), so that a crash test
+// killing the restore there kills it inside a day's COPY: failing at its
+// second passage, a restore of two days, the second read ahead, has
+// restored the first day and nothing of the second. (Failpoints are read
+// from the environment once per process, so the test runs itself in a
+// child process with them set.)
+func TestMidCopyFailpointIsInsideTheCopy(t *testing.T) {
+	const child = "RESTORE_TEST_MID_COPY_CHILD"
+	if os.Getenv(child) == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMidCopyFailpointIsInsideTheCopy$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), child+"=1", pgtest.EnvURL+"="+pgtest.URL(t), failpoint.EnvVar+"=restore.mid-copy=error@2")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestMidCopyFailpointIsInsideTheCopy")) {
+			t.Fatalf("child test: %v\n%s", err, out)
+		}
+		return
+	}
+	e := newEnv(t)
+	d0, d1 := measure.MustParseDay("2024-06-01"), measure.MustParseDay("2024-06-02")
+	writeDay(t, e, d0, 500)
+	writeDay(t, e, d1, 700)
+	r := e.restorer()
+	r.Concurrency = 1 // the first day is the worker's to read; the second is read ahead
+	s, err := r.Run(context.Background(), Options{Days: []measure.Day{d0, d1}})
+	if !errors.Is(err, ErrDaysFailed) || len(s.Days) != 2 {
+		t.Fatalf("err %v, days %+v", err, s.Days)
+	}
+	if s.Days[0].Status != StatusRestored || s.Days[0].Inserted != 500 {
+		t.Errorf("%s: %s, %d inserted (%v), want restored, 500: the failpoint was passed before its COPY", d0, s.Days[0].Status, s.Days[0].Inserted, s.Days[0].Err)
+	}
+	if s.Days[1].Status != StatusFailed || !strings.Contains(fmt.Sprint(s.Days[1].Err), "failpoint restore.mid-copy") {
+		t.Errorf("%s: %s (%v), want failed at restore.mid-copy", d1, s.Days[1].Status, s.Days[1].Err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM shizuku.clean_measurements`); n != 500 {
+		t.Errorf("the table holds %d readings, want the first day's 500", n)
 	}
 }

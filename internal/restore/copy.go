@@ -80,7 +80,11 @@ func (s *copySource) Next() bool {
 	s.value = floatField{f: r.Value.Float64, valid: r.Value.Valid}
 	s.qc = intField{n: r.QCFlags.Int64, valid: r.QCFlags.Valid}
 	s.imp = textField{s: r.Imputation.String, valid: r.Imputation.Valid}
-	return s.handed()
+	// Not handed yet: binRows hands the rows to COPY (and reaches
+	// restore.mid-copy there), and a day read ahead is decoded before its
+	// lock, outside any transaction.
+	s.n++
+	return true
 }
 
 // Values implements pgx.CopyFromSource.
@@ -122,7 +126,9 @@ func (s *archiveRows) next() *measure.Reading {
 
 // handed counts a reading handed to COPY and says whether COPY goes on:
 // with the first row on its way, a crash test kills the restore half done
-// here (restore.mid-copy, as binRows does on the direct path).
+// here (restore.mid-copy; for the typed path's source, which pgx.CopyFrom
+// reads: copySource's rows reach COPY through binRows, which does the
+// same).
 func (s *archiveRows) handed() bool {
 	if s.n++; s.n == 2 {
 		if err := failpoint.Inject("restore.mid-copy"); err != nil {
