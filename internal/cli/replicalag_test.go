@@ -116,7 +116,7 @@ func lagRun(t *testing.T, setup func(h *harness) (name, who string)) {
 			name, who := setup(h)
 			rows := sample(h.today(), 43, 40, 2) // three days, WAL beyond the consumer
 			h.insertClean(rows)
-			env := []string{"ARCHIVER_FAILPOINTS=archive.after-read=sleep(1s)@1"}
+			env := []string{"ARCHIVER_FAILPOINTS=archive.after-read=sleep(2s)@1"}
 			if named {
 				env = append(env, "ARCHIVER_REPLICAS=some_other_standby, "+name)
 			}
@@ -188,9 +188,10 @@ func TestReplicaLagNamedSlotPausesAndResumes(t *testing.T) {
 	rows := sample(h.today(), 43, 40, 2)
 	h.insertClean(rows)
 	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
-	run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=archive.after-read=sleep(1s)@1", "ARCHIVER_REPLICAS=" + slot},
+	run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=archive.after-read=sleep(2s)@1", "ARCHIVER_REPLICAS=" + slot},
 		"archive", "--max-replica-lag", "300ms", "--concurrency", "1", "--metrics-file", metricsFile)
 	run.waitOutput(t, "Pausing: replica replication slot "+slot, 30*time.Second)
+	run.waitOutput(t, "replica lag crossed archive.max_replica_lag during the day: rolled back", 30*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != int64(len(rows)) {
 		t.Fatalf("%d of %d rows left during the pause: a day was deleted while the slot lagged", n, len(rows))
@@ -234,10 +235,13 @@ func TestReplicaLagNamedConsumerPausesUntilItCatchesUp(t *testing.T) {
 	rows := sample(h.today(), 43, 40, 2)
 	h.insertClean(rows)
 	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
-	run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=archive.after-read=sleep(3s)@1", "ARCHIVER_REPLICAS=" + slot},
-		"archive", "--max-replica-lag", "2s", "--concurrency", "1", "--metrics-file", metricsFile)
+	// The limit is three times the consumer's status interval, so that
+	// once it goes on it stays within it.
+	run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=archive.after-read=sleep(4s)@1", "ARCHIVER_REPLICAS=" + slot},
+		"archive", "--max-replica-lag", "3s", "--concurrency", "1", "--metrics-file", metricsFile)
 	run.waitOutput(t, "Pausing: replica pg_recvlogical is", 30*time.Second)
-	time.Sleep(time.Second)
+	// The first day, held at its failpoint past the limit, is rolled back.
+	run.waitOutput(t, "replica lag crossed archive.max_replica_lag during the day: rolled back", 30*time.Second)
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != int64(len(rows)) {
 		t.Fatalf("%d of %d rows left during the pause: a day was deleted while the consumer lagged", n, len(rows))
 	}
@@ -276,7 +280,7 @@ func TestReplicaLagPausesTheRawPurgeBetweenBatches(t *testing.T) {
 	standby := pgtest.NewStandby(t)
 	standby.WaitCaughtUp(t)
 	metricsFile := filepath.Join(t.TempDir(), "archiver.prom")
-	run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=purge.after-batch=sleep(3s)@1"},
+	run := h.startBinary(t, []string{"ARCHIVER_FAILPOINTS=purge.after-batch=sleep(4s)@1"},
 		"archive", "--raw-require-clean=false", "--batch-size", strconv.Itoa(batch), "--max-replica-lag", "300ms",
 		"--metrics-file", metricsFile)
 	raw := func() int64 { return h.count(`SELECT count(*) FROM shizuku.raw_measurements`) }
@@ -296,7 +300,7 @@ func TestReplicaLagPausesTheRawPurgeBetweenBatches(t *testing.T) {
 	h.exec(`CREATE TABLE wal_writer AS SELECT g FROM generate_series(1, 10000) g`)
 	run.waitOutput(t, "Pausing: replica", 30*time.Second)
 	// Past the failpoint's sleep, and a while into the pause.
-	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if n := raw(); n != total-batch {
 			t.Fatalf("%d raw rows left during the pause, want %d: the purge went on while the standby lagged", n, total-batch)
 		}
