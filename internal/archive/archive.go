@@ -250,6 +250,9 @@ func (r *Runner) Run(ctx context.Context) (s Summary, err error) {
 		}
 		r.lag = m
 		defer func() { s.ReplicaLagPaused = m.Stop() }()
+	} else if names := replicaNames(r.Opts.Replicas); len(names) > 0 {
+		log.Warn("archive.replicas names WAL consumers to wait for, but archive.max_replica_lag is not set, so the run waits for no replica; "+
+			"set archive.max_replica_lag (ARCHIVER_MAX_REPLICA_LAG, --max-replica-lag), or unset archive.replicas", "replicas", strings.Join(names, ","))
 	}
 	defer func() { s.Finished = time.Now().UTC() }()
 

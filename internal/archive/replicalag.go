@@ -77,6 +77,17 @@ func startLagMonitor(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, 
 	if err := m.poll(ctx); err != nil {
 		return nil, err
 	}
+	unknown, err := postgres.UnknownReplicas(ctx, pool, names)
+	if err != nil {
+		return nil, err
+	}
+	if len(unknown) > 0 {
+		// Not refused: a consumer without a slot may be away for now.
+		log.Warn(fmt.Sprintf("archive.replicas names %s, which no client streaming from the primary (application_name) "+
+			"and no replication slot is called: not waited for until one is; check the spelling against "+
+			"pg_stat_replication.application_name and pg_replication_slots.slot_name", strings.Join(unknown, ", ")),
+			"replicas", strings.Join(unknown, ","))
+	}
 	go m.run(ctx)
 	return m, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shizuku-labs/archiver/internal/pgtest"
+	"github.com/shizuku-labs/archiver/internal/testkit"
 )
 
 // What counts for archive.max_replica_lag beyond physical standbys: a
@@ -130,6 +131,10 @@ func lagRun(t *testing.T, setup func(h *harness) (name, who string)) {
 					t.Fatalf("a consumer not named in archive.replicas held the run (%d of %d rows left):\n%s", left, len(rows), out)
 				}
 				return
+			}
+			// The misspelt name is told apart from the real one.
+			if !strings.Contains(out, "archive.replicas names some_other_standby, which no client") {
+				t.Errorf("no warning (or not only) for the name that matches nothing:\n%s", out)
 			}
 			if !strings.Contains(out, "Pausing: replica "+who+" is") {
 				t.Errorf("the run did not pause for %s:\n%s", who, out)
@@ -339,4 +344,20 @@ func TestReplicaLagPausesTheRawPurgeBetweenBatches(t *testing.T) {
 	if err != nil || paused < 2 {
 		t.Errorf("archiver_replica_lag_paused_seconds = %v (%v), want at least 2", paused, err)
 	}
+}
+
+// TestReplicaLagNamesWithoutALimitWarn: consumers named in archive.replicas
+// with archive.max_replica_lag unset are waited for by nobody: the run
+// says so rather than let the operator believe they are.
+func TestReplicaLagNamesWithoutALimitWarn(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun("migrate", "up")
+	r := h.mustRun("archive", "--replicas", "pg_receivewal")
+	testkit.Contains(t, "output", r.stdout+r.stderr,
+		"archive.replicas names WAL consumers to wait for, but archive.max_replica_lag is not set", "--max-replica-lag")
+	r = h.mustRun("archive", "--replicas", "pg_receivewal", "--max-replica-lag", "10s")
+	if strings.Contains(r.stdout+r.stderr, "archive.max_replica_lag is not set") {
+		t.Errorf("warned with the limit set:\n%s%s", r.stdout, r.stderr)
+	}
+	testkit.Contains(t, "output", r.stdout+r.stderr, "archive.replicas names pg_receivewal, which no client streaming from the primary")
 }

@@ -80,6 +80,36 @@ func Replicas(ctx context.Context, q Querier, names []string) ([]Replica, error)
 	return out, nil
 }
 
+// UnknownReplicas returns the names that are neither the application_name
+// of a client streaming from the primary nor a replication slot: a typo in
+// archive.replicas, or a consumer that is away and keeps no slot.
+func UnknownReplicas(ctx context.Context, q Querier, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	rows, err := q.Query(ctx, `
+		SELECT n FROM unnest($1::text[]) n
+		WHERE n NOT IN (SELECT application_name FROM pg_stat_replication)
+		  AND n NOT IN (SELECT slot_name FROM pg_replication_slots)
+		ORDER BY array_position($1::text[], n)`, names)
+	if err != nil {
+		return nil, fmt.Errorf("read replication state (pg_stat_replication, pg_replication_slots): %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("read replication state: %w", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read replication state: %w", err)
+	}
+	return out, nil
+}
+
 // CanReadReplication reports whether the session's role sees the
 // positions in pg_stat_replication: a superuser or a member of
 // pg_read_all_stats (which pg_monitor includes). Anyone else reads NULL
