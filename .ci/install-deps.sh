@@ -17,6 +17,10 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
+# The server package also brings what the replica-lag tests use:
+# test_decoding (logical slots), and through postgresql-client
+# pg_basebackup, pg_receivewal and pg_recvlogical.
+
 # strace: TestFileArchiveFlushedBeforeCommit traces the real binary's
 # fsync, rename and commit order.
 if ! command -v strace >/dev/null 2>&1; then

@@ -7,7 +7,9 @@
 // tests can run in parallel without seeing each other's rows. Set
 // ARCHIVER_TEST_DATABASE_URL to a superuser URL of an existing server (for
 // example postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) to use
-// that server instead; databases are still created per test and dropped.
+// that server instead; databases are still created per test and dropped
+// (tests of logical replication slots then need wal_level=logical on it,
+// and tests with a standby need the throwaway cluster: they fail, saying so).
 //
 // A test that needs PostgreSQL and cannot get one fails, it never skips: a
 // skipped database test looks green in CI while testing nothing.
