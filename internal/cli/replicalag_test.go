@@ -36,6 +36,12 @@ func (h *harness) logicalSlot(t *testing.T) string {
 	}
 	slot := fmt.Sprintf("logical_%d", time.Now().UnixNano())
 	h.exec(`SELECT pg_create_logical_replication_slot($1, 'test_decoding')`, slot)
+	h.dropSlotAtEnd(t, slot)
+	return slot
+}
+
+// dropSlotAtEnd drops the replication slot when the test ends.
+func (h *harness) dropSlotAtEnd(t *testing.T, slot string) {
 	t.Cleanup(func() {
 		// A consumer started after this is killed before it, but its
 		// walsender may hold the slot a little longer: end it.
@@ -54,7 +60,6 @@ func (h *harness) logicalSlot(t *testing.T) string {
 			}
 		}
 	})
-	return slot
 }
 
 // stalledConsumer starts a real WAL consumer (a PostgreSQL client program
@@ -178,6 +183,20 @@ func TestReplicaLagReceiveWALCountsOnlyWhenNamed(t *testing.T) {
 		h.stalledConsumer(h.t, "pg_receivewal", "pg_receivewal", "-d", pgtest.URL(t), "-D", h.t.TempDir(),
 			"--no-sync", "-s", "1", "-n")
 		return "pg_receivewal", "pg_receivewal"
+	})
+}
+
+// TestReplicaLagReceiveWALOnASlotCountsOnlyWhenNamed: pg_receivewal on a
+// physical slot of its own (it then reports the position it flushed),
+// stalled while connected, counts named by its slot.
+func TestReplicaLagReceiveWALOnASlotCountsOnlyWhenNamed(t *testing.T) {
+	lagRun(t, func(h *harness) (string, string) {
+		slot := fmt.Sprintf("receivewal_%d", time.Now().UnixNano())
+		h.exec(`SELECT pg_create_physical_replication_slot($1, true)`, slot)
+		h.dropSlotAtEnd(h.t, slot)
+		h.stalledConsumer(h.t, "pg_receivewal", "pg_receivewal", "-d", pgtest.URL(h.t), "-D", h.t.TempDir(),
+			"-S", slot, "--no-sync", "-s", "1", "-n")
+		return slot, "pg_receivewal"
 	})
 }
 
