@@ -358,11 +358,16 @@ func (w *Writer) Close() error {
 	return nil
 }
 
-// gzipWriters pools compressors by level (index level+1: -1 is default).
-var gzipWriters [gzip.BestCompression + 2]sync.Pool
+// gzipWriters keeps idle compressors by level (index level+1: -1 is
+// default). Not a sync.Pool: a garbage collection empties a pool, and an
+// archive run collects often (GOGC 20, cmd/archiver), so most days would
+// allocate a new compressor (about a megabyte at level 6) and make the
+// next collection come sooner. A few are kept, as many as days run at
+// once in practice; more are let go.
+var gzipWriters [gzip.BestCompression + 2]idleList[*gzip.Writer]
 
 func getGzipWriter(w io.Writer, level int) (*gzip.Writer, error) {
-	if gz, ok := gzipWriters[level+1].Get().(*gzip.Writer); ok {
+	if gz, ok := gzipWriters[level+1].get(); ok {
 		gz.Reset(w)
 		return gz, nil
 	}
@@ -371,7 +376,34 @@ func getGzipWriter(w io.Writer, level int) (*gzip.Writer, error) {
 
 func putGzipWriter(gz *gzip.Writer, level int) {
 	gz.Reset(io.Discard) // drop the reference to the finished output
-	gzipWriters[level+1].Put(gz)
+	gzipWriters[level+1].put(gz)
+}
+
+// maxIdle is how many idle values an idleList keeps.
+const maxIdle = 4
+
+// idleList keeps up to maxIdle idle values for reuse.
+type idleList[T any] struct {
+	mu    sync.Mutex
+	items []T
+}
+
+func (l *idleList[T]) get() (v T, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.items); n > 0 {
+		v, l.items = l.items[n-1], l.items[:n-1]
+		return v, true
+	}
+	return v, false
+}
+
+func (l *idleList[T]) put(v T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.items) < maxIdle {
+		l.items = append(l.items, v)
+	}
 }
 
 // outBuffers pools the output buffers of Writers.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,25 @@ func TestGzipHeader(t *testing.T) {
 	// ID1 ID2 CM FLG MTIME(4) XFL OS: no name, no timestamp, OS unknown.
 	if want := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0}; !bytes.Equal(data[:8], want) || data[9] != 255 {
 		t.Errorf("gzip header % x", data[:10])
+	}
+}
+
+// An idleList keeps at most maxIdle values, survives a garbage collection
+// (which empties a sync.Pool), and hands back what was put.
+func TestIdleListKeepsAFew(t *testing.T) {
+	var l idleList[*int]
+	for i := range maxIdle + 2 {
+		l.put(&i)
+	}
+	runtime.GC()
+	n := 0
+	for {
+		if _, ok := l.get(); !ok {
+			break
+		}
+		n++
+	}
+	if n != maxIdle {
+		t.Errorf("got back %d values, want %d", n, maxIdle)
 	}
 }
