@@ -356,7 +356,7 @@ func redactQuery(raw string) string {
 			continue
 		}
 		pair := raw[start:i]
-		rawKey, _, hasValue := strings.Cut(pair, "=")
+		rawKey, v, hasValue := strings.Cut(pair, "=")
 		key := rawKey
 		if k, err := url.QueryUnescape(rawKey); err == nil {
 			key = k
@@ -364,8 +364,9 @@ func redactQuery(raw string) string {
 		switch {
 		case hasValue && isSecretParam(key):
 			b.WriteString(rawKey + "=xxxxx")
-		case hasValue && strings.Contains(pair, "@"):
-			_, v, _ := strings.Cut(pair, "=")
+		case hasValue && strings.Contains(v, "@"):
+			// A nested URL's user information, up to its last "@" (an
+			// "@" in the key alone leaves the value as it is).
 			b.WriteString(rawKey + "=" + "xxxxx" + v[strings.LastIndex(v, "@"):])
 		default:
 			b.WriteString(pair)
