@@ -619,8 +619,9 @@ func (j *dayJob) prePublish(ctx context.Context, in *inputs, st archivefile.Stat
 	if err := j.judge(in); err != nil {
 		return err
 	}
-	// Same snapshot, same predicate: the stream must have returned exactly
-	// the rows counted under the lock, or the DELETE check below means nothing.
+	// Same snapshot, same predicate: the archive must hold every row read
+	// (or, for a streamed day, counted) under the lock, or the DELETE
+	// check below means nothing.
 	if in.rows.Count() != j.res.RowsRead {
 		return fmt.Errorf("streamed %d rows of %s but counted %d in the same snapshot", in.rows.Count(), d, j.res.RowsRead)
 	}
