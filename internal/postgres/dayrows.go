@@ -161,7 +161,8 @@ var ErrDayTooLarge = errors.New("the day has too many rows to sort in memory")
 // leave the day several times over in garbage and the buffer oversized.
 var ErrBufferFull = errors.New("the day has more rows than the buffer was sized for")
 
-// Len is the number of rows a day read by ReadDay holds.
+// Len is the number of rows a day read into its DayBuffer holds (ReadDay
+// of a table whose Layout is Fast; any other ReadDay streams).
 func (r *DayRows) Len() int64 { return int64(len(r.buf.order)) }
 
 // Rewind starts a day read by ReadDay again from its first row, so that a
