@@ -32,7 +32,9 @@ func TestPlainFloatAgreesWithPyFloat(t *testing.T) {
 		if rng.Intn(2) == 0 {
 			tok = "-" + tok
 		}
-		toks = append(toks, tok, "0.000"+digits[:1+rng.Intn(min(15, len(digits)))])
+		// And integers of up to 15 digits with ".0", whose digits times ten
+		// pass 2^53 (even, so still exact).
+		toks = append(toks, tok, "0.000"+digits[:1+rng.Intn(min(15, len(digits)))], digits[:1+rng.Intn(min(15, len(digits)))]+".0")
 	}
 	fast := 0
 	for _, tok := range toks {
