@@ -233,16 +233,7 @@ func TestReplicaLagNamedSlotPausesAndResumes(t *testing.T) {
 		got = append(got, doc.readings(t)...)
 	}
 	sameReadings(t, "archives", got, rows)
-	if c := strings.Count(out, "Pausing: replica"); c != 1 {
-		t.Errorf("pause start logged %d times, want once:\n%s", c, out)
-	}
-	if c := strings.Count(out, "Resuming: replicas caught up"); c != 1 {
-		t.Errorf("pause end logged %d times, want once:\n%s", c, out)
-	}
-	paused, err := strconv.ParseFloat(metricValue(t, metricsFile, "archiver_replica_lag_paused_seconds"), 64)
-	if err != nil || paused < 1.5 {
-		t.Errorf("archiver_replica_lag_paused_seconds = %v (%v), want at least 1.5", paused, err)
-	}
+	checkPausedOnce(t, out, metricsFile, 1.5)
 }
 
 // TestReplicaLagNamedConsumerPausesUntilItCatchesUp: a named logical
@@ -277,16 +268,7 @@ func TestReplicaLagNamedConsumerPausesUntilItCatchesUp(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM shizuku.clean_measurements`); n != 0 {
 		t.Fatalf("%d rows left after the consumer caught up:\n%s", n, out)
 	}
-	if c := strings.Count(out, "Pausing: replica"); c != 1 {
-		t.Errorf("pause start logged %d times, want once:\n%s", c, out)
-	}
-	if c := strings.Count(out, "Resuming: replicas caught up"); c != 1 {
-		t.Errorf("pause end logged %d times, want once:\n%s", c, out)
-	}
-	paused, err := strconv.ParseFloat(metricValue(t, metricsFile, "archiver_replica_lag_paused_seconds"), 64)
-	if err != nil || paused < 1 {
-		t.Errorf("archiver_replica_lag_paused_seconds = %v (%v), want at least 1", paused, err)
-	}
+	checkPausedOnce(t, out, metricsFile, 1)
 }
 
 // TestReplicaLagPausesTheRawPurgeBetweenBatches: the raw purge deletes in
@@ -353,16 +335,7 @@ func TestReplicaLagPausesTheRawPurgeBetweenBatches(t *testing.T) {
 	if n := raw(); n != 0 {
 		t.Fatalf("%d raw rows left after the standby caught up:\n%s", n, out)
 	}
-	if c := strings.Count(out, "Pausing: replica"); c != 1 {
-		t.Errorf("pause start logged %d times, want once:\n%s", c, out)
-	}
-	if c := strings.Count(out, "Resuming: replicas caught up"); c != 1 {
-		t.Errorf("pause end logged %d times, want once:\n%s", c, out)
-	}
-	paused, err := strconv.ParseFloat(metricValue(t, metricsFile, "archiver_replica_lag_paused_seconds"), 64)
-	if err != nil || paused < 2 {
-		t.Errorf("archiver_replica_lag_paused_seconds = %v (%v), want at least 2", paused, err)
-	}
+	checkPausedOnce(t, out, metricsFile, 2)
 }
 
 // TestReplicaLagNamesWithoutALimitWarn: consumers named in archive.replicas
@@ -379,4 +352,21 @@ func TestReplicaLagNamesWithoutALimitWarn(t *testing.T) {
 		t.Errorf("warned with the limit set:\n%s%s", r.stdout, r.stderr)
 	}
 	testkit.Contains(t, "output", r.stdout+r.stderr, "archive.replicas names pg_receivewal, which no client streaming from the primary")
+}
+
+// checkPausedOnce checks that a run paused for replica lag once: the
+// start and the end of the pause each logged once, and at least min
+// seconds paused in the exported metric.
+func checkPausedOnce(t *testing.T, out, metricsFile string, min float64) {
+	t.Helper()
+	if c := strings.Count(out, "Pausing: replica"); c != 1 {
+		t.Errorf("pause start logged %d times, want once:\n%s", c, out)
+	}
+	if c := strings.Count(out, "Resuming: replicas caught up"); c != 1 {
+		t.Errorf("pause end logged %d times, want once:\n%s", c, out)
+	}
+	paused, err := strconv.ParseFloat(metricValue(t, metricsFile, "archiver_replica_lag_paused_seconds"), 64)
+	if err != nil || paused < min {
+		t.Errorf("archiver_replica_lag_paused_seconds = %v (%v), want at least %v", paused, err, min)
+	}
 }
