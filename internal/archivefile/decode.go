@@ -1,19 +1,8 @@
 package archivefile
 
 import (
-	"database/sql"
-	"math"
-
 	"github.com/shizuku-labs/archiver/internal/measure"
 )
-
-var (
-	nan    = math.NaN()
-	posInf = math.Inf(1)
-	negInf = math.Inf(-1)
-)
-
-func nullF(f float64) sql.NullFloat64 { return sql.NullFloat64{Float64: f, Valid: true} }
 
 // parseTime reads the timestamps both services wrote, by hand because
 // time.Parse is several times slower and this runs once per reading:
